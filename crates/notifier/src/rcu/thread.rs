@@ -1,0 +1,350 @@
+//! [`ThreadRcu`]: a process-wide RCU domain with one reader slot per thread.
+//!
+//! # How it works
+//!
+//! Every thread that enters a read section owns a *slot*: a sequence number on a cache line of its
+//! own, odd while the thread is inside a read section. Entering the outermost section stores the
+//! next odd value and issues a `SeqCst` fence; leaving stores the next even value (`Release`). Only
+//! the owner writes its slot, so readers never contend and never execute a read-modify-write.
+//!
+//! `synchronize` issues a `SeqCst` fence and then reads every slot; for each slot that is odd, it
+//! waits until the value changes (the section it saw has ended).
+//!
+//! # Why it is correct (the [`Rcu`] contract)
+//!
+//! The two fences make a Dekker pair. Take a writer that published a pointer `P` (a `Release` store)
+//! before calling `synchronize`, and a reader section whose slot store `S` precedes its fence `Fr`,
+//! which precedes its load `L` of the pointer. The writer's fence `Fw` precedes its load `C` of the
+//! slot. `SeqCst` fences are totally ordered:
+//!
+//! * if `Fw` comes before `Fr`, then `L` sees `P` or later (C++ [atomics.fences], SC fence rule):
+//!   the section reads the new pointer and never the old one;
+//! * if `Fr` comes before `Fw`, then `C` sees `S` or later: the writer either sees the section
+//!   open (odd) and waits for its end, or sees a later value stored by the same thread — the end
+//!   of that section (an `Acquire` load of its `Release` store: the section happens-before the
+//!   writer continues) or of a later one.
+//!
+//! Slots are claimed with an `Acquire` compare-exchange and given back with a `Release` store at
+//! thread exit, so a new owner continues the sequence where the old one left it (even). Slots are
+//! never freed: 64 live in a static array (claiming one does not allocate), more are leaked on a
+//! lock-free list that only grows to the peak number of threads ever inside a read section at once.
+//!
+//! `tests/loom.rs` model-checks this argument together with `AtomicChain`.
+
+#![allow(unsafe_code)]
+
+use core::cell::Cell;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+
+use alloc::boxed::Box;
+
+use super::Rcu;
+use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, Backoff};
+
+/// The process-wide RCU domain of `std` builds: the default read side of
+/// [`AtomicChain`](crate::AtomicChain).
+///
+/// A read section costs a thread-local access, one store to the thread's own cache line and a
+/// fence — no shared write, no lock, no allocation. A grace period reads one slot per thread that
+/// ever entered a read section and waits only for sections already running. All chains share the
+/// domain: [`in_read_section`](Rcu::in_read_section) is true inside a callback of *any* atomic
+/// chain, which is why `unregister` from there reports
+/// [`WouldDeadlock`](crate::UnregisterError::WouldDeadlock) rather than waiting for itself.
+///
+/// # Examples
+///
+/// ```
+/// use notifier::{Rcu, ThreadRcu};
+///
+/// let rcu = ThreadRcu;
+/// assert!(!rcu.in_read_section());
+/// {
+///     let _guard = rcu.read_lock();
+///     assert!(rcu.in_read_section());
+/// }
+/// rcu.synchronize(); // no section open: returns at once
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadRcu;
+
+impl fmt::Debug for ThreadRcu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ThreadRcu")
+    }
+}
+
+/// A read section of [`ThreadRcu`]; leaves it when dropped. Not `Send`: a section belongs to the
+/// thread that entered it.
+///
+/// # Examples
+///
+/// ```
+/// use notifier::{Rcu, ThreadRcu};
+///
+/// let outer = ThreadRcu.read_lock();
+/// let inner = ThreadRcu.read_lock(); // sections nest
+/// drop(inner);
+/// assert!(ThreadRcu.in_read_section());
+/// drop(outer);
+/// assert!(!ThreadRcu.in_read_section());
+/// ```
+pub struct ThreadReadGuard {
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for ThreadReadGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ThreadReadGuard")
+    }
+}
+
+// SAFETY: see the module docs: `read_lock` announces the section in the thread's slot and fences
+// before the caller loads anything (points 1 and 3); `synchronize` fences, then waits for every odd
+// slot to change, reading with `Acquire` (point 2); the thread-local depth answers point 4.
+unsafe impl Rcu for ThreadRcu {
+    type Guard<'a> = ThreadReadGuard;
+
+    #[inline]
+    fn read_lock(&self) -> ThreadReadGuard {
+        LOCAL.with(Local::enter);
+        ThreadReadGuard {
+            _not_send: PhantomData,
+        }
+    }
+
+    fn synchronize(&self) {
+        synchronize();
+    }
+
+    #[inline]
+    fn in_read_section(&self) -> bool {
+        LOCAL.with(|l| l.depth.get() > 0)
+    }
+}
+
+impl Drop for ThreadReadGuard {
+    #[inline]
+    fn drop(&mut self) {
+        LOCAL.with(Local::leave);
+    }
+}
+
+/// One thread's announcement of its read sections.
+#[repr(align(128))] // a cache line (pair) of its own: readers never share a line
+struct Slot {
+    /// Odd while the owning thread is inside a read section. Written only by the owner.
+    seq: AtomicU64,
+    /// Whether a thread owns the slot.
+    owned: AtomicBool,
+    /// The next slot on the overflow list (null at the end, and for the static slots).
+    next: AtomicPtr<Slot>,
+}
+
+impl Slot {
+    #[cfg(not(loom))]
+    const fn new(owned: bool) -> Slot {
+        Slot {
+            seq: AtomicU64::new(0),
+            owned: AtomicBool::new(owned),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    #[cfg(loom)]
+    fn new(owned: bool) -> Slot {
+        Slot {
+            seq: AtomicU64::new(0),
+            owned: AtomicBool::new(owned),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    fn try_claim(&self) -> bool {
+        // Acquire: pairs with the previous owner's Release in `release`, so we continue its
+        // sequence from its last (even) value.
+        !self.owned.load(Relaxed) && self.owned.compare_exchange(false, true, Acquire, Relaxed).is_ok()
+    }
+
+    fn release(&self) {
+        self.owned.store(false, Release);
+    }
+}
+
+/// Static slots: enough for most processes, so that claiming one never allocates.
+const FIXED: usize = if cfg!(loom) { 4 } else { 64 };
+
+struct Registry {
+    fixed: [Slot; FIXED],
+    /// Head of the overflow list: leaked slots, pushed with `Release`, never unlinked or freed.
+    overflow: AtomicPtr<Slot>,
+}
+
+#[cfg(not(loom))]
+static REGISTRY: Registry = Registry {
+    fixed: [const { Slot::new(false) }; FIXED],
+    overflow: AtomicPtr::new(ptr::null_mut()),
+};
+
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref REGISTRY: Registry = Registry {
+        fixed: core::array::from_fn(|_| Slot::new(false)),
+        overflow: AtomicPtr::new(ptr::null_mut()),
+    };
+}
+
+fn registry() -> &'static Registry {
+    &REGISTRY
+}
+
+impl Registry {
+    fn slots(&'static self) -> impl Iterator<Item = &'static Slot> {
+        let mut next = self.overflow.load(Acquire);
+        let overflow = core::iter::from_fn(move || {
+            // SAFETY: overflow slots are leaked `Box`es (never freed), fully initialised before
+            // the `Release` push that made them reachable, which our `Acquire` loads pair with.
+            let slot: &'static Slot = unsafe { next.as_ref()? };
+            next = slot.next.load(Acquire);
+            Some(slot)
+        });
+        self.fixed.iter().chain(overflow)
+    }
+
+    #[cold]
+    fn claim(&'static self) -> &'static Slot {
+        if let Some(slot) = self.slots().find(|s| s.try_claim()) {
+            return slot;
+        }
+        let slot: &'static Slot = Box::leak(Box::new(Slot::new(true)));
+        let mut head = self.overflow.load(Relaxed);
+        loop {
+            slot.next.store(head, Relaxed);
+            // Release: publishes the slot's initialisation to `slots()`.
+            match self.overflow.compare_exchange_weak(head, ptr::from_ref(slot).cast_mut(), Release, Relaxed) {
+                Ok(_) => return slot,
+                Err(current) => head = current,
+            }
+        }
+    }
+}
+
+/// This thread's view of its slot.
+struct Local {
+    slot: Cell<Option<&'static Slot>>,
+    /// Read-section nesting depth.
+    depth: Cell<u32>,
+    /// The value last stored in the slot (the owner's copy: saves a load).
+    seq: Cell<u64>,
+    /// Give the slot back when the outermost section ends: it was claimed while this thread's
+    /// thread-locals were being destroyed, too late for [`Owner`] to give it back at exit.
+    transient: Cell<bool>,
+}
+
+/// Gives this thread's slot back when the thread exits.
+struct Owner;
+
+#[cfg(not(loom))]
+std::thread_local! {
+    // `const` and without `Drop`: the fast path is a plain thread-local access, and `LOCAL` is
+    // usable even while other thread-locals are being destroyed.
+    static LOCAL: Local = const {
+        Local {
+            slot: Cell::new(None),
+            depth: Cell::new(0),
+            seq: Cell::new(0),
+            transient: Cell::new(false),
+        }
+    };
+    static OWNER: Owner = const { Owner };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static LOCAL: Local = Local {
+        slot: Cell::new(None),
+        depth: Cell::new(0),
+        seq: Cell::new(0),
+        transient: Cell::new(false),
+    };
+    static OWNER: Owner = Owner;
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = LOCAL.try_with(|l| {
+            if let Some(slot) = l.slot.take() {
+                // Thread exit: no section can be open (a guard cannot outlive its thread).
+                debug_assert_eq!(l.depth.get(), 0);
+                slot.release();
+            }
+        });
+    }
+}
+
+impl Local {
+    #[inline]
+    fn enter(&self) {
+        let depth = self.depth.get();
+        if depth == 0 {
+            let slot = match self.slot.get() {
+                Some(slot) => slot,
+                None => self.claim(),
+            };
+            let seq = self.seq.get() + 1;
+            slot.seq.store(seq, Relaxed);
+            // Orders the announcement above before every load of the section. Pairs with the
+            // fence in `synchronize` (module docs: the Dekker pair).
+            fence(SeqCst);
+            self.seq.set(seq);
+        }
+        self.depth.set(depth + 1);
+    }
+
+    #[inline]
+    fn leave(&self) {
+        let depth = self.depth.get() - 1;
+        self.depth.set(depth);
+        if depth == 0 {
+            if let Some(slot) = self.slot.get() {
+                let seq = self.seq.get() + 1;
+                // Release: the section's loads happen-before a writer's Acquire load of this
+                // value, and so before the writer frees what the section read.
+                slot.seq.store(seq, Release);
+                self.seq.set(seq);
+                if self.transient.replace(false) {
+                    self.slot.set(None);
+                    slot.release();
+                }
+            }
+        }
+    }
+
+    #[cold]
+    fn claim(&self) -> &'static Slot {
+        let slot = registry().claim();
+        // The previous owner left the slot even; our Acquire claim made its last value visible.
+        self.seq.set(slot.seq.load(Relaxed));
+        self.slot.set(Some(slot));
+        // Registers `OWNER`'s destructor; fails only while thread-locals are being destroyed.
+        self.transient.set(OWNER.try_with(|_| ()).is_err());
+        slot
+    }
+}
+
+fn synchronize() {
+    // Orders the caller's publication before the slot loads below. Pairs with the fence in
+    // `Local::enter`.
+    fence(SeqCst);
+    for slot in registry().slots() {
+        let seq = slot.seq.load(Acquire);
+        if seq & 1 == 1 {
+            let mut backoff = Backoff::new();
+            while slot.seq.load(Acquire) == seq {
+                backoff.snooze();
+            }
+        }
+    }
+}
