@@ -5,7 +5,9 @@
 
 use std::sync::Mutex;
 
-use notifier::{AtomicChain, BlockingChain, Chain, Errno, FnBlock, NotifyResult, RawChain, Verdict};
+use notifier::{
+    AtomicChain, BlockingChain, Chain, Errno, FnBlock, NotifyResult, RawChain, Verdict,
+};
 
 const CPU_UP_PREPARE: u64 = 0x3;
 const CPU_UP_CANCELED: u64 = 0x4;
@@ -22,9 +24,10 @@ fn event_name(event: u64) -> &'static str {
 static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn log(name: &str, event: u64, cpu: u32, ret: NotifyResult) -> NotifyResult {
-    LOG.lock()
-        .unwrap()
-        .push(format!("  {name:<10} {:<16} cpu{cpu}  -> {ret}", event_name(event)));
+    LOG.lock().unwrap().push(format!(
+        "  {name:<10} {:<16} cpu{cpu}  -> {ret}",
+        event_name(event)
+    ));
     ret
 }
 
@@ -58,14 +61,21 @@ fn bring_up<C: Chain<u64, u32>>(kind: &str, chain: &C, cpu: u32, reversed: bool)
     } else {
         chain.call_robust(CPU_UP_PREPARE, CPU_UP_CANCELED, &cpu)
     };
-    let order = if reversed { "reverse rollback" } else { "Linux's forward rollback" };
+    let order = if reversed {
+        "reverse rollback"
+    } else {
+        "Linux's forward rollback"
+    };
     println!("{kind}: cpu_up({cpu}), {order}");
     for line in LOG.lock().unwrap().iter() {
         println!("{line}");
     }
     match ret.error() {
         None => println!("  => cpu{cpu} is prepared ({ret})\n"),
-        Some(e) => println!("  => veto: cpu_up({cpu}) fails with -{e} ({}); slab and topology got no cancel\n", e.to_neg()),
+        Some(e) => println!(
+            "  => veto: cpu_up({cpu}) fails with -{e} ({}); slab and topology got no cancel\n",
+            e.to_neg()
+        ),
     }
 }
 
@@ -87,7 +97,12 @@ fn main() -> Result<(), notifier::RegisterError> {
 
     let atomic = AtomicChain::new();
     register_all(&atomic)?;
-    bring_up("AtomicChain (lock-free, one snapshot for both walks)", &atomic, 2, false);
+    bring_up(
+        "AtomicChain (lock-free, one snapshot for both walks)",
+        &atomic,
+        2,
+        false,
+    );
     bring_up("AtomicChain", &atomic, 2, true);
 
     let blocking = BlockingChain::new();

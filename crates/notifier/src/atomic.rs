@@ -187,7 +187,11 @@ impl<E, D: ?Sized, R: Rcu> AtomicChain<E, D, R> {
             None => Snapshot::new(),
         };
         let out = edit(&mut next)?;
-        let next = if next.len() == 0 { ptr::null_mut() } else { Box::into_raw(Box::new(next)) };
+        let next = if next.len() == 0 {
+            ptr::null_mut()
+        } else {
+            Box::into_raw(Box::new(next))
+        };
         // AcqRel: Release publishes the new snapshot's contents to callers' Acquire loads.
         let old = self.head.swap(next, AcqRel);
         if !old.is_null() {
@@ -195,7 +199,11 @@ impl<E, D: ?Sized, R: Rcu> AtomicChain<E, D, R> {
             // longer reachable from `head`; the retired list now owns it.
             retired.push(unsafe { Box::from_raw(old) });
         }
-        let reclaim = if wait { core::mem::take(&mut *retired) } else { Vec::new() };
+        let reclaim = if wait {
+            core::mem::take(&mut *retired)
+        } else {
+            Vec::new()
+        };
         drop(retired);
         if wait {
             // Every snapshot in `reclaim` was unpublished before this grace period began.
@@ -207,7 +215,11 @@ impl<E, D: ?Sized, R: Rcu> AtomicChain<E, D, R> {
         Ok(out)
     }
 
-    pub(crate) fn insert(&self, block: BlockRef<E, D>, unique: bool) -> Result<BlockId, RegisterError> {
+    pub(crate) fn insert(
+        &self,
+        block: BlockRef<E, D>,
+        unique: bool,
+    ) -> Result<BlockId, RegisterError> {
         let id = block.entry.id();
         // Registering from inside a call is fine (Linux allows it in atomic context); the old
         // snapshot, which that very call may be walking, is then freed later.
@@ -222,7 +234,8 @@ impl<E, D: ?Sized, R: Rcu> AtomicChain<E, D, R> {
             // rcu_read_lock()). Refuse, with the chain unchanged.
             return Err(UnregisterError::WouldDeadlock);
         }
-        self.update(true, |s| s.remove(id).ok_or(UnregisterError::NotRegistered)).map(drop)
+        self.update(true, |s| s.remove(id).ok_or(UnregisterError::NotRegistered))
+            .map(drop)
     }
 
     pub(crate) fn drop_registration(&self, id: BlockId) {
@@ -273,6 +286,8 @@ impl<E, D: ?Sized, R: Rcu> Drop for AtomicChain<E, D, R> {
 impl<E, D: ?Sized, R: Rcu> fmt::Debug for AtomicChain<E, D, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let len = self.with_snapshot(|s| s.len());
-        f.debug_struct("AtomicChain").field("len", &len).finish_non_exhaustive()
+        f.debug_struct("AtomicChain")
+            .field("len", &len)
+            .finish_non_exhaustive()
     }
 }

@@ -85,7 +85,11 @@ impl<E, D: ?Sized> BlockingChain<E, D> {
         CALLING.with(|c| c.borrow().contains(&key))
     }
 
-    pub(crate) fn insert(&self, block: BlockRef<E, D>, unique: bool) -> Result<BlockId, RegisterError> {
+    pub(crate) fn insert(
+        &self,
+        block: BlockRef<E, D>,
+        unique: bool,
+    ) -> Result<BlockId, RegisterError> {
         if self.calling() {
             return Err(RegisterError::WouldDeadlock);
         }
@@ -130,7 +134,10 @@ impl<E, D: ?Sized> BlockingChain<E, D> {
             c.push(key);
             nested
         });
-        let frame = Frame { chain: self, nested };
+        let frame = Frame {
+            chain: self,
+            nested,
+        };
         let out = if nested {
             f(&frame.chain.chain.read_recursive().entries)
         } else {
@@ -171,6 +178,8 @@ impl<E, D: ?Sized> Default for BlockingChain<E, D> {
 impl<E, D: ?Sized> fmt::Debug for BlockingChain<E, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let len = self.with_snapshot(|s| s.len());
-        f.debug_struct("BlockingChain").field("len", &len).finish_non_exhaustive()
+        f.debug_struct("BlockingChain")
+            .field("len", &len)
+            .finish_non_exhaustive()
     }
 }

@@ -69,7 +69,10 @@ pub trait Chain<E: Copy, D: ?Sized = ()> {
     /// assert_eq!(chain.call(0, &()), NotifyResult::DONE);
     /// # Ok::<(), notifier::RegisterError>(())
     /// ```
-    fn register<B: Into<BlockRef<E, D>>>(&self, block: B) -> Result<Registration<'_, Self>, RegisterError>
+    fn register<B: Into<BlockRef<E, D>>>(
+        &self,
+        block: B,
+    ) -> Result<Registration<'_, Self>, RegisterError>
     where
         Self: Sized;
 
@@ -330,7 +333,9 @@ impl<C: ?Sized> Drop for Registration<'_, C> {
 
 impl<C: ?Sized> fmt::Debug for Registration<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registration").field("block", &(self.id.0 as *const ())).finish()
+        f.debug_struct("Registration")
+            .field("block", &(self.id.0 as *const ()))
+            .finish()
     }
 }
 

@@ -73,9 +73,9 @@
 extern crate alloc;
 
 mod atomic;
+mod block;
 #[cfg(feature = "std")]
 mod blocking;
-mod block;
 mod chain;
 mod entry;
 mod errno;
@@ -88,9 +88,9 @@ mod sync;
 mod walk;
 
 pub use atomic::AtomicChain;
+pub use block::{BlockRef, FnBlock, Notifier, NotifierBlock};
 #[cfg(feature = "std")]
 pub use blocking::BlockingChain;
-pub use block::{BlockRef, FnBlock, Notifier, NotifierBlock};
 pub use chain::{Chain, Registration};
 pub use errno::{Errno, MAX_ERRNO};
 pub use error::{RegisterError, UnregisterError};

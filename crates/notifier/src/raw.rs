@@ -93,7 +93,11 @@ impl<E, D: ?Sized> RawChain<E, D> {
         Ok(r)
     }
 
-    pub(crate) fn insert(&self, block: BlockRef<E, D>, unique: bool) -> Result<BlockId, RegisterError> {
+    pub(crate) fn insert(
+        &self,
+        block: BlockRef<E, D>,
+        unique: bool,
+    ) -> Result<BlockId, RegisterError> {
         let id = block.entry.id();
         self.update(|s| s.insert(&block, unique))?;
         Ok(id)

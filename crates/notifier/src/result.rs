@@ -276,12 +276,27 @@ mod tests {
 
     #[test]
     fn verdict_round_trips_every_interesting_raw_value() {
-        let edges = [i32::MIN, i32::MAX, -1, 0, 1, 2, 0x7fff, 0x8000, 0x8001, 0x8002, 0x8003];
+        let edges = [
+            i32::MIN,
+            i32::MAX,
+            -1,
+            0,
+            1,
+            2,
+            0x7fff,
+            0x8000,
+            0x8001,
+            0x8002,
+            0x8003,
+        ];
         for raw in edges.into_iter().chain(0..0x20000) {
             let r = NotifyResult::from_raw(raw);
             assert_eq!(NotifyResult::from(r.verdict()), r, "raw {raw:#x}");
         }
-        assert_eq!(NotifyResult::from_errno(-5).verdict(), Verdict::Errno(Errno::EIO));
+        assert_eq!(
+            NotifyResult::from_errno(-5).verdict(),
+            Verdict::Errno(Errno::EIO)
+        );
         assert_eq!(NotifyResult::from_errno(-1).verdict(), Verdict::Bad);
     }
 }

@@ -51,7 +51,11 @@ impl<E, D: ?Sized> Snapshot<E, D> {
     ///
     /// [`RegisterError::AlreadyRegistered`] if the block is on the chain;
     /// [`RegisterError::PriorityTaken`] if `unique` and a block with its priority is.
-    pub(crate) fn insert(&mut self, block: &BlockRef<E, D>, unique: bool) -> Result<(), RegisterError> {
+    pub(crate) fn insert(
+        &mut self,
+        block: &BlockRef<E, D>,
+        unique: bool,
+    ) -> Result<(), RegisterError> {
         let new = block.entry;
         // The same walk as `notifier_chain_register`: the duplicate and unique-priority checks see
         // the blocks before the insertion point, in order. A registered block always lies before

@@ -4,10 +4,10 @@
 //! Run the model tests with
 //! `RUSTFLAGS="--cfg loom" cargo test -p notifier --release --test loom`.
 
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64};
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64};
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64};
 
 /// The value of an atomic pointer we have exclusive access to.
 pub(crate) fn atomic_ptr_get_mut<T>(p: &mut AtomicPtr<T>) -> *mut T {

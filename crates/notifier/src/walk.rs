@@ -46,7 +46,11 @@ pub struct Bounded {
 ///
 /// Every entry's block must stay alive for the duration of the call.
 #[inline(always)]
-pub(crate) unsafe fn call<E: Copy, D: ?Sized>(entries: &[Entry<E, D>], event: E, data: &D) -> NotifyResult {
+pub(crate) unsafe fn call<E: Copy, D: ?Sized>(
+    entries: &[Entry<E, D>],
+    event: E,
+    data: &D,
+) -> NotifyResult {
     let mut ret = NotifyResult::DONE;
     for e in entries {
         // SAFETY: the caller keeps every block alive.

@@ -17,4 +17,4 @@ mod thread;
 
 pub use domain::Rcu;
 #[cfg(feature = "std")]
-pub use thread::{ThreadReadGuard, ThreadRcu};
+pub use thread::{ThreadRcu, ThreadReadGuard};

@@ -165,7 +165,11 @@ impl Slot {
     fn try_claim(&self) -> bool {
         // Acquire: pairs with the previous owner's Release in `release`, so we continue its
         // sequence from its last (even) value.
-        !self.owned.load(Relaxed) && self.owned.compare_exchange(false, true, Acquire, Relaxed).is_ok()
+        !self.owned.load(Relaxed)
+            && self
+                .owned
+                .compare_exchange(false, true, Acquire, Relaxed)
+                .is_ok()
     }
 
     fn release(&self) {
@@ -223,7 +227,12 @@ impl Registry {
         loop {
             slot.next.store(head, Relaxed);
             // Release: publishes the slot's initialisation to `slots()`.
-            match self.overflow.compare_exchange_weak(head, ptr::from_ref(slot).cast_mut(), Release, Relaxed) {
+            match self.overflow.compare_exchange_weak(
+                head,
+                ptr::from_ref(slot).cast_mut(),
+                Release,
+                Relaxed,
+            ) {
                 Ok(_) => return slot,
                 Err(current) => head = current,
             }
