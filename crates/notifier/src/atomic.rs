@@ -269,6 +269,11 @@ impl<E, D: ?Sized, R: Rcu> AtomicChain<E, D, R> {
     }
 }
 
+// A callback that panics leaves the chain as it was: no borrow, lock or half-done edit is held
+// while user code runs, so observing the chain after a caught panic is sound and consistent.
+impl<E, D: ?Sized, R: Rcu + core::panic::UnwindSafe> core::panic::UnwindSafe for AtomicChain<E, D, R> {}
+impl<E, D: ?Sized, R: Rcu + core::panic::RefUnwindSafe> core::panic::RefUnwindSafe for AtomicChain<E, D, R> {}
+
 impl_chain!(impl<R: Rcu> for AtomicChain<E, D, R>);
 
 impl<E, D: ?Sized, R: Rcu> Drop for AtomicChain<E, D, R> {

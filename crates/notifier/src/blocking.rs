@@ -167,6 +167,11 @@ impl<E, D: ?Sized> Drop for Frame<'_, E, D> {
     }
 }
 
+// A callback that panics leaves the chain as it was: no borrow, lock or half-done edit is held
+// while user code runs, so observing the chain after a caught panic is sound and consistent.
+impl<E, D: ?Sized> core::panic::UnwindSafe for BlockingChain<E, D> {}
+impl<E, D: ?Sized> core::panic::RefUnwindSafe for BlockingChain<E, D> {}
+
 impl_chain!(impl<> for BlockingChain<E, D>);
 
 impl<E, D: ?Sized> Default for BlockingChain<E, D> {

@@ -133,6 +133,11 @@ impl<E, D: ?Sized> RawChain<E, D> {
     }
 }
 
+// A callback that panics leaves the chain as it was: no borrow, lock or half-done edit is held
+// while user code runs, so observing the chain after a caught panic is sound and consistent.
+impl<E, D: ?Sized> core::panic::UnwindSafe for RawChain<E, D> {}
+impl<E, D: ?Sized> core::panic::RefUnwindSafe for RawChain<E, D> {}
+
 impl_chain!(impl<> for RawChain<E, D>);
 
 impl<E, D: ?Sized> Default for RawChain<E, D> {
