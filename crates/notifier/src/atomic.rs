@@ -36,8 +36,42 @@ use crate::{RegisterError, UnregisterError};
 #[cfg(feature = "std")]
 use crate::rcu::ThreadRcu;
 
-/// Snapshots unpublished but perhaps still being walked.
-type Retired<E, D> = Vec<Box<Snapshot<E, D>>>;
+/// A published snapshot, on the heap.
+struct Node<E, D: ?Sized> {
+    snapshot: Snapshot<E, D>,
+    /// Under loom, every walk reads this cell and freeing writes it, so loom reports any walk
+    /// that is not ordered before the free (a use-after-free in the real build).
+    #[cfg(loom)]
+    canary: loom::cell::UnsafeCell<()>,
+}
+
+impl<E, D: ?Sized> Node<E, D> {
+    fn boxed(snapshot: Snapshot<E, D>) -> *mut Node<E, D> {
+        Box::into_raw(Box::new(Node {
+            snapshot,
+            #[cfg(loom)]
+            canary: loom::cell::UnsafeCell::new(()),
+        }))
+    }
+
+    /// The snapshot, as a walk sees it.
+    #[inline(always)]
+    fn walk(&self) -> &Snapshot<E, D> {
+        #[cfg(loom)]
+        self.canary.with(|_| ());
+        &self.snapshot
+    }
+}
+
+#[cfg(loom)]
+impl<E, D: ?Sized> Drop for Node<E, D> {
+    fn drop(&mut self) {
+        self.canary.with_mut(|_| ());
+    }
+}
+
+/// Nodes unpublished but perhaps still being walked.
+type Retired<E, D> = Vec<Box<Node<E, D>>>;
 
 macro_rules! atomic_chain {
     ($($default:tt)*) => {
@@ -75,7 +109,7 @@ macro_rules! atomic_chain {
         /// ```
         pub struct AtomicChain<E, D: ?Sized = (), R: Rcu $($default)*> {
             /// The published snapshot; null while the chain is empty (so `new` is `const`).
-            head: AtomicPtr<Snapshot<E, D>>,
+            head: AtomicPtr<Node<E, D>>,
             /// Serialises writers; holds the retired snapshots not yet freed.
             writer: WriterLock<Retired<E, D>>,
             rcu: R,
@@ -183,14 +217,14 @@ impl<E, D: ?Sized, R: Rcu> AtomicChain<E, D, R> {
         // SAFETY: only writers replace `head`, and we hold the writer lock; a published snapshot
         // is freed only by a writer (after unpublishing it) or by `Drop` (which has `&mut self`).
         let mut next = match unsafe { current.as_ref() } {
-            Some(s) => s.clone(),
+            Some(node) => node.snapshot.clone(),
             None => Snapshot::new(),
         };
         let out = edit(&mut next)?;
         let next = if next.len() == 0 {
             ptr::null_mut()
         } else {
-            Box::into_raw(Box::new(next))
+            Node::boxed(next)
         };
         // AcqRel: Release publishes the new snapshot's contents to callers' Acquire loads.
         let old = self.head.swap(next, AcqRel);
@@ -250,7 +284,7 @@ impl<E, D: ?Sized, R: Rcu> AtomicChain<E, D, R> {
         // SAFETY: inside a read section, a snapshot loaded from `head` is not freed before the
         // section ends (module invariants).
         match unsafe { current.as_ref() } {
-            Some(s) => f(s),
+            Some(node) => f(node.walk()),
             None => f(&Snapshot::new()),
         }
     }
@@ -263,7 +297,7 @@ impl<E, D: ?Sized, R: Rcu> AtomicChain<E, D, R> {
         let current = self.head.load(Acquire);
         // SAFETY: as in `with_snapshot`; the guard lives until `f` returns.
         match unsafe { current.as_ref() } {
-            Some(s) => f(&s.entries),
+            Some(node) => f(&node.walk().entries),
             None => f(&[]),
         }
     }
@@ -271,8 +305,14 @@ impl<E, D: ?Sized, R: Rcu> AtomicChain<E, D, R> {
 
 // A callback that panics leaves the chain as it was: no borrow, lock or half-done edit is held
 // while user code runs, so observing the chain after a caught panic is sound and consistent.
-impl<E, D: ?Sized, R: Rcu + core::panic::UnwindSafe> core::panic::UnwindSafe for AtomicChain<E, D, R> {}
-impl<E, D: ?Sized, R: Rcu + core::panic::RefUnwindSafe> core::panic::RefUnwindSafe for AtomicChain<E, D, R> {}
+impl<E, D: ?Sized, R: Rcu + core::panic::UnwindSafe> core::panic::UnwindSafe
+    for AtomicChain<E, D, R>
+{
+}
+impl<E, D: ?Sized, R: Rcu + core::panic::RefUnwindSafe> core::panic::RefUnwindSafe
+    for AtomicChain<E, D, R>
+{
+}
 
 impl_chain!(impl<R: Rcu> for AtomicChain<E, D, R>);
 

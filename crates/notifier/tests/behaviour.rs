@@ -19,7 +19,11 @@ impl Notifier<u64> for Named {
     }
 }
 
-fn named(name: &'static str, prio: i32, log: &Arc<Mutex<Vec<&'static str>>>) -> Arc<NotifierBlock<Named>> {
+fn named(
+    name: &'static str,
+    prio: i32,
+    log: &Arc<Mutex<Vec<&'static str>>>,
+) -> Arc<NotifierBlock<Named>> {
     Arc::new(NotifierBlock::new(Named(name, log.clone()), prio))
 }
 
@@ -49,8 +53,14 @@ fn misuse_leaves_the_chain_unchanged<C: Chain<u64>>(chain: &C) {
     let a = named("a", 5, &log);
     let b = named("b", 5, &log);
     chain.register(a.clone()).unwrap().keep();
-    assert_eq!(chain.register(a.clone()).err(), Some(RegisterError::AlreadyRegistered));
-    assert_eq!(chain.register_unique_prio(b.clone()).err(), Some(RegisterError::PriorityTaken));
+    assert_eq!(
+        chain.register(a.clone()).err(),
+        Some(RegisterError::AlreadyRegistered)
+    );
+    assert_eq!(
+        chain.register_unique_prio(b.clone()).err(),
+        Some(RegisterError::PriorityTaken)
+    );
     assert_eq!(chain.unregister(&b), Err(UnregisterError::NotRegistered));
     assert_eq!(chain.len(), 1);
     chain.call(1, &());
@@ -89,7 +99,16 @@ fn registration_guards_unregister_on_drop_unless_kept() {
 }
 
 fn survives_a_panicking_callback<C: Chain<u64> + std::panic::RefUnwindSafe>(chain: &C) {
-    static BOOM: FnBlock<u64> = FnBlock::new(|e, _| if e == 9 { panic!("boom") } else { NotifyResult::OK }, 0);
+    static BOOM: FnBlock<u64> = FnBlock::new(
+        |e, _| {
+            if e == 9 {
+                panic!("boom")
+            } else {
+                NotifyResult::OK
+            }
+        },
+        0,
+    );
     chain.register(&BOOM).unwrap().keep();
     let r = std::panic::catch_unwind(|| chain.call(9, &()));
     assert!(r.is_err());
@@ -136,7 +155,10 @@ fn raw_a_callback_unregisters_itself_and_the_walk_goes_on() {
         assert_eq!(c.call(1, &()), NotifyResult::OK);
         assert_eq!(c.call(1, &()), NotifyResult::OK);
     });
-    assert_eq!(LOG.with(|l| l.take()), ["first", "second", "second", "third"]);
+    assert_eq!(
+        LOG.with(|l| l.take()),
+        ["first", "second", "second", "third"]
+    );
 }
 
 #[test]
@@ -165,7 +187,12 @@ fn raw_an_arc_block_unregistered_mid_call_lives_until_the_walk_ends() {
         }
     }
     let dropped = Arc::new(AtomicBool::new(false));
-    let block = Arc::new(NotifierBlock::new(Cb { dropped: dropped.clone() }, 0));
+    let block = Arc::new(NotifierBlock::new(
+        Cb {
+            dropped: dropped.clone(),
+        },
+        0,
+    ));
     CHAIN.with(|c| c.register(block.clone()).unwrap().keep());
     ME.with(|m| *m.borrow_mut() = Some(block));
     assert_eq!(CHAIN.with(|c| c.call(1, &())), NotifyResult::OK);
@@ -187,7 +214,10 @@ fn atomic_unregister_from_inside_a_callback_reports_would_deadlock() {
     static A_BLOCK: FnBlock<u64> = FnBlock::new(cb, 0);
     A_CHAIN.register(&A_BLOCK).unwrap().keep();
     assert_eq!(A_CHAIN.call(1, &()), NotifyResult::OK);
-    assert_eq!(A_RESULT.lock().unwrap().take(), Some(Err(UnregisterError::WouldDeadlock)));
+    assert_eq!(
+        A_RESULT.lock().unwrap().take(),
+        Some(Err(UnregisterError::WouldDeadlock))
+    );
     assert!(A_CHAIN.is_registered(&A_BLOCK), "chain unchanged");
     assert_eq!(A_CHAIN.unregister(&A_BLOCK), Ok(()));
 }
@@ -216,7 +246,8 @@ fn atomic_register_from_inside_a_callback_takes_effect_for_the_next_call() {
 #[test]
 fn atomic_a_guard_dropped_inside_its_callback_unlinks_the_block() {
     static CHAIN: AtomicChain<u64> = AtomicChain::new();
-    static GUARD: Mutex<Option<notifier::Registration<'static, AtomicChain<u64>>>> = Mutex::new(None);
+    static GUARD: Mutex<Option<notifier::Registration<'static, AtomicChain<u64>>>> =
+        Mutex::new(None);
     static CALLS: AtomicUsize = AtomicUsize::new(0);
     fn once(_: u64, _: &()) -> NotifyResult {
         CALLS.fetch_add(1, SeqCst);
@@ -274,18 +305,31 @@ fn atomic_unregister_waits_for_running_calls() {
         for _ in 0..200 {
             let after = Arc::new(AtomicBool::new(false));
             let block = Arc::new(NotifierBlock::new(
-                Slow { running: AtomicUsize::new(0), after: after.clone(), violations: violations.clone(), drops: drops.clone() },
+                Slow {
+                    running: AtomicUsize::new(0),
+                    after: after.clone(),
+                    violations: violations.clone(),
+                    drops: drops.clone(),
+                },
                 0,
             ));
             chain.register(block.clone()).unwrap().keep();
             std::thread::yield_now();
             chain.unregister(&block).unwrap();
-            assert_eq!(block.callback().running.load(SeqCst), 0, "callback still running");
+            assert_eq!(
+                block.callback().running.load(SeqCst),
+                0,
+                "callback still running"
+            );
             after.store(true, SeqCst);
         }
         stop.store(true, SeqCst);
     });
-    assert_eq!(violations.load(SeqCst), 0, "a callback ran after unregister returned");
+    assert_eq!(
+        violations.load(SeqCst),
+        0,
+        "a callback ran after unregister returned"
+    );
     assert_eq!(drops.load(SeqCst), 200, "every block freed exactly once");
 }
 
@@ -319,7 +363,8 @@ fn blocking_changes_from_inside_a_callback_report_would_deadlock() {
 #[test]
 fn blocking_a_guard_dropped_inside_its_callback_unlinks_after_the_call() {
     static CHAIN: BlockingChain<u64> = BlockingChain::new();
-    static GUARD: Mutex<Option<notifier::Registration<'static, BlockingChain<u64>>>> = Mutex::new(None);
+    static GUARD: Mutex<Option<notifier::Registration<'static, BlockingChain<u64>>>> =
+        Mutex::new(None);
     static CALLS: AtomicUsize = AtomicUsize::new(0);
     fn once(_: u64, _: &()) -> NotifyResult {
         CALLS.fetch_add(1, SeqCst);
@@ -329,7 +374,10 @@ fn blocking_a_guard_dropped_inside_its_callback_unlinks_after_the_call() {
     static ONCE: FnBlock<u64> = FnBlock::new(once, 0);
     *GUARD.lock().unwrap() = Some(CHAIN.register(&ONCE).unwrap());
     CHAIN.call(1, &());
-    assert!(CHAIN.is_empty(), "unlinked when the outermost call returned");
+    assert!(
+        CHAIN.is_empty(),
+        "unlinked when the outermost call returned"
+    );
     CHAIN.call(1, &());
     assert_eq!(CALLS.load(SeqCst), 1);
 }
@@ -352,6 +400,9 @@ fn blocking_unregister_waits_for_a_sleeping_callback() {
             std::thread::yield_now();
         }
         CHAIN.unregister(&SLEEPY).unwrap();
-        assert!(!INSIDE.load(SeqCst), "unregister returned while the callback slept");
+        assert!(
+            !INSIDE.load(SeqCst),
+            "unregister returned while the callback slept"
+        );
     });
 }

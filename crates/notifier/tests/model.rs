@@ -26,10 +26,18 @@ enum Call {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Register { block: usize, unique: bool },
-    Unregister { block: usize },
+    Register {
+        block: usize,
+        unique: bool,
+    },
+    Unregister {
+        block: usize,
+    },
     /// `rets[i] = (up, down)`: what block i returns for each event during this call.
-    Call { call: Call, rets: [(i32, i32); BLOCKS] },
+    Call {
+        call: Call,
+        rets: [(i32, i32); BLOCKS],
+    },
 }
 
 /// Interesting return values: every standard one, errnos, a bare stop mask, odd non-stopping
@@ -95,19 +103,32 @@ impl Model {
             }
         }
         // Higher priority first; FIFO among equals.
-        let at = self.chain.iter().position(|&b| self.prios[b] < p).unwrap_or(self.chain.len());
+        let at = self
+            .chain
+            .iter()
+            .position(|&b| self.prios[b] < p)
+            .unwrap_or(self.chain.len());
         self.chain.insert(at, block);
         Ok(())
     }
 
     fn unregister(&mut self, block: usize) -> Result<(), UnregisterError> {
-        let at = self.chain.iter().position(|&b| b == block).ok_or(UnregisterError::NotRegistered)?;
+        let at = self
+            .chain
+            .iter()
+            .position(|&b| b == block)
+            .ok_or(UnregisterError::NotRegistered)?;
         self.chain.remove(at);
         Ok(())
     }
 
     /// Walks `blocks` with `event`; returns (result, number called).
-    fn walk(blocks: &[usize], event: u8, rets: &[(i32, i32); BLOCKS], log: &mut Vec<Event>) -> (i32, usize) {
+    fn walk(
+        blocks: &[usize],
+        event: u8,
+        rets: &[(i32, i32); BLOCKS],
+        log: &mut Vec<Event>,
+    ) -> (i32, usize) {
         let mut result = 0;
         for (n, &b) in blocks.iter().enumerate() {
             log.push(Event::Callback { block: b, event });
@@ -128,7 +149,10 @@ impl Model {
             Call::Bounded(n) => {
                 let limit = n.min(self.chain.len());
                 let (r, nr_calls) = Self::walk(&self.chain[..limit], UP, rets, log);
-                log.push(Event::CalledBounded(Bounded { result: NotifyResult::from_raw(r), nr_calls }));
+                log.push(Event::CalledBounded(Bounded {
+                    result: NotifyResult::from_raw(r),
+                    nr_calls,
+                }));
             }
             Call::Robust | Call::RobustReversed => {
                 let (r, nr) = Self::walk(&self.chain, UP, rets, log);
@@ -161,15 +185,30 @@ struct Recorder {
 impl Notifier<u8> for Recorder {
     fn notify(&self, event: u8, _: &()) -> NotifyResult {
         let mut s = self.script.lock().unwrap();
-        s.log.push(Event::Callback { block: self.block, event });
-        NotifyResult::from_raw(if event == UP { s.rets[self.block].0 } else { s.rets[self.block].1 })
+        s.log.push(Event::Callback {
+            block: self.block,
+            event,
+        });
+        NotifyResult::from_raw(if event == UP {
+            s.rets[self.block].0
+        } else {
+            s.rets[self.block].1
+        })
     }
 }
 
 fn run_impl<C: Chain<u8>>(chain: &C, prios: [i32; BLOCKS], ops: &[Op]) -> Vec<Event> {
     let script = Arc::new(Mutex::new(Script::default()));
     let blocks: Vec<_> = (0..BLOCKS)
-        .map(|block| Arc::new(NotifierBlock::new(Recorder { block, script: script.clone() }, prios[block])))
+        .map(|block| {
+            Arc::new(NotifierBlock::new(
+                Recorder {
+                    block,
+                    script: script.clone(),
+                },
+                prios[block],
+            ))
+        })
         .collect();
     let push = |e: Event| script.lock().unwrap().log.push(e);
     for op in ops {
@@ -215,7 +254,10 @@ fn run_impl<C: Chain<u8>>(chain: &C, prios: [i32; BLOCKS], ops: &[Op]) -> Vec<Ev
 }
 
 fn run_model(prios: [i32; BLOCKS], ops: &[Op]) -> Vec<Event> {
-    let mut model = Model { prios, chain: Vec::new() };
+    let mut model = Model {
+        prios,
+        chain: Vec::new(),
+    };
     let mut log = Vec::new();
     for op in ops {
         match *op {

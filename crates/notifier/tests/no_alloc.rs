@@ -47,9 +47,18 @@ fn allocations() -> u64 {
 fn calls_on_an_atomic_chain_allocate_nothing() {
     let chain = Arc::new(AtomicChain::<u64>::new());
     let blocks: Vec<_> = (0..8)
-        .map(|i| Arc::new(NotifierBlock::new(move |e: u64, _: &()| {
-            if e == 2 && i == 5 { NotifyResult::BAD } else { NotifyResult::OK }
-        }, i)))
+        .map(|i| {
+            Arc::new(NotifierBlock::new(
+                move |e: u64, _: &()| {
+                    if e == 2 && i == 5 {
+                        NotifyResult::BAD
+                    } else {
+                        NotifyResult::OK
+                    }
+                },
+                i,
+            ))
+        })
         .collect();
     for b in &blocks {
         chain.register(b.clone()).unwrap().keep();
