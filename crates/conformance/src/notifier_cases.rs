@@ -160,8 +160,7 @@ impl Notifier<u64> for OracleCallback {
         let ret = current
             .rules
             .iter()
-            .filter(|(id, v, _)| *id == self.id && *v == val)
-            .last()
+            .rfind(|(id, v, _)| *id == self.id && *v == val)
             .map_or(NotifyResult::OK, |r| r.2);
         lock(&self.log).log(format_args!(
             "notifier case={} chain={} cb={} prio={} val={} ret={:#x}",

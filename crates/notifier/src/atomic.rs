@@ -74,7 +74,7 @@ impl<E, D: ?Sized> Drop for Node<E, D> {
 type Retired<E, D> = Vec<Box<Node<E, D>>>;
 
 macro_rules! atomic_chain {
-    ($($default:tt)*) => {
+    ($($generics:tt)*) => {
         /// A notifier chain whose calls never block, allocate or lock, while blocks are registered
         /// and unregistered concurrently: Linux's `struct atomic_notifier_head`, with the read side
         /// of an [`Rcu`] domain ([`ThreadRcu`](crate::ThreadRcu) by default with `std`).
@@ -107,7 +107,7 @@ macro_rules! atomic_chain {
         /// reg.unregister()?; // returns once no call can still run the callback
         /// # Ok::<(), Box<dyn std::error::Error>>(())
         /// ```
-        pub struct AtomicChain<E, D: ?Sized = (), R: Rcu $($default)*> {
+        pub struct AtomicChain<$($generics)*> {
             /// The published snapshot; null while the chain is empty (so `new` is `const`).
             head: AtomicPtr<Node<E, D>>,
             /// Serialises writers; holds the retired snapshots not yet freed.
@@ -117,10 +117,11 @@ macro_rules! atomic_chain {
     };
 }
 
+// The defaults (`D = ()`, `R = ThreadRcu`) exist only where `ThreadRcu` does.
 #[cfg(feature = "std")]
-atomic_chain!(= ThreadRcu);
+atomic_chain!(E, D: ?Sized = (), R: Rcu = ThreadRcu);
 #[cfg(not(feature = "std"))]
-atomic_chain!();
+atomic_chain!(E, D: ?Sized, R: Rcu);
 
 // SAFETY: the chain owns its snapshots (a `Box` behind `head`, and the retired list); snapshots
 // hold `Entry`s and `Arc<dyn Send + Sync>`s, both `Send + Sync`. Moving or sharing the chain

@@ -5,9 +5,13 @@
 //! `RUSTFLAGS="--cfg loom" cargo test -p notifier --release --test loom`.
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64};
+pub(crate) use core::sync::atomic::AtomicPtr;
+#[cfg(all(not(loom), feature = "std"))]
+pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU64};
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64};
+pub(crate) use loom::sync::atomic::AtomicPtr;
+#[cfg(all(loom, feature = "std"))]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64};
 
 /// The value of an atomic pointer we have exclusive access to.
 pub(crate) fn atomic_ptr_get_mut<T>(p: &mut AtomicPtr<T>) -> *mut T {
@@ -56,10 +60,12 @@ impl<T> WriterLock<T> {
 }
 
 /// Waiting for a reader to leave its read section: spin briefly, then give the CPU away.
+#[cfg(feature = "std")]
 pub(crate) struct Backoff {
     step: u32,
 }
 
+#[cfg(feature = "std")]
 impl Backoff {
     pub(crate) fn new() -> Backoff {
         Backoff { step: 0 }
@@ -77,10 +83,7 @@ impl Backoff {
                     core::hint::spin_loop();
                 }
             } else {
-                #[cfg(feature = "std")]
                 std::thread::yield_now();
-                #[cfg(not(feature = "std"))]
-                core::hint::spin_loop();
             }
         }
         self.step = self.step.saturating_add(1);
