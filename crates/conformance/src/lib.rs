@@ -12,8 +12,10 @@
 //! * [`AnyChain`]: one of the three chain kinds, chosen at run time.
 
 pub mod any_chain;
+pub mod hporacle;
 pub mod module;
 pub mod notifier_cases;
+pub mod replay;
 
 pub use any_chain::{AnyChain, ChainKind};
-pub use module::{ModuleParams, OracleLog, ParamError};
+pub use module::{LogEntry, ModuleParams, OracleLog, ParamError};

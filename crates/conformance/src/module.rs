@@ -170,7 +170,18 @@ impl ModuleParams {
     }
 }
 
-/// The module's log: `HPORACLE seq=N ...` lines, `seq` counting from 1 at each load.
+/// One entry of the kernel log as the harness sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogEntry {
+    /// A line (`HPORACLE seq=N ...` or `WARN cpu=C ...`).
+    Line(String),
+    /// A deliberate difference from Linux happened here; it explains the next line, and any
+    /// mismatch after it.
+    Note(&'static str),
+}
+
+/// The module's log: `HPORACLE seq=N ...` lines, `seq` counting from 1 at each load, with the
+/// kernel's warnings and our deliberate-difference notes in between, in order.
 ///
 /// # Examples
 ///
@@ -179,12 +190,13 @@ impl ModuleParams {
 ///
 /// let mut log = OracleLog::new();
 /// log.log(format_args!("load_done"));
-/// assert_eq!(log.take(), ["HPORACLE seq=1 load_done"]);
+/// log.raw("WARN cpu=0 at=kernel/cpu.c fn=_cpu_down".into());
+/// assert_eq!(log.take(), ["HPORACLE seq=1 load_done", "WARN cpu=0 at=kernel/cpu.c fn=_cpu_down"]);
 /// ```
 #[derive(Debug, Default)]
 pub struct OracleLog {
     seq: u64,
-    lines: Vec<String>,
+    entries: Vec<LogEntry>,
 }
 
 impl OracleLog {
@@ -193,15 +205,43 @@ impl OracleLog {
         OracleLog::default()
     }
 
-    /// Appends one line (`atomic_inc_return(&seq)` in the module).
+    /// Appends one module line (`atomic_inc_return(&seq)` in the module).
     pub fn log(&mut self, args: fmt::Arguments<'_>) {
         self.seq += 1;
-        self.lines
-            .push(format!("HPORACLE seq={} {}", self.seq, args));
+        self.entries.push(LogEntry::Line(format!(
+            "HPORACLE seq={} {}",
+            self.seq, args
+        )));
     }
 
-    /// The lines logged since the last `take`.
+    /// Appends a line that is not the module's (a kernel warning).
+    pub fn raw(&mut self, line: String) {
+        self.entries.push(LogEntry::Line(line));
+    }
+
+    /// Records a deliberate difference from Linux at this point.
+    pub fn note(&mut self, why: &'static str) {
+        self.entries.push(LogEntry::Note(why));
+    }
+
+    /// Restarts `seq` at 1 (a new load of the module).
+    pub fn restart(&mut self) {
+        self.seq = 0;
+    }
+
+    /// The lines logged since the last `take`, without notes.
     pub fn take(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.lines)
+        self.take_entries()
+            .into_iter()
+            .filter_map(|e| match e {
+                LogEntry::Line(l) => Some(l),
+                LogEntry::Note(_) => None,
+            })
+            .collect()
+    }
+
+    /// Everything logged since the last `take`.
+    pub fn take_entries(&mut self) -> Vec<LogEntry> {
+        std::mem::take(&mut self.entries)
     }
 }

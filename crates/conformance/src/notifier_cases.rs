@@ -285,6 +285,8 @@ impl Layer {
             "api fn=blocking_notifier_chain_unregister name=n7_again ret={ret}"
         ));
         let ret = errno_of(self.blk_head.register(self.blk_nbs[0].clone()));
+        // notifier_chain_register: WARN(1, "notifier callback %ps already registered")
+        lock(&self.log).raw("WARN cpu=0 at=kernel/notifier.c fn=notifier_chain_register".into());
         self.log(format_args!(
             "api fn=blocking_notifier_chain_register name=n1_again prio=0 ret={ret}"
         ));

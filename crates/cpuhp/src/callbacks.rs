@@ -1,0 +1,412 @@
+//! State callbacks, typed by section.
+//!
+//! What a callback may do depends on where its state sits (DESIGN.md rule 10), and here that is
+//! in its type: a PREPARE teardown and both STARTING callbacks return `()` — they cannot fail —
+//! while the others return `Result<(), Errno>`. One builder per section ([`Prepare`],
+//! [`Starting`], [`Online`]) and per multi-instance section ([`PrepareMulti`], [`StartingMulti`],
+//! [`OnlineMulti`]) collects them; `setup_state` refuses a builder whose section does not match the
+//! slot.
+//!
+//! Every callback also carries a *symbol*: the function name Linux's `cpuhp_enter` tracepoint
+//! prints (`a_startup [hporacle]`). Unnamed callbacks get `<state name>:startup` /
+//! `<state name>:teardown`.
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use core::any::{Any, TypeId};
+use core::fmt;
+
+use crate::{CpuId, Errno, Section};
+
+pub(crate) type Fallible = Box<dyn Fn(CpuId) -> Result<(), Errno> + Send + Sync>;
+pub(crate) type Infallible = Box<dyn Fn(CpuId) + Send + Sync>;
+pub(crate) type MultiFallible = Box<dyn Fn(CpuId, &dyn Any) -> Result<(), Errno> + Send + Sync>;
+pub(crate) type MultiInfallible = Box<dyn Fn(CpuId, &dyn Any) + Send + Sync>;
+
+/// What runs for one direction of one state.
+pub(crate) enum Body {
+    Fallible(Fallible),
+    Infallible(Infallible),
+    MultiFallible(MultiFallible),
+    MultiInfallible(MultiInfallible),
+    /// One of the core's own steps, or a preset's stand-in for a kernel function.
+    Builtin(Builtin),
+}
+
+/// The core's own callbacks. `Noop` stands in for a kernel function a preset names but the
+/// simulator does not need (it succeeds and does nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Builtin {
+    Noop,
+    /// `bringup_cpu`: boots the CPU (STARTING callbacks run on it), then kicks its hotplug thread.
+    BringupCpu,
+    /// `finish_cpu`: the teardown of `bringup_cpu`; nothing to do in the simulator.
+    FinishCpu,
+    /// `takedown_cpu`: stops the CPU (DYING callbacks run on it), waits for it to die.
+    TakedownCpu,
+    /// `sched_cpu_activate`: marks the CPU active.
+    Activate,
+    /// `sched_cpu_deactivate`: marks the CPU inactive.
+    Deactivate,
+}
+
+/// One callback: its body and the symbol tracing prints for it.
+pub(crate) struct Callback {
+    pub(crate) symbol: Cow<'static, str>,
+    pub(crate) body: Body,
+}
+
+impl Callback {
+    pub(crate) fn builtin(symbol: &'static str, b: Builtin) -> Callback {
+        Callback {
+            symbol: Cow::Borrowed(symbol),
+            body: Body::Builtin(b),
+        }
+    }
+}
+
+impl fmt::Debug for Callback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.symbol)
+    }
+}
+
+/// A state's callbacks, erased: what `setup_state` takes. Built from a section builder.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::{Callbacks, Online, Section};
+///
+/// let cbs: Callbacks = Online::new().startup(|_cpu| Ok(())).into();
+/// assert_eq!(cbs.section(), Section::Online);
+/// assert!(!cbs.is_multi());
+/// ```
+pub struct Callbacks {
+    pub(crate) section: Section,
+    pub(crate) startup: Option<Callback>,
+    pub(crate) teardown: Option<Callback>,
+    /// For a multi-instance state: the instance type its callbacks expect.
+    pub(crate) instance_type: Option<(TypeId, &'static str)>,
+}
+
+impl Callbacks {
+    /// The section these callbacks are typed for.
+    pub fn section(&self) -> Section {
+        self.section
+    }
+
+    /// Whether these are multi-instance callbacks.
+    pub fn is_multi(&self) -> bool {
+        self.instance_type.is_some()
+    }
+
+    /// Gives unnamed callbacks their default symbols.
+    pub(crate) fn name_defaults(&mut self, state_name: &str) {
+        for (cb, dir) in [
+            (&mut self.startup, "startup"),
+            (&mut self.teardown, "teardown"),
+        ] {
+            if let Some(cb) = cb {
+                if cb.symbol.is_empty() {
+                    cb.symbol = Cow::Owned(alloc::format!("{state_name}:{dir}"));
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Callbacks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callbacks")
+            .field("section", &self.section)
+            .field("startup", &self.startup)
+            .field("teardown", &self.teardown)
+            .field("instance_type", &self.instance_type.map(|t| t.1))
+            .finish()
+    }
+}
+
+fn named(symbol: impl Into<Cow<'static, str>>, body: Body) -> Option<Callback> {
+    Some(Callback {
+        symbol: symbol.into(),
+        body,
+    })
+}
+
+macro_rules! section_builder {
+    (
+        $(#[$doc:meta])*
+        $name:ident, $section:ident,
+        startup: |$scpu:ident| $sret:ty => $sbody:ident,
+        teardown: |$tcpu:ident| $tret:ty => $tbody:ident,
+    ) => {
+        $(#[$doc])*
+        #[derive(Default)]
+        pub struct $name {
+            startup: Option<Callback>,
+            teardown: Option<Callback>,
+        }
+
+        impl $name {
+            /// No callbacks yet (a state may have neither).
+            pub fn new() -> Self {
+                Self::default()
+            }
+
+            /// Sets the startup callback.
+            pub fn startup(self, f: impl Fn(CpuId) -> $sret + Send + Sync + 'static) -> Self {
+                self.startup_named("", f)
+            }
+
+            /// Sets the startup callback and the symbol tracing prints for it.
+            pub fn startup_named(
+                mut self,
+                symbol: impl Into<Cow<'static, str>>,
+                f: impl Fn(CpuId) -> $sret + Send + Sync + 'static,
+            ) -> Self {
+                self.startup = named(symbol, Body::$sbody(Box::new(f)));
+                self
+            }
+
+            /// Sets the teardown callback.
+            pub fn teardown(self, f: impl Fn(CpuId) -> $tret + Send + Sync + 'static) -> Self {
+                self.teardown_named("", f)
+            }
+
+            /// Sets the teardown callback and the symbol tracing prints for it.
+            pub fn teardown_named(
+                mut self,
+                symbol: impl Into<Cow<'static, str>>,
+                f: impl Fn(CpuId) -> $tret + Send + Sync + 'static,
+            ) -> Self {
+                self.teardown = named(symbol, Body::$tbody(Box::new(f)));
+                self
+            }
+        }
+
+        impl From<$name> for Callbacks {
+            fn from(b: $name) -> Callbacks {
+                Callbacks {
+                    section: Section::$section,
+                    startup: b.startup,
+                    teardown: b.teardown,
+                    instance_type: None,
+                }
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("startup", &self.startup)
+                    .field("teardown", &self.teardown)
+                    .finish()
+            }
+        }
+    };
+}
+
+macro_rules! multi_builder {
+    (
+        $(#[$doc:meta])*
+        $name:ident, $section:ident,
+        startup: $sret:ty => $sbody:ident $swrap:ident,
+        teardown: $tret:ty => $tbody:ident $twrap:ident,
+    ) => {
+        $(#[$doc])*
+        pub struct $name<T> {
+            startup: Option<Callback>,
+            teardown: Option<Callback>,
+            _instance: core::marker::PhantomData<fn(&T)>,
+        }
+
+        impl<T: Any + Send + Sync> Default for $name<T> {
+            fn default() -> Self {
+                $name { startup: None, teardown: None, _instance: core::marker::PhantomData }
+            }
+        }
+
+        impl<T: Any + Send + Sync> $name<T> {
+            /// No callbacks yet.
+            pub fn new() -> Self {
+                Self::default()
+            }
+
+            /// Sets the startup callback, called once per instance.
+            pub fn startup(self, f: impl Fn(CpuId, &T) -> $sret + Send + Sync + 'static) -> Self {
+                self.startup_named("", f)
+            }
+
+            /// Sets the startup callback and its trace symbol.
+            pub fn startup_named(
+                mut self,
+                symbol: impl Into<Cow<'static, str>>,
+                f: impl Fn(CpuId, &T) -> $sret + Send + Sync + 'static,
+            ) -> Self {
+                self.startup = named(symbol, Body::$sbody($swrap(f)));
+                self
+            }
+
+            /// Sets the teardown callback, called once per instance.
+            pub fn teardown(self, f: impl Fn(CpuId, &T) -> $tret + Send + Sync + 'static) -> Self {
+                self.teardown_named("", f)
+            }
+
+            /// Sets the teardown callback and its trace symbol.
+            pub fn teardown_named(
+                mut self,
+                symbol: impl Into<Cow<'static, str>>,
+                f: impl Fn(CpuId, &T) -> $tret + Send + Sync + 'static,
+            ) -> Self {
+                self.teardown = named(symbol, Body::$tbody($twrap(f)));
+                self
+            }
+        }
+
+        impl<T: Any + Send + Sync> From<$name<T>> for Callbacks {
+            fn from(b: $name<T>) -> Callbacks {
+                Callbacks {
+                    section: Section::$section,
+                    startup: b.startup,
+                    teardown: b.teardown,
+                    instance_type: Some((TypeId::of::<T>(), core::any::type_name::<T>())),
+                }
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("startup", &self.startup)
+                    .field("teardown", &self.teardown)
+                    .finish()
+            }
+        }
+    };
+}
+
+/// `add_instance` checks the instance's type against the state's, so the downcast cannot fail;
+/// should it anyway, the callback reports `EINVAL` rather than panic.
+fn wrap_fallible<T: Any>(
+    f: impl Fn(CpuId, &T) -> Result<(), Errno> + Send + Sync + 'static,
+) -> MultiFallible {
+    Box::new(move |cpu, any: &dyn Any| match any.downcast_ref::<T>() {
+        Some(t) => f(cpu, t),
+        None => Err(Errno::EINVAL),
+    })
+}
+
+fn wrap_infallible<T: Any>(f: impl Fn(CpuId, &T) + Send + Sync + 'static) -> MultiInfallible {
+    Box::new(move |cpu, any: &dyn Any| {
+        if let Some(t) = any.downcast_ref::<T>() {
+            f(cpu, t);
+        }
+    })
+}
+
+section_builder! {
+    /// Callbacks for a PREPARE-section state: run by the control CPU before the CPU boots
+    /// (startup, may fail) and after it died (teardown, cannot fail).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{CpuId, Errno, Prepare};
+    ///
+    /// let cbs = Prepare::new()
+    ///     .startup(|cpu: CpuId| if cpu.0 == 7 { Err(Errno::ENOMEM) } else { Ok(()) })
+    ///     .teardown(|_cpu| { /* free per-CPU memory: cannot fail */ });
+    /// # let _ = cbs;
+    /// ```
+    Prepare, Prepare,
+    startup: |cpu| Result<(), Errno> => Fallible,
+    teardown: |cpu| () => Infallible,
+}
+
+section_builder! {
+    /// Callbacks for a STARTING-section state: run on the CPU itself with interrupts off, while
+    /// it boots (startup) and while it dies (teardown). Neither can fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::Starting;
+    ///
+    /// let cbs = Starting::new().startup(|_cpu| {}).teardown(|_cpu| {});
+    /// # let _ = cbs;
+    /// ```
+    Starting, Starting,
+    startup: |cpu| () => Infallible,
+    teardown: |cpu| () => Infallible,
+}
+
+section_builder! {
+    /// Callbacks for an ONLINE-section state: run on the CPU's hotplug thread; both may fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{Errno, Online};
+    ///
+    /// let cbs = Online::new()
+    ///     .startup_named("wq_online", |_cpu| Ok(()))
+    ///     .teardown(|_cpu| Err(Errno::EBUSY));
+    /// # let _ = cbs;
+    /// ```
+    Online, Online,
+    startup: |cpu| Result<(), Errno> => Fallible,
+    teardown: |cpu| Result<(), Errno> => Fallible,
+}
+
+multi_builder! {
+    /// Multi-instance callbacks for a PREPARE-section state; `T` is the instance type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::PrepareMulti;
+    ///
+    /// struct Queue { id: u32 }
+    /// let cbs = PrepareMulti::<Queue>::new().startup(|_cpu, q| { let _ = q.id; Ok(()) });
+    /// # let _ = cbs;
+    /// ```
+    PrepareMulti, Prepare,
+    startup: Result<(), Errno> => MultiFallible wrap_fallible,
+    teardown: () => MultiInfallible wrap_infallible,
+}
+
+multi_builder! {
+    /// Multi-instance callbacks for a STARTING-section state; `T` is the instance type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::StartingMulti;
+    ///
+    /// let cbs = StartingMulti::<u32>::new().startup(|_cpu, _n| {});
+    /// # let _ = cbs;
+    /// ```
+    StartingMulti, Starting,
+    startup: () => MultiInfallible wrap_infallible,
+    teardown: () => MultiInfallible wrap_infallible,
+}
+
+multi_builder! {
+    /// Multi-instance callbacks for an ONLINE-section state; `T` is the instance type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::OnlineMulti;
+    ///
+    /// struct Nic { name: &'static str }
+    /// let cbs = OnlineMulti::<Nic>::new()
+    ///     .startup(|_cpu, nic| { let _ = nic.name; Ok(()) })
+    ///     .teardown(|_cpu, _nic| Ok(()));
+    /// # let _ = cbs;
+    /// ```
+    OnlineMulti, Online,
+    startup: Result<(), Errno> => MultiFallible wrap_fallible,
+    teardown: Result<(), Errno> => MultiFallible wrap_fallible,
+}

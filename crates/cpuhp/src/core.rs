@@ -1,0 +1,153 @@
+//! The state machine's data: the table, the per-CPU states, the masks, and what the current
+//! operation has seen go wrong.
+//!
+//! [`Core`] is everything the walks in `walk` and `install` touch. It is handed, by exclusive
+//! reference, to whichever CPU runs the next part of a walk (the [`Platform`] contract makes the
+//! caller wait), so it needs no locks of its own.
+
+use alloc::vec::Vec;
+
+use crate::percpu::CpuHp;
+use crate::table::Table;
+use crate::trace::{Divergence, Warning};
+use crate::{
+    Context, CpuId, CpuMask, Errno, Failure, InstanceId, Layout, Platform, StateId, TraceEvent,
+};
+
+/// What went wrong during the current operation (reset at its start).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Report {
+    /// The first callback failure.
+    pub(crate) failed: Option<Failure>,
+    /// The first failure while undoing.
+    pub(crate) rollback_failed: Option<Failure>,
+}
+
+pub(crate) struct Core {
+    pub(crate) layout: Layout,
+    pub(crate) table: Table,
+    pub(crate) cpus: Vec<CpuHp>,
+    pub(crate) possible: CpuMask,
+    pub(crate) present: CpuMask,
+    pub(crate) online: CpuMask,
+    pub(crate) active: CpuMask,
+    /// Linux's `cpu_dying_mask`: CPUs whose current transition goes down.
+    pub(crate) dying: CpuMask,
+    /// CPUs that have booted at least once (SMT rules need it).
+    pub(crate) booted_once: CpuMask,
+    /// The device model's `offline` flag per CPU (what `cpuN/online` reads), changed only by
+    /// `cpuN/online` writes: `hotplug/target` writes bypass it, as in Linux.
+    pub(crate) dev_offline: Vec<bool>,
+    /// Whether the CPU has an `online` file (the boot CPU of x86 has none).
+    pub(crate) hotpluggable: Vec<bool>,
+    /// Where the walk is executing right now.
+    pub(crate) ctx: Context,
+    /// `cpuhp_tasks_frozen`: the current operation is part of suspend.
+    pub(crate) tasks_frozen: bool,
+    /// `cpu_hotplug_disabled`: a counter; operations fail with `EBUSY` while it is non-zero.
+    pub(crate) disabled: u32,
+    /// `CONFIG_CPU_HOTPLUG_STATE_CONTROL`: `hotplug/target` accepts intermediate states.
+    pub(crate) state_control: bool,
+    /// Hardware threads per core; SMT siblings are consecutive CPU numbers.
+    pub(crate) threads_per_core: u32,
+    /// `WARN_ON_ONCE` sites that have fired.
+    warned_once: u32,
+    pub(crate) next_instance: u64,
+    pub(crate) report: Report,
+}
+
+impl Core {
+    pub(crate) fn new(layout: Layout, nr_cpus: u32) -> Core {
+        Core {
+            layout,
+            table: Table::new(&layout),
+            cpus: (0..nr_cpus)
+                .map(|_| CpuHp::new(StateId::OFFLINE, StateId::OFFLINE))
+                .collect(),
+            possible: CpuMask::new(nr_cpus),
+            present: CpuMask::new(nr_cpus),
+            online: CpuMask::new(nr_cpus),
+            active: CpuMask::new(nr_cpus),
+            dying: CpuMask::new(nr_cpus),
+            booted_once: CpuMask::new(nr_cpus),
+            dev_offline: alloc::vec![true; nr_cpus as usize],
+            hotpluggable: alloc::vec![true; nr_cpus as usize],
+            ctx: Context::Control,
+            tasks_frozen: false,
+            disabled: 0,
+            state_control: false,
+            threads_per_core: 1,
+            warned_once: 0,
+            next_instance: 0,
+            report: Report::default(),
+        }
+    }
+
+    pub(crate) fn nr_cpus(&self) -> u32 {
+        self.cpus.len() as u32
+    }
+
+    pub(crate) fn st(&mut self, cpu: CpuId) -> &mut CpuHp {
+        &mut self.cpus[cpu.index()]
+    }
+
+    /// Reports a kernel warning. `once`: a `WARN_ON_ONCE` site, reported the first time only.
+    pub(crate) fn warn<P: Platform>(&mut self, p: &P, warning: Warning, cpu: CpuId, once: bool) {
+        if once {
+            let bit = 1 << (warning as u32);
+            if self.warned_once & bit != 0 {
+                return;
+            }
+            self.warned_once |= bit;
+        }
+        p.trace(&TraceEvent::Warning {
+            warning,
+            cpu,
+            context: self.ctx,
+        });
+    }
+
+    pub(crate) fn diverge<P: Platform>(&self, p: &P, divergence: Divergence, cpu: CpuId) {
+        p.trace(&TraceEvent::Divergence { divergence, cpu });
+    }
+
+    pub(crate) fn note_failure(
+        &mut self,
+        cpu: CpuId,
+        state: StateId,
+        instance: Option<InstanceId>,
+        bringup: bool,
+        errno: Errno,
+    ) {
+        let f = Failure {
+            cpu,
+            state,
+            instance,
+            bringup,
+            errno,
+        };
+        self.report.failed.get_or_insert(f);
+    }
+
+    pub(crate) fn note_rollback_failure(
+        &mut self,
+        cpu: CpuId,
+        state: StateId,
+        bringup: bool,
+        errno: Errno,
+    ) {
+        let f = Failure {
+            cpu,
+            state,
+            instance: None,
+            bringup,
+            errno,
+        };
+        self.report.rollback_failed.get_or_insert(f);
+    }
+
+    /// Linux's `set_cpu_dying`.
+    pub(crate) fn set_dying(&mut self, cpu: CpuId, dying: bool) {
+        self.dying.set(cpu, dying);
+    }
+}

@@ -1,0 +1,195 @@
+//! Errors of hotplug operations: the errno Linux would return, plus what failed where.
+
+use core::fmt;
+
+use crate::{CpuId, Errno, InstanceId, StateId};
+
+/// Why an operation failed. The errno is fixed per kind except for `Callback` and `Platform`,
+/// which carry the callback's (or the platform's) own errno.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No such CPU, or not possible/present (`EINVAL`).
+    InvalidCpu,
+    /// No such state, or not installed (`EINVAL`).
+    InvalidState,
+    /// A target outside the state space, or one a CPU cannot stop at (`EINVAL`).
+    InvalidTarget,
+    /// The callbacks are typed for another section than the slot (`EINVAL`).
+    WrongSection,
+    /// The slot is taken (`EBUSY`).
+    SlotTaken,
+    /// No free dynamic slot (`ENOSPC`).
+    NoSpace,
+    /// An instance operation on a state that is not multi-instance (`EINVAL`).
+    NotMultiInstance,
+    /// The instance's type is not the one the state's callbacks take (`EINVAL`).
+    WrongInstanceType,
+    /// No such instance on this state (`ENOENT`).
+    UnknownInstance,
+    /// Removing a multi-instance state that still has instances (`EBUSY`; Linux warns and
+    /// removes it anyway).
+    HasInstances,
+    /// Taking down the last online CPU (`EBUSY`).
+    LastCpu,
+    /// Hotplug is disabled (`EBUSY`).
+    Disabled,
+    /// SMT control forbids this CPU (`EPERM`).
+    SmtForbidden,
+    /// A callback failed; `Error::failure` says which.
+    Callback,
+    /// The platform failed to start or stop the CPU.
+    Platform,
+    /// Called from inside a hotplug callback of the same machine, which would deadlock in Linux
+    /// (`EDEADLK`).
+    WouldDeadlock,
+    /// A callback panicked during an earlier operation; the machine is in an unknown state
+    /// (`EIO`).
+    Poisoned,
+}
+
+/// One failed callback: which state, for which CPU and instance, in which direction.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::{CpuId, Errno, Failure, StateId};
+///
+/// let f = Failure { cpu: CpuId(1), state: StateId(212), instance: None, bringup: true, errno: Errno::EINVAL };
+/// assert_eq!(f.to_string(), "startup of state 212 on CPU 1 failed: EINVAL");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Failure {
+    /// The CPU the callback was for.
+    pub cpu: CpuId,
+    /// The state.
+    pub state: StateId,
+    /// The instance, for a multi-instance state.
+    pub instance: Option<InstanceId>,
+    /// Startup (`true`) or teardown.
+    pub bringup: bool,
+    /// What it returned.
+    pub errno: Errno,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dir = if self.bringup { "startup" } else { "teardown" };
+        write!(f, "{dir} of state {}", self.state)?;
+        if let Some(i) = self.instance {
+            write!(f, " instance {i}")?;
+        }
+        write!(f, " on CPU {} failed: {}", self.cpu, self.errno)
+    }
+}
+
+/// A failed hotplug operation: the errno Linux returns, what failed, and — if undoing the
+/// operation failed too — what failed then (DESIGN.md rule 14: no second reversal; reported).
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::{Error, ErrorKind, Errno};
+///
+/// let e = Error::new(ErrorKind::LastCpu);
+/// assert_eq!(e.errno(), Errno::EBUSY);
+/// assert_eq!(e.kind(), ErrorKind::LastCpu);
+/// assert!(e.failure().is_none());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Error {
+    kind: ErrorKind,
+    errno: Errno,
+    failure: Option<Failure>,
+    rollback_failure: Option<Failure>,
+}
+
+impl Error {
+    /// An error of `kind` with that kind's errno.
+    pub fn new(kind: ErrorKind) -> Error {
+        let errno = match kind {
+            ErrorKind::InvalidCpu
+            | ErrorKind::InvalidState
+            | ErrorKind::InvalidTarget
+            | ErrorKind::WrongSection
+            | ErrorKind::NotMultiInstance
+            | ErrorKind::WrongInstanceType
+            | ErrorKind::Callback
+            | ErrorKind::Platform => Errno::EINVAL,
+            ErrorKind::SlotTaken
+            | ErrorKind::HasInstances
+            | ErrorKind::LastCpu
+            | ErrorKind::Disabled => Errno::EBUSY,
+            ErrorKind::NoSpace => Errno::ENOSPC,
+            ErrorKind::UnknownInstance => Errno::ENOENT,
+            ErrorKind::SmtForbidden => Errno::EPERM,
+            ErrorKind::WouldDeadlock => Errno::EDEADLK,
+            ErrorKind::Poisoned => Errno::EIO,
+        };
+        Error {
+            kind,
+            errno,
+            failure: None,
+            rollback_failure: None,
+        }
+    }
+
+    pub(crate) fn with_errno(kind: ErrorKind, errno: Errno) -> Error {
+        Error {
+            errno,
+            ..Error::new(kind)
+        }
+    }
+
+    pub(crate) fn with_failures(
+        mut self,
+        failure: Option<Failure>,
+        rollback: Option<Failure>,
+    ) -> Error {
+        self.failure = failure;
+        self.rollback_failure = rollback;
+        self
+    }
+
+    /// What kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The errno Linux returns for it.
+    pub fn errno(&self) -> Errno {
+        self.errno
+    }
+
+    /// The callback that failed first, if a callback failed.
+    pub fn failure(&self) -> Option<Failure> {
+        self.failure
+    }
+
+    /// A callback that failed while undoing the operation: the machine is not where it started
+    /// (Linux warns here).
+    pub fn rollback_failure(&self) -> Option<Failure> {
+        self.rollback_failure
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.failure {
+            Some(failure) => write!(f, "{failure}")?,
+            None => write!(f, "{:?} ({})", self.kind, self.errno)?,
+        }
+        if let Some(r) = self.rollback_failure {
+            write!(f, "; rolling back, {r}")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::error::Error for Error {}
+
+impl From<Error> for Errno {
+    fn from(e: Error) -> Errno {
+        e.errno
+    }
+}

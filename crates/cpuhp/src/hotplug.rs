@@ -1,0 +1,642 @@
+//! [`Hotplug`]: the state machine's public face — a machine's CPUs, its state table, and the
+//! operations on them.
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::any::{Any, TypeId};
+use core::fmt;
+
+use crate::callbacks::{Builtin, Callback, Callbacks};
+use crate::core::{Core, Report};
+use crate::preset::{Preset, PresetKind};
+use crate::table::Instance;
+use crate::{CpuId, CpuMask, Errno, Error, ErrorKind, InstanceId, Layout, Platform, Slot, StateId};
+
+/// Which CPUs a machine has.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::Topology;
+///
+/// let t = Topology::new(8).with_present(6);
+/// assert_eq!((t.possible, t.present), (8, 6));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Topology {
+    /// CPUs `0..possible` can exist.
+    pub possible: u32,
+    /// CPUs `0..present` are there (and are brought online at boot).
+    pub present: u32,
+    /// Hardware threads per core (SMT siblings are consecutive CPU numbers).
+    pub threads_per_core: u32,
+}
+
+impl Topology {
+    /// `n` CPUs, all present, one thread per core.
+    pub fn new(n: u32) -> Topology {
+        Topology {
+            possible: n,
+            present: n,
+            threads_per_core: 1,
+        }
+    }
+
+    /// Only the first `present` CPUs are present.
+    pub fn with_present(self, present: u32) -> Topology {
+        Topology {
+            present: present.min(self.possible),
+            ..self
+        }
+    }
+
+    /// `threads` hardware threads per core.
+    pub fn with_threads_per_core(self, threads: u32) -> Topology {
+        Topology {
+            threads_per_core: threads.max(1),
+            ..self
+        }
+    }
+}
+
+/// One CPU's `hotplug/{state,target,fail}`.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::{preset, CpuId, Hotplug, Inline, Topology};
+///
+/// let hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
+/// let s = hp.cpu_status(CpuId(1)).unwrap();
+/// assert_eq!((s.state.get(), s.target.get(), s.fail), (236, 236, None));
+/// # Ok::<(), cpuhp::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CpuStatus {
+    /// Where the CPU is.
+    pub state: StateId,
+    /// Where its last transition was headed.
+    pub target: StateId,
+    /// The armed one-shot failure, if any.
+    pub fail: Option<StateId>,
+}
+
+/// A machine's CPU hotplug: the state table, per-CPU states, masks and operations, driven through
+/// a [`Platform`].
+///
+/// Every operation takes `&mut self`: operations are serialised, as Linux serialises them with
+/// its hotplug locks. A failed operation leaves every CPU where it was (unless undoing it failed
+/// too, which the error reports).
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::{preset, CpuId, Errno, Hotplug, Inline, Online, Slot, StateId, Topology};
+///
+/// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(4), Inline)?;
+/// let state = hp.setup_state(
+///     Slot::OnlineDyn,
+///     "demo:online",
+///     Online::new().startup(|cpu: CpuId| if cpu.0 == 3 { Err(Errno::EBUSY) } else { Ok(()) }),
+/// );
+/// // The startup failed on CPU 3: rolled back on CPUs 0-2, the slot freed.
+/// assert_eq!(state.unwrap_err().errno(), Errno::EBUSY);
+/// assert_eq!(hp.state_name(StateId(211)), None);
+/// # Ok::<(), cpuhp::Error>(())
+/// ```
+pub struct Hotplug<P: Platform> {
+    platform: P,
+    core: Core,
+}
+
+impl<P: Platform> fmt::Debug for Hotplug<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hotplug")
+            .field("online", &self.core.online)
+            .field("states", &self.core.table.named().count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform> Hotplug<P> {
+    /// A machine with `preset`'s state table and `topology`'s CPUs: CPU 0 is up (the boot CPU),
+    /// and every other present CPU is brought up to online, as at boot.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidCpu`] for a topology without CPUs; [`ErrorKind::InvalidState`] for a
+    /// preset whose layout is invalid or whose states lie outside it; a failed boot of a
+    /// secondary CPU.
+    pub fn new(preset: &Preset, topology: Topology, platform: P) -> Result<Hotplug<P>, Error> {
+        let layout = preset.layout;
+        layout
+            .validate()
+            .map_err(|_| Error::new(ErrorKind::InvalidState))?;
+        if topology.possible == 0 || topology.present == 0 {
+            return Err(Error::new(ErrorKind::InvalidCpu));
+        }
+        let mut core = Core::new(layout, topology.possible);
+        core.state_control = preset.state_control;
+        core.threads_per_core = topology.threads_per_core;
+        for ps in preset.states {
+            install_preset_state(&mut core, ps)?;
+        }
+        for c in 0..topology.possible {
+            core.possible.set(CpuId(c), true);
+        }
+        for c in 0..topology.present {
+            core.present.set(CpuId(c), true);
+        }
+        let boot = CpuId(0);
+        core.hotpluggable[0] = preset.boot_cpu_hotpluggable;
+        let st = core.st(boot);
+        st.state = layout.online;
+        st.target = preset.boot_cpu_target;
+        core.online.set(boot, true);
+        core.active.set(boot, true);
+        core.booted_once.set(boot, true);
+        core.dev_offline[0] = false;
+        let mut hp = Hotplug { platform, core };
+        for c in 1..topology.present {
+            hp.cpu_up(CpuId(c), layout.online)?;
+            hp.core.dev_offline[c as usize] = false;
+        }
+        Ok(hp)
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    /// The platform, mutably (between operations).
+    pub fn platform_mut(&mut self) -> &mut P {
+        &mut self.platform
+    }
+
+    /// The state space.
+    pub fn layout(&self) -> &Layout {
+        &self.core.layout
+    }
+
+    /// Runs `op` with a fresh report and turns an errno into a full [`Error`].
+    fn run<T>(
+        &mut self,
+        kind: ErrorKind,
+        op: impl FnOnce(&mut Core, &P) -> Result<T, Errno>,
+    ) -> Result<T, Error> {
+        self.core.report = Report::default();
+        let r = op(&mut self.core, &self.platform);
+        let report = core::mem::take(&mut self.core.report);
+        r.map_err(|errno| {
+            let kind = if report.failed.is_some() {
+                ErrorKind::Callback
+            } else {
+                kind
+            };
+            Error::with_errno(kind, errno).with_failures(report.failed, report.rollback_failed)
+        })
+    }
+
+    fn run_install<T>(
+        &mut self,
+        op: impl FnOnce(&mut Core, &P) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.core.report = Report::default();
+        let r = op(&mut self.core, &self.platform);
+        let report = core::mem::take(&mut self.core.report);
+        r.map_err(|e| e.with_failures(report.failed, report.rollback_failed))
+    }
+
+    fn check_cpu(&self, cpu: CpuId) -> Result<(), Error> {
+        if cpu.0 < self.core.nr_cpus() && self.core.possible.contains(cpu) {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::InvalidCpu))
+        }
+    }
+
+    /// A target a CPU can stop at: not inside the STARTING section or at the core's positions
+    /// between `ap_idle_dead` and `teardown_cpu` (Linux would `BUG()` going down there).
+    fn check_target(&self, target: StateId) -> Result<(), Error> {
+        let l = &self.core.layout;
+        if target > l.online || (target >= l.ap_idle_dead && target <= l.teardown_cpu) {
+            return Err(Error::new(ErrorKind::InvalidTarget));
+        }
+        Ok(())
+    }
+
+    /// Brings `cpu` up to `target` (Linux's `cpu_up`): the control side runs the PREPARE
+    /// startups, boots the CPU (its STARTING startups run on it), and its hotplug thread runs the
+    /// ONLINE startups. On a failure, exactly the startups that succeeded are torn down, in
+    /// reverse, and the CPU ends where it began. Already at or above `target`: nothing happens.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidCpu`], [`ErrorKind::InvalidTarget`], [`ErrorKind::Disabled`],
+    /// [`ErrorKind::SmtForbidden`]; [`ErrorKind::Callback`] with the failing callback's errno
+    /// (`EAGAIN` for an injected failure); [`ErrorKind::Platform`] if the CPU did not boot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// hp.cpu_up(CpuId(1), hp.layout().online)?;
+    /// assert_eq!(hp.online_mask().to_string(), "0-1");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn cpu_up(&mut self, cpu: CpuId, target: StateId) -> Result<(), Error> {
+        self.check_cpu(cpu)?;
+        self.check_target(target)?;
+        if self.core.disabled > 0 {
+            return Err(Error::new(ErrorKind::Disabled));
+        }
+        if !self.core.smt_allowed(cpu) {
+            return Err(Error::new(ErrorKind::SmtForbidden));
+        }
+        self.run(ErrorKind::Platform, |core, p| {
+            core.cpu_up_locked(p, cpu, false, target)
+        })
+    }
+
+    /// Takes `cpu` down to `target` (Linux's `cpu_down`): its hotplug thread runs the ONLINE
+    /// teardowns, the control side stops the CPU (its DYING teardowns run on it) and runs the
+    /// PREPARE teardowns. On a failure, the teardowns that succeeded are undone by their startups
+    /// and the CPU stays up.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidCpu`], [`ErrorKind::InvalidTarget`], [`ErrorKind::Disabled`],
+    /// [`ErrorKind::LastCpu`]; [`ErrorKind::Callback`] with the failing teardown's errno;
+    /// [`ErrorKind::Platform`] if the CPU refused to stop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// assert_eq!(hp.cpu_status(CpuId(1)).unwrap().state, StateId::OFFLINE);
+    /// // The last online CPU cannot go.
+    /// assert_eq!(hp.cpu_down(CpuId(0), StateId::OFFLINE).unwrap_err().errno().code(), 16);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn cpu_down(&mut self, cpu: CpuId, target: StateId) -> Result<(), Error> {
+        self.check_cpu(cpu)?;
+        self.check_target(target)?;
+        if self.core.disabled > 0 {
+            return Err(Error::new(ErrorKind::Disabled));
+        }
+        let last = self.core.online.weight() == 1;
+        self.run(
+            if last {
+                ErrorKind::LastCpu
+            } else {
+                ErrorKind::Platform
+            },
+            |core, p| core.cpu_down_locked(p, cpu, false, target),
+        )
+    }
+
+    /// Installs a state and runs its startup on every CPU that has reached it (Linux's
+    /// `cpuhp_setup_state`). Returns the state's number (for a dynamic slot, the one handed out).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WrongSection`] if the callbacks' section is not the slot's;
+    /// [`ErrorKind::SlotTaken`]; [`ErrorKind::NoSpace`]; [`ErrorKind::InvalidState`] for an
+    /// empty name or a slot outside the state space; [`ErrorKind::Callback`] if a startup failed
+    /// (the CPUs before it were torn down and the state is not installed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Prepare, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(4), Inline)?;
+    /// let s = hp.setup_state(Slot::PrepareDyn, "demo/prep", Prepare::new().startup(|_| Ok(())))?;
+    /// assert_eq!(s.get(), 71); // 70 is fork:vm_stack_cache
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn setup_state(
+        &mut self,
+        slot: Slot,
+        name: impl Into<Cow<'static, str>>,
+        callbacks: impl Into<Callbacks>,
+    ) -> Result<StateId, Error> {
+        let (name, callbacks) = (name.into(), callbacks.into());
+        self.run_install(|core, p| core.setup_state(p, slot, name, callbacks, true))
+    }
+
+    /// Installs a state without calling anything (Linux's `cpuhp_setup_state_nocalls`).
+    ///
+    /// # Errors
+    ///
+    /// As [`setup_state`](Self::setup_state), minus callback failures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Online, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state_nocalls(Slot::OnlineDyn, "quiet", Online::new().startup(|_| panic!()))?;
+    /// assert_eq!(hp.state_name(s), Some("quiet"));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn setup_state_nocalls(
+        &mut self,
+        slot: Slot,
+        name: impl Into<Cow<'static, str>>,
+        callbacks: impl Into<Callbacks>,
+    ) -> Result<StateId, Error> {
+        let (name, callbacks) = (name.into(), callbacks.into());
+        self.run_install(|core, p| core.setup_state(p, slot, name, callbacks, false))
+    }
+
+    /// Runs the state's teardown on every CPU that reached it, ascending, and uninstalls it
+    /// (Linux's `cpuhp_remove_state`). A multi-instance state must have no instances left.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidState`] if not installed; [`ErrorKind::HasInstances`];
+    /// [`ErrorKind::Callback`] if a teardown failed — where Linux would `BUG()`, the CPUs already
+    /// torn down get their startup again and the state stays installed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Online, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| Ok(())))?;
+    /// hp.remove_state(s)?;
+    /// assert_eq!(hp.state_name(s), None);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn remove_state(&mut self, state: StateId) -> Result<(), Error> {
+        self.run_install(|core, p| core.remove_state(p, state, true))
+    }
+
+    /// Uninstalls a state without calling anything (Linux's `cpuhp_remove_state_nocalls`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidState`], [`ErrorKind::HasInstances`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Online, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| panic!()))?;
+    /// hp.remove_state_nocalls(s)?;
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn remove_state_nocalls(&mut self, state: StateId) -> Result<(), Error> {
+        self.run_install(|core, p| core.remove_state(p, state, false))
+    }
+
+    /// Adds an instance to a multi-instance state and runs its startup on every CPU that reached
+    /// the state (Linux's `cpuhp_state_add_instance`). Instances are called newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidState`], [`ErrorKind::NotMultiInstance`],
+    /// [`ErrorKind::WrongInstanceType`]; [`ErrorKind::Callback`] if a startup failed (the CPUs
+    /// before it were torn down and the instance is not added).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, OnlineMulti, Slot, Topology};
+    ///
+    /// struct Nic(&'static str);
+    /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "net/nic:online", OnlineMulti::<Nic>::new().startup(|_, _| Ok(())))?;
+    /// let eth0 = hp.add_instance(s, Nic("eth0"))?;
+    /// assert_eq!(hp.instances(s), vec![eth0]);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn add_instance<T: Any + Send + Sync>(
+        &mut self,
+        state: StateId,
+        instance: T,
+    ) -> Result<InstanceId, Error> {
+        self.run_install(|core, p| {
+            core.add_instance(p, state, Box::new(instance), TypeId::of::<T>(), true)
+        })
+    }
+
+    /// Adds an instance without calling anything (Linux's `cpuhp_state_add_instance_nocalls`).
+    ///
+    /// # Errors
+    ///
+    /// As [`add_instance`](Self::add_instance), minus callback failures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, OnlineMulti, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "m", OnlineMulti::<u8>::new().startup(|_, _| panic!()))?;
+    /// hp.add_instance_nocalls(s, 7u8)?;
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn add_instance_nocalls<T: Any + Send + Sync>(
+        &mut self,
+        state: StateId,
+        instance: T,
+    ) -> Result<InstanceId, Error> {
+        self.run_install(|core, p| {
+            core.add_instance(p, state, Box::new(instance), TypeId::of::<T>(), false)
+        })
+    }
+
+    /// Runs the instance's teardown on every CPU that reached the state, then removes it and
+    /// hands it back (Linux's `cpuhp_state_remove_instance`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidState`], [`ErrorKind::NotMultiInstance`],
+    /// [`ErrorKind::UnknownInstance`]; [`ErrorKind::Callback`] if a teardown failed (undone; the
+    /// instance stays).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, OnlineMulti, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "m", OnlineMulti::<u8>::new().teardown(|_, _| Ok(())))?;
+    /// let i = hp.add_instance(s, 7u8)?;
+    /// let back = hp.remove_instance(s, i)?;
+    /// assert_eq!(back.downcast_ref::<u8>(), Some(&7));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn remove_instance(
+        &mut self,
+        state: StateId,
+        instance: InstanceId,
+    ) -> Result<Box<dyn Any + Send + Sync>, Error> {
+        self.run_install(|core, p| core.remove_instance(p, state, instance, true))
+    }
+
+    /// Removes an instance without calling anything.
+    ///
+    /// # Errors
+    ///
+    /// As [`remove_instance`](Self::remove_instance), minus callback failures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, OnlineMulti, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "m", OnlineMulti::<u8>::new().teardown(|_, _| panic!()))?;
+    /// let i = hp.add_instance(s, 7u8)?;
+    /// hp.remove_instance_nocalls(s, i)?;
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn remove_instance_nocalls(
+        &mut self,
+        state: StateId,
+        instance: InstanceId,
+    ) -> Result<Box<dyn Any + Send + Sync>, Error> {
+        self.run_install(|core, p| core.remove_instance(p, state, instance, false))
+    }
+
+    /// A CPU's state, target and armed failure; `None` for an unknown CPU.
+    pub fn cpu_status(&self, cpu: CpuId) -> Option<CpuStatus> {
+        self.core.cpus.get(cpu.index()).map(|st| CpuStatus {
+            state: st.state,
+            target: st.target,
+            fail: st.fail,
+        })
+    }
+
+    /// The number of CPU slots (possible CPUs).
+    pub fn nr_cpus(&self) -> u32 {
+        self.core.nr_cpus()
+    }
+
+    /// CPUs that can exist.
+    pub fn possible_mask(&self) -> &CpuMask {
+        &self.core.possible
+    }
+
+    /// CPUs that are there.
+    pub fn present_mask(&self) -> &CpuMask {
+        &self.core.present
+    }
+
+    /// CPUs that are online (between booting and being stopped).
+    pub fn online_mask(&self) -> &CpuMask {
+        &self.core.online
+    }
+
+    /// CPUs the scheduler may use (above `sched:active`).
+    pub fn active_mask(&self) -> &CpuMask {
+        &self.core.active
+    }
+
+    /// The name of an installed state.
+    pub fn state_name(&self, state: StateId) -> Option<&str> {
+        self.core.table.get(state).and_then(|s| s.name.as_deref())
+    }
+
+    /// The installed state with this name.
+    pub fn find_state(&self, name: &str) -> Option<StateId> {
+        self.core
+            .table
+            .named()
+            .find(|&(_, n)| n == name)
+            .map(|(s, _)| s)
+    }
+
+    /// Installed states, ascending: what `hotplug/states` lists.
+    pub fn states(&self) -> Vec<(StateId, String)> {
+        self.core
+            .table
+            .named()
+            .map(|(s, n)| (s, String::from(n)))
+            .collect()
+    }
+
+    /// A multi-instance state's instances, in call order (newest first).
+    pub fn instances(&self, state: StateId) -> Vec<InstanceId> {
+        self.core
+            .table
+            .get(state)
+            .map(|s| s.instances.iter().map(|i| i.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `state` has a callback for this direction.
+    pub fn has_callback(&self, state: StateId, bringup: bool) -> bool {
+        !self.core.table.is_empty(bringup, state)
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
+    pub(crate) fn core_mut(&mut self) -> (&mut Core, &P) {
+        (&mut self.core, &self.platform)
+    }
+}
+
+fn install_preset_state(core: &mut Core, ps: &crate::preset::PresetState) -> Result<(), Error> {
+    let layout = core.layout;
+    let state = StateId(ps.number);
+    let builtin = |b: Builtin, sym: &'static str| Callback::builtin(sym, b);
+    let noop = |sym: Option<&'static str>| sym.map(|s| Callback::builtin(s, Builtin::Noop));
+    let (startup, teardown) = if state == layout.bringup_cpu {
+        (
+            Some(builtin(Builtin::BringupCpu, "bringup_cpu")),
+            Some(builtin(Builtin::FinishCpu, "finish_cpu")),
+        )
+    } else if state == layout.teardown_cpu {
+        (None, Some(builtin(Builtin::TakedownCpu, "takedown_cpu")))
+    } else if state == layout.ap_active {
+        (
+            Some(builtin(Builtin::Activate, "sched_cpu_activate")),
+            Some(builtin(Builtin::Deactivate, "sched_cpu_deactivate")),
+        )
+    } else {
+        (noop(ps.startup), noop(ps.teardown))
+    };
+    let step = core
+        .table
+        .get_mut(state)
+        .ok_or(Error::new(ErrorKind::InvalidState))?;
+    step.name = Some(Cow::Borrowed(ps.name));
+    step.startup = startup;
+    step.teardown = teardown;
+    step.cant_stop = ps.cant_stop;
+    if let PresetKind::Multi(n) = ps.kind {
+        step.multi_instance = true;
+        for _ in 0..n {
+            core.next_instance += 1;
+            let id = InstanceId(core.next_instance);
+            core.table
+                .get_mut(state)
+                .ok_or(Error::new(ErrorKind::InvalidState))?
+                .instances
+                .push(Instance {
+                    id,
+                    value: Box::new(()),
+                });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The boundary between the state machine and the world.
+//!
+//! The core decides *what* runs *where*; a [`Platform`] makes it happen: runs work on a CPU's
+//! hotplug thread, boots a CPU (which runs its STARTING callbacks on itself), stops one (which runs
+//! its DYING callbacks), and receives trace events. The simulator's platform uses one OS thread
+//! per CPU; a kernel's uses its own threads and `stop_machine`; [`Inline`] runs everything on the
+//! calling thread.
+//!
+//! **Contract:** each method runs its closure exactly once (unless it reports a failure before
+//! running it) and returns only after the closure has finished — the closure borrows the state
+//! machine. One call is one hand-off: the core hands over a whole section at a time, never one
+//! state at a time.
+
+use crate::{CpuId, Errno, TraceEvent};
+
+/// What the state machine needs from the machine it runs on.
+///
+/// # Examples
+///
+/// A platform that counts hand-offs and runs everything inline:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use cpuhp::{CpuId, Errno, Platform};
+///
+/// #[derive(Default)]
+/// struct Counting(AtomicUsize);
+/// impl Platform for Counting {
+///     fn run_on_ap(&self, _cpu: CpuId, work: &mut (dyn FnMut() + Send)) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         work();
+///     }
+///     fn start_cpu(&self, _cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+///         starting();
+///         Ok(())
+///     }
+///     fn stop_cpu(&self, _cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+///         dying();
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Platform: Sync {
+    /// Runs `work` on `cpu`'s hotplug thread and waits for it to finish.
+    fn run_on_ap(&self, cpu: CpuId, work: &mut (dyn FnMut() + Send));
+
+    /// Boots `cpu`: it runs `starting` on itself with interrupts off, then idles, online.
+    ///
+    /// # Errors
+    ///
+    /// The CPU did not come up (`starting` did not run).
+    fn start_cpu(&self, cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno>;
+
+    /// Stops `cpu` (`stop_machine`): it runs `dying` on itself with interrupts off, then dies.
+    ///
+    /// # Errors
+    ///
+    /// The CPU refused to die (`dying` did not run).
+    fn stop_cpu(&self, cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno>;
+
+    /// Receives a trace event. The default ignores it.
+    #[inline]
+    fn trace(&self, event: &TraceEvent<'_>) {
+        let _ = event;
+    }
+}
+
+/// Runs everything on the calling thread; CPUs always start and stop. For tests, model checks
+/// and embedders that drive the state machine from one context.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::{preset, Hotplug, Inline, Topology};
+///
+/// let hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(4), Inline)?;
+/// assert_eq!(hp.online_mask().to_string(), "0-3");
+/// # Ok::<(), cpuhp::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Inline;
+
+impl Platform for Inline {
+    fn run_on_ap(&self, _cpu: CpuId, work: &mut (dyn FnMut() + Send)) {
+        work();
+    }
+
+    fn start_cpu(&self, _cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+        starting();
+        Ok(())
+    }
+
+    fn stop_cpu(&self, _cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+        dying();
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! Presets: the state table of a real machine, as data.
+//!
+//! A preset names a [`Layout`] and lists the states a kernel has registered by the time user
+//! space runs — numbers, names, and the symbols of their callbacks — so that a simulated machine
+//! numbers its states (and hands out dynamic slots) exactly as that kernel does. The callbacks of
+//! a preset do nothing and succeed; the core's own positions (`bringup_cpu`, `takedown_cpu`,
+//! `sched:active`) get the core's real steps.
+
+mod demo;
+mod linux_6_1;
+
+pub use demo::DEMO;
+pub use linux_6_1::LINUX_6_1;
+
+use crate::{Layout, StateId};
+
+/// What a preset state's callbacks are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PresetKind {
+    /// One callback per direction.
+    Single,
+    /// Multi-instance, with this many instances registered at boot.
+    Multi(u32),
+}
+
+/// One state of a preset.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::preset::{PresetKind, PresetState, LINUX_6_1};
+///
+/// let rcu = LINUX_6_1.states.iter().find(|s| s.name == "RCU/tree:online").unwrap();
+/// assert_eq!(rcu.number, 199);
+/// assert_eq!(rcu.startup, Some("rcutree_online_cpu"));
+/// assert_eq!(rcu.kind, PresetKind::Single);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PresetState {
+    /// The state number.
+    pub number: u32,
+    /// Its name, as `hotplug/states` shows it.
+    pub name: &'static str,
+    /// The startup callback's symbol, if it has one.
+    pub startup: Option<&'static str>,
+    /// The teardown callback's symbol, if it has one.
+    pub teardown: Option<&'static str>,
+    /// Single or multi-instance.
+    pub kind: PresetKind,
+    /// Bring-up and tear-down cannot stop here (not a valid `hotplug/target`).
+    pub cant_stop: bool,
+}
+
+/// A machine's state space and boot-time states.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::preset::LINUX_6_1;
+///
+/// assert_eq!(LINUX_6_1.kernel, "6.1.0-56-amd64");
+/// assert_eq!(LINUX_6_1.states.len(), 65);
+/// assert!(LINUX_6_1.layout.validate().is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preset {
+    /// Short name (`linux-6.1`).
+    pub name: &'static str,
+    /// What `uname -r` would print.
+    pub kernel: &'static str,
+    /// The state space.
+    pub layout: Layout,
+    /// The states registered at boot, ascending.
+    pub states: &'static [PresetState],
+    /// The boot CPU's `hotplug/target` after boot (Linux 6.1 never sets it: 0).
+    pub boot_cpu_target: StateId,
+    /// Whether the boot CPU has an `online` file (not on x86).
+    pub boot_cpu_hotpluggable: bool,
+    /// `CONFIG_CPU_HOTPLUG_STATE_CONTROL`: `hotplug/target` accepts intermediate states.
+    pub state_control: bool,
+}
+
+/// Every preset, by name.
+pub const ALL: &[&Preset] = &[&LINUX_6_1, &DEMO];
+
+/// Looks a preset up by name.
+///
+/// # Examples
+///
+/// ```
+/// assert!(cpuhp::preset::by_name("linux-6.1").is_some());
+/// assert!(cpuhp::preset::by_name("linux-2.4").is_none());
+/// ```
+pub fn by_name(name: &str) -> Option<&'static Preset> {
+    ALL.iter().copied().find(|p| p.name == name)
+}
+
+pub(crate) const fn single(
+    number: u32,
+    name: &'static str,
+    startup: Option<&'static str>,
+    teardown: Option<&'static str>,
+) -> PresetState {
+    PresetState {
+        number,
+        name,
+        startup,
+        teardown,
+        kind: PresetKind::Single,
+        cant_stop: false,
+    }
+}
+
+pub(crate) const fn multi(
+    number: u32,
+    name: &'static str,
+    startup: Option<&'static str>,
+    teardown: Option<&'static str>,
+    instances: u32,
+) -> PresetState {
+    PresetState {
+        number,
+        name,
+        startup,
+        teardown,
+        kind: PresetKind::Multi(instances),
+        cant_stop: false,
+    }
+}
+
+pub(crate) const fn cant_stop(s: PresetState) -> PresetState {
+    PresetState {
+        cant_stop: true,
+        ..s
+    }
+}

@@ -1,0 +1,97 @@
+//! The state table: one step per state number, from offline to online.
+//!
+//! A step with a name is installed; one without is a free slot. Dynamic slots are handed out
+//! lowest first from the section's range (`CPUHP_BP_PREPARE_DYN`, `CPUHP_AP_ONLINE_DYN`), and
+//! `ENOSPC` when the range is full — Linux's `cpuhp_reserve_state`.
+//!
+//! **Invariant:** `steps.len() == layout.online + 1`; a multi-instance step's `instances` are in
+//! call order, newest first (Linux adds them at the head of an `hlist`).
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::any::{Any, TypeId};
+
+use crate::callbacks::Callback;
+use crate::{Errno, InstanceId, Layout, Section, StateId};
+
+/// One instance of a multi-instance state.
+pub(crate) struct Instance {
+    pub(crate) id: InstanceId,
+    pub(crate) value: Box<dyn Any + Send + Sync>,
+}
+
+/// One state.
+#[derive(Default)]
+pub(crate) struct Step {
+    /// `None`: a free slot.
+    pub(crate) name: Option<Cow<'static, str>>,
+    pub(crate) startup: Option<Callback>,
+    pub(crate) teardown: Option<Callback>,
+    pub(crate) multi_instance: bool,
+    /// The instance type `add_instance` must be given (`None`: any, for preset stand-ins).
+    pub(crate) instance_type: Option<(TypeId, &'static str)>,
+    pub(crate) instances: Vec<Instance>,
+    /// Bringup/teardown cannot stop here (not a valid `hotplug/target`).
+    pub(crate) cant_stop: bool,
+}
+
+impl Step {
+    pub(crate) fn callback(&self, bringup: bool) -> Option<&Callback> {
+        if bringup {
+            self.startup.as_ref()
+        } else {
+            self.teardown.as_ref()
+        }
+    }
+
+    pub(crate) fn has_callbacks(&self) -> bool {
+        self.startup.is_some() || self.teardown.is_some()
+    }
+}
+
+pub(crate) struct Table {
+    steps: Vec<Step>,
+}
+
+impl Table {
+    pub(crate) fn new(layout: &Layout) -> Table {
+        let mut steps = Vec::new();
+        steps.resize_with(layout.online.index() + 1, Step::default);
+        Table { steps }
+    }
+
+    /// The step for `s`; states beyond `online` have none.
+    pub(crate) fn get(&self, s: StateId) -> Option<&Step> {
+        self.steps.get(s.index())
+    }
+
+    pub(crate) fn get_mut(&mut self, s: StateId) -> Option<&mut Step> {
+        self.steps.get_mut(s.index())
+    }
+
+    /// Linux's `cpuhp_step_empty`: no callback for this direction.
+    #[inline]
+    pub(crate) fn is_empty(&self, bringup: bool, s: StateId) -> bool {
+        self.steps
+            .get(s.index())
+            .is_none_or(|step| step.callback(bringup).is_none())
+    }
+
+    /// The lowest free slot of a section's dynamic range.
+    pub(crate) fn reserve(&self, layout: &Layout, section: Section) -> Result<StateId, Errno> {
+        let (lo, hi) = layout.dyn_range(section).ok_or(Errno::EINVAL)?;
+        (lo.0..=hi.0)
+            .map(StateId)
+            .find(|s| self.steps[s.index()].name.is_none())
+            .ok_or(Errno::ENOSPC)
+    }
+
+    /// Installed states, ascending: `(number, name)`.
+    pub(crate) fn named(&self) -> impl Iterator<Item = (StateId, &str)> {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.name.as_deref().map(|n| (StateId(i as u32), n)))
+    }
+}

@@ -1,0 +1,750 @@
+//! The walks: Linux 6.1's `kernel/cpu.c` state machine, ported function by function.
+//!
+//! A CPU's progress is one number, `st.state`. Going up, each step runs the startup of the next
+//! state that has one; going down, the teardown of the current one. A failure resets the
+//! transition (`reset_state`): the target becomes where the CPU started, the direction flips and
+//! `rollback` is set; the walk then runs back over exactly what succeeded. A failure *during* a
+//! rollback does not flip again — the walk stops, a warning is reported (DESIGN.md rules 11–14).
+//!
+//! Who runs what mirrors Linux:
+//! * the control side runs the PREPARE section (`up_callbacks` / `down_callbacks`), ending in
+//!   `bringup_cpu` (boot the CPU: it runs its STARTING callbacks itself, interrupts off) or
+//!   starting with `takedown_cpu` (stop the CPU: it runs its DYING callbacks itself);
+//! * the CPU's hotplug thread runs the ONLINE section (`kick_ap` hands it one whole range);
+//! * after a failed rollback on the hotplug thread, the control side walks on by itself — so an
+//!   ONLINE callback can then run on the control side, as in Linux.
+//!
+//! Comments quote or paraphrase the kernel's where they explain an invariant.
+
+use core::cmp::{max, min};
+
+use crate::callbacks::{Body, Builtin};
+use crate::core::Core;
+use crate::trace::{Divergence, Warning};
+use crate::{Context, CpuId, Errno, InstanceId, Platform, StateId, TraceEvent};
+
+/// Calls one body for one CPU (and instance).
+#[inline]
+fn call(
+    body: &Body,
+    cpu: CpuId,
+    instance: Option<&(dyn core::any::Any + Send + Sync)>,
+) -> Result<(), Errno> {
+    match (body, instance) {
+        (Body::Fallible(f), _) => f(cpu),
+        (Body::Infallible(f), _) => {
+            f(cpu);
+            Ok(())
+        }
+        (Body::MultiFallible(f), Some(i)) => f(cpu, i),
+        (Body::MultiInfallible(f), Some(i)) => {
+            f(cpu, i);
+            Ok(())
+        }
+        // A multi-instance body without an instance, or a preset stand-in: nothing to run.
+        (Body::MultiFallible(_) | Body::MultiInfallible(_), None) | (Body::Builtin(_), _) => Ok(()),
+    }
+}
+
+impl Builtin {
+    fn symbol(self) -> &'static str {
+        match self {
+            Builtin::Noop => "",
+            Builtin::BringupCpu => "bringup_cpu",
+            Builtin::FinishCpu => "finish_cpu",
+            Builtin::TakedownCpu => "takedown_cpu",
+            Builtin::Activate => "sched_cpu_activate",
+            Builtin::Deactivate => "sched_cpu_deactivate",
+        }
+    }
+}
+
+impl Core {
+    /// Whether `hotplug/fail` may fire for this callback: never for one that cannot fail by type
+    /// (STARTING callbacks, PREPARE teardowns); the injection then stays armed.
+    fn fail_applies(&self, state: StateId, bringup: bool) -> bool {
+        use crate::Section;
+        match self.layout.section(state) {
+            Some(Section::Starting) => false,
+            Some(Section::Prepare) => bringup,
+            _ => true,
+        }
+    }
+
+    /// Linux's `cpuhp_invoke_callback`. `node`: call only that instance (instance add/remove).
+    /// `use_last`: a state transition on the hotplug thread, which records in `st.last` the
+    /// instance that failed so the rollback can stop there; without it (the control side), a
+    /// failing instance's predecessors are undone here.
+    pub(crate) fn invoke_callback<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        state: StateId,
+        bringup: bool,
+        node: Option<InstanceId>,
+        use_last: bool,
+    ) -> Result<(), Errno> {
+        let c = cpu.index();
+        if self.cpus[c].fail == Some(state) && self.fail_applies(state, bringup) {
+            self.cpus[c].fail = None;
+            p.trace(&TraceEvent::Injected {
+                cpu,
+                step: state,
+                bringup,
+            });
+            self.note_failure(cpu, state, node, bringup, Errno::EAGAIN);
+            return Err(Errno::EAGAIN);
+        }
+
+        let builtin = match self.table.get(state).and_then(|s| s.callback(bringup)) {
+            None => {
+                self.warn(p, Warning::EmptyStep, cpu, true);
+                return Ok(());
+            }
+            Some(cb) => match cb.body {
+                Body::Builtin(b) if b != Builtin::Noop => Some(b),
+                _ => None,
+            },
+        };
+        if let Some(b) = builtin {
+            return self.run_builtin(p, cpu, state, bringup, b);
+        }
+
+        let ctx = self.ctx;
+        let target = self.cpus[c].target;
+        let Some(step) = self.table.get(state) else {
+            return Ok(());
+        };
+        let Some(cb) = step.callback(bringup) else {
+            return Ok(());
+        };
+
+        if !step.multi_instance {
+            p.trace(&TraceEvent::Enter {
+                cpu,
+                target,
+                step: state,
+                symbol: &cb.symbol,
+                bringup,
+                instance: None,
+                context: ctx,
+            });
+            let r = call(&cb.body, cpu, None);
+            let after = self.cpus[c].state;
+            p.trace(&TraceEvent::Exit {
+                cpu,
+                state: after,
+                step: state,
+                bringup,
+                instance: None,
+                result: r,
+                context: ctx,
+            });
+            if let Err(e) = r {
+                self.report.failed.get_or_insert(crate::Failure {
+                    cpu,
+                    state,
+                    instance: None,
+                    bringup,
+                    errno: e,
+                });
+            }
+            return r;
+        }
+
+        // Single invocation for instance add/remove.
+        if let Some(node) = node {
+            let value = step
+                .instances
+                .iter()
+                .find(|i| i.id == node)
+                .map(|i| &*i.value);
+            p.trace(&TraceEvent::Enter {
+                cpu,
+                target,
+                step: state,
+                symbol: &cb.symbol,
+                bringup,
+                instance: Some(node),
+                context: ctx,
+            });
+            let r = match value {
+                Some(v) => call(&cb.body, cpu, Some(v)),
+                None => Err(Errno::ENOENT),
+            };
+            let after = self.cpus[c].state;
+            p.trace(&TraceEvent::Exit {
+                cpu,
+                state: after,
+                step: state,
+                bringup,
+                instance: Some(node),
+                result: r,
+                context: ctx,
+            });
+            if let Err(e) = r {
+                self.report.failed.get_or_insert(crate::Failure {
+                    cpu,
+                    state,
+                    instance: Some(node),
+                    bringup,
+                    errno: e,
+                });
+            }
+            return r;
+        }
+
+        // State transition: invoke on all instances, newest first.
+        let last = if use_last { self.cpus[c].last } else { None };
+        let mut done = 0;
+        let mut failed = None;
+        for inst in &step.instances {
+            if last == Some(inst.id) {
+                break;
+            }
+            p.trace(&TraceEvent::Enter {
+                cpu,
+                target,
+                step: state,
+                symbol: &cb.symbol,
+                bringup,
+                instance: Some(inst.id),
+                context: ctx,
+            });
+            let r = call(&cb.body, cpu, Some(&*inst.value));
+            let after = self.cpus[c].state;
+            p.trace(&TraceEvent::Exit {
+                cpu,
+                state: after,
+                step: state,
+                bringup,
+                instance: Some(inst.id),
+                result: r,
+                context: ctx,
+            });
+            if let Err(e) = r {
+                self.report.failed.get_or_insert(crate::Failure {
+                    cpu,
+                    state,
+                    instance: Some(inst.id),
+                    bringup,
+                    errno: e,
+                });
+                failed = Some((inst.id, e));
+                break;
+            }
+            done += 1;
+        }
+        let Some((failed_id, err)) = failed else {
+            if use_last {
+                self.cpus[c].last = None;
+            }
+            return Ok(());
+        };
+        if use_last {
+            // The hotplug thread's rollback undoes the instances before this one.
+            self.cpus[c].last = Some(failed_id);
+            return Err(err);
+        }
+
+        // Roll back the instances before the failed one, with the other direction's callback;
+        // the failed instance gets nothing.
+        let Some(undo) = step.callback(!bringup) else {
+            return Err(err);
+        };
+        let mut undo_failed = None;
+        for inst in step.instances.iter().take(done) {
+            p.trace(&TraceEvent::Enter {
+                cpu,
+                target,
+                step: state,
+                symbol: &undo.symbol,
+                bringup: !bringup,
+                instance: Some(inst.id),
+                context: ctx,
+            });
+            let r = call(&undo.body, cpu, Some(&*inst.value));
+            let after = self.cpus[c].state;
+            p.trace(&TraceEvent::Exit {
+                cpu,
+                state: after,
+                step: state,
+                bringup: !bringup,
+                instance: Some(inst.id),
+                result: r,
+                context: ctx,
+            });
+            if let Err(e) = r {
+                undo_failed.get_or_insert(e);
+            }
+        }
+        if let Some(e) = undo_failed {
+            // "Rollback must not fail"
+            self.note_rollback_failure(cpu, state, !bringup, e);
+            self.warn(p, Warning::InstanceRollbackFailed, cpu, true);
+        }
+        if done > 0 {
+            self.diverge(p, Divergence::InstanceFailureKept, cpu);
+        }
+        Err(err)
+    }
+
+    fn run_builtin<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        state: StateId,
+        bringup: bool,
+        b: Builtin,
+    ) -> Result<(), Errno> {
+        let c = cpu.index();
+        let ctx = self.ctx;
+        let target = self.cpus[c].target;
+        p.trace(&TraceEvent::Enter {
+            cpu,
+            target,
+            step: state,
+            symbol: b.symbol(),
+            bringup,
+            instance: None,
+            context: ctx,
+        });
+        let r = match b {
+            Builtin::BringupCpu => self.bringup_cpu(p, cpu),
+            Builtin::TakedownCpu => self.takedown_cpu(p, cpu),
+            Builtin::Activate => {
+                self.active.set(cpu, true);
+                Ok(())
+            }
+            Builtin::Deactivate => {
+                self.active.set(cpu, false);
+                Ok(())
+            }
+            Builtin::FinishCpu | Builtin::Noop => Ok(()),
+        };
+        let after = self.cpus[c].state;
+        p.trace(&TraceEvent::Exit {
+            cpu,
+            state: after,
+            step: state,
+            bringup,
+            instance: None,
+            result: r,
+            context: ctx,
+        });
+        if let Err(e) = r {
+            self.note_failure(cpu, state, None, bringup, e);
+        }
+        r
+    }
+
+    /// Linux's `cpuhp_next_state`: the next state with a callback for this direction, with
+    /// `st.state` moved ahead as if it had already run. `None` when the target is reached.
+    #[inline]
+    pub(crate) fn next_state(
+        &mut self,
+        cpu: CpuId,
+        bringup: bool,
+        target: StateId,
+    ) -> Option<StateId> {
+        let c = cpu.index();
+        loop {
+            let st = &mut self.cpus[c];
+            let run = if bringup {
+                if st.state >= target {
+                    return None;
+                }
+                st.state.0 += 1;
+                st.state
+            } else {
+                if st.state <= target {
+                    return None;
+                }
+                let run = st.state;
+                st.state.0 -= 1;
+                run
+            };
+            if !self.table.is_empty(bringup, run) {
+                return Some(run);
+            }
+        }
+    }
+
+    /// Linux's `__cpuhp_invoke_callback_range`: runs states toward `target` until one fails
+    /// (`nofail`: keep going; only the STARTING/DYING walks use it, and they cannot fail by type).
+    pub(crate) fn invoke_range<P: Platform>(
+        &mut self,
+        p: &P,
+        bringup: bool,
+        cpu: CpuId,
+        target: StateId,
+        nofail: bool,
+    ) -> Result<(), Errno> {
+        let mut ret = Ok(());
+        while let Some(state) = self.next_state(cpu, bringup, target) {
+            if let Err(e) = self.invoke_callback(p, cpu, state, bringup, None, false) {
+                if nofail {
+                    debug_assert!(
+                        false,
+                        "a STARTING/DYING callback failed: impossible by type"
+                    );
+                    ret = Err(e);
+                } else {
+                    return Err(e);
+                }
+            }
+        }
+        ret
+    }
+
+    /// Linux's `cpuhp_set_state`: begins a transition toward `target`; returns where the CPU is.
+    pub(crate) fn set_state(&mut self, cpu: CpuId, target: StateId) -> StateId {
+        let st = self.st(cpu);
+        let prev = st.state;
+        let bringup = st.state < target;
+        st.rollback = false;
+        st.last = None;
+        st.target = target;
+        st.single = false;
+        st.bringup = bringup;
+        self.set_dying(cpu, !bringup);
+        prev
+    }
+
+    /// Linux's `cpuhp_reset_state`: turns the transition around, back to `prev`.
+    pub(crate) fn reset_state(&mut self, cpu: CpuId, prev: StateId) {
+        let st = self.st(cpu);
+        let bringup = !st.bringup;
+        st.target = prev;
+        // Already rolling back. No need to invert the bringup value or to change the current
+        // state: a failure during a rollback does not reverse again.
+        if st.rollback {
+            return;
+        }
+        st.rollback = true;
+        // With `st.last` set, a multi-instance state was half done: undo its instances first.
+        // Otherwise the failed state did not run: start the undo at the one before it.
+        if st.last.is_none() {
+            if st.bringup {
+                st.state.0 -= 1;
+            } else {
+                st.state.0 += 1;
+            }
+        }
+        st.bringup = bringup;
+        self.set_dying(cpu, !bringup);
+    }
+
+    /// Linux's `__cpuhp_kick_ap`: hands the hotplug thread its work and waits (one hand-off).
+    fn kick_ap_thread<P: Platform>(&mut self, p: &P, cpu: CpuId) {
+        let st = self.st(cpu);
+        if !st.single && st.state == st.target {
+            return;
+        }
+        st.result = Ok(());
+        st.should_run = true;
+        let core = &mut *self;
+        p.run_on_ap(cpu, &mut || core.ap_thread(p, cpu));
+    }
+
+    /// The hotplug thread (`smpboot_thread_fn` calling `cpuhp_thread_fun` while it should run).
+    fn ap_thread<P: Platform>(&mut self, p: &P, cpu: CpuId) {
+        let saved = core::mem::replace(&mut self.ctx, Context::ApThread);
+        while self.cpus[cpu.index()].should_run {
+            self.thread_fun(p, cpu);
+        }
+        self.ctx = saved;
+    }
+
+    /// Linux's `cpuhp_thread_fun`: one callback per call — the single one, or the next of the
+    /// range toward `st.target`.
+    fn thread_fun<P: Platform>(&mut self, p: &P, cpu: CpuId) {
+        let c = cpu.index();
+        let bringup = self.cpus[c].bringup;
+        let state = if self.cpus[c].single {
+            self.cpus[c].should_run = false;
+            self.cpus[c].cb_state
+        } else {
+            let target = self.cpus[c].target;
+            match self.next_state(cpu, bringup, target) {
+                Some(s) => s,
+                None => {
+                    self.cpus[c].should_run = false;
+                    return;
+                }
+            }
+        };
+        let node = self.cpus[c].node;
+        let atomic = self.layout.is_atomic(state);
+        let saved = self.ctx;
+        if atomic {
+            self.ctx = Context::ApAtomic;
+        }
+        let result = self.invoke_callback(p, cpu, state, bringup, node, true);
+        self.ctx = saved;
+        self.cpus[c].result = result;
+        if let Err(e) = result {
+            if self.cpus[c].rollback {
+                // "If we fail on a rollback, we're up a creek without no paddle, no way forward,
+                // no way back. We lose, thanks for playing."
+                self.note_rollback_failure(cpu, state, bringup, e);
+                self.warn(p, Warning::RollbackFailed, cpu, true);
+            }
+            self.cpus[c].should_run = false;
+        }
+    }
+
+    /// Linux's `cpuhp_kick_ap`: the hotplug thread walks to `target`; on failure it walks back.
+    pub(crate) fn kick_ap<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        target: StateId,
+    ) -> Result<(), Errno> {
+        let prev = self.set_state(cpu, target);
+        self.kick_ap_thread(p, cpu);
+        let ret = self.cpus[cpu.index()].result;
+        if ret.is_err() {
+            self.reset_state(cpu, prev);
+            self.kick_ap_thread(p, cpu);
+        }
+        ret
+    }
+
+    /// Linux's `cpuhp_kick_ap_work`: the control side's view of the hotplug thread's walk, traced
+    /// as one step.
+    pub(crate) fn kick_ap_work<P: Platform>(&mut self, p: &P, cpu: CpuId) -> Result<(), Errno> {
+        let c = cpu.index();
+        let prev = self.cpus[c].state;
+        let target = self.cpus[c].target;
+        let ctx = self.ctx;
+        p.trace(&TraceEvent::Enter {
+            cpu,
+            target,
+            step: prev,
+            symbol: "cpuhp_kick_ap_work",
+            bringup: self.cpus[c].bringup,
+            instance: None,
+            context: ctx,
+        });
+        let r = self.kick_ap(p, cpu, target);
+        let after = self.cpus[c].state;
+        p.trace(&TraceEvent::Exit {
+            cpu,
+            state: after,
+            step: prev,
+            bringup: self.cpus[c].bringup,
+            instance: None,
+            result: r,
+            context: ctx,
+        });
+        r
+    }
+
+    /// Linux's `cpuhp_invoke_ap_callback`: one callback on the CPU's hotplug thread (state or
+    /// instance install/remove). Offline CPUs are skipped.
+    pub(crate) fn invoke_ap_callback<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        state: StateId,
+        bringup: bool,
+        node: Option<InstanceId>,
+    ) -> Result<(), Errno> {
+        if !self.online.contains(cpu) {
+            return Ok(());
+        }
+        let st = self.st(cpu);
+        st.rollback = false;
+        st.last = None;
+        st.node = node;
+        st.bringup = bringup;
+        st.cb_state = state;
+        st.single = true;
+        self.kick_ap_thread(p, cpu);
+        let ret = self.cpus[cpu.index()].result;
+        // If we failed and did a partial, do a rollback.
+        if ret.is_err() && self.cpus[cpu.index()].last.is_some() {
+            let st = self.st(cpu);
+            st.rollback = true;
+            st.bringup = !bringup;
+            self.kick_ap_thread(p, cpu);
+        }
+        // Clean up the leftovers so the next hotplug operation won't use stale data.
+        let st = self.st(cpu);
+        st.node = None;
+        st.last = None;
+        ret
+    }
+
+    /// Linux's `cpuhp_up_callbacks`: the control side walks up to `target`, and back on failure.
+    pub(crate) fn up_callbacks<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        target: StateId,
+    ) -> Result<(), Errno> {
+        let prev = self.cpus[cpu.index()].state;
+        let ret = self.invoke_range(p, true, cpu, target, false);
+        if ret.is_err() {
+            self.reset_state(cpu, prev);
+            if let Err(e) = self.invoke_range(p, false, cpu, prev, false) {
+                let state = self.cpus[cpu.index()].state;
+                self.note_rollback_failure(cpu, state, false, e);
+                self.warn(p, Warning::UpRollbackFailed, cpu, false);
+            }
+        }
+        ret
+    }
+
+    /// Linux's `cpuhp_down_callbacks`: the control side walks down to `target`, and back up on
+    /// failure.
+    pub(crate) fn down_callbacks<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        target: StateId,
+    ) -> Result<(), Errno> {
+        let prev = self.cpus[cpu.index()].state;
+        let ret = self.invoke_range(p, false, cpu, target, false);
+        if ret.is_err() {
+            self.reset_state(cpu, prev);
+            if self.cpus[cpu.index()].state < prev {
+                if let Err(e) = self.invoke_range(p, true, cpu, prev, false) {
+                    let state = self.cpus[cpu.index()].state;
+                    self.note_rollback_failure(cpu, state, true, e);
+                    self.warn(p, Warning::DownRollbackFailed, cpu, false);
+                }
+            }
+        }
+        ret
+    }
+
+    /// `bringup_cpu` (the startup of `CPUHP_BRINGUP_CPU`): boot the CPU, wait for it to report
+    /// online, then let its hotplug thread take it the rest of the way.
+    fn bringup_cpu<P: Platform>(&mut self, p: &P, cpu: CpuId) -> Result<(), Errno> {
+        {
+            let core = &mut *self;
+            p.start_cpu(cpu, &mut || core.ap_starting(p, cpu))?;
+        }
+        // bringup_wait_for_ap
+        if !self.online.contains(cpu) {
+            self.warn(p, Warning::ApNotOnline, cpu, true);
+            return Err(Errno::ECANCELED);
+        }
+        if !self.smt_allowed(cpu) {
+            return Err(Errno::ECANCELED);
+        }
+        let target = self.cpus[cpu.index()].target;
+        if target <= self.layout.ap_online_idle {
+            return Ok(());
+        }
+        self.kick_ap(p, cpu, target)
+    }
+
+    /// Runs on the booting CPU, interrupts off: `notify_cpu_starting`, then the CPU marks itself
+    /// online and reports idle (`cpuhp_online_idle`).
+    fn ap_starting<P: Platform>(&mut self, p: &P, cpu: CpuId) {
+        let saved = core::mem::replace(&mut self.ctx, Context::ApAtomic);
+        let target = min(self.cpus[cpu.index()].target, self.layout.ap_online);
+        self.booted_once.set(cpu, true);
+        // STARTING must not fail: by type it cannot.
+        let _ = self.invoke_range(p, true, cpu, target, true);
+        self.online.set(cpu, true);
+        self.cpus[cpu.index()].state = self.layout.ap_online_idle;
+        self.ctx = saved;
+    }
+
+    /// `takedown_cpu` (the teardown of `CPUHP_TEARDOWN_CPU`): stop the CPU, which runs its DYING
+    /// callbacks and dies.
+    fn takedown_cpu<P: Platform>(&mut self, p: &P, cpu: CpuId) -> Result<(), Errno> {
+        let core = &mut *self;
+        // On failure the CPU refused to die; its hotplug thread is still there for the rollback.
+        p.stop_cpu(cpu, &mut || core.take_cpu_down(p, cpu))
+    }
+
+    /// `take_cpu_down`, on the dying CPU with interrupts off, and its death (`cpuhp_report_idle_dead`).
+    fn take_cpu_down<P: Platform>(&mut self, p: &P, cpu: CpuId) {
+        let saved = core::mem::replace(&mut self.ctx, Context::ApAtomic);
+        // __cpu_disable: the CPU stops taking interrupts and leaves the online mask.
+        self.online.set(cpu, false);
+        let target = max(self.cpus[cpu.index()].target, self.layout.ap_offline);
+        // "Invoke the former CPU_DYING callbacks. DYING must not fail!" — by type it cannot.
+        let _ = self.invoke_range(p, false, cpu, target, true);
+        self.cpus[cpu.index()].state = self.layout.ap_idle_dead;
+        self.ctx = saved;
+    }
+
+    /// Linux's `_cpu_up` (requires the hotplug lock: `&mut self`).
+    pub(crate) fn cpu_up_locked<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        frozen: bool,
+        target: StateId,
+    ) -> Result<(), Errno> {
+        if !self.present.contains(cpu) {
+            return Err(Errno::EINVAL);
+        }
+        // The caller might have raced with another caller. Nothing to do.
+        if self.cpus[cpu.index()].state >= target {
+            return Ok(());
+        }
+        self.tasks_frozen = frozen;
+        self.set_state(cpu, target);
+        // A CPU already in the hotplug thread's range: kick the thread once more.
+        if self.cpus[cpu.index()].state > self.layout.bringup_cpu {
+            self.kick_ap_work(p, cpu)?;
+        }
+        // The control side walks up to CPUHP_BRINGUP_CPU; from there the hotplug thread takes over.
+        let target = min(target, self.layout.bringup_cpu);
+        self.up_callbacks(p, cpu, target)
+    }
+
+    /// Linux's `_cpu_down` (requires the hotplug lock: `&mut self`).
+    pub(crate) fn cpu_down_locked<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        frozen: bool,
+        target: StateId,
+    ) -> Result<(), Errno> {
+        if self.online.weight() == 1 {
+            return Err(Errno::EBUSY);
+        }
+        if !self.present.contains(cpu) {
+            return Err(Errno::EINVAL);
+        }
+        self.tasks_frozen = frozen;
+        let teardown = self.layout.teardown_cpu;
+        let prev = self.set_state(cpu, target);
+        // In the hotplug thread's range: let it walk down to CPUHP_TEARDOWN_CPU.
+        if self.cpus[cpu.index()].state > teardown {
+            self.st(cpu).target = max(target, teardown);
+            // On failure the hotplug thread has rolled back already.
+            self.kick_ap_work(p, cpu)?;
+            // We might have stopped still in the range of the hotplug thread.
+            if self.cpus[cpu.index()].state > teardown {
+                return Ok(());
+            }
+            self.st(cpu).target = target;
+        }
+        // The CPU brought itself down to CPUHP_TEARDOWN_CPU; the control side does the rest.
+        let ret = self.down_callbacks(p, cpu, target);
+        if ret.is_err() && self.cpus[cpu.index()].state < prev {
+            if self.cpus[cpu.index()].state == teardown {
+                self.reset_state(cpu, prev);
+                self.kick_ap_thread(p, cpu);
+            } else {
+                self.warn(p, Warning::DeadCallbackError, cpu, false);
+            }
+        }
+        ret
+    }
+
+    /// Whether SMT control allows `cpu` up (SMT arrives with the legacy-API issue; until then every
+    /// CPU is allowed).
+    pub(crate) fn smt_allowed(&self, _cpu: CpuId) -> bool {
+        true
+    }
+}
