@@ -293,6 +293,11 @@ impl<P: Platform> Hotplug<P> {
         if self.core.disabled > 0 {
             return Err(Error::new(ErrorKind::Disabled));
         }
+        // Already at or below the target: nothing to do. (Linux's callers never ask for this;
+        // its `_cpu_down` would read a stale hotplug-thread result and turn around.)
+        if self.core.cpus[cpu.index()].state <= target {
+            return Ok(());
+        }
         let last = self.core.online.weight() == 1;
         self.run(
             if last {
