@@ -58,6 +58,14 @@ pub trait Platform: Sync {
     /// The CPU refused to die (`dying` did not run).
     fn stop_cpu(&self, cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno>;
 
+    /// The hotplug thread of `cpu` (inside [`run_on_ap`](Self::run_on_ap)) is about to run a
+    /// STARTING-section callback (`disabled`), or has run it: Linux disables interrupts around it.
+    /// The default does nothing.
+    #[inline]
+    fn set_irqs_disabled(&self, cpu: CpuId, disabled: bool) {
+        let _ = (cpu, disabled);
+    }
+
     /// Receives a trace event. The default ignores it.
     #[inline]
     fn trace(&self, event: &TraceEvent<'_>) {

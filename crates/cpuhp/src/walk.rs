@@ -479,8 +479,12 @@ impl Core {
         let saved = self.ctx;
         if atomic {
             self.ctx = Context::ApAtomic;
+            p.set_irqs_disabled(cpu, true);
         }
         let result = self.invoke_callback(p, cpu, state, bringup, node, true);
+        if atomic {
+            p.set_irqs_disabled(cpu, false);
+        }
         self.ctx = saved;
         self.cpus[c].result = result;
         if let Err(e) = result {

@@ -135,6 +135,10 @@ impl Platform for SimPlatform {
         Ok(())
     }
 
+    fn set_irqs_disabled(&self, _cpu: CpuId, disabled: bool) {
+        IRQS_OFF.set(disabled);
+    }
+
     fn trace(&self, event: &TraceEvent<'_>) {
         if let Some(t) = &self.tracer {
             t(event);
