@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use cpuhp::preset::{DEMO, LINUX_6_1};
 use cpuhp::sim::{self, Machine};
 use cpuhp::{
-    Context, CpuId, Errno, ErrorKind, Hotplug, Inline, InstanceId, Online, OnlineMulti, Platform, Prepare, Slot, Starting, StateId,
-    Topology, TraceEvent, Warning,
+    Context, CpuId, Errno, ErrorKind, Hotplug, Inline, InstanceId, Online, OnlineMulti, Platform,
+    Prepare, Slot, Starting, StateId, Topology, TraceEvent, Warning,
 };
 
 fn demo(cpus: u32) -> Hotplug<Inline> {
@@ -23,18 +23,54 @@ const OFFLINE: StateId = StateId::OFFLINE;
 #[test]
 fn unknown_cpus_states_instances_and_targets_are_refused() {
     let mut hp = demo(2);
-    assert_eq!(hp.cpu_up(CpuId(7), ONLINE).unwrap_err().kind(), ErrorKind::InvalidCpu);
-    assert_eq!(hp.cpu_down(CpuId(7), OFFLINE).unwrap_err().errno(), Errno::EINVAL);
-    assert_eq!(hp.cpu_up(CpuId(1), StateId(1000)).unwrap_err().kind(), ErrorKind::InvalidTarget);
+    assert_eq!(
+        hp.cpu_up(CpuId(7), ONLINE).unwrap_err().kind(),
+        ErrorKind::InvalidCpu
+    );
+    assert_eq!(
+        hp.cpu_down(CpuId(7), OFFLINE).unwrap_err().errno(),
+        Errno::EINVAL
+    );
+    assert_eq!(
+        hp.cpu_up(CpuId(1), StateId(1000)).unwrap_err().kind(),
+        ErrorKind::InvalidTarget
+    );
     // Inside the STARTING section, or at the core's positions: a CPU cannot stop there.
-    assert_eq!(hp.cpu_down(CpuId(1), StateId(45)).unwrap_err().kind(), ErrorKind::InvalidTarget);
-    assert_eq!(hp.remove_state(StateId(75)).unwrap_err().kind(), ErrorKind::InvalidState);
-    assert_eq!(hp.remove_state(StateId(30)).unwrap_err().kind(), ErrorKind::InvalidState, "cpu:bringup is the core's");
-    let s = hp.setup_state(Slot::OnlineDyn, "m", OnlineMulti::<u8>::new().startup(|_, _| Ok(()))).unwrap();
-    assert_eq!(hp.remove_instance(s, InstanceId(12345)).unwrap_err().errno(), Errno::ENOENT);
-    assert_eq!(hp.add_instance(s, "not a u8").unwrap_err().kind(), ErrorKind::WrongInstanceType);
+    assert_eq!(
+        hp.cpu_down(CpuId(1), StateId(45)).unwrap_err().kind(),
+        ErrorKind::InvalidTarget
+    );
+    assert_eq!(
+        hp.remove_state(StateId(75)).unwrap_err().kind(),
+        ErrorKind::InvalidState
+    );
+    assert_eq!(
+        hp.remove_state(StateId(30)).unwrap_err().kind(),
+        ErrorKind::InvalidState,
+        "cpu:bringup is the core's"
+    );
+    let s = hp
+        .setup_state(
+            Slot::OnlineDyn,
+            "m",
+            OnlineMulti::<u8>::new().startup(|_, _| Ok(())),
+        )
+        .unwrap();
+    assert_eq!(
+        hp.remove_instance(s, InstanceId(12345))
+            .unwrap_err()
+            .errno(),
+        Errno::ENOENT
+    );
+    assert_eq!(
+        hp.add_instance(s, "not a u8").unwrap_err().kind(),
+        ErrorKind::WrongInstanceType
+    );
     let plain = hp.setup_state(Slot::OnlineDyn, "p", Online::new()).unwrap();
-    assert_eq!(hp.add_instance(plain, 1u8).unwrap_err().kind(), ErrorKind::NotMultiInstance);
+    assert_eq!(
+        hp.add_instance(plain, 1u8).unwrap_err().kind(),
+        ErrorKind::NotMultiInstance
+    );
     // Nothing changed.
     assert_eq!(hp.online_mask().to_string(), "0-1");
     assert_eq!(hp.states().len(), DEMO.states.len() + 2);
@@ -43,10 +79,19 @@ fn unknown_cpus_states_instances_and_targets_are_refused() {
 #[test]
 fn a_state_with_instances_left_cannot_be_removed() {
     let mut hp = demo(2);
-    let s = hp.setup_state(Slot::OnlineDyn, "m", OnlineMulti::<u8>::new().teardown(|_, _| Ok(()))).unwrap();
+    let s = hp
+        .setup_state(
+            Slot::OnlineDyn,
+            "m",
+            OnlineMulti::<u8>::new().teardown(|_, _| Ok(())),
+        )
+        .unwrap();
     let i = hp.add_instance(s, 1u8).unwrap();
     let e = hp.remove_state(s).unwrap_err();
-    assert_eq!((e.kind(), e.errno()), (ErrorKind::HasInstances, Errno::EBUSY));
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::HasInstances, Errno::EBUSY)
+    );
     assert_eq!(hp.instances(s), vec![i]);
     hp.remove_instance(s, i).unwrap();
     hp.remove_state(s).unwrap();
@@ -56,17 +101,56 @@ fn a_state_with_instances_left_cannot_be_removed() {
 fn slots_sections_and_dynamic_ranges() {
     let mut hp = demo(1);
     // Callbacks typed for one section do not fit another's slot.
-    assert_eq!(hp.setup_state(Slot::PrepareDyn, "x", Online::new()).unwrap_err().kind(), ErrorKind::WrongSection);
-    assert_eq!(hp.setup_state(Slot::Fixed(StateId(40)), "x", Prepare::new()).unwrap_err().kind(), ErrorKind::WrongSection);
-    assert_eq!(hp.setup_state(Slot::Fixed(StateId(40)), "x", Starting::new()).unwrap(), StateId(40));
-    assert_eq!(hp.setup_state(Slot::Fixed(StateId(40)), "y", Starting::new()).unwrap_err().kind(), ErrorKind::SlotTaken);
-    assert_eq!(hp.setup_state(Slot::OnlineDyn, "", Online::new()).unwrap_err().kind(), ErrorKind::InvalidState);
+    assert_eq!(
+        hp.setup_state(Slot::PrepareDyn, "x", Online::new())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::WrongSection
+    );
+    assert_eq!(
+        hp.setup_state(Slot::Fixed(StateId(40)), "x", Prepare::new())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::WrongSection
+    );
+    assert_eq!(
+        hp.setup_state(Slot::Fixed(StateId(40)), "x", Starting::new())
+            .unwrap(),
+        StateId(40)
+    );
+    assert_eq!(
+        hp.setup_state(Slot::Fixed(StateId(40)), "y", Starting::new())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::SlotTaken
+    );
+    assert_eq!(
+        hp.setup_state(Slot::OnlineDyn, "", Online::new())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidState
+    );
     // PREPARE_DYN is 10..=29: 20 slots, lowest free first, then ENOSPC.
-    let got: Vec<u32> = (0..20).map(|i| hp.setup_state(Slot::PrepareDyn, format!("p{i}"), Prepare::new()).unwrap().get()).collect();
+    let got: Vec<u32> = (0..20)
+        .map(|i| {
+            hp.setup_state(Slot::PrepareDyn, format!("p{i}"), Prepare::new())
+                .unwrap()
+                .get()
+        })
+        .collect();
     assert_eq!(got, (10..30).collect::<Vec<_>>());
-    assert_eq!(hp.setup_state(Slot::PrepareDyn, "one too many", Prepare::new()).unwrap_err().errno(), Errno::ENOSPC);
+    assert_eq!(
+        hp.setup_state(Slot::PrepareDyn, "one too many", Prepare::new())
+            .unwrap_err()
+            .errno(),
+        Errno::ENOSPC
+    );
     hp.remove_state(StateId(15)).unwrap();
-    assert_eq!(hp.setup_state(Slot::PrepareDyn, "again", Prepare::new()).unwrap(), StateId(15));
+    assert_eq!(
+        hp.setup_state(Slot::PrepareDyn, "again", Prepare::new())
+            .unwrap(),
+        StateId(15)
+    );
 }
 
 #[test]
@@ -75,13 +159,19 @@ fn nocalls_variants_call_nothing() {
     let (a, b) = (calls.clone(), calls.clone());
     let mut hp = demo(3);
     let s = hp
-        .setup_state_nocalls(Slot::OnlineDyn, "quiet", OnlineMulti::<u8>::new().startup(move |_, _| {
-            a.fetch_add(1, SeqCst);
-            Ok(())
-        }).teardown(move |_, _| {
-            b.fetch_add(1, SeqCst);
-            Ok(())
-        }))
+        .setup_state_nocalls(
+            Slot::OnlineDyn,
+            "quiet",
+            OnlineMulti::<u8>::new()
+                .startup(move |_, _| {
+                    a.fetch_add(1, SeqCst);
+                    Ok(())
+                })
+                .teardown(move |_, _| {
+                    b.fetch_add(1, SeqCst);
+                    Ok(())
+                }),
+        )
         .unwrap();
     let i = hp.add_instance_nocalls(s, 1u8).unwrap();
     hp.remove_instance_nocalls(s, i).unwrap();
@@ -96,22 +186,40 @@ fn callbacks_run_where_their_section_says() {
     let m = Machine::new(&DEMO, Topology::new(3)).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (s1, s2, s3) = (seen.clone(), seen.clone(), seen.clone());
-    m.setup_state(Slot::PrepareDyn, "p", Prepare::new().startup(move |cpu| {
-        s1.lock().unwrap().push(("prepare", cpu, sim::current_cpu(), sim::irqs_disabled()));
-        Ok(())
-    }))
+    m.setup_state(
+        Slot::PrepareDyn,
+        "p",
+        Prepare::new().startup(move |cpu| {
+            s1.lock()
+                .unwrap()
+                .push(("prepare", cpu, sim::current_cpu(), sim::irqs_disabled()));
+            Ok(())
+        }),
+    )
     .unwrap();
-    m.setup_state(Slot::Fixed(StateId(40)), "s", Starting::new().startup(move |cpu| {
-        // A blocking call here is a bug the simulator reports.
-        assert!(sim::might_sleep().is_err());
-        s2.lock().unwrap().push(("starting", cpu, sim::current_cpu(), sim::irqs_disabled()));
-    }))
+    m.setup_state(
+        Slot::Fixed(StateId(40)),
+        "s",
+        Starting::new().startup(move |cpu| {
+            // A blocking call here is a bug the simulator reports.
+            assert!(sim::might_sleep().is_err());
+            s2.lock()
+                .unwrap()
+                .push(("starting", cpu, sim::current_cpu(), sim::irqs_disabled()));
+        }),
+    )
     .unwrap();
-    m.setup_state(Slot::OnlineDyn, "o", Online::new().startup(move |cpu| {
-        assert!(sim::might_sleep().is_ok());
-        s3.lock().unwrap().push(("online", cpu, sim::current_cpu(), sim::irqs_disabled()));
-        Ok(())
-    }))
+    m.setup_state(
+        Slot::OnlineDyn,
+        "o",
+        Online::new().startup(move |cpu| {
+            assert!(sim::might_sleep().is_ok());
+            s3.lock()
+                .unwrap()
+                .push(("online", cpu, sim::current_cpu(), sim::irqs_disabled()));
+            Ok(())
+        }),
+    )
     .unwrap();
     seen.lock().unwrap().clear();
     m.cpu_down(CpuId(2), OFFLINE).unwrap();
@@ -134,11 +242,15 @@ fn a_hotplug_call_from_inside_a_callback_is_refused_not_deadlocked() {
         let (m2, r) = (Arc::downgrade(&m), result.clone());
         let startup = move |_cpu: CpuId| {
             let m = m2.upgrade().unwrap();
-            r.lock().unwrap().push(m.cpu_down(CpuId(1), OFFLINE).unwrap_err().errno());
+            r.lock()
+                .unwrap()
+                .push(m.cpu_down(CpuId(1), OFFLINE).unwrap_err().errno());
             Ok(())
         };
         let s = match slot {
-            Slot::OnlineDyn => m.setup_state(slot, "reenter-online", Online::new().startup(startup)),
+            Slot::OnlineDyn => {
+                m.setup_state(slot, "reenter-online", Online::new().startup(startup))
+            }
             _ => m.setup_state(slot, "reenter-prep", Prepare::new().startup(startup)),
         };
         let s = s.unwrap();
@@ -152,10 +264,17 @@ fn a_hotplug_call_from_inside_a_callback_is_refused_not_deadlocked() {
 fn a_panicking_callback_poisons_the_machine() {
     let m = Machine::new(&DEMO, Topology::new(2)).unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = m.setup_state(Slot::OnlineDyn, "boom", Online::new().startup(|_| panic!("boom")));
+        let _ = m.setup_state(
+            Slot::OnlineDyn,
+            "boom",
+            Online::new().startup(|_| panic!("boom")),
+        );
     }));
     assert!(r.is_err());
-    assert_eq!(m.cpu_down(CpuId(1), OFFLINE).unwrap_err().kind(), ErrorKind::Poisoned);
+    assert_eq!(
+        m.cpu_down(CpuId(1), OFFLINE).unwrap_err().kind(),
+        ErrorKind::Poisoned
+    );
 }
 
 // ----- failures ----------------------------------------------------------------------------------
@@ -165,20 +284,30 @@ fn platform_failures_roll_back() {
     let m = Machine::new(&DEMO, Topology::new(2)).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
-    m.setup_state(Slot::PrepareDyn, "p", Prepare::new().startup({
-        let l = log.clone();
-        move |c| {
-            l.lock().unwrap().push(format!("up {c}"));
-            Ok(())
-        }
-    }).teardown(move |c| l.lock().unwrap().push(format!("down {c}"))))
+    m.setup_state(
+        Slot::PrepareDyn,
+        "p",
+        Prepare::new()
+            .startup({
+                let l = log.clone();
+                move |c| {
+                    l.lock().unwrap().push(format!("up {c}"));
+                    Ok(())
+                }
+            })
+            .teardown(move |c| l.lock().unwrap().push(format!("down {c}"))),
+    )
     .unwrap();
     log.lock().unwrap().clear();
     m.cpu_down(CpuId(1), OFFLINE).unwrap();
     m.inject_start_failure(CpuId(1), Errno::EIO).unwrap();
     let e = m.cpu_up(CpuId(1), ONLINE).unwrap_err();
     assert_eq!((e.kind(), e.errno()), (ErrorKind::Callback, Errno::EIO));
-    assert_eq!(e.failure().unwrap().state, StateId(30), "cpu:bringup failed");
+    assert_eq!(
+        e.failure().unwrap().state,
+        StateId(30),
+        "cpu:bringup failed"
+    );
     assert_eq!(m.cpu_status(CpuId(1)).unwrap().unwrap().state, OFFLINE);
     assert_eq!(*log.lock().unwrap(), ["down 1", "up 1", "down 1"]);
     // The CPU refuses to die: the teardown stops at cpu:teardown and walks back up.
@@ -197,7 +326,12 @@ fn a_failure_during_rollback_does_not_reverse_again_and_is_reported() {
     let warnings = Arc::new(Mutex::new(Vec::new()));
     let w = warnings.clone();
     m.set_tracer(move |ev| {
-        if let TraceEvent::Warning { warning, cpu, context } = ev {
+        if let TraceEvent::Warning {
+            warning,
+            cpu,
+            context,
+        } = ev
+        {
             w.lock().unwrap().push((*warning, *cpu, *context));
         }
     })
@@ -207,12 +341,24 @@ fn a_failure_during_rollback_does_not_reverse_again_and_is_reported() {
         let (l1, l2) = (log.clone(), log.clone());
         let cbs = Online::new()
             .startup(move |cpu: CpuId| {
-                l1.lock().unwrap().push(format!("{name} up on {:?}", sim::current_cpu()));
-                if name == "c" && cpu.0 == 1 { Err(Errno::EIO) } else { Ok(()) }
+                l1.lock()
+                    .unwrap()
+                    .push(format!("{name} up on {:?}", sim::current_cpu()));
+                if name == "c" && cpu.0 == 1 {
+                    Err(Errno::EIO)
+                } else {
+                    Ok(())
+                }
             })
             .teardown(move |cpu: CpuId| {
-                l2.lock().unwrap().push(format!("{name} down on {:?}", sim::current_cpu()));
-                if name == "b" && cpu.0 == 1 { Err(Errno::EBUSY) } else { Ok(()) }
+                l2.lock()
+                    .unwrap()
+                    .push(format!("{name} down on {:?}", sim::current_cpu()));
+                if name == "b" && cpu.0 == 1 {
+                    Err(Errno::EBUSY)
+                } else {
+                    Ok(())
+                }
             });
         m.setup_state(Slot::OnlineDyn, name, cbs).unwrap();
     }
@@ -220,32 +366,75 @@ fn a_failure_during_rollback_does_not_reverse_again_and_is_reported() {
 
     let e = m.cpu_up(CpuId(1), ONLINE).unwrap_err();
     assert_eq!(e.errno(), Errno::EIO);
-    assert_eq!(e.failure().map(|f| (f.state, f.bringup)), Some((StateId(72), true)), "c's startup");
-    assert_eq!(e.rollback_failure().map(|f| (f.state, f.bringup, f.errno)), Some((StateId(71), false, Errno::EBUSY)), "b's teardown");
+    assert_eq!(
+        e.failure().map(|f| (f.state, f.bringup)),
+        Some((StateId(72), true)),
+        "c's startup"
+    );
+    assert_eq!(
+        e.rollback_failure().map(|f| (f.state, f.bringup, f.errno)),
+        Some((StateId(71), false, Errno::EBUSY)),
+        "b's teardown"
+    );
     // c failed: no teardown for it. b's teardown failed during the rollback: no second reversal
     // (b is not started again); the hotplug thread stops, and the control side finishes the walk
     // down by itself — so a's teardown runs on the control side, as in Linux.
     let up = |n: &str| format!("{n} up on Some(CpuId(1))");
-    assert_eq!(*log.lock().unwrap(), [up("a"), up("b"), up("c"), "b down on Some(CpuId(1))".into(), "a down on None".into()]);
-    assert_eq!(*warnings.lock().unwrap(), [(Warning::RollbackFailed, CpuId(1), Context::ApThread)]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            up("a"),
+            up("b"),
+            up("c"),
+            "b down on Some(CpuId(1))".into(),
+            "a down on None".into()
+        ]
+    );
+    assert_eq!(
+        *warnings.lock().unwrap(),
+        [(Warning::RollbackFailed, CpuId(1), Context::ApThread)]
+    );
     assert_eq!(m.cpu_status(CpuId(1)).unwrap().unwrap().state, OFFLINE);
 }
 
 #[test]
 fn injected_failures_fire_once_where_linux_allows_them() {
     let mut hp = demo(2);
-    let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().startup(|_| Ok(())).teardown(|_| Ok(()))).unwrap();
+    let s = hp
+        .setup_state(
+            Slot::OnlineDyn,
+            "x",
+            Online::new().startup(|_| Ok(())).teardown(|_| Ok(())),
+        )
+        .unwrap();
     // STARTING states, states without callbacks, states beyond online: EINVAL.
-    assert_eq!(hp.sysfs_write("cpu1/hotplug/fail", "40"), Err(Errno::EINVAL));
-    assert_eq!(hp.sysfs_write("cpu1/hotplug/fail", "75"), Err(Errno::EINVAL));
-    assert_eq!(hp.sysfs_write("cpu1/hotplug/fail", "100"), Err(Errno::EINVAL));
+    assert_eq!(
+        hp.sysfs_write("cpu1/hotplug/fail", "40"),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        hp.sysfs_write("cpu1/hotplug/fail", "75"),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        hp.sysfs_write("cpu1/hotplug/fail", "100"),
+        Err(Errno::EINVAL)
+    );
     // A PREPARE state while the CPU is up: its teardown cannot fail.
-    hp.setup_state(Slot::PrepareDyn, "p", Prepare::new().startup(|_| Ok(()))).unwrap();
-    assert_eq!(hp.sysfs_write("cpu1/hotplug/fail", "10"), Err(Errno::EINVAL));
+    hp.setup_state(Slot::PrepareDyn, "p", Prepare::new().startup(|_| Ok(())))
+        .unwrap();
+    assert_eq!(
+        hp.sysfs_write("cpu1/hotplug/fail", "10"),
+        Err(Errno::EINVAL)
+    );
     hp.sysfs_write("cpu1/hotplug/fail", &s.to_string()).unwrap();
     let e = hp.cpu_down(CpuId(1), OFFLINE).unwrap_err();
     assert_eq!(e.errno(), Errno::EAGAIN);
-    assert_eq!(hp.sysfs_read("cpu1/hotplug/fail").unwrap(), "-1\n", "one shot");
+    assert_eq!(
+        hp.sysfs_read("cpu1/hotplug/fail").unwrap(),
+        "-1\n",
+        "one shot"
+    );
     hp.cpu_down(CpuId(1), OFFLINE).unwrap();
 }
 
@@ -276,9 +465,24 @@ impl Platform for Counting {
 fn one_hand_off_per_section_not_per_state() {
     let mut hp = Hotplug::new(&DEMO, Topology::new(2), Counting::default()).unwrap();
     for i in 0..20 {
-        hp.setup_state(Slot::OnlineDyn, format!("o{i}"), Online::new().startup(|_| Ok(())).teardown(|_| Ok(()))).unwrap();
-        hp.setup_state(Slot::Fixed(StateId(33 + i)), format!("s{i}"), Starting::new().startup(|_| {}).teardown(|_| {})).unwrap();
-        hp.setup_state(Slot::PrepareDyn, format!("p{i}"), Prepare::new().startup(|_| Ok(())).teardown(|_| {})).unwrap();
+        hp.setup_state(
+            Slot::OnlineDyn,
+            format!("o{i}"),
+            Online::new().startup(|_| Ok(())).teardown(|_| Ok(())),
+        )
+        .unwrap();
+        hp.setup_state(
+            Slot::Fixed(StateId(33 + i)),
+            format!("s{i}"),
+            Starting::new().startup(|_| {}).teardown(|_| {}),
+        )
+        .unwrap();
+        hp.setup_state(
+            Slot::PrepareDyn,
+            format!("p{i}"),
+            Prepare::new().startup(|_| Ok(())).teardown(|_| {}),
+        )
+        .unwrap();
     }
     hp.platform().0.store(0, SeqCst);
     hp.cpu_down(CpuId(1), OFFLINE).unwrap();

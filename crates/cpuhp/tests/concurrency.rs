@@ -29,13 +29,22 @@ struct Shared {
 impl Shared {
     fn record(&self, name: &str, inst: u64, cpu: CpuId, up: bool) {
         if self.busy[cpu.index()].swap(true, SeqCst) {
-            self.ledger.lock().unwrap().errors.push(format!("two callbacks at once for CPU {cpu}"));
+            self.ledger
+                .lock()
+                .unwrap()
+                .errors
+                .push(format!("two callbacks at once for CPU {cpu}"));
         }
         {
             let mut l = self.ledger.lock().unwrap();
-            let was = l.up.insert((name.to_string(), inst, cpu.0), up).unwrap_or(false);
+            let was =
+                l.up.insert((name.to_string(), inst, cpu.0), up)
+                    .unwrap_or(false);
             if was == up {
-                l.errors.push(format!("{name}/{inst} on CPU {cpu}: {} twice", if up { "startup" } else { "teardown" }));
+                l.errors.push(format!(
+                    "{name}/{inst} on CPU {cpu}: {} twice",
+                    if up { "startup" } else { "teardown" }
+                ));
             }
         }
         std::thread::yield_now();
@@ -63,7 +72,12 @@ fn operations_race_without_losing_or_doubling_callbacks() {
         ledger: Mutex::default(),
         busy: (0..CPUS).map(|_| AtomicBool::new(false)).collect(),
     });
-    m.setup_state(Slot::OnlineDyn, "fixed-online", online_cbs("fixed-online".into(), &sh)).unwrap();
+    m.setup_state(
+        Slot::OnlineDyn,
+        "fixed-online",
+        online_cbs("fixed-online".into(), &sh),
+    )
+    .unwrap();
     let (a, b) = (sh.clone(), sh.clone());
     m.setup_state(
         Slot::PrepareDyn,
@@ -126,7 +140,9 @@ fn operations_race_without_losing_or_doubling_callbacks() {
             s.spawn(move || {
                 for i in 0..20 {
                     let name = format!("transient-{i}");
-                    let st = m.setup_state(Slot::OnlineDyn, name.clone(), online_cbs(name, &sh)).unwrap();
+                    let st = m
+                        .setup_state(Slot::OnlineDyn, name.clone(), online_cbs(name, &sh))
+                        .unwrap();
                     m.remove_state(st).unwrap();
                 }
             });
@@ -151,6 +167,11 @@ fn operations_race_without_losing_or_doubling_callbacks() {
     let online = m.online_mask().unwrap();
     for c in 0..CPUS {
         let st = m.cpu_status(CpuId(c)).unwrap().unwrap();
-        assert_eq!(online.contains(CpuId(c)), st.state == ONLINE, "CPU {c} at {}", st.state);
+        assert_eq!(
+            online.contains(CpuId(c)),
+            st.state == ONLINE,
+            "CPU {c} at {}",
+            st.state
+        );
     }
 }

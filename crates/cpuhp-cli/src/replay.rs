@@ -1,0 +1,151 @@
+//! `cpuhp replay FILE…`: re-enact each recording on a simulated Linux 6.1 machine (with the test
+//! module's behaviour) and compare every output line.
+
+use std::io::Write;
+
+use clap::Args as ClapArgs;
+use conformance::replay::{compare, replay, Options, Output, Verdict};
+use conformance::ChainKind;
+
+/// Arguments of `cpuhp replay`.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Recordings in the format of conformance/README.md.
+    #[arg(required = true)]
+    files: Vec<std::path::PathBuf>,
+    /// Print the complete file this implementation produces (inputs and outputs) instead of
+    /// comparing, so any other tool can diff it against the recording.
+    #[arg(long)]
+    emit: bool,
+    /// Which notifier chain kind plays the module's blocking chain: blocking, atomic or raw.
+    #[arg(long, default_value = "blocking")]
+    blocking_chain: ChainKind,
+    /// Which notifier chain kind plays the module's raw chain: raw, atomic or blocking.
+    #[arg(long, default_value = "raw")]
+    raw_chain: ChainKind,
+    /// Lines of context shown around the first difference.
+    #[arg(long, default_value_t = 3)]
+    context: usize,
+}
+
+/// Exit code of the worst result: 2 input errors, 1 mismatch, 3 deliberate difference, 0 pass.
+fn worse(a: u8, b: u8) -> u8 {
+    let rank = |c: u8| match c {
+        2 => 3,
+        1 => 2,
+        3 => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+pub fn run(args: &Args) -> u8 {
+    let opts = Options {
+        blocking: args.blocking_chain,
+        raw: args.raw_chain,
+        ..Options::default()
+    };
+    let mut code = 0;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for path in &args.files {
+        let name = path.display();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("cpuhp replay: {name}: {e}");
+                code = worse(code, 2);
+                continue;
+            }
+        };
+        let ours = match replay(&text, &opts) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("cpuhp replay: {name}:{}: {}", e.line, e);
+                code = worse(code, 2);
+                continue;
+            }
+        };
+        if args.emit {
+            // A closed pipe (`| head`) is not an error.
+            let _ = write!(out, "{ours}");
+            continue;
+        }
+        let verdict = compare(&text, &ours);
+        let c = report(
+            &mut out,
+            &name.to_string(),
+            &text,
+            &ours,
+            &verdict,
+            args.context,
+        );
+        code = worse(code, c);
+    }
+    code
+}
+
+fn report(
+    out: &mut impl Write,
+    name: &str,
+    text: &str,
+    ours: &Output,
+    verdict: &Verdict,
+    context: usize,
+) -> u8 {
+    let show = |out: &mut dyn Write, at: usize, expected: &Option<String>, got: &Option<String>| {
+        let exp: Vec<&str> = text.lines().collect();
+        let from = at.saturating_sub(context);
+        for (i, l) in exp.iter().enumerate().take(at).skip(from) {
+            let _ = writeln!(out, "    {:>5}  {l}", i + 1);
+        }
+        let _ = writeln!(
+            out,
+            "  - {:>5}  {}",
+            at + 1,
+            expected.as_deref().unwrap_or("<end of recording>")
+        );
+        let _ = writeln!(
+            out,
+            "  + {:>5}  {}",
+            at + 1,
+            got.as_deref().unwrap_or("<end of replay>")
+        );
+        for (i, l) in ours.lines.iter().enumerate().skip(at + 1).take(context) {
+            let _ = writeln!(out, "  + {:>5}  {}", i + 1, l.text);
+        }
+    };
+    match verdict {
+        Verdict::Pass { lines } => {
+            let _ = writeln!(out, "PASS {name} ({lines} lines)");
+            0
+        }
+        Verdict::Deliberate {
+            at,
+            expected,
+            got,
+            reason,
+        } => {
+            let _ = writeln!(
+                out,
+                "DELIBERATE DIFFERENCE {name}: line {}: {reason}",
+                at + 1
+            );
+            show(out, *at, expected, got);
+            3
+        }
+        Verdict::Mismatch { at, expected, got } => {
+            let _ = writeln!(
+                out,
+                "FAIL {name}: line {} differs (- recording, + replay)",
+                at + 1
+            );
+            show(out, *at, expected, got);
+            1
+        }
+    }
+}
