@@ -143,6 +143,7 @@ impl<P: Platform> Hotplug<P> {
         for ps in preset.states {
             install_preset_state(&mut core, ps)?;
         }
+        core.table.reindex();
         for c in 0..topology.possible {
             core.possible.set(CpuId(c), true);
         }
@@ -527,6 +528,20 @@ impl<P: Platform> Hotplug<P> {
             target: st.target,
             fail: st.fail,
         })
+    }
+
+    /// Bytes of hotplug bookkeeping per CPU: its state record, two flags and its bit in each of
+    /// the six masks. Independent of the number of states and instances (those live in the
+    /// shared table).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{Hotplug, Inline};
+    /// assert!(Hotplug::<Inline>::per_cpu_bytes() < 128);
+    /// ```
+    pub const fn per_cpu_bytes() -> usize {
+        core::mem::size_of::<crate::percpu::CpuHp>() + 2 + 1
     }
 
     /// The number of CPU slots (possible CPUs).

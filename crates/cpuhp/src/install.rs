@@ -210,6 +210,7 @@ impl Core {
         step.instance_type = callbacks.instance_type;
         step.instances.clear();
         step.cant_stop = false;
+        self.table.reindex();
         // Multi-instance states have no instances yet: nothing to invoke (Linux passes
         // invoke = false for them).
         if !invoke || !has_startup || multi {
@@ -227,6 +228,7 @@ impl Core {
         if let Some(step) = self.table.get_mut(state) {
             *step = crate::table::Step::default();
         }
+        self.table.reindex();
     }
 
     fn installed(&self, state: StateId) -> Result<&crate::table::Step, Error> {

@@ -50,15 +50,69 @@ impl Step {
     }
 }
 
+/// "No such state" in the skip indices.
+const NONE: u32 = u32::MAX;
+
 pub(crate) struct Table {
     steps: Vec<Step>,
+    /// `next_startup[i]`: the lowest state above `i` with a startup (`NONE` if none). Lets a walk
+    /// up skip empty states in one step instead of testing each number, as Linux does.
+    next_startup: Vec<u32>,
+    /// `prev_teardown[i]`: the highest state at or below `i` with a teardown (`NONE` if none).
+    prev_teardown: Vec<u32>,
 }
 
 impl Table {
     pub(crate) fn new(layout: &Layout) -> Table {
         let mut steps = Vec::new();
         steps.resize_with(layout.online.index() + 1, Step::default);
-        Table { steps }
+        let mut t = Table {
+            steps,
+            next_startup: Vec::new(),
+            prev_teardown: Vec::new(),
+        };
+        t.reindex();
+        t
+    }
+
+    /// Rebuilds the skip indices; call after any change to a step's callbacks.
+    pub(crate) fn reindex(&mut self) {
+        let n = self.steps.len();
+        self.next_startup = alloc::vec![NONE; n];
+        let mut next = NONE;
+        for i in (0..n).rev() {
+            self.next_startup[i] = next;
+            if self.steps[i].startup.is_some() {
+                next = i as u32;
+            }
+        }
+        self.prev_teardown = alloc::vec![NONE; n];
+        let mut prev = NONE;
+        for i in 0..n {
+            if self.steps[i].teardown.is_some() {
+                prev = i as u32;
+            }
+            self.prev_teardown[i] = prev;
+        }
+    }
+
+    /// The lowest state above `s` with a startup.
+    #[inline]
+    pub(crate) fn next_startup(&self, s: StateId) -> Option<StateId> {
+        match self.next_startup.get(s.index()) {
+            Some(&n) if n != NONE => Some(StateId(n)),
+            _ => None,
+        }
+    }
+
+    /// The highest state at or below `s` with a teardown.
+    #[inline]
+    pub(crate) fn prev_teardown(&self, s: StateId) -> Option<StateId> {
+        let i = s.index().min(self.prev_teardown.len().saturating_sub(1));
+        match self.prev_teardown.get(i) {
+            Some(&n) if n != NONE => Some(StateId(n)),
+            _ => None,
+        }
     }
 
     /// The step for `s`; states beyond `online` have none.

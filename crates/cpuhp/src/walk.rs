@@ -75,7 +75,64 @@ impl Core {
     /// `use_last`: a state transition on the hotplug thread, which records in `st.last` the
     /// instance that failed so the rollback can stop there; without it (the control side), a
     /// failing instance's predecessors are undone here.
+    #[inline]
     pub(crate) fn invoke_callback<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        state: StateId,
+        bringup: bool,
+        node: Option<InstanceId>,
+        use_last: bool,
+    ) -> Result<(), Errno> {
+        // The common case first, small enough to inline into the walks: a single-instance state
+        // with a plain callback and no injected failure pending.
+        let c = cpu.index();
+        if node.is_none() && self.cpus[c].fail != Some(state) {
+            if let Some(step) = self.table.get(state) {
+                if !step.multi_instance {
+                    if let Some(cb) = step.callback(bringup) {
+                        let r = match &cb.body {
+                            Body::Fallible(f) => Some((f, true)),
+                            _ => None,
+                        };
+                        if let Some((f, _)) = r {
+                            let (ctx, target) = (self.ctx, self.cpus[c].target);
+                            p.trace(&TraceEvent::Enter {
+                                cpu,
+                                target,
+                                step: state,
+                                symbol: &cb.symbol,
+                                bringup,
+                                instance: None,
+                                context: ctx,
+                            });
+                            let r = f(cpu);
+                            let after = self.cpus[c].state;
+                            p.trace(&TraceEvent::Exit {
+                                cpu,
+                                state: after,
+                                step: state,
+                                bringup,
+                                instance: None,
+                                result: r,
+                                context: ctx,
+                            });
+                            if let Err(e) = r {
+                                self.note_failure(cpu, state, None, bringup, e);
+                            }
+                            return r;
+                        }
+                    }
+                }
+            }
+        }
+        self.invoke_callback_slow(p, cpu, state, bringup, node, use_last)
+    }
+
+    /// Everything else: injected failures, builtins, infallible and multi-instance callbacks.
+    #[inline(never)]
+    fn invoke_callback_slow<P: Platform>(
         &mut self,
         p: &P,
         cpu: CpuId,
@@ -96,28 +153,21 @@ impl Core {
             return Err(Errno::EAGAIN);
         }
 
-        let builtin = match self.table.get(state).and_then(|s| s.callback(bringup)) {
-            None => {
-                self.warn(p, Warning::EmptyStep, cpu, true);
-                return Ok(());
-            }
-            Some(cb) => match cb.body {
-                Body::Builtin(b) if b != Builtin::Noop => Some(b),
-                _ => None,
-            },
+        let Some((step, cb)) = self
+            .table
+            .get(state)
+            .and_then(|s| Some((s, s.callback(bringup)?)))
+        else {
+            self.warn(p, Warning::EmptyStep, cpu, true);
+            return Ok(());
         };
-        if let Some(b) = builtin {
-            return self.run_builtin(p, cpu, state, bringup, b);
+        if let Body::Builtin(b) = cb.body {
+            if b != Builtin::Noop {
+                return self.run_builtin(p, cpu, state, bringup, b);
+            }
         }
-
         let ctx = self.ctx;
         let target = self.cpus[c].target;
-        let Some(step) = self.table.get(state) else {
-            return Ok(());
-        };
-        let Some(cb) = step.callback(bringup) else {
-            return Ok(());
-        };
 
         if !step.multi_instance {
             p.trace(&TraceEvent::Enter {
@@ -339,7 +389,9 @@ impl Core {
     }
 
     /// Linux's `cpuhp_next_state`: the next state with a callback for this direction, with
-    /// `st.state` moved ahead as if it had already run. `None` when the target is reached.
+    /// `st.state` moved ahead as if it had already run. `None` when the target is reached (and
+    /// `st.state` is then the target). Linux tests every number on the way; the table's skip
+    /// indices jump over the empty ones with the same result.
     #[inline]
     pub(crate) fn next_state(
         &mut self,
@@ -347,25 +399,34 @@ impl Core {
         bringup: bool,
         target: StateId,
     ) -> Option<StateId> {
-        let c = cpu.index();
-        loop {
-            let st = &mut self.cpus[c];
-            let run = if bringup {
-                if st.state >= target {
-                    return None;
+        let st = &mut self.cpus[cpu.index()];
+        if bringup {
+            if st.state >= target {
+                return None;
+            }
+            match self.table.next_startup(st.state) {
+                Some(n) if n <= target => {
+                    st.state = n;
+                    Some(n)
                 }
-                st.state.0 += 1;
-                st.state
-            } else {
-                if st.state <= target {
-                    return None;
+                _ => {
+                    st.state = target;
+                    None
                 }
-                let run = st.state;
-                st.state.0 -= 1;
-                run
-            };
-            if !self.table.is_empty(bringup, run) {
-                return Some(run);
+            }
+        } else {
+            if st.state <= target {
+                return None;
+            }
+            match self.table.prev_teardown(st.state) {
+                Some(m) if m > target => {
+                    st.state = StateId(m.0 - 1);
+                    Some(m)
+                }
+                _ => {
+                    st.state = target;
+                    None
+                }
             }
         }
     }
