@@ -85,49 +85,63 @@ impl Core {
         node: Option<InstanceId>,
         use_last: bool,
     ) -> Result<(), Errno> {
-        // The common case first, small enough to inline into the walks: a single-instance state
-        // with a plain callback and no injected failure pending.
-        let c = cpu.index();
-        if node.is_none() && self.cpus[c].fail != Some(state) {
-            if let Some(step) = self.table.get(state) {
-                if !step.multi_instance {
-                    if let Some(cb) = step.callback(bringup) {
-                        let r = match &cb.body {
-                            Body::Fallible(f) => Some((f, true)),
-                            _ => None,
-                        };
-                        if let Some((f, _)) = r {
-                            let (ctx, target) = (self.ctx, self.cpus[c].target);
-                            p.trace(&TraceEvent::Enter {
-                                cpu,
-                                target,
-                                step: state,
-                                symbol: &cb.symbol,
-                                bringup,
-                                instance: None,
-                                context: ctx,
-                            });
-                            let r = f(cpu);
-                            let after = self.cpus[c].state;
-                            p.trace(&TraceEvent::Exit {
-                                cpu,
-                                state: after,
-                                step: state,
-                                bringup,
-                                instance: None,
-                                result: r,
-                                context: ctx,
-                            });
-                            if let Err(e) = r {
-                                self.note_failure(cpu, state, None, bringup, e);
-                            }
-                            return r;
-                        }
-                    }
-                }
+        if node.is_none() {
+            if let Some(r) = self.run_plain(p, cpu, state, bringup) {
+                return r;
             }
         }
         self.invoke_callback_slow(p, cpu, state, bringup, node, use_last)
+    }
+
+    /// The common case of `invoke_callback`, small enough to inline into the walks: a
+    /// single-instance state with a plain fallible callback and no injected failure pending.
+    /// `None`: not the common case; nothing was done.
+    #[inline(always)]
+    fn run_plain<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        state: StateId,
+        bringup: bool,
+    ) -> Option<Result<(), Errno>> {
+        let c = cpu.index();
+        let st = &self.cpus[c];
+        if st.fail == Some(state) {
+            return None;
+        }
+        let step = self.table.get(state)?;
+        if step.multi_instance {
+            return None;
+        }
+        let cb = step.callback(bringup)?;
+        let Body::Fallible(f) = &cb.body else {
+            return None;
+        };
+        let (ctx, target) = (self.ctx, st.target);
+        p.trace(&TraceEvent::Enter {
+            cpu,
+            target,
+            step: state,
+            symbol: &cb.symbol,
+            bringup,
+            instance: None,
+            context: ctx,
+        });
+        let r = f(cpu);
+        let after = self.cpus[c].state;
+        p.trace(&TraceEvent::Exit {
+            cpu,
+            state: after,
+            step: state,
+            bringup,
+            instance: None,
+            result: r,
+            context: ctx,
+        });
+        if let Err(e) = r {
+            self.note_failure(cpu, state, None, bringup, e);
+        }
+        Some(r)
     }
 
     /// Everything else: injected failures, builtins, infallible and multi-instance callbacks.
@@ -527,11 +541,23 @@ impl Core {
             self.cpus[c].cb_state
         } else {
             let target = self.cpus[c].target;
-            match self.next_state(cpu, bringup, target) {
-                Some(s) => s,
-                None => {
+            // Linux runs one callback per wake-up of the thread function; running the plain ones
+            // back to back here is the same walk without the round trips.
+            loop {
+                let Some(s) = self.next_state(cpu, bringup, target) else {
                     self.cpus[c].should_run = false;
                     return;
+                };
+                if self.layout.is_atomic(s) {
+                    break s;
+                }
+                match self.run_plain(p, cpu, s, bringup) {
+                    Some(Ok(())) => continue,
+                    Some(Err(e)) => {
+                        self.thread_failed(p, cpu, s, bringup, e);
+                        return;
+                    }
+                    None => break s,
                 }
             }
         };
@@ -549,14 +575,30 @@ impl Core {
         self.ctx = saved;
         self.cpus[c].result = result;
         if let Err(e) = result {
-            if self.cpus[c].rollback {
-                // "If we fail on a rollback, we're up a creek without no paddle, no way forward,
-                // no way back. We lose, thanks for playing."
-                self.note_rollback_failure(cpu, state, bringup, e);
-                self.warn(p, Warning::RollbackFailed, cpu, true);
-            }
-            self.cpus[c].should_run = false;
+            self.thread_failed(p, cpu, state, bringup, e);
         }
+    }
+
+    /// The hotplug thread's callback for `state` failed: stop, and report a failure during a
+    /// rollback.
+    #[cold]
+    fn thread_failed<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        state: StateId,
+        bringup: bool,
+        e: Errno,
+    ) {
+        let c = cpu.index();
+        self.cpus[c].result = Err(e);
+        if self.cpus[c].rollback {
+            // "If we fail on a rollback, we're up a creek without no paddle, no way forward,
+            // no way back. We lose, thanks for playing."
+            self.note_rollback_failure(cpu, state, bringup, e);
+            self.warn(p, Warning::RollbackFailed, cpu, true);
+        }
+        self.cpus[c].should_run = false;
     }
 
     /// Linux's `cpuhp_kick_ap`: the hotplug thread walks to `target`; on failure it walks back.
