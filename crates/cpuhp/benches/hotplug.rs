@@ -18,6 +18,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 const ONLINE: StateId = StateId(999);
 
+/// The bare loop's callbacks.
+type Bare = Vec<Box<dyn Fn(CpuId) -> Result<(), Errno>>>;
+
 /// A roomy layout: PREPARE 1..=99, STARTING 103..=199, ONLINE 203..=998.
 fn layout() -> Layout {
     Layout {
@@ -110,7 +113,7 @@ fn roundtrip(c: &mut Criterion) {
                 hp.cpu_up(CpuId(1), ONLINE).unwrap();
             })
         });
-        let bare: Vec<Box<dyn Fn(CpuId) -> Result<(), Errno>>> = (0..2 * n)
+        let bare: Bare = (0..2 * n)
             .map(|_| Box::new(noop) as Box<dyn Fn(CpuId) -> Result<(), Errno>>)
             .collect();
         g.bench_function(format!("bare/{n}"), |b| {

@@ -148,6 +148,8 @@ macro_rules! section_builder {
             teardown: Option<Callback>,
         }
 
+        // `$tret` may be `()`: the infallible signature, spelled out on purpose.
+        #[allow(clippy::unused_unit)]
         impl $name {
             /// No callbacks yet (a state may have neither).
             pub fn new() -> Self {
@@ -227,6 +229,7 @@ macro_rules! multi_builder {
             }
         }
 
+        #[allow(clippy::unused_unit)]
         impl<T: Any + Send + Sync> $name<T> {
             /// No callbacks yet.
             pub fn new() -> Self {

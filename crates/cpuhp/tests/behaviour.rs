@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use cpuhp::preset::{DEMO, LINUX_6_1};
+use cpuhp::preset::DEMO;
 use cpuhp::sim::{self, Machine};
 use cpuhp::{
     Context, CpuId, Errno, ErrorKind, Hotplug, Inline, InstanceId, Online, OnlineMulti, Platform,
