@@ -94,3 +94,8 @@ pub use mask::CpuMask;
 pub use notifier::Errno;
 pub use platform::{Inline, Platform};
 pub use trace::{Context, Divergence, TraceEvent, Warning};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "std"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

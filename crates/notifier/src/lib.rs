@@ -101,10 +101,5 @@ pub use rcu::{ThreadRcu, ThreadReadGuard};
 pub use result::{NotifyResult, Verdict};
 pub use walk::Bounded;
 
-/// The README's example, compiled and run as a doc test.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
-
 #[cfg(all(loom, not(feature = "std")))]
 compile_error!("the loom model tests need the `std` feature");

@@ -4,7 +4,8 @@
 //! CPU; the CPU runs it, posts "done" and wakes the submitter. Both sides spin briefly before
 //! parking — hand-offs come in bursts (a transition is two to four of them), and a parked thread
 //! costs a futex wake-up (tens of microseconds on a VM) where a spinning one costs a cache-line
-//! transfer. A CPU idle for longer than the spin parks, so a thousand idle CPUs cost nothing.
+//! transfer. Spinning is rationed to as many threads as there are cores, and a CPU idle for
+//! longer than its spin parks, so a thousand simulated CPUs on two cores do not fight for them.
 
 #![allow(unsafe_code)]
 
@@ -12,16 +13,33 @@ use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{
-    AtomicU8,
+    AtomicIsize, AtomicU8,
     Ordering::{Acquire, Relaxed, Release},
 };
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
 
 use crate::CpuId;
 
-/// Spin iterations before parking (about 20-50 µs).
-const SPIN: u32 = 20_000;
+/// How long a submitter spins for its job to finish before parking.
+const SUBMITTER_SPIN: Duration = Duration::from_micros(50);
+/// How long an idle CPU spins for its next job before parking: a transition hands one CPU two jobs
+/// back to back (stop, then boot; or a thread walk, then a stop).
+const WORKER_SPIN: Duration = Duration::from_micros(20);
+
+/// Spinning threads allowed at once: as many as there are cores — the submitter and the CPU it
+/// hands to, on two — so that spinners never crowd out the thread they wait for (a machine of a
+/// thousand simulated CPUs on two cores must not spin a thousand).
+static SPIN_BUDGET: AtomicIsize = AtomicIsize::new(-1);
+
+fn spin_budget() -> &'static AtomicIsize {
+    if SPIN_BUDGET.load(Relaxed) < 0 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let _ = SPIN_BUDGET.compare_exchange(-1, cores.max(1) as isize, Relaxed, Relaxed);
+    }
+    &SPIN_BUDGET
+}
 
 const IDLE: u8 = 0;
 const JOB: u8 = 1;
@@ -63,14 +81,30 @@ thread_local! {
     pub(super) static BUSY_WITH: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Spins, then parks, until `state` holds `want`.
-fn wait_for(state: &AtomicU8, want: impl Fn(u8) -> bool) -> u8 {
-    for _ in 0..SPIN {
-        let s = state.load(Acquire);
-        if want(s) {
+/// Spins (if the spin budget allows, for at most `spin`), then parks, until `state` satisfies
+/// `want`.
+fn wait_for(state: &AtomicU8, spin: Duration, want: impl Fn(u8) -> bool) -> u8 {
+    let budget = spin_budget();
+    if budget.fetch_sub(1, Acquire) > 0 {
+        let start = Instant::now();
+        let mut n = 0u32;
+        let seen = loop {
+            let s = state.load(Acquire);
+            if want(s) {
+                break Some(s);
+            }
+            std::hint::spin_loop();
+            n = n.wrapping_add(1);
+            if n % 64 == 0 && start.elapsed() > spin {
+                break None;
+            }
+        };
+        budget.fetch_add(1, Release);
+        if let Some(s) = seen {
             return s;
         }
-        std::hint::spin_loop();
+    } else {
+        budget.fetch_add(1, Release);
     }
     loop {
         let s = state.load(Acquire);
@@ -132,7 +166,7 @@ impl CpuThread {
         if let Some(h) = &self.handle {
             h.thread().unpark();
         }
-        wait_for(&mb.state, |s| s == DONE);
+        wait_for(&mb.state, SUBMITTER_SPIN, |s| s == DONE);
         // SAFETY: DONE seen with Acquire: the CPU thread wrote `panic` before its Release store
         // and will not touch it again until the next JOB.
         let panic = unsafe { (*mb.panic.get()).take() };
@@ -146,7 +180,7 @@ impl CpuThread {
 fn serve(cpu: CpuId, machine_id: u64, mb: &Mailbox) {
     CURRENT_CPU.set(Some(cpu));
     loop {
-        if wait_for(&mb.state, |s| s == JOB || s == EXIT) == EXIT {
+        if wait_for(&mb.state, WORKER_SPIN, |s| s == JOB || s == EXIT) == EXIT {
             return;
         }
         // SAFETY: JOB seen with Acquire: the submitter wrote `job` before its Release store and
