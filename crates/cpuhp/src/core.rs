@@ -54,6 +54,9 @@ pub(crate) struct Core {
     warned_once: u32,
     pub(crate) next_instance: u64,
     pub(crate) report: Report,
+    /// Injected callback failures (tests, exploration); empty in normal operation, and then the
+    /// walks do not look at it.
+    pub(crate) faults: Vec<crate::Fault>,
 }
 
 impl Core {
@@ -80,6 +83,7 @@ impl Core {
             warned_once: 0,
             next_instance: 0,
             report: Report::default(),
+            faults: Vec::new(),
         }
     }
 

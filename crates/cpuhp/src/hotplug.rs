@@ -521,6 +521,44 @@ impl<P: Platform> Hotplug<P> {
         self.run_install(|core, p| core.remove_instance(p, state, instance, false))
     }
 
+    /// Injects a callback failure (see [`Fault`](crate::Fault)). Faults are checked in the order
+    /// injected; the first that matches a callback fires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, Fault, Hotplug, Inline, Online, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(4), Inline)?;
+    /// let s = hp.setup_state_nocalls(Slot::OnlineDyn, "x", Online::new().startup(|_| Ok(())))?;
+    /// hp.inject(Fault::startup(s, Errno::ENOMEM).on_cpu(CpuId(2)));
+    /// hp.remove_state_nocalls(s)?;
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn inject(&mut self, fault: crate::Fault) {
+        self.core.faults.push(fault);
+    }
+
+    /// Removes every injected fault.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Topology};
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(1), Inline)?;
+    /// hp.clear_faults();
+    /// assert!(hp.faults().is_empty());
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn clear_faults(&mut self) {
+        self.core.faults.clear();
+    }
+
+    /// The injected faults that have not fired out.
+    pub fn faults(&self) -> &[crate::Fault] {
+        &self.core.faults
+    }
+
     /// A CPU's state, target and armed failure; `None` for an unknown CPU.
     pub fn cpu_status(&self, cpu: CpuId) -> Option<CpuStatus> {
         self.core.cpus.get(cpu.index()).map(|st| CpuStatus {

@@ -67,6 +67,7 @@ extern crate alloc;
 mod callbacks;
 mod core;
 mod error;
+mod fault;
 mod hotplug;
 mod ids;
 mod install;
@@ -86,6 +87,7 @@ pub use callbacks::{
     Callbacks, Online, OnlineMulti, Prepare, PrepareMulti, Starting, StartingMulti,
 };
 pub use error::{Error, ErrorKind, Failure};
+pub use fault::Fault;
 pub use hotplug::{CpuStatus, Hotplug, Topology};
 pub use ids::{CpuId, InstanceId, StateId};
 pub use install::Slot;

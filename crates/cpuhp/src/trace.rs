@@ -154,7 +154,8 @@ pub enum TraceEvent<'a> {
         /// Where it ran.
         context: Context,
     },
-    /// `hotplug/fail` fired: `step` failed on `cpu` with `EAGAIN` without being called.
+    /// An injected failure fired: the callback for `step` on `cpu` failed with `errno` without
+    /// being called (`hotplug/fail`: `EAGAIN`; or a [`Fault`](crate::Fault)).
     Injected {
         /// The CPU.
         cpu: CpuId,
@@ -162,6 +163,10 @@ pub enum TraceEvent<'a> {
         step: StateId,
         /// The direction.
         bringup: bool,
+        /// The instance, for a multi-instance state.
+        instance: Option<InstanceId>,
+        /// The errno returned.
+        errno: Errno,
     },
     /// Linux would print a warning here.
     Warning {
@@ -223,12 +228,19 @@ impl fmt::Display for TraceEvent<'_> {
                     ret(result)
                 )
             }
-            TraceEvent::Injected { cpu, step, bringup } => {
+            TraceEvent::Injected {
+                cpu,
+                step,
+                bringup,
+                errno,
+                ..
+            } => {
                 let dir = if bringup { "startup" } else { "teardown" };
                 write!(
                     f,
-                    "cpuhp_fail: cpu: {:04} step: {step} {dir} ret: -11",
-                    cpu.0
+                    "cpuhp_fail: cpu: {:04} step: {step} {dir} ret: {}",
+                    cpu.0,
+                    errno.to_neg()
                 )
             }
             TraceEvent::Warning { warning, cpu, .. } => {

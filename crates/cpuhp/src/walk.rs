@@ -60,6 +60,35 @@ impl Builtin {
 }
 
 impl Core {
+    /// Takes one shot of the first injected [`Fault`](crate::Fault) matching this callback.
+    fn take_fault(
+        &mut self,
+        state: StateId,
+        cpu: CpuId,
+        bringup: bool,
+        instance: Option<InstanceId>,
+    ) -> Option<Errno> {
+        Self::fault_for(&mut self.faults, state, cpu, bringup, instance)
+    }
+
+    fn fault_for(
+        faults: &mut alloc::vec::Vec<crate::Fault>,
+        state: StateId,
+        cpu: CpuId,
+        bringup: bool,
+        instance: Option<InstanceId>,
+    ) -> Option<Errno> {
+        let f = faults
+            .iter_mut()
+            .find(|f| f.matches(state, cpu, bringup, instance))?;
+        if let Some(n) = &mut f.times {
+            *n -= 1;
+        }
+        let errno = f.errno;
+        faults.retain(|f| f.times != Some(0));
+        Some(errno)
+    }
+
     /// Whether `hotplug/fail` may fire for this callback: never for one that cannot fail by type
     /// (STARTING callbacks, PREPARE teardowns); the injection then stays armed.
     fn fail_applies(&self, state: StateId, bringup: bool) -> bool {
@@ -106,7 +135,7 @@ impl Core {
     ) -> Option<Result<(), Errno>> {
         let c = cpu.index();
         let st = &self.cpus[c];
-        if st.fail == Some(state) {
+        if st.fail == Some(state) || !self.faults.is_empty() {
             return None;
         }
         let step = self.table.get(state)?;
@@ -162,9 +191,28 @@ impl Core {
                 cpu,
                 step: state,
                 bringup,
+                instance: node,
+                errno: Errno::EAGAIN,
             });
             self.note_failure(cpu, state, node, bringup, Errno::EAGAIN);
             return Err(Errno::EAGAIN);
+        }
+        if !self.faults.is_empty() && self.fail_applies(state, bringup) {
+            let multi = self.table.get(state).is_some_and(|s| s.multi_instance);
+            // A multi-instance state transition is checked per instance below.
+            if !multi || node.is_some() {
+                if let Some(errno) = self.take_fault(state, cpu, bringup, node) {
+                    p.trace(&TraceEvent::Injected {
+                        cpu,
+                        step: state,
+                        bringup,
+                        instance: node,
+                        errno,
+                    });
+                    self.note_failure(cpu, state, node, bringup, errno);
+                    return Err(errno);
+                }
+            }
         }
 
         let Some((step, cb)) = self
@@ -264,6 +312,26 @@ impl Core {
         let mut failed = None;
         for inst in &step.instances {
             if last == Some(inst.id) {
+                break;
+            }
+            if let Some(errno) =
+                Self::fault_for(&mut self.faults, state, cpu, bringup, Some(inst.id))
+            {
+                p.trace(&TraceEvent::Injected {
+                    cpu,
+                    step: state,
+                    bringup,
+                    instance: Some(inst.id),
+                    errno,
+                });
+                self.report.failed.get_or_insert(crate::Failure {
+                    cpu,
+                    state,
+                    instance: Some(inst.id),
+                    bringup,
+                    errno,
+                });
+                failed = Some((inst.id, errno));
                 break;
             }
             p.trace(&TraceEvent::Enter {

@@ -492,3 +492,56 @@ fn one_hand_off_per_section_not_per_state() {
     // The boot (STARTING on the CPU), then the ONLINE section on the hotplug thread.
     assert_eq!(hp.platform().0.swap(0, SeqCst), 2);
 }
+
+#[test]
+fn injected_faults_target_a_callback_instance_and_direction() {
+    use cpuhp::Fault;
+    let mut hp = demo(3);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (l1, l2) = (log.clone(), log.clone());
+    let s = hp
+        .setup_state(
+            Slot::OnlineDyn,
+            "m",
+            OnlineMulti::<&'static str>::new()
+                .startup(move |c, i: &&str| {
+                    l1.lock().unwrap().push(format!("up {i} {c}"));
+                    Ok(())
+                })
+                .teardown(move |c, i: &&str| {
+                    l2.lock().unwrap().push(format!("down {i} {c}"));
+                    Ok(())
+                }),
+        )
+        .unwrap();
+    let i0 = hp.add_instance(s, "i0").unwrap();
+    let _i1 = hp.add_instance(s, "i1").unwrap();
+    log.lock().unwrap().clear();
+    // i0's startup fails on CPU 2, once: i1 (called first, newest) is undone, i0 gets nothing.
+    hp.cpu_down(CpuId(2), OFFLINE).unwrap();
+    log.lock().unwrap().clear();
+    hp.inject(
+        Fault::startup(s, Errno::ENODEV)
+            .on_cpu(CpuId(2))
+            .for_instance(i0)
+            .once(),
+    );
+    let e = hp.cpu_up(CpuId(2), ONLINE).unwrap_err();
+    assert_eq!(e.errno(), Errno::ENODEV);
+    assert_eq!(e.failure().unwrap().instance, Some(i0));
+    assert_eq!(*log.lock().unwrap(), ["up i1 2", "down i1 2"]);
+    assert!(hp.faults().is_empty(), "fired once, gone");
+    hp.cpu_up(CpuId(2), ONLINE).unwrap();
+    // Faults never fire for callbacks that cannot fail: a STARTING startup.
+    let st = hp
+        .setup_state(
+            Slot::Fixed(StateId(40)),
+            "s",
+            Starting::new().startup(|_| {}),
+        )
+        .unwrap();
+    hp.inject(Fault::startup(st, Errno::EIO));
+    hp.cpu_down(CpuId(1), OFFLINE).unwrap();
+    hp.cpu_up(CpuId(1), ONLINE).unwrap();
+    assert_eq!(hp.faults().len(), 1);
+}

@@ -398,6 +398,15 @@ impl Machine {
         self.with(|hp| hp.platform_mut().tracer = None)
     }
 
+    /// [`Hotplug::inject`]: a callback failure.
+    ///
+    /// # Errors
+    ///
+    /// As [`Machine::with`].
+    pub fn inject(&self, fault: crate::Fault) -> Result<(), Error> {
+        self.with(|hp| hp.inject(fault))
+    }
+
     /// Makes the next boot of `cpu` fail with `errno` before it runs anything (a one-shot
     /// platform failure: the CPU did not come up).
     ///

@@ -1,0 +1,104 @@
+//! Callback-level fault injection, for tests and failure exploration.
+//!
+//! A [`Fault`] makes a callback fail with a chosen errno without being called — like Linux's
+//! `hotplug/fail`, but for any CPU, direction, instance and errno, and for a number of shots.
+//! Faults never fire for callbacks that cannot fail by type (STARTING callbacks, PREPARE
+//! teardowns).
+
+use crate::{CpuId, Errno, InstanceId, StateId};
+
+/// One injected failure.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::{preset, CpuId, Errno, Fault, Hotplug, Inline, Online, Slot, StateId, Topology};
+///
+/// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+/// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().startup(|_| Ok(())).teardown(|_| Ok(())))?;
+/// hp.inject(Fault::teardown(s, Errno::EBUSY).on_cpu(CpuId(1)).once());
+/// let e = hp.cpu_down(CpuId(1), StateId::OFFLINE).unwrap_err();
+/// assert_eq!(e.errno(), Errno::EBUSY);
+/// hp.cpu_down(CpuId(1), StateId::OFFLINE)?; // once: gone
+/// # Ok::<(), cpuhp::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fault {
+    /// The state whose callback fails.
+    pub state: StateId,
+    /// Only for this CPU (`None`: any).
+    pub cpu: Option<CpuId>,
+    /// The startup (`true`) or the teardown.
+    pub bringup: bool,
+    /// Only for this instance (`None`: any, or a single-instance state).
+    pub instance: Option<InstanceId>,
+    /// What the callback returns.
+    pub errno: Errno,
+    /// How many more times it fires (`None`: every time).
+    pub times: Option<u32>,
+}
+
+impl Fault {
+    /// The startup of `state` fails with `errno`, on every CPU, every time.
+    pub fn startup(state: StateId, errno: Errno) -> Fault {
+        Fault {
+            state,
+            cpu: None,
+            bringup: true,
+            instance: None,
+            errno,
+            times: None,
+        }
+    }
+
+    /// The teardown of `state` fails with `errno`, on every CPU, every time.
+    pub fn teardown(state: StateId, errno: Errno) -> Fault {
+        Fault {
+            bringup: false,
+            ..Fault::startup(state, errno)
+        }
+    }
+
+    /// Only for `cpu`.
+    pub fn on_cpu(self, cpu: CpuId) -> Fault {
+        Fault {
+            cpu: Some(cpu),
+            ..self
+        }
+    }
+
+    /// Only for `instance`.
+    pub fn for_instance(self, instance: InstanceId) -> Fault {
+        Fault {
+            instance: Some(instance),
+            ..self
+        }
+    }
+
+    /// Fires once.
+    pub fn once(self) -> Fault {
+        self.times(1)
+    }
+
+    /// Fires `n` times.
+    pub fn times(self, n: u32) -> Fault {
+        Fault {
+            times: Some(n),
+            ..self
+        }
+    }
+
+    pub(crate) fn matches(
+        &self,
+        state: StateId,
+        cpu: CpuId,
+        bringup: bool,
+        instance: Option<InstanceId>,
+    ) -> bool {
+        self.state == state
+            && self.bringup == bringup
+            && self.cpu.is_none_or(|c| c == cpu)
+            && (self.instance.is_none() || self.instance == instance)
+            && self.times != Some(0)
+    }
+}
