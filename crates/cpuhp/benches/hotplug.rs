@@ -24,6 +24,7 @@ type Bare = Vec<Box<dyn Fn(CpuId) -> Result<(), Errno>>>;
 /// A roomy layout: PREPARE 1..=99, STARTING 103..=199, ONLINE 203..=998.
 fn layout() -> Layout {
     Layout {
+        bp_kick_ap: None,
         bringup_cpu: StateId(100),
         ap_idle_dead: StateId(101),
         ap_offline: StateId(102),

@@ -48,6 +48,11 @@ pub(crate) enum Builtin {
     Activate,
     /// `sched_cpu_deactivate`: marks the CPU inactive.
     Deactivate,
+    /// `cpuhp_kick_ap_alive` (split startup, Linux 6.5): starts the CPU booting, without
+    /// waiting for it.
+    KickAp,
+    /// A bridge state of the legacy CPU-notifier API.
+    Bridge(crate::legacy::Bridge),
 }
 
 /// One callback: its body and the symbol tracing prints for it.

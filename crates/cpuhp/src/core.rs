@@ -57,6 +57,22 @@ pub(crate) struct Core {
     /// Injected callback failures (tests, exploration); empty in normal operation, and then the
     /// walks do not look at it.
     pub(crate) faults: Vec<crate::Fault>,
+    /// The legacy CPU-notifier chain and its bridge states, once enabled.
+    pub(crate) legacy: Option<crate::legacy::Legacy>,
+    /// The CPUs `freeze_secondary_cpus` took down, for `thaw_secondary_cpus` to bring back.
+    pub(crate) frozen_cpus: CpuMask,
+    /// A freeze happened and has not been thawed.
+    pub(crate) freeze_done: bool,
+    /// `pm_wakeup_pending()`: a wakeup event aborts a freeze.
+    pub(crate) wakeup_pending: bool,
+    /// `cpu_smt_control`.
+    pub(crate) smt: crate::SmtControl,
+    /// CPUs a tear-down just killed: `CPU_POST_DEAD` is due once the hotplug lock is released
+    /// (with tasks frozen or not).
+    pub(crate) post_dead_pending: Vec<(CpuId, bool)>,
+    /// Leave `CPU_POST_DEAD` to `deliver_post_dead` (the simulator releases its hotplug lock
+    /// first) instead of sending it at the end of each tear-down.
+    pub(crate) defer_post_dead: bool,
 }
 
 impl Core {
@@ -84,6 +100,13 @@ impl Core {
             next_instance: 0,
             report: Report::default(),
             faults: Vec::new(),
+            legacy: None,
+            frozen_cpus: CpuMask::new(nr_cpus),
+            freeze_done: false,
+            wakeup_pending: false,
+            smt: crate::SmtControl::NotSupported,
+            post_dead_pending: Vec::new(),
+            defer_post_dead: false,
         }
     }
 

@@ -46,6 +46,22 @@ pub enum ErrorKind {
     /// A callback panicked during an earlier operation; the machine is in an unknown state
     /// (`EIO`).
     Poisoned,
+    /// The CPU notifier is already registered (`EEXIST`).
+    AlreadyRegistered,
+    /// The CPU notifier is not registered (`ENOENT`).
+    NotRegistered,
+    /// The legacy CPU-notifier API is not enabled on this machine, or enabled twice (`EINVAL`).
+    CpuNotifiers,
+    /// `cpu_hotplug_enable` without a matching `cpu_hotplug_disable` (`EINVAL`; Linux warns).
+    Unbalanced,
+    /// `thaw_secondary_cpus` without a freeze (`EINVAL`).
+    NotFrozen,
+    /// A wakeup event is pending: the freeze is aborted (`EBUSY`).
+    WakeupPending,
+    /// SMT control was forced off; it cannot change any more (`EPERM`).
+    SmtForcedOff,
+    /// The machine has no SMT (`ENODEV`).
+    SmtNotSupported,
 }
 
 /// One failed callback: which state, for which CPU and instance, in which direction.
@@ -119,7 +135,13 @@ impl Error {
             ErrorKind::SlotTaken
             | ErrorKind::HasInstances
             | ErrorKind::LastCpu
-            | ErrorKind::Disabled => Errno::EBUSY,
+            | ErrorKind::Disabled
+            | ErrorKind::WakeupPending => Errno::EBUSY,
+            ErrorKind::AlreadyRegistered => Errno::EEXIST,
+            ErrorKind::NotRegistered => Errno::ENOENT,
+            ErrorKind::CpuNotifiers | ErrorKind::Unbalanced | ErrorKind::NotFrozen => Errno::EINVAL,
+            ErrorKind::SmtForcedOff => Errno::EPERM,
+            ErrorKind::SmtNotSupported => Errno::ENODEV,
             ErrorKind::NoSpace => Errno::ENOSPC,
             ErrorKind::UnknownInstance => Errno::ENOENT,
             ErrorKind::SmtForbidden => Errno::EPERM,

@@ -140,6 +140,7 @@ impl<P: Platform> Hotplug<P> {
         let mut core = Core::new(layout, topology.possible);
         core.state_control = preset.state_control;
         core.threads_per_core = topology.threads_per_core;
+        core.smt = if topology.threads_per_core > 1 { crate::SmtControl::On } else { crate::SmtControl::NotSupported };
         for ps in preset.states {
             install_preset_state(&mut core, ps)?;
         }
@@ -260,9 +261,12 @@ impl<P: Platform> Hotplug<P> {
         if !self.core.smt_allowed(cpu) {
             return Err(Error::new(ErrorKind::SmtForbidden));
         }
-        self.run(ErrorKind::Platform, |core, p| {
-            core.cpu_up_locked(p, cpu, false, target)
-        })
+        self.up_locked(cpu, false, target)
+    }
+
+    /// Linux's `_cpu_up`: no disabled or SMT check (the caller holds them).
+    pub(crate) fn up_locked(&mut self, cpu: CpuId, frozen: bool, target: StateId) -> Result<(), Error> {
+        self.run(ErrorKind::Platform, |core, p| core.cpu_up_locked(p, cpu, frozen, target))
     }
 
     /// Takes `cpu` down to `target` (Linux's `cpu_down`): its hotplug thread runs the ONLINE
@@ -299,15 +303,43 @@ impl<P: Platform> Hotplug<P> {
         if self.core.cpus[cpu.index()].state <= target {
             return Ok(());
         }
+        self.down_locked(cpu, false, target)?;
+        self.finish_down();
+        Ok(())
+    }
+
+    /// Linux's `_cpu_down` up to releasing the hotplug lock: no disabled check. A CPU it kills
+    /// is due `CPU_POST_DEAD` ([`finish_down`](Self::finish_down)).
+    pub(crate) fn down_locked(&mut self, cpu: CpuId, frozen: bool, target: StateId) -> Result<(), Error> {
         let last = self.core.online.weight() == 1;
-        self.run(
-            if last {
-                ErrorKind::LastCpu
-            } else {
-                ErrorKind::Platform
-            },
-            |core, p| core.cpu_down_locked(p, cpu, false, target),
-        )
+        let prev = self.core.cpus[cpu.index()].state;
+        let kind = if last { ErrorKind::LastCpu } else { ErrorKind::Platform };
+        self.run(kind, |core, p| core.cpu_down_locked(p, cpu, frozen, target))?;
+        // "This post dead nonsense must die": only once the CPU went all the way down.
+        if prev != StateId::OFFLINE && self.core.cpus[cpu.index()].state == StateId::OFFLINE {
+            self.core.post_dead_pending.push((cpu, frozen));
+        }
+        Ok(())
+    }
+
+    /// After the hotplug lock is released: `CPU_POST_DEAD` for the CPUs the tear-down killed
+    /// (unless deferred to [`deliver_post_dead`](Self::deliver_post_dead)).
+    pub(crate) fn finish_down(&mut self) {
+        if !self.core.defer_post_dead {
+            self.deliver_post_dead();
+        }
+    }
+
+    /// Sends the `CPU_POST_DEAD` events that are due.
+    pub(crate) fn deliver_post_dead(&mut self) {
+        for (cpu, frozen) in core::mem::take(&mut self.core.post_dead_pending) {
+            self.core.post_dead(cpu, frozen);
+        }
+    }
+
+    /// Leaves `CPU_POST_DEAD` to [`deliver_post_dead`](Self::deliver_post_dead).
+    pub(crate) fn defer_post_dead(&mut self, defer: bool) {
+        self.core.defer_post_dead = defer;
     }
 
     /// Installs a state and runs its startup on every CPU that has reached it (Linux's
@@ -663,6 +695,8 @@ fn install_preset_state(core: &mut Core, ps: &crate::preset::PresetState) -> Res
             Some(builtin(Builtin::BringupCpu, "bringup_cpu")),
             Some(builtin(Builtin::FinishCpu, "finish_cpu")),
         )
+    } else if Some(state) == layout.bp_kick_ap {
+        (Some(builtin(Builtin::KickAp, "cpuhp_kick_ap_alive")), None)
     } else if state == layout.teardown_cpu {
         (None, Some(builtin(Builtin::TakedownCpu, "takedown_cpu")))
     } else if state == layout.ap_active {

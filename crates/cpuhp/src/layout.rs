@@ -65,7 +65,11 @@ impl core::fmt::Display for Section {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
-    /// `CPUHP_BRINGUP_CPU`: the last PREPARE state; its startup boots the CPU.
+    /// `CPUHP_BP_KICK_AP` (Linux 6.5's split startup, `None` before): a PREPARE state whose
+    /// startup starts the CPU booting without waiting, so that many CPUs boot in parallel.
+    pub bp_kick_ap: Option<StateId>,
+    /// `CPUHP_BRINGUP_CPU`: the last PREPARE state; its startup boots the CPU (or, after a kick,
+    /// waits for it).
     pub bringup_cpu: StateId,
     /// `CPUHP_AP_IDLE_DEAD`: where a dying CPU ends up once it has run its DYING callbacks.
     pub ap_idle_dead: StateId,
@@ -120,6 +124,11 @@ impl Layout {
         for w in order.windows(2) {
             if w[0].0 >= w[1].0 {
                 return Err(LayoutError(w[1].1));
+            }
+        }
+        if let Some(k) = self.bp_kick_ap {
+            if !(StateId::OFFLINE < k && k < self.bringup_cpu) {
+                return Err(LayoutError("bp_kick_ap must lie inside the PREPARE section"));
             }
         }
         let (pl, ph) = self.prepare_dyn;

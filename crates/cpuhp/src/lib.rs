@@ -73,11 +73,15 @@ mod ids;
 mod install;
 mod layout;
 mod mask;
+pub mod legacy;
+mod parallel;
 mod percpu;
 mod platform;
 pub mod preset;
 #[cfg(feature = "std")]
 pub mod sim;
+mod smt;
+mod suspend;
 mod sysfs;
 mod table;
 mod trace;
@@ -95,6 +99,7 @@ pub use layout::{Layout, LayoutError, Section};
 pub use mask::CpuMask;
 pub use notifier::Errno;
 pub use platform::{Inline, Platform};
+pub use smt::SmtControl;
 pub use trace::{Context, Divergence, TraceEvent, Warning};
 
 /// The README's examples, compiled and run as doc tests.

@@ -58,6 +58,24 @@ pub trait Platform: Sync {
     /// The CPU refused to die (`dying` did not run).
     fn stop_cpu(&self, cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno>;
 
+    /// Starts booting `cpu` without waiting for it (Linux 6.5's split startup: the startup of
+    /// `CPUHP_BP_KICK_AP`); a later [`start_cpu`](Self::start_cpu) waits for it to be alive. The
+    /// default does nothing: `start_cpu` boots the CPU from scratch.
+    ///
+    /// # Errors
+    ///
+    /// The CPU cannot be kicked.
+    fn kick_cpu(&self, cpu: CpuId) -> Result<(), Errno> {
+        let _ = cpu;
+        Ok(())
+    }
+
+    /// An operation starts with tasks frozen (suspend/resume) or not: callbacks may ask (Linux's
+    /// `cpuhp_tasks_frozen`). The default does nothing.
+    fn set_tasks_frozen(&self, frozen: bool) {
+        let _ = frozen;
+    }
+
     /// The hotplug thread of `cpu` (inside [`run_on_ap`](Self::run_on_ap)) is about to run a
     /// STARTING-section callback (`disabled`), or has run it: Linux disables interrupts around it.
     /// The default does nothing.

@@ -8,6 +8,8 @@
 //! | `cpuN/hotplug/state` | the CPU's state | `EACCES` |
 //! | `cpuN/hotplug/target` | its target | a state: `cpu_up`/`cpu_down` to it |
 //! | `cpuN/hotplug/fail` | the armed failure or `-1` | arm a one-shot failure (`-1` disarms) |
+//! | `smt/control` | `on`, `off`, `forceoff`, `notsupported` | `on`/`off`/`forceoff` |
+//! | `smt/active` | `1` if two threads of a core are online | `EACCES` |
 //!
 //! Paths may carry the `/sys/devices/system/cpu/` prefix. Unknown paths, and `cpu0/online` on a
 //! machine whose boot CPU is not hotpluggable, are `ENOENT`. Errors are Linux's errno values.
@@ -30,6 +32,8 @@ enum Node {
     Present,
     Possible,
     States,
+    SmtControl,
+    SmtActive,
     CpuOnline(CpuId),
     CpuState(CpuId),
     CpuTarget(CpuId),
@@ -82,6 +86,8 @@ impl<P: Platform> Hotplug<P> {
             "present" => Node::Present,
             "possible" => Node::Possible,
             "hotplug/states" => Node::States,
+            "smt/control" => Node::SmtControl,
+            "smt/active" => Node::SmtActive,
             _ => {
                 let rest = rel.strip_prefix("cpu").ok_or(Errno::ENOENT)?;
                 let (num, file) = rest.split_once('/').ok_or(Errno::ENOENT)?;
@@ -134,6 +140,8 @@ impl<P: Platform> Hotplug<P> {
                 }
                 out
             }
+            Node::SmtControl => format!("{}\n", self.smt_control()),
+            Node::SmtActive => format!("{}\n", u8::from(self.smt_active())),
             Node::CpuOnline(cpu) => {
                 format!("{}\n", u8::from(!self.core().dev_offline[cpu.index()]))
             }
@@ -168,8 +176,25 @@ impl<P: Platform> Hotplug<P> {
     /// ```
     pub fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
         match self.node(path)? {
-            Node::Online | Node::Present | Node::Possible | Node::States | Node::CpuState(_) => {
-                Err(Errno::EACCES)
+            Node::Online
+            | Node::Present
+            | Node::Possible
+            | Node::States
+            | Node::SmtActive
+            | Node::CpuState(_) => Err(Errno::EACCES),
+            Node::SmtControl => {
+                let control = match value.parse::<crate::SmtControl>() {
+                    Ok(c @ (crate::SmtControl::On | crate::SmtControl::Off | crate::SmtControl::ForceOff)) => c,
+                    // Linux checks the current setting before parsing.
+                    _ => {
+                        return match self.smt_control() {
+                            crate::SmtControl::ForceOff => Err(Errno::EPERM),
+                            crate::SmtControl::NotSupported => Err(Errno::ENODEV),
+                            _ => Err(Errno::EINVAL),
+                        }
+                    }
+                };
+                self.set_smt_control(control).map_err(Errno::from)
             }
             Node::CpuOnline(cpu) => if kstrtobool(value)? {
                 self.device_online(cpu)

@@ -48,6 +48,8 @@ pub enum Warning {
     TargetMismatch,
     /// `cpuhp_rollback_install` / removal: a teardown failed where Linux would `BUG()`.
     TeardownFailedOnRemove,
+    /// `cpu_hotplug_enable`: "Unbalanced cpu hotplug enable".
+    UnbalancedEnable,
 }
 
 impl Warning {
@@ -69,6 +71,7 @@ impl Warning {
             Warning::ApNotOnline => "bringup_wait_for_ap",
             Warning::TargetMismatch => "target_store",
             Warning::TeardownFailedOnRemove => "cpuhp_issue_call",
+            Warning::UnbalancedEnable => "__cpu_hotplug_enable",
         }
     }
 }

@@ -47,14 +47,22 @@ fn call(
 }
 
 impl Builtin {
-    fn symbol(self) -> &'static str {
-        match self {
-            Builtin::Noop => "",
-            Builtin::BringupCpu => "bringup_cpu",
-            Builtin::FinishCpu => "finish_cpu",
-            Builtin::TakedownCpu => "takedown_cpu",
-            Builtin::Activate => "sched_cpu_activate",
-            Builtin::Deactivate => "sched_cpu_deactivate",
+    fn symbol(self, bringup: bool) -> &'static str {
+        use crate::legacy::Bridge;
+        match (self, bringup) {
+            (Builtin::Noop, _) => "",
+            (Builtin::BringupCpu, _) => "bringup_cpu",
+            (Builtin::FinishCpu, _) => "finish_cpu",
+            (Builtin::TakedownCpu, _) => "takedown_cpu",
+            (Builtin::Activate, _) => "sched_cpu_activate",
+            (Builtin::Deactivate, _) => "sched_cpu_deactivate",
+            (Builtin::KickAp, _) => "cpuhp_kick_ap_alive",
+            (Builtin::Bridge(Bridge::Prepare), true) => "notify_prepare",
+            (Builtin::Bridge(Bridge::Prepare), false) => "notify_dead",
+            (Builtin::Bridge(Bridge::Starting), true) => "notify_starting",
+            (Builtin::Bridge(Bridge::Starting), false) => "notify_dying",
+            (Builtin::Bridge(Bridge::Online), true) => "notify_online",
+            (Builtin::Bridge(Bridge::Online), false) => "notify_down_prepare",
         }
     }
 }
@@ -436,7 +444,7 @@ impl Core {
             cpu,
             target,
             step: state,
-            symbol: b.symbol(),
+            symbol: b.symbol(bringup),
             bringup,
             instance: None,
             context: ctx,
@@ -452,6 +460,8 @@ impl Core {
                 self.active.set(cpu, false);
                 Ok(())
             }
+            Builtin::KickAp => p.kick_cpu(cpu),
+            Builtin::Bridge(bridge) => self.run_bridge(p, cpu, bridge, bringup),
             Builtin::FinishCpu | Builtin::Noop => Ok(()),
         };
         let after = self.cpus[c].state;
@@ -866,6 +876,7 @@ impl Core {
             return Ok(());
         }
         self.tasks_frozen = frozen;
+        p.set_tasks_frozen(frozen);
         self.set_state(cpu, target);
         // A CPU already in the hotplug thread's range: kick the thread once more.
         if self.cpus[cpu.index()].state > self.layout.bringup_cpu {
@@ -891,6 +902,7 @@ impl Core {
             return Err(Errno::EINVAL);
         }
         self.tasks_frozen = frozen;
+        p.set_tasks_frozen(frozen);
         let teardown = self.layout.teardown_cpu;
         let prev = self.set_state(cpu, target);
         // In the hotplug thread's range: let it walk down to CPUHP_TEARDOWN_CPU.
@@ -917,9 +929,4 @@ impl Core {
         ret
     }
 
-    /// Whether SMT control allows `cpu` up (SMT arrives with the legacy-API issue; until then every
-    /// CPU is allowed).
-    pub(crate) fn smt_allowed(&self, _cpu: CpuId) -> bool {
-        true
-    }
 }

@@ -1,11 +1,12 @@
-//! A small state space for examples, tests and benchmarks: the core's positions and nothing
-//! else, with room for 20 dynamic states per section.
+//! A small state space for examples, tests and benchmarks: the core's positions (with Linux
+//! 6.5's split startup) and nothing else, with room for 19 and 28 dynamic states.
 
 use super::{cant_stop, single, Preset, PresetState};
 use crate::{Layout, StateId};
 
 const STATES: &[PresetState] = &[
     single(0, "offline", None, None),
+    single(29, "cpu:kick_ap", Some("cpuhp_kick_ap_alive"), None),
     cant_stop(single(
         30,
         "cpu:bringup",
@@ -25,8 +26,9 @@ const STATES: &[PresetState] = &[
     single(99, "online", None, None),
 ];
 
-/// A minimal machine: PREPARE slots 1..=29 (dynamic 10..=29), STARTING 33..=59, ONLINE
-/// 63..=97 (dynamic 70..=97); no boot-time states but the core's own.
+/// A minimal machine: PREPARE slots 1..=28 (dynamic 10..=28; 29 kicks the CPU, Linux 6.5's split
+/// startup), STARTING 33..=59, ONLINE 63..=97 (dynamic 70..=97); no boot-time states but the
+/// core's own.
 ///
 /// # Examples
 ///
@@ -42,6 +44,7 @@ pub const DEMO: Preset = Preset {
     name: "demo",
     kernel: "demo",
     layout: Layout {
+        bp_kick_ap: Some(StateId(29)),
         bringup_cpu: StateId(30),
         ap_idle_dead: StateId(31),
         ap_offline: StateId(32),
@@ -50,7 +53,7 @@ pub const DEMO: Preset = Preset {
         ap_online_idle: StateId(62),
         ap_active: StateId(98),
         online: StateId(99),
-        prepare_dyn: (StateId(10), StateId(29)),
+        prepare_dyn: (StateId(10), StateId(28)),
         online_dyn: (StateId(70), StateId(97)),
     },
     states: STATES,

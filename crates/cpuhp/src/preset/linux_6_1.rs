@@ -214,6 +214,7 @@ pub const LINUX_6_1: Preset = Preset {
     name: "linux-6.1",
     kernel: "6.1.0-56-amd64",
     layout: Layout {
+        bp_kick_ap: None,
         bringup_cpu: StateId(91),
         ap_idle_dead: StateId(92),
         ap_offline: StateId(93),

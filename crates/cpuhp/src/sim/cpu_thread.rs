@@ -46,11 +46,37 @@ const JOB: u8 = 1;
 const DONE: u8 = 2;
 const EXIT: u8 = 3;
 
-/// A job: a closure borrowed from the submitting thread, which waits until it has run.
+/// A job: a closure borrowed from the submitting thread, which waits until it has run, and the
+/// submitter's context (which machine operation it belongs to, whether tasks are frozen).
 #[derive(Clone, Copy)]
 struct Job {
     f: *mut (dyn FnMut() + Send + 'static),
     atomic: bool,
+    ctx: OpContext,
+    frozen: bool,
+}
+
+/// What a thread is doing for a machine, for deadlock detection (see `machine.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct OpContext {
+    /// The machine (by id); 0 for none.
+    pub(super) machine: u64,
+    /// Which hotplug lock the operation holds.
+    pub(super) held: Held,
+}
+
+/// The hotplug lock held by the operation a thread works for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Held {
+    /// None (and no operation).
+    #[default]
+    None,
+    /// An operation holding the read side (installing states, reading).
+    Read,
+    /// A hotplug operation holding the write side.
+    Write,
+    /// A hotplug operation after releasing the write side (`CPU_POST_DEAD`).
+    PostDead,
 }
 
 struct Mailbox {
@@ -77,8 +103,10 @@ thread_local! {
     pub(super) static CURRENT_CPU: Cell<Option<CpuId>> = const { Cell::new(None) };
     /// The simulated CPU runs with interrupts off (STARTING/DYING callbacks).
     pub(super) static IRQS_OFF: Cell<bool> = const { Cell::new(false) };
-    /// The machine (by id) this thread is running a hotplug operation or job for; 0 for none.
-    pub(super) static BUSY_WITH: Cell<u64> = const { Cell::new(0) };
+    /// The machine operation this thread works for.
+    pub(super) static OP: Cell<OpContext> = const { Cell::new(OpContext { machine: 0, held: Held::None }) };
+    /// The current operation runs with tasks frozen.
+    pub(super) static TASKS_FROZEN: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Spins (if the spin budget allows, for at most `spin`), then parks, until `state` satisfies
@@ -124,7 +152,7 @@ pub(super) struct CpuThread {
 }
 
 impl CpuThread {
-    pub(super) fn spawn(cpu: CpuId, machine_id: u64) -> std::io::Result<CpuThread> {
+    pub(super) fn spawn(cpu: CpuId) -> std::io::Result<CpuThread> {
         let mailbox = Arc::new(Mailbox {
             state: AtomicU8::new(IDLE),
             job: UnsafeCell::new(None),
@@ -135,7 +163,7 @@ impl CpuThread {
         let handle = std::thread::Builder::new()
             .name(format!("cpuhp/{cpu}"))
             .stack_size(256 * 1024)
-            .spawn(move || serve(cpu, machine_id, &mb))?;
+            .spawn(move || serve(cpu, &mb))?;
         Ok(CpuThread {
             cpu,
             mailbox,
@@ -161,7 +189,7 @@ impl CpuThread {
         let mb = &*self.mailbox;
         *mb.submitter.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
         // SAFETY: the mailbox is IDLE: the CPU thread does not touch `job` until it sees JOB.
-        unsafe { *mb.job.get() = Some(Job { f: ptr, atomic }) };
+        unsafe { *mb.job.get() = Some(Job { f: ptr, atomic, ctx: OP.get(), frozen: TASKS_FROZEN.get() }) };
         mb.state.store(JOB, Release);
         if let Some(h) = &self.handle {
             h.thread().unpark();
@@ -177,7 +205,7 @@ impl CpuThread {
     }
 }
 
-fn serve(cpu: CpuId, machine_id: u64, mb: &Mailbox) {
+fn serve(cpu: CpuId, mb: &Mailbox) {
     CURRENT_CPU.set(Some(cpu));
     loop {
         if wait_for(&mb.state, WORKER_SPIN, |s| s == JOB || s == EXIT) == EXIT {
@@ -189,11 +217,13 @@ fn serve(cpu: CpuId, machine_id: u64, mb: &Mailbox) {
             continue;
         };
         IRQS_OFF.set(job.atomic);
-        let busy = BUSY_WITH.replace(machine_id);
+        OP.set(job.ctx);
+        TASKS_FROZEN.set(job.frozen);
         // SAFETY: the submitter waits in `CpuThread::run` until we post DONE, so the closure is
         // alive and used by nobody else.
         let result = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.f)() }));
-        BUSY_WITH.set(busy);
+        OP.set(OpContext::default());
+        TASKS_FROZEN.set(false);
         IRQS_OFF.set(false);
         // SAFETY: still between JOB and DONE: `panic` is ours to write.
         unsafe { *mb.panic.get() = result.err() };

@@ -1,15 +1,39 @@
-//! [`Machine`] and its platform.
+//! [`Machine`], its platform and its locks.
+//!
+//! # Locks (as Linux's)
+//!
+//! * The **hotplug lock** (`cpu_hotplug_lock`, a readers/writer lock): CPU hotplug operations take
+//!   it for writing; [`Machine::cpus_read_lock`] takes it for reading and keeps the set of online
+//!   CPUs stable while held; installing states and instances takes it for reading.
+//! * The **machine lock** (`cpu_add_remove_lock` + `cpuhp_state_mutex`): serialises every
+//!   operation; taken after the hotplug lock.
+//!
+//! A CPU hotplug operation releases the hotplug lock before `CPU_POST_DEAD`, so POST_DEAD
+//! notifiers may take the read side — the reason that event exists.
+//!
+//! # No deadlocks
+//!
+//! Each thread knows which machine operation it works for (a CPU thread inherits it from the job
+//! it runs). A machine operation started from inside a callback of the same machine, or a
+//! hotplug operation from a thread holding the read side, would wait for itself: it fails with
+//! `EDEADLK` instead. `cpus_read_lock` from a callback of a hotplug operation (which holds the
+//! write side) fails likewise; from a callback of an operation holding the read side it is
+//! granted at once, as Linux lends the lock to the CPU's hotplug thread.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
-use super::cpu_thread::{CpuThread, BUSY_WITH, CURRENT_CPU, IRQS_OFF};
+use super::cpu_thread::{CpuThread, Held, OpContext, CURRENT_CPU, IRQS_OFF, OP, TASKS_FROZEN};
+use crate::legacy::{CpuAction, LegacySlots};
 use crate::preset::Preset;
 use crate::{
-    Callbacks, CpuId, CpuMask, CpuStatus, Errno, Error, ErrorKind, Hotplug, InstanceId, Platform,
-    Slot, StateId, Topology, TraceEvent,
+    Callbacks, CpuId, CpuMask, CpuStatus, Errno, Error, ErrorKind, Hotplug, InstanceId, Platform, SmtControl, Slot,
+    StateId, Topology, TraceEvent,
 };
 
 /// The simulated CPU the calling thread is, if it is one (a callback running on a CPU's
@@ -36,6 +60,18 @@ pub fn irqs_disabled() -> bool {
     IRQS_OFF.get()
 }
 
+/// Whether the hotplug operation the calling callback belongs to runs with tasks frozen
+/// (suspend/resume; Linux's `cpuhp_tasks_frozen`).
+///
+/// # Examples
+///
+/// ```
+/// assert!(!cpuhp::sim::tasks_frozen());
+/// ```
+pub fn tasks_frozen() -> bool {
+    TASKS_FROZEN.get()
+}
+
 /// A blocking operation was attempted with interrupts off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AtomicContext {
@@ -46,10 +82,7 @@ pub struct AtomicContext {
 impl fmt::Display for AtomicContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.cpu {
-            Some(c) => write!(
-                f,
-                "BUG: sleeping function called from invalid context on CPU {c}"
-            ),
+            Some(c) => write!(f, "BUG: sleeping function called from invalid context on CPU {c}"),
             None => f.write_str("BUG: sleeping function called from invalid context"),
         }
     }
@@ -79,39 +112,39 @@ pub fn might_sleep() -> Result<(), AtomicContext> {
 
 type Tracer = Arc<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
 
-/// One-shot platform failures, for tests.
+/// One-shot platform failures, and the simulated boot.
 #[derive(Default)]
-struct Faults {
-    start: Vec<(CpuId, Errno)>,
-    stop: Vec<(CpuId, Errno)>,
+struct Boot {
+    start_faults: Vec<(CpuId, Errno)>,
+    stop_faults: Vec<(CpuId, Errno)>,
+    /// When each CPU was kicked (split startup), if it was and has not booted since.
+    kicked: Vec<Option<Instant>>,
+    /// How long a CPU takes to boot once kicked.
+    delay: Duration,
 }
 
 /// The simulator's [`Platform`]: one OS thread per possible CPU.
 pub struct SimPlatform {
     cpus: Vec<CpuThread>,
     tracer: Option<Tracer>,
-    faults: Mutex<Faults>,
+    boot: Mutex<Boot>,
 }
 
 impl fmt::Debug for SimPlatform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimPlatform")
-            .field("cpus", &self.cpus.len())
-            .finish_non_exhaustive()
+        f.debug_struct("SimPlatform").field("cpus", &self.cpus.len()).finish_non_exhaustive()
     }
 }
 
 impl SimPlatform {
-    fn take_fault(&self, stop: bool, cpu: CpuId) -> Option<Errno> {
-        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
-        let list = if stop {
-            &mut faults.stop
-        } else {
-            &mut faults.start
-        };
-        let at = list.iter().position(|&(c, _)| c == cpu)?;
-        Some(list.remove(at).1)
+    fn boot(&self) -> MutexGuard<'_, Boot> {
+        self.boot.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn take_fault(list: &mut Vec<(CpuId, Errno)>, cpu: CpuId) -> Option<Errno> {
+    let at = list.iter().position(|&(c, _)| c == cpu)?;
+    Some(list.remove(at).1)
 }
 
 impl Platform for SimPlatform {
@@ -119,20 +152,43 @@ impl Platform for SimPlatform {
         self.cpus[cpu.index()].run(work, false);
     }
 
-    fn start_cpu(&self, cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
-        if let Some(e) = self.take_fault(false, cpu) {
+    fn kick_cpu(&self, cpu: CpuId) -> Result<(), Errno> {
+        if let Some(e) = take_fault(&mut self.boot().start_faults, cpu) {
             return Err(e);
+        }
+        self.boot().kicked[cpu.index()] = Some(Instant::now());
+        Ok(())
+    }
+
+    fn start_cpu(&self, cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+        let (kicked, delay) = {
+            let mut boot = self.boot();
+            if let Some(e) = take_fault(&mut boot.start_faults, cpu) {
+                return Err(e);
+            }
+            (boot.kicked[cpu.index()].take(), boot.delay)
+        };
+        // The CPU boots for `delay` from its kick (now, if nobody kicked it): waiting for it here
+        // is the control side waiting for the CPU to be alive.
+        let alive = kicked.unwrap_or_else(Instant::now) + delay;
+        let now = Instant::now();
+        if alive > now {
+            std::thread::sleep(alive - now);
         }
         self.cpus[cpu.index()].run(starting, true);
         Ok(())
     }
 
     fn stop_cpu(&self, cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
-        if let Some(e) = self.take_fault(true, cpu) {
+        if let Some(e) = take_fault(&mut self.boot().stop_faults, cpu) {
             return Err(e);
         }
         self.cpus[cpu.index()].run(dying, true);
         Ok(())
+    }
+
+    fn set_tasks_frozen(&self, frozen: bool) {
+        TASKS_FROZEN.set(frozen);
     }
 
     fn set_irqs_disabled(&self, _cpu: CpuId, disabled: bool) {
@@ -148,7 +204,75 @@ impl Platform for SimPlatform {
 
 static NEXT_MACHINE: AtomicU64 = AtomicU64::new(1);
 
-/// A simulated machine: CPUs as OS threads, the state machine behind one lock.
+thread_local! {
+    /// Read sides of hotplug locks this thread holds through `cpus_read_lock`: (machine, depth).
+    static READS: RefCell<Vec<(u64, u32)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn read_depth(machine: u64) -> u32 {
+    READS.with(|r| r.borrow().iter().find(|e| e.0 == machine).map_or(0, |e| e.1))
+}
+
+fn add_read(machine: u64, delta: i32) {
+    READS.with(|r| {
+        let mut r = r.borrow_mut();
+        match r.iter_mut().position(|e| e.0 == machine) {
+            Some(i) => {
+                r[i].1 = r[i].1.saturating_add_signed(delta);
+                if r[i].1 == 0 {
+                    r.remove(i);
+                }
+            }
+            None if delta > 0 => r.push((machine, delta as u32)),
+            None => {}
+        }
+    });
+}
+
+/// Marks the calling thread as working for an operation; restores the previous mark on drop.
+struct OpMark(OpContext);
+
+impl OpMark {
+    fn enter(machine: u64, held: Held) -> OpMark {
+        OpMark(OP.replace(OpContext { machine, held }))
+    }
+
+    fn set(&self, machine: u64, held: Held) {
+        OP.set(OpContext { machine, held });
+    }
+}
+
+impl Drop for OpMark {
+    fn drop(&mut self) {
+        OP.set(self.0);
+    }
+}
+
+/// The read side of a machine's hotplug lock (Linux's `cpus_read_lock`, formerly
+/// `get_online_cpus`): while it is held, no CPU goes up or down.
+///
+/// Not `Send`: a read side belongs to the thread that took it.
+pub struct CpusReadGuard<'m> {
+    machine: &'m Machine,
+    _lock: Option<RwLockReadGuard<'m, ()>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for CpusReadGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpusReadGuard").field("machine", &self.machine.id).finish_non_exhaustive()
+    }
+}
+
+impl Drop for CpusReadGuard<'_> {
+    fn drop(&mut self) {
+        if self._lock.is_some() {
+            add_read(self.machine.id, -1);
+        }
+    }
+}
+
+/// A simulated machine: CPUs as OS threads, the state machine behind the machine's locks.
 ///
 /// # Examples
 ///
@@ -172,29 +296,15 @@ static NEXT_MACHINE: AtomicU64 = AtomicU64::new(1);
 /// ```
 pub struct Machine {
     id: u64,
+    /// Linux's `cpu_hotplug_lock`.
+    hotplug_lock: RwLock<()>,
+    /// The state machine; its mutex is Linux's `cpu_add_remove_lock` (and `cpuhp_state_mutex`).
     hp: Mutex<Hotplug<SimPlatform>>,
 }
 
 impl fmt::Debug for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Machine")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Marks the calling thread busy with a machine for the duration of an operation.
-struct Busy(u64);
-
-impl Busy {
-    fn enter(id: u64) -> Busy {
-        Busy(BUSY_WITH.replace(id))
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        BUSY_WITH.set(self.0);
+        f.debug_struct("Machine").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -208,36 +318,119 @@ impl Machine {
     pub fn new(preset: &Preset, topology: Topology) -> Result<Machine, Error> {
         let id = NEXT_MACHINE.fetch_add(1, Ordering::Relaxed);
         let cpus = (0..topology.possible)
-            .map(|c| CpuThread::spawn(CpuId(c), id))
+            .map(|c| CpuThread::spawn(CpuId(c)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| Error::new(ErrorKind::Platform))?;
         let platform = SimPlatform {
             cpus,
             tracer: None,
-            faults: Mutex::new(Faults::default()),
+            boot: Mutex::new(Boot {
+                kicked: vec![None; topology.possible as usize],
+                ..Boot::default()
+            }),
         };
-        let _busy = Busy::enter(id);
-        let hp = Hotplug::new(preset, topology, platform)?;
+        let _mark = OpMark::enter(id, Held::Write);
+        let mut hp = Hotplug::new(preset, topology, platform)?;
+        hp.defer_post_dead(true);
         Ok(Machine {
             id,
+            hotplug_lock: RwLock::new(()),
             hp: Mutex::new(hp),
         })
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Hotplug<SimPlatform>>, Error> {
-        if BUSY_WITH.get() == self.id {
-            // A callback of this machine calling back into it: Linux deadlocks here.
+    fn check_not_inside(&self) -> Result<(), Error> {
+        if OP.get().machine == self.id {
+            // A callback (or CPU_POST_DEAD notifier) of this machine calling back into it.
             return Err(Error::new(ErrorKind::WouldDeadlock));
         }
+        Ok(())
+    }
+
+    fn lock_hp(&self) -> Result<MutexGuard<'_, Hotplug<SimPlatform>>, Error> {
         self.hp.lock().map_err(|_| Error::new(ErrorKind::Poisoned))
     }
 
-    /// Runs `f` with exclusive access to the state machine — one serialised operation.
+    /// A hotplug operation: the hotplug lock's write side, then the machine lock; the write side
+    /// is released before `CPU_POST_DEAD` goes out.
+    fn write_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
+        self.check_not_inside()?;
+        if read_depth(self.id) > 0 {
+            // The writer would wait for this thread's own read side.
+            return Err(Error::new(ErrorKind::WouldDeadlock));
+        }
+        let write = self.hotplug_lock.write().unwrap_or_else(|e| e.into_inner());
+        let mut hp = self.lock_hp()?;
+        let mark = OpMark::enter(self.id, Held::Write);
+        let r = f(&mut hp);
+        drop(write);
+        mark.set(self.id, Held::PostDead);
+        hp.deliver_post_dead();
+        Ok(r)
+    }
+
+    /// An operation that needs the online CPUs stable but does not change them (installing
+    /// states and instances, registering notifiers, reading): the read side, then the machine
+    /// lock.
+    fn read_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
+        self.check_not_inside()?;
+        let _read = (read_depth(self.id) == 0).then(|| self.hotplug_lock.read().unwrap_or_else(|e| e.into_inner()));
+        let mut hp = self.lock_hp()?;
+        let _mark = OpMark::enter(self.id, Held::Read);
+        Ok(f(&mut hp))
+    }
+
+    /// Takes the read side of the hotplug lock (Linux's `cpus_read_lock`): until the guard is
+    /// dropped, no CPU goes up or down; hotplug operations wait. Nests.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::WouldDeadlock`] from inside one of this machine's callbacks;
-    /// [`ErrorKind::Poisoned`] after a callback panicked.
+    /// [`ErrorKind::WouldDeadlock`] from a callback of a hotplug operation of this machine (it
+    /// holds the write side) or with interrupts off (a STARTING/DYING callback may not sleep).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, ErrorKind, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// let guard = m.cpus_read_lock()?;
+    /// // This thread holds the read side: a hotplug operation would wait for it forever.
+    /// assert_eq!(m.cpu_down(CpuId(1), StateId::OFFLINE).unwrap_err().kind(), ErrorKind::WouldDeadlock);
+    /// drop(guard);
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn cpus_read_lock(&self) -> Result<CpusReadGuard<'_>, Error> {
+        if irqs_disabled() {
+            return Err(Error::new(ErrorKind::WouldDeadlock));
+        }
+        let op = OP.get();
+        if op.machine == self.id {
+            match op.held {
+                Held::Write => return Err(Error::new(ErrorKind::WouldDeadlock)),
+                // The operation holds the read side on this callback's behalf.
+                Held::Read => {
+                    return Ok(CpusReadGuard { machine: self, _lock: None, _not_send: PhantomData });
+                }
+                Held::PostDead | Held::None => {}
+            }
+        }
+        if read_depth(self.id) > 0 {
+            return Ok(CpusReadGuard { machine: self, _lock: None, _not_send: PhantomData });
+        }
+        let lock = self.hotplug_lock.read().unwrap_or_else(|e| e.into_inner());
+        add_read(self.id, 1);
+        Ok(CpusReadGuard { machine: self, _lock: Some(lock), _not_send: PhantomData })
+    }
+
+    /// Runs `f` with exclusive access to the state machine — one serialised hotplug operation
+    /// (both locks; `CPU_POST_DEAD` after).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WouldDeadlock`] from inside one of this machine's callbacks or with the read
+    /// side held; [`ErrorKind::Poisoned`] after a callback panicked.
     ///
     /// # Examples
     ///
@@ -250,16 +443,7 @@ impl Machine {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn with<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
-        let mut hp = self.lock()?;
-        let _busy = Busy::enter(self.id);
-        Ok(f(&mut hp))
-    }
-
-    fn op<R>(
-        &self,
-        f: impl FnOnce(&mut Hotplug<SimPlatform>) -> Result<R, Error>,
-    ) -> Result<R, Error> {
-        self.with(f)?
+        self.write_op(f)
     }
 
     /// [`Hotplug::cpu_up`].
@@ -268,61 +452,61 @@ impl Machine {
     ///
     /// As [`Hotplug::cpu_up`], plus those of [`Machine::with`].
     pub fn cpu_up(&self, cpu: CpuId, target: StateId) -> Result<(), Error> {
-        self.op(|hp| hp.cpu_up(cpu, target))
+        self.write_op(|hp| hp.cpu_up(cpu, target))?
     }
 
-    /// [`Hotplug::cpu_down`].
+    /// [`Hotplug::cpu_down`], with `CPU_POST_DEAD` after the hotplug lock is released.
     ///
     /// # Errors
     ///
     /// As [`Hotplug::cpu_down`], plus those of [`Machine::with`].
     pub fn cpu_down(&self, cpu: CpuId, target: StateId) -> Result<(), Error> {
-        self.op(|hp| hp.cpu_down(cpu, target))
+        self.write_op(|hp| hp.cpu_down(cpu, target))?
     }
 
     /// [`Hotplug::setup_state`].
     ///
     /// # Errors
     ///
-    /// As [`Hotplug::setup_state`], plus those of [`Machine::with`].
-    pub fn setup_state(
-        &self,
-        slot: Slot,
-        name: impl Into<Cow<'static, str>>,
-        callbacks: impl Into<Callbacks>,
-    ) -> Result<StateId, Error> {
-        self.op(|hp| hp.setup_state(slot, name, callbacks))
+    /// As [`Hotplug::setup_state`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn setup_state(&self, slot: Slot, name: impl Into<Cow<'static, str>>, callbacks: impl Into<Callbacks>) -> Result<StateId, Error> {
+        self.read_op(|hp| hp.setup_state(slot, name, callbacks))?
+    }
+
+    /// [`Hotplug::setup_state_nocalls`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Hotplug::setup_state_nocalls`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn setup_state_nocalls(&self, slot: Slot, name: impl Into<Cow<'static, str>>, callbacks: impl Into<Callbacks>) -> Result<StateId, Error> {
+        self.read_op(|hp| hp.setup_state_nocalls(slot, name, callbacks))?
     }
 
     /// [`Hotplug::remove_state`].
     ///
     /// # Errors
     ///
-    /// As [`Hotplug::remove_state`], plus those of [`Machine::with`].
+    /// As [`Hotplug::remove_state`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     pub fn remove_state(&self, state: StateId) -> Result<(), Error> {
-        self.op(|hp| hp.remove_state(state))
+        self.read_op(|hp| hp.remove_state(state))?
     }
 
     /// [`Hotplug::add_instance`].
     ///
     /// # Errors
     ///
-    /// As [`Hotplug::add_instance`], plus those of [`Machine::with`].
-    pub fn add_instance<T: std::any::Any + Send + Sync>(
-        &self,
-        state: StateId,
-        instance: T,
-    ) -> Result<InstanceId, Error> {
-        self.op(|hp| hp.add_instance(state, instance))
+    /// As [`Hotplug::add_instance`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn add_instance<T: std::any::Any + Send + Sync>(&self, state: StateId, instance: T) -> Result<InstanceId, Error> {
+        self.read_op(|hp| hp.add_instance(state, instance))?
     }
 
     /// [`Hotplug::remove_instance`].
     ///
     /// # Errors
     ///
-    /// As [`Hotplug::remove_instance`], plus those of [`Machine::with`].
+    /// As [`Hotplug::remove_instance`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     pub fn remove_instance(&self, state: StateId, instance: InstanceId) -> Result<(), Error> {
-        self.op(|hp| hp.remove_instance(state, instance).map(drop))
+        self.read_op(|hp| hp.remove_instance(state, instance).map(drop))?
     }
 
     /// [`Hotplug::sysfs_read`].
@@ -331,34 +515,158 @@ impl Machine {
     ///
     /// As [`Hotplug::sysfs_read`]; `EDEADLK`/`EIO` as [`Machine::with`].
     pub fn sysfs_read(&self, path: &str) -> Result<String, Errno> {
-        self.with(|hp| hp.sysfs_read(path))?
+        self.read_op(|hp| hp.sysfs_read(path))?
     }
 
-    /// [`Hotplug::sysfs_write`].
+    /// [`Hotplug::sysfs_write`] (a hotplug operation: it may change the online CPUs).
     ///
     /// # Errors
     ///
     /// As [`Hotplug::sysfs_write`]; `EDEADLK`/`EIO` as [`Machine::with`].
     pub fn sysfs_write(&self, path: &str, value: &str) -> Result<(), Errno> {
-        self.with(|hp| hp.sysfs_write(path, value))?
+        self.write_op(|hp| hp.sysfs_write(path, value))?
     }
 
     /// [`Hotplug::cpu_status`].
     ///
     /// # Errors
     ///
-    /// As [`Machine::with`].
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     pub fn cpu_status(&self, cpu: CpuId) -> Result<Option<CpuStatus>, Error> {
-        self.with(|hp| hp.cpu_status(cpu))
+        self.read_op(|hp| hp.cpu_status(cpu))
     }
 
     /// The online mask.
     ///
     /// # Errors
     ///
-    /// As [`Machine::with`].
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     pub fn online_mask(&self) -> Result<CpuMask, Error> {
-        self.with(|hp| hp.online_mask().clone())
+        self.read_op(|hp| hp.online_mask().clone())
+    }
+
+    /// [`Hotplug::enable_cpu_notifiers`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Hotplug::enable_cpu_notifiers`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn enable_cpu_notifiers(&self, slots: Option<LegacySlots>) -> Result<(), Error> {
+        self.read_op(|hp| {
+            let slots = slots.unwrap_or_else(|| LegacySlots::default_for(hp.layout()));
+            hp.enable_cpu_notifiers(slots)
+        })?
+    }
+
+    /// [`Hotplug::register_cpu_notifier`] (under the machine lock: Linux's
+    /// `cpu_maps_update_begin`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Hotplug::register_cpu_notifier`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn register_cpu_notifier(&self, block: impl Into<notifier::BlockRef<CpuAction, CpuId>>) -> Result<(), Error> {
+        self.read_op(|hp| hp.register_cpu_notifier(block))?
+    }
+
+    /// [`Hotplug::register_cpu_notifier_replay`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Hotplug::register_cpu_notifier_replay`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn register_cpu_notifier_replay<B>(&self, block: B) -> Result<(), Error>
+    where
+        B: Into<notifier::BlockRef<CpuAction, CpuId>> + Clone,
+    {
+        self.read_op(|hp| hp.register_cpu_notifier_replay(block))?
+    }
+
+    /// [`Hotplug::unregister_cpu_notifier`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Hotplug::unregister_cpu_notifier`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn unregister_cpu_notifier<F>(&self, block: &notifier::NotifierBlock<F>) -> Result<(), Error> {
+        self.read_op(|hp| hp.unregister_cpu_notifier(block))?
+    }
+
+    /// [`Hotplug::cpu_hotplug_disable`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn cpu_hotplug_disable(&self) -> Result<(), Error> {
+        self.read_op(|hp| hp.cpu_hotplug_disable())
+    }
+
+    /// [`Hotplug::cpu_hotplug_enable`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Hotplug::cpu_hotplug_enable`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn cpu_hotplug_enable(&self) -> Result<(), Error> {
+        self.read_op(|hp| hp.cpu_hotplug_enable())?
+    }
+
+    /// [`Hotplug::freeze_secondary_cpus`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Hotplug::freeze_secondary_cpus`], plus those of [`Machine::with`].
+    pub fn freeze_secondary_cpus(&self, primary: Option<CpuId>) -> Result<(), Error> {
+        self.write_op(|hp| hp.freeze_secondary_cpus(primary))?
+    }
+
+    /// [`Hotplug::thaw_secondary_cpus`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Hotplug::thaw_secondary_cpus`], plus those of [`Machine::with`].
+    pub fn thaw_secondary_cpus(&self) -> Result<(), Error> {
+        self.write_op(|hp| hp.thaw_secondary_cpus())?
+    }
+
+    /// [`Hotplug::set_wakeup_pending`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn set_wakeup_pending(&self, pending: bool) -> Result<(), Error> {
+        self.read_op(|hp| hp.set_wakeup_pending(pending))
+    }
+
+    /// [`Hotplug::set_smt_control`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Hotplug::set_smt_control`], plus those of [`Machine::with`].
+    pub fn set_smt_control(&self, control: SmtControl) -> Result<(), Error> {
+        self.write_op(|hp| hp.set_smt_control(control))?
+    }
+
+    /// [`Hotplug::bringup_cpus_parallel`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Machine::with`]; each CPU's outcome is in the result.
+    pub fn bringup_cpus_parallel(&self, cpus: &[CpuId]) -> Result<Vec<(CpuId, Result<(), Error>)>, Error> {
+        self.write_op(|hp| hp.bringup_cpus_parallel(cpus))
+    }
+
+    /// How long a simulated CPU takes to boot once kicked (default: no time).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn set_boot_delay(&self, delay: Duration) -> Result<(), Error> {
+        self.read_op(|hp| hp.platform().boot().delay = delay)
+    }
+
+    /// [`Hotplug::inject`]: a callback failure.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    pub fn inject(&self, fault: crate::Fault) -> Result<(), Error> {
+        self.read_op(|hp| hp.inject(fault))
     }
 
     /// Sends every trace event to `tracer` (replacing any previous one), from whichever thread
@@ -366,7 +674,7 @@ impl Machine {
     ///
     /// # Errors
     ///
-    /// As [`Machine::with`].
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     ///
     /// # Examples
     ///
@@ -382,61 +690,35 @@ impl Machine {
     /// assert_eq!(lines.lock().unwrap()[0], "cpuhp_enter: cpu: 0001 target: 153 step: 236 (cpuhp_kick_ap_work)");
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
-    pub fn set_tracer(
-        &self,
-        tracer: impl Fn(&TraceEvent<'_>) + Send + Sync + 'static,
-    ) -> Result<(), Error> {
-        self.with(|hp| hp.platform_mut().tracer = Some(Arc::new(tracer)))
+    pub fn set_tracer(&self, tracer: impl Fn(&TraceEvent<'_>) + Send + Sync + 'static) -> Result<(), Error> {
+        self.read_op(|hp| hp.platform_mut().tracer = Some(Arc::new(tracer)))
     }
 
     /// Stops tracing.
     ///
     /// # Errors
     ///
-    /// As [`Machine::with`].
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     pub fn clear_tracer(&self) -> Result<(), Error> {
-        self.with(|hp| hp.platform_mut().tracer = None)
+        self.read_op(|hp| hp.platform_mut().tracer = None)
     }
 
-    /// [`Hotplug::inject`]: a callback failure.
+    /// Makes the next boot (or kick) of `cpu` fail with `errno` before it runs anything (a
+    /// one-shot platform failure: the CPU did not come up).
     ///
     /// # Errors
     ///
-    /// As [`Machine::with`].
-    pub fn inject(&self, fault: crate::Fault) -> Result<(), Error> {
-        self.with(|hp| hp.inject(fault))
-    }
-
-    /// Makes the next boot of `cpu` fail with `errno` before it runs anything (a one-shot
-    /// platform failure: the CPU did not come up).
-    ///
-    /// # Errors
-    ///
-    /// As [`Machine::with`].
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     pub fn inject_start_failure(&self, cpu: CpuId, errno: Errno) -> Result<(), Error> {
-        self.with(|hp| {
-            hp.platform()
-                .faults
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .start
-                .push((cpu, errno))
-        })
+        self.read_op(|hp| hp.platform().boot().start_faults.push((cpu, errno)))
     }
 
     /// Makes the next stop of `cpu` fail with `errno` (the CPU refuses to die).
     ///
     /// # Errors
     ///
-    /// As [`Machine::with`].
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     pub fn inject_stop_failure(&self, cpu: CpuId, errno: Errno) -> Result<(), Error> {
-        self.with(|hp| {
-            hp.platform()
-                .faults
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .stop
-                .push((cpu, errno))
-        })
+        self.read_op(|hp| hp.platform().boot().stop_faults.push((cpu, errno)))
     }
 }

@@ -1,0 +1,33 @@
+//! The legacy CPU-notifier API (Linux 2.6.22–4.9), bridged onto the state machine.
+//!
+//! `register_cpu_notifier` puts a notifier block on one raw notifier chain; three *bridge states*
+//! of the state machine call that chain, as Linux 4.6–4.9 did (`notify:prepare`,
+//! `notify:starting`, `notify:online`), so that code written against either API runs on the
+//! same machine and keeps its place in the order:
+//!
+//! | bridge state | section | startup (going up) | teardown (going down) |
+//! |---|---|---|---|
+//! | `notify:prepare` | PREPARE | `CPU_UP_PREPARE` (may veto) | `CPU_DEAD`, or `CPU_UP_CANCELED` if the CPU never came online |
+//! | `notify:starting` | STARTING | `CPU_STARTING` | `CPU_DYING` |
+//! | `notify:online` | ONLINE | `CPU_ONLINE`, or `CPU_DOWN_FAILED` when undoing a failed tear-down | `CPU_DOWN_PREPARE` (may veto) |
+//!
+//! and `CPU_POST_DEAD` after a successful tear-down, once the hotplug lock is released.
+//!
+//! **The seed's rule** (Akinobu Mita, 2007; DESIGN.md rules 7–9): when a notifier vetoes
+//! `CPU_UP_PREPARE`, `CPU_UP_CANCELED` goes to exactly the notifiers before it (those that said
+//! OK) — not to the one that vetoed, not to those after it — and `cpu_up` returns the veto's errno;
+//! likewise `CPU_DOWN_FAILED` after a vetoed `CPU_DOWN_PREPARE`. A bare `NOTIFY_STOP` ends the walk
+//! without failing. Once every notifier said OK to `CPU_UP_PREPARE`, a later failure (the platform
+//! did not boot the CPU, or another state's startup failed) sends `CPU_UP_CANCELED` to all of them.
+//! `CPU_STARTING`, `CPU_DYING`, `CPU_DEAD` and `CPU_POST_DEAD` cannot fail: with [`CpuNotifier`]
+//! by type; a raw callback's result for them is ignored (Linux: `cpu_notify_nofail`).
+
+mod api;
+mod bridge;
+mod event;
+mod typed;
+
+pub use bridge::LegacySlots;
+pub(crate) use bridge::{Bridge, Legacy};
+pub use event::{CpuAction, CpuEvent, CPU_TASKS_FROZEN};
+pub use typed::{CpuNotifier, Typed};

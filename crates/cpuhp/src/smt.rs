@@ -1,0 +1,156 @@
+//! SMT (hyper-threading) control: `/sys/devices/system/cpu/smt/control`.
+//!
+//! Hardware threads of a core are consecutive CPU numbers; the first of each core is its primary
+//! thread. With SMT off, only primary threads may come up: `cpu_up` of a sibling is `EPERM`.
+//! Linux lets a sibling that has never booted come up once anyway (x86 must set CR4.MCE on every
+//! thread) and then cancels the bring-up — reproduced here.
+
+use core::fmt;
+use core::str::FromStr;
+
+use crate::core::Core;
+use crate::{CpuId, Error, ErrorKind, Hotplug, Platform, StateId};
+
+/// The SMT control setting (Linux's `cpu_smt_control`).
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::SmtControl;
+///
+/// assert_eq!("forceoff".parse::<SmtControl>(), Ok(SmtControl::ForceOff));
+/// assert_eq!(SmtControl::NotSupported.to_string(), "notsupported");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SmtControl {
+    /// All hardware threads may be online.
+    On,
+    /// Only primary threads may be online.
+    Off,
+    /// Off, for good: writes to `smt/control` fail with `EPERM`.
+    ForceOff,
+    /// One thread per core: writes fail with `ENODEV`.
+    NotSupported,
+}
+
+impl fmt::Display for SmtControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SmtControl::On => "on",
+            SmtControl::Off => "off",
+            SmtControl::ForceOff => "forceoff",
+            SmtControl::NotSupported => "notsupported",
+        })
+    }
+}
+
+impl FromStr for SmtControl {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<SmtControl, ()> {
+        match s.trim_end_matches('\n') {
+            "on" => Ok(SmtControl::On),
+            "off" => Ok(SmtControl::Off),
+            "forceoff" => Ok(SmtControl::ForceOff),
+            "notsupported" => Ok(SmtControl::NotSupported),
+            _ => Err(()),
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn is_primary_thread(&self, cpu: CpuId) -> bool {
+        cpu.0 % self.threads_per_core.max(1) == 0
+    }
+
+    /// Linux's `cpu_smt_allowed`.
+    pub(crate) fn smt_allowed(&self, cpu: CpuId) -> bool {
+        if matches!(self.smt, SmtControl::On | SmtControl::NotSupported) || self.is_primary_thread(cpu) {
+            return true;
+        }
+        // x86 must boot every thread once (to set CR4.MCE): a sibling that never booted may.
+        !self.booted_once.contains(cpu)
+    }
+}
+
+impl<P: Platform> Hotplug<P> {
+    /// The SMT control setting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, SmtControl, Topology};
+    ///
+    /// let hp = Hotplug::new(&preset::DEMO, Topology::new(4).with_threads_per_core(2), Inline)?;
+    /// assert_eq!(hp.smt_control(), SmtControl::On);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn smt_control(&self) -> SmtControl {
+        self.core().smt
+    }
+
+    /// Whether two threads of one core are online (`smt/active`).
+    pub fn smt_active(&self) -> bool {
+        let core = self.core();
+        core.online.iter().any(|c| !core.is_primary_thread(c))
+    }
+
+    /// Writes `smt/control`: `On` brings every present, offline sibling up; `Off` and `ForceOff`
+    /// take the online non-primary threads down (marking their devices offline).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::SmtForcedOff`] after `ForceOff`; [`ErrorKind::SmtNotSupported`] on a machine
+    /// with one thread per core or for `NotSupported`; a failing `cpu_up`/`cpu_down` (the CPUs
+    /// already changed stay changed, as in Linux).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, ErrorKind, Hotplug, Inline, SmtControl, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(4).with_threads_per_core(2), Inline)?;
+    /// hp.set_smt_control(SmtControl::Off)?;
+    /// assert_eq!(hp.online_mask().to_string(), "0,2");
+    /// assert_eq!(hp.cpu_up(CpuId(1), StateId(99)).unwrap_err().kind(), ErrorKind::SmtForbidden);
+    /// hp.set_smt_control(SmtControl::On)?;
+    /// assert_eq!(hp.online_mask().to_string(), "0-3");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn set_smt_control(&mut self, control: SmtControl) -> Result<(), Error> {
+        match self.core().smt {
+            SmtControl::ForceOff => return Err(Error::new(ErrorKind::SmtForcedOff)),
+            SmtControl::NotSupported => return Err(Error::new(ErrorKind::SmtNotSupported)),
+            _ => {}
+        }
+        if control == SmtControl::NotSupported {
+            return Err(Error::new(ErrorKind::SmtNotSupported));
+        }
+        if control == self.core().smt {
+            return Ok(());
+        }
+        let online = self.layout().online;
+        match control {
+            SmtControl::On => {
+                self.core_mut().0.smt = SmtControl::On;
+                let offline: alloc::vec::Vec<CpuId> =
+                    self.present_mask().iter().filter(|&c| !self.online_mask().contains(c)).collect();
+                for cpu in offline {
+                    self.cpu_up(cpu, online)?;
+                    self.core_mut().0.dev_offline[cpu.index()] = false;
+                }
+            }
+            SmtControl::Off | SmtControl::ForceOff => {
+                let siblings: alloc::vec::Vec<CpuId> =
+                    self.online_mask().iter().filter(|&c| !self.core().is_primary_thread(c)).collect();
+                for cpu in siblings {
+                    self.cpu_down(cpu, StateId::OFFLINE)?;
+                    self.core_mut().0.dev_offline[cpu.index()] = true;
+                }
+                self.core_mut().0.smt = control;
+            }
+            SmtControl::NotSupported => {}
+        }
+        Ok(())
+    }
+}
