@@ -63,8 +63,9 @@ pub(crate) struct Core {
     pub(crate) frozen_cpus: CpuMask,
     /// A freeze happened and has not been thawed.
     pub(crate) freeze_done: bool,
-    /// `pm_wakeup_pending()`: a wakeup event aborts a freeze.
-    pub(crate) wakeup_pending: bool,
+    /// `pm_wakeup_pending()`: a wakeup event aborts a freeze. `Some(0)`: pending now; `Some(n)`:
+    /// arrives once a freeze took `n` more CPUs down.
+    pub(crate) wakeup_after: Option<u32>,
     /// `cpu_smt_control`.
     pub(crate) smt: crate::SmtControl,
     /// CPUs a tear-down just killed: `CPU_POST_DEAD` is due once the hotplug lock is released
@@ -103,7 +104,7 @@ impl Core {
             legacy: None,
             frozen_cpus: CpuMask::new(nr_cpus),
             freeze_done: false,
-            wakeup_pending: false,
+            wakeup_after: None,
             smt: crate::SmtControl::NotSupported,
             post_dead_pending: Vec::new(),
             defer_post_dead: false,

@@ -66,7 +66,27 @@ impl<P: Platform> Hotplug<P> {
 
     /// Makes `pm_wakeup_pending()` report a pending wakeup (it aborts a freeze) or not.
     pub fn set_wakeup_pending(&mut self, pending: bool) {
-        self.core_mut().0.wakeup_pending = pending;
+        self.core_mut().0.wakeup_after = pending.then_some(0);
+    }
+
+    /// Injects a wakeup that arrives during the next freeze, once it took `after_cpus` CPUs
+    /// down: the freeze stops there with `EBUSY`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Errno, Hotplug, Inline, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(4), Inline)?;
+    /// hp.inject_wakeup(1);
+    /// assert_eq!(hp.freeze_secondary_cpus(None).unwrap_err().errno(), Errno::EBUSY);
+    /// assert_eq!(hp.online_mask().to_string(), "0,2-3"); // CPU 1 went down, then the wakeup
+    /// hp.thaw_secondary_cpus()?;
+    /// assert_eq!(hp.online_mask().to_string(), "0-3");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn inject_wakeup(&mut self, after_cpus: u32) {
+        self.core_mut().0.wakeup_after = Some(after_cpus);
     }
 
     /// Takes every online CPU except `primary` (default: the first online CPU) down with tasks
@@ -99,12 +119,18 @@ impl<P: Platform> Hotplug<P> {
         self.core_mut().0.frozen_cpus = crate::CpuMask::new(self.nr_cpus());
         let mut result = Ok(());
         for cpu in others {
-            if self.core().wakeup_pending {
+            if self.core().wakeup_after == Some(0) {
                 result = Err(Error::new(ErrorKind::WakeupPending));
                 break;
             }
             match self.cpu_down_frozen(cpu, true) {
-                Ok(()) => self.core_mut().0.frozen_cpus.set(cpu, true),
+                Ok(()) => {
+                    let core = self.core_mut().0;
+                    core.frozen_cpus.set(cpu, true);
+                    if let Some(n) = &mut core.wakeup_after {
+                        *n = n.saturating_sub(1);
+                    }
+                }
                 Err(e) => {
                     result = Err(e);
                     break;

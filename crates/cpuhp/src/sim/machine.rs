@@ -633,6 +633,15 @@ impl Machine {
         self.read_op(|hp| hp.set_wakeup_pending(pending))
     }
 
+    /// [`Hotplug::inject_wakeup`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Machine::with`].
+    pub fn inject_wakeup(&self, after_cpus: u32) -> Result<(), Error> {
+        self.read_op(|hp| hp.inject_wakeup(after_cpus))
+    }
+
     /// [`Hotplug::set_smt_control`].
     ///
     /// # Errors
