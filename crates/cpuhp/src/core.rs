@@ -61,8 +61,8 @@ pub(crate) struct Core {
     pub(crate) legacy: Option<crate::legacy::Legacy>,
     /// The CPUs `freeze_secondary_cpus` took down, for `thaw_secondary_cpus` to bring back.
     pub(crate) frozen_cpus: CpuMask,
-    /// A freeze happened and has not been thawed.
-    pub(crate) freeze_done: bool,
+    /// Where suspend stands.
+    pub(crate) freeze: crate::suspend::Freeze,
     /// `pm_wakeup_pending()`: a wakeup event aborts a freeze. `Some(0)`: pending now; `Some(n)`:
     /// arrives once a freeze took `n` more CPUs down.
     pub(crate) wakeup_after: Option<u32>,
@@ -103,7 +103,7 @@ impl Core {
             faults: Vec::new(),
             legacy: None,
             frozen_cpus: CpuMask::new(nr_cpus),
-            freeze_done: false,
+            freeze: crate::suspend::Freeze::Thawed,
             wakeup_after: None,
             smt: crate::SmtControl::NotSupported,
             post_dead_pending: Vec::new(),

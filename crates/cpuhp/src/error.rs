@@ -58,6 +58,8 @@ pub enum ErrorKind {
     NotFrozen,
     /// A wakeup event is pending: the freeze is aborted (`EBUSY`).
     WakeupPending,
+    /// A freeze while the secondary CPUs are frozen, or being frozen (`EBUSY`).
+    AlreadyFrozen,
     /// SMT control was forced off; it cannot change any more (`EPERM`).
     SmtForcedOff,
     /// The machine has no SMT (`ENODEV`).
@@ -136,7 +138,8 @@ impl Error {
             | ErrorKind::HasInstances
             | ErrorKind::LastCpu
             | ErrorKind::Disabled
-            | ErrorKind::WakeupPending => Errno::EBUSY,
+            | ErrorKind::WakeupPending
+            | ErrorKind::AlreadyFrozen => Errno::EBUSY,
             ErrorKind::AlreadyRegistered => Errno::EEXIST,
             ErrorKind::NotRegistered => Errno::ENOENT,
             ErrorKind::CpuNotifiers | ErrorKind::Unbalanced | ErrorKind::NotFrozen => Errno::EINVAL,

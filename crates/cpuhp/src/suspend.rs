@@ -6,11 +6,25 @@
 //! `sim::tasks_frozen`). A pending wakeup aborts the freeze with `EBUSY`. Hotplug stays disabled
 //! until the thaw, which brings back exactly the CPUs the freeze took down.
 
+use alloc::vec::Vec;
+
 use crate::trace::Warning;
-use crate::{CpuId, Error, ErrorKind, Hotplug, Platform, StateId};
+use crate::{CpuId, CpuMask, Error, ErrorKind, Hotplug, Platform, StateId};
+
+/// Where suspend stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Freeze {
+    /// No freeze (or thawed).
+    Thawed,
+    /// A freeze is taking CPUs down.
+    Freezing,
+    /// Frozen, waiting for the thaw.
+    Frozen,
+}
 
 impl<P: Platform> Hotplug<P> {
-    /// Whether the current operation runs with tasks frozen (Linux's `cpuhp_tasks_frozen`).
+    /// Whether the current operation runs with tasks frozen (Linux's `cpuhp_tasks_frozen`;
+    /// between operations, the last one's).
     ///
     /// # Examples
     ///
@@ -90,12 +104,14 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// Takes every online CPU except `primary` (default: the first online CPU) down with tasks
-    /// frozen, then disables hotplug — also on failure, as Linux does, since every caller thaws.
+    /// frozen, one after the other, and leaves hotplug disabled until the thaw — also on failure,
+    /// as Linux does, since every caller thaws.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::WakeupPending`] if a wakeup is pending (the CPUs taken down so far stay down
-    /// until the thaw); a failing `cpu_down` (likewise).
+    /// [`ErrorKind::AlreadyFrozen`] before a thaw (nothing changes); [`ErrorKind::WakeupPending`]
+    /// if a wakeup is pending before a CPU goes down (the CPUs taken down so far stay down until
+    /// the thaw); a failing `cpu_down` (likewise).
     ///
     /// # Examples
     ///
@@ -111,36 +127,48 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn freeze_secondary_cpus(&mut self, primary: Option<CpuId>) -> Result<(), Error> {
-        let primary = match primary {
-            Some(p) if self.online_mask().contains(p) => p,
-            _ => self.online_mask().iter().next().unwrap_or(CpuId(0)),
-        };
-        let others: alloc::vec::Vec<CpuId> = self.online_mask().iter().filter(|&c| c != primary).collect();
-        self.core_mut().0.frozen_cpus = crate::CpuMask::new(self.nr_cpus());
-        let mut result = Ok(());
-        for cpu in others {
-            if self.core().wakeup_after == Some(0) {
-                result = Err(Error::new(ErrorKind::WakeupPending));
-                break;
-            }
-            match self.cpu_down_frozen(cpu, true) {
-                Ok(()) => {
-                    let core = self.core_mut().0;
-                    core.frozen_cpus.set(cpu, true);
-                    if let Some(n) = &mut core.wakeup_after {
-                        *n = n.saturating_sub(1);
-                    }
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        let core = self.core_mut().0;
-        core.disabled += 1;
-        core.freeze_done = true;
+        let cpus = self.freeze_begin(primary)?;
+        let result = cpus.into_iter().try_for_each(|cpu| self.freeze_one(cpu));
+        self.freeze_end();
         result
+    }
+
+    /// The first step of a freeze: which CPUs go down. Hotplug is disabled from here on, so that
+    /// nothing else brings CPUs up or down between the steps (Linux holds
+    /// `cpu_add_remove_lock` across the freeze, and disables hotplug at its end).
+    pub(crate) fn freeze_begin(&mut self, primary: Option<CpuId>) -> Result<Vec<CpuId>, Error> {
+        if self.core().freeze != Freeze::Thawed {
+            return Err(Error::new(ErrorKind::AlreadyFrozen));
+        }
+        let online = self.online_mask().clone();
+        let primary = match primary {
+            Some(p) if online.contains(p) => p,
+            _ => online.iter().next().unwrap_or(CpuId(0)),
+        };
+        let core = self.core_mut().0;
+        core.frozen_cpus = CpuMask::new(core.nr_cpus());
+        core.freeze = Freeze::Freezing;
+        core.disabled += 1;
+        Ok(online.iter().filter(|&c| c != primary).collect())
+    }
+
+    /// One CPU of a freeze (`_cpu_down(cpu, 1, CPUHP_OFFLINE)` after the wakeup check).
+    pub(crate) fn freeze_one(&mut self, cpu: CpuId) -> Result<(), Error> {
+        if self.core().wakeup_after == Some(0) {
+            return Err(Error::new(ErrorKind::WakeupPending));
+        }
+        self.cpu_down_frozen(cpu, true)?;
+        let core = self.core_mut().0;
+        core.frozen_cpus.set(cpu, true);
+        if let Some(n) = &mut core.wakeup_after {
+            *n = n.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    /// The end of a freeze, whether it succeeded or not.
+    pub(crate) fn freeze_end(&mut self) {
+        self.core_mut().0.freeze = Freeze::Frozen;
     }
 
     /// Re-enables hotplug and brings back exactly the CPUs the freeze took down, with tasks
@@ -151,13 +179,13 @@ impl<P: Platform> Hotplug<P> {
     ///
     /// [`ErrorKind::NotFrozen`] without a freeze (nothing changes); the first failing `cpu_up`.
     pub fn thaw_secondary_cpus(&mut self) -> Result<(), Error> {
-        if !self.core().freeze_done {
+        if self.core().freeze != Freeze::Frozen {
             return Err(Error::new(ErrorKind::NotFrozen));
         }
         let core = self.core_mut().0;
         core.disabled = core.disabled.saturating_sub(1);
-        core.freeze_done = false;
-        let cpus: alloc::vec::Vec<CpuId> = core.frozen_cpus.iter().collect();
+        core.freeze = Freeze::Thawed;
+        let cpus: Vec<CpuId> = core.frozen_cpus.iter().collect();
         let online = self.layout().online;
         let mut first = Ok(());
         for cpu in cpus {
@@ -165,7 +193,7 @@ impl<P: Platform> Hotplug<P> {
                 first = first.and(Err(e));
             }
         }
-        self.core_mut().0.frozen_cpus = crate::CpuMask::new(self.nr_cpus());
+        self.core_mut().0.frozen_cpus = CpuMask::new(self.nr_cpus());
         first
     }
 

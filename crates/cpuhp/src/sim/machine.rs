@@ -612,7 +612,19 @@ impl Machine {
     ///
     /// As [`Hotplug::freeze_secondary_cpus`], plus those of [`Machine::with`].
     pub fn freeze_secondary_cpus(&self, primary: Option<CpuId>) -> Result<(), Error> {
-        self.write_op(|hp| hp.freeze_secondary_cpus(primary))?
+        // One hotplug operation per CPU, as Linux's `_cpu_down` per CPU: the write side is
+        // released, and `CPU_POST_DEAD_FROZEN` delivered, before the next CPU goes down. Hotplug
+        // is disabled in between, so no other operation gets in.
+        let cpus = self.write_op(|hp| hp.freeze_begin(primary))??;
+        let mut result = Ok(());
+        for cpu in cpus {
+            result = self.write_op(|hp| hp.freeze_one(cpu)).and_then(|r| r);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.write_op(|hp| hp.freeze_end())?;
+        result
     }
 
     /// [`Hotplug::thaw_secondary_cpus`].
