@@ -5,6 +5,8 @@
 //!   a plain loop on one thread, and `handoff`: one bare hand-off to a simulated CPU and back.
 //! * `boot/*`: booting 256 and 1024 simulated CPUs through 100 states.
 //! * `instances/*`: adding 1,000 instances to a state on 64 CPUs.
+//! * `bringup64/*`: bringing 63 simulated CPUs online that each take 1 ms to boot once kicked,
+//!   one after the other (`cpu_up` each) and in parallel (`bringup_cpus_parallel`, Linux 6.5).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -197,5 +199,47 @@ fn memory(_c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, memory, roundtrip, boot, instances);
+fn bringup64(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bringup64");
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
+    let m = Machine::new(&DEMO, Topology::new(64)).unwrap();
+    m.set_boot_delay(Duration::from_millis(1)).unwrap();
+    let cpus: Vec<CpuId> = (1..64).map(CpuId).collect();
+    let online = DEMO.layout.online;
+    let down_all = || {
+        for &cpu in &cpus {
+            m.cpu_down(cpu, StateId::OFFLINE).unwrap();
+        }
+    };
+    g.bench_function("serial", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                down_all();
+                let start = Instant::now();
+                for &cpu in &cpus {
+                    m.cpu_up(cpu, online).unwrap();
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    g.bench_function("parallel", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                down_all();
+                let start = Instant::now();
+                let done = m.bringup_cpus_parallel(&cpus).unwrap();
+                total += start.elapsed();
+                assert!(done.iter().all(|(_, r)| r.is_ok()));
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, memory, roundtrip, boot, instances, bringup64);
 criterion_main!(benches);

@@ -97,6 +97,7 @@ pub use ids::{CpuId, InstanceId, StateId};
 pub use install::Slot;
 pub use layout::{Layout, LayoutError, Section};
 pub use mask::CpuMask;
+pub use parallel::BringupOutcomes;
 pub use notifier::Errno;
 pub use platform::{Inline, Platform};
 pub use smt::SmtControl;

@@ -9,6 +9,9 @@ use alloc::vec::Vec;
 
 use crate::{CpuId, Error, Hotplug, Platform, StateId};
 
+/// What [`Hotplug::bringup_cpus_parallel`] returns: each CPU's outcome, in order of completion.
+pub type BringupOutcomes = Vec<(CpuId, Result<(), Error>)>;
+
 impl<P: Platform> Hotplug<P> {
     /// Brings `cpus` online in parallel (Linux's `cpuhp_bringup_cpus_parallel`): every CPU to
     /// the kick state first (each starts booting), then each to online. A CPU whose bring-up fails
@@ -28,7 +31,7 @@ impl<P: Platform> Hotplug<P> {
     /// assert_eq!(hp.online_mask().to_string(), "0-3");
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
-    pub fn bringup_cpus_parallel(&mut self, cpus: &[CpuId]) -> Vec<(CpuId, Result<(), Error>)> {
+    pub fn bringup_cpus_parallel(&mut self, cpus: &[CpuId]) -> BringupOutcomes {
         let online = self.layout().online;
         let mut done = Vec::with_capacity(cpus.len());
         let Some(kick) = self.layout().bp_kick_ap else {

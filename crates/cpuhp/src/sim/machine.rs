@@ -668,7 +668,7 @@ impl Machine {
     /// # Errors
     ///
     /// Those of [`Machine::with`]; each CPU's outcome is in the result.
-    pub fn bringup_cpus_parallel(&self, cpus: &[CpuId]) -> Result<Vec<(CpuId, Result<(), Error>)>, Error> {
+    pub fn bringup_cpus_parallel(&self, cpus: &[CpuId]) -> Result<crate::BringupOutcomes, Error> {
         self.write_op(|hp| hp.bringup_cpus_parallel(cpus))
     }
 
