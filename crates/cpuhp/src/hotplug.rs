@@ -140,7 +140,11 @@ impl<P: Platform> Hotplug<P> {
         let mut core = Core::new(layout, topology.possible);
         core.state_control = preset.state_control;
         core.threads_per_core = topology.threads_per_core;
-        core.smt = if topology.threads_per_core > 1 { crate::SmtControl::On } else { crate::SmtControl::NotSupported };
+        core.smt = if topology.threads_per_core > 1 {
+            crate::SmtControl::On
+        } else {
+            crate::SmtControl::NotSupported
+        };
         for ps in preset.states {
             install_preset_state(&mut core, ps)?;
         }
@@ -265,8 +269,15 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// Linux's `_cpu_up`: no disabled or SMT check (the caller holds them).
-    pub(crate) fn up_locked(&mut self, cpu: CpuId, frozen: bool, target: StateId) -> Result<(), Error> {
-        self.run(ErrorKind::Platform, |core, p| core.cpu_up_locked(p, cpu, frozen, target))
+    pub(crate) fn up_locked(
+        &mut self,
+        cpu: CpuId,
+        frozen: bool,
+        target: StateId,
+    ) -> Result<(), Error> {
+        self.run(ErrorKind::Platform, |core, p| {
+            core.cpu_up_locked(p, cpu, frozen, target)
+        })
     }
 
     /// Takes `cpu` down to `target` (Linux's `cpu_down`): its hotplug thread runs the ONLINE
@@ -310,10 +321,19 @@ impl<P: Platform> Hotplug<P> {
 
     /// Linux's `_cpu_down` up to releasing the hotplug lock: no disabled check. A CPU it kills
     /// is due `CPU_POST_DEAD` ([`finish_down`](Self::finish_down)).
-    pub(crate) fn down_locked(&mut self, cpu: CpuId, frozen: bool, target: StateId) -> Result<(), Error> {
+    pub(crate) fn down_locked(
+        &mut self,
+        cpu: CpuId,
+        frozen: bool,
+        target: StateId,
+    ) -> Result<(), Error> {
         let last = self.core.online.weight() == 1;
         let prev = self.core.cpus[cpu.index()].state;
-        let kind = if last { ErrorKind::LastCpu } else { ErrorKind::Platform };
+        let kind = if last {
+            ErrorKind::LastCpu
+        } else {
+            ErrorKind::Platform
+        };
         self.run(kind, |core, p| core.cpu_down_locked(p, cpu, frozen, target))?;
         // "This post dead nonsense must die": only once the CPU went all the way down.
         if prev != StateId::OFFLINE && self.core.cpus[cpu.index()].state == StateId::OFFLINE {

@@ -170,10 +170,18 @@ impl Core {
     /// The positions whose callbacks the core owns.
     pub(crate) fn core_position(&self, s: StateId) -> bool {
         let l = &self.layout;
-        [l.bringup_cpu, l.teardown_cpu, l.ap_online_idle, l.ap_idle_dead, l.ap_offline, l.ap_online, l.ap_active].contains(&s)
+        [
+            l.bringup_cpu,
+            l.teardown_cpu,
+            l.ap_online_idle,
+            l.ap_idle_dead,
+            l.ap_offline,
+            l.ap_online,
+            l.ap_active,
+        ]
+        .contains(&s)
             || l.bp_kick_ap == Some(s)
     }
-
 
     /// Linux's `__cpuhp_setup_state_cpuslocked`.
     pub(crate) fn setup_state<P: Platform>(

@@ -128,7 +128,9 @@ impl Layout {
         }
         if let Some(k) = self.bp_kick_ap {
             if !(StateId::OFFLINE < k && k < self.bringup_cpu) {
-                return Err(LayoutError("bp_kick_ap must lie inside the PREPARE section"));
+                return Err(LayoutError(
+                    "bp_kick_ap must lie inside the PREPARE section",
+                ));
             }
         }
         let (pl, ph) = self.prepare_dyn;

@@ -65,7 +65,9 @@ impl Core {
 
     /// Linux's `cpu_smt_allowed`.
     pub(crate) fn smt_allowed(&self, cpu: CpuId) -> bool {
-        if matches!(self.smt, SmtControl::On | SmtControl::NotSupported) || self.is_primary_thread(cpu) {
+        if matches!(self.smt, SmtControl::On | SmtControl::NotSupported)
+            || self.is_primary_thread(cpu)
+        {
             return true;
         }
         // x86 must boot every thread once (to set CR4.MCE): a sibling that never booted may.
@@ -133,16 +135,22 @@ impl<P: Platform> Hotplug<P> {
         match control {
             SmtControl::On => {
                 self.core_mut().0.smt = SmtControl::On;
-                let offline: alloc::vec::Vec<CpuId> =
-                    self.present_mask().iter().filter(|&c| !self.online_mask().contains(c)).collect();
+                let offline: alloc::vec::Vec<CpuId> = self
+                    .present_mask()
+                    .iter()
+                    .filter(|&c| !self.online_mask().contains(c))
+                    .collect();
                 for cpu in offline {
                     self.cpu_up(cpu, online)?;
                     self.core_mut().0.dev_offline[cpu.index()] = false;
                 }
             }
             SmtControl::Off | SmtControl::ForceOff => {
-                let siblings: alloc::vec::Vec<CpuId> =
-                    self.online_mask().iter().filter(|&c| !self.core().is_primary_thread(c)).collect();
+                let siblings: alloc::vec::Vec<CpuId> = self
+                    .online_mask()
+                    .iter()
+                    .filter(|&c| !self.core().is_primary_thread(c))
+                    .collect();
                 for cpu in siblings {
                     self.cpu_down(cpu, StateId::OFFLINE)?;
                     self.core_mut().0.dev_offline[cpu.index()] = true;

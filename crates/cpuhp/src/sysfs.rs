@@ -184,7 +184,11 @@ impl<P: Platform> Hotplug<P> {
             | Node::CpuState(_) => Err(Errno::EACCES),
             Node::SmtControl => {
                 let control = match value.parse::<crate::SmtControl>() {
-                    Ok(c @ (crate::SmtControl::On | crate::SmtControl::Off | crate::SmtControl::ForceOff)) => c,
+                    Ok(
+                        c @ (crate::SmtControl::On
+                        | crate::SmtControl::Off
+                        | crate::SmtControl::ForceOff),
+                    ) => c,
                     // Linux checks the current setting before parsing.
                     _ => {
                         return match self.smt_control() {

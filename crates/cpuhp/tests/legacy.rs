@@ -86,11 +86,14 @@ fn lines(expected: &[&str]) -> Vec<String> {
 fn a_vetoed_up_prepare_is_canceled_to_exactly_the_callbacks_that_said_ok() {
     let mut hp = inline(2);
     let log = new_log();
-    hp.register_cpu_notifier(ok_notifier(&log, "a", 40)).unwrap();
-    hp.register_cpu_notifier(ok_notifier(&log, "b", 30)).unwrap();
+    hp.register_cpu_notifier(ok_notifier(&log, "a", 40))
+        .unwrap();
+    hp.register_cpu_notifier(ok_notifier(&log, "b", 30))
+        .unwrap();
     hp.register_cpu_notifier(vetoing(&log, "c", 20, CpuEvent::UpPrepare, Errno::ENOMEM))
         .unwrap();
-    hp.register_cpu_notifier(ok_notifier(&log, "d", 10)).unwrap();
+    hp.register_cpu_notifier(ok_notifier(&log, "d", 10))
+        .unwrap();
     hp.cpu_down(CpuId(1), OFFLINE).unwrap();
     take(&log);
 
@@ -117,11 +120,14 @@ fn a_vetoed_up_prepare_is_canceled_to_exactly_the_callbacks_that_said_ok() {
 fn a_vetoed_down_prepare_fails_to_exactly_the_callbacks_that_said_ok() {
     let mut hp = inline(2);
     let log = new_log();
-    hp.register_cpu_notifier(ok_notifier(&log, "a", 40)).unwrap();
-    hp.register_cpu_notifier(ok_notifier(&log, "b", 30)).unwrap();
+    hp.register_cpu_notifier(ok_notifier(&log, "a", 40))
+        .unwrap();
+    hp.register_cpu_notifier(ok_notifier(&log, "b", 30))
+        .unwrap();
     hp.register_cpu_notifier(vetoing(&log, "c", 20, CpuEvent::DownPrepare, Errno::EBUSY))
         .unwrap();
-    hp.register_cpu_notifier(ok_notifier(&log, "d", 10)).unwrap();
+    hp.register_cpu_notifier(ok_notifier(&log, "d", 10))
+        .unwrap();
 
     let e = hp.cpu_down(CpuId(1), OFFLINE).unwrap_err();
     assert_eq!((e.kind(), e.errno()), (ErrorKind::Callback, Errno::EBUSY));
@@ -555,11 +561,17 @@ fn registration_misuse_is_refused_and_changes_nothing() {
     );
     hp.register_cpu_notifier(a.clone()).unwrap();
     let e = hp.register_cpu_notifier(a.clone()).unwrap_err();
-    assert_eq!((e.kind(), e.errno()), (ErrorKind::AlreadyRegistered, Errno::EEXIST));
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::AlreadyRegistered, Errno::EEXIST)
+    );
     assert_eq!(hp.cpu_notifiers(), 1);
     hp.unregister_cpu_notifier(&a).unwrap();
     let e = hp.unregister_cpu_notifier(&a).unwrap_err();
-    assert_eq!((e.kind(), e.errno()), (ErrorKind::NotRegistered, Errno::ENOENT));
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::NotRegistered, Errno::ENOENT)
+    );
     assert_eq!(hp.cpu_notifiers(), 0);
     hp.cpu_down(CpuId(1), OFFLINE).unwrap();
     assert!(take(&log).is_empty());
@@ -673,7 +685,10 @@ fn event_values_are_linuxs() {
     let raw: Vec<u64> = CpuEvent::ALL.iter().map(|e| e.raw()).collect();
     assert_eq!(raw, [0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0x8, 0x9, 0xA]);
     for e in CpuEvent::ALL {
-        assert_eq!(CpuAction::from_raw(e.raw() | 0x10), Some(CpuAction::frozen(e)));
+        assert_eq!(
+            CpuAction::from_raw(e.raw() | 0x10),
+            Some(CpuAction::frozen(e))
+        );
         assert_eq!(CpuAction::frozen(e).to_string(), format!("{e}_FROZEN"));
     }
     assert_eq!(CpuAction::from_raw(0x1), None);

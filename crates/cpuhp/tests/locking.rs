@@ -168,10 +168,28 @@ fn calls_from_callbacks_that_would_deadlock_are_refused() {
                 let m = w.upgrade().unwrap();
                 let what = *d.lock().unwrap();
                 if cpu == CpuId(1) {
-                    record(&r, format!("read in ONLINE ({what})"), kind(m.cpus_read_lock()));
-                    record(&r, format!("cpu_down in ONLINE ({what})"), kind(m.cpu_down(CpuId(0), OFFLINE)));
-                    record(&r, format!("setup_state in ONLINE ({what})"), kind(m.setup_state(Slot::OnlineDyn, "x", Online::new())));
-                    record(&r, format!("sysfs in ONLINE ({what})"), m.sysfs_read("online").map(|_| ()).map_err(|_| ErrorKind::WouldDeadlock));
+                    record(
+                        &r,
+                        format!("read in ONLINE ({what})"),
+                        kind(m.cpus_read_lock()),
+                    );
+                    record(
+                        &r,
+                        format!("cpu_down in ONLINE ({what})"),
+                        kind(m.cpu_down(CpuId(0), OFFLINE)),
+                    );
+                    record(
+                        &r,
+                        format!("setup_state in ONLINE ({what})"),
+                        kind(m.setup_state(Slot::OnlineDyn, "x", Online::new())),
+                    );
+                    record(
+                        &r,
+                        format!("sysfs in ONLINE ({what})"),
+                        m.sysfs_read("online")
+                            .map(|_| ())
+                            .map_err(|_| ErrorKind::WouldDeadlock),
+                    );
                 }
                 Ok(())
             }),
@@ -218,10 +236,7 @@ fn a_notifier_registering_from_inside_the_chain_is_refused() {
     let inner = probing_notifier(&m, CpuEvent::Online, |_, _| {});
     m.register_cpu_notifier(probing_notifier(&m, CpuEvent::DownPrepare, move |m, _| {
         let r = m.register_cpu_notifier(inner.clone());
-        f.store(
-            r.unwrap_err().kind() == ErrorKind::WouldDeadlock,
-            SeqCst,
-        );
+        f.store(r.unwrap_err().kind() == ErrorKind::WouldDeadlock, SeqCst);
     }))
     .unwrap();
     m.cpu_down(CpuId(1), OFFLINE).unwrap();
@@ -254,7 +269,10 @@ fn hotplug_disable_is_a_counter_and_an_unbalanced_enable_is_reported() {
     m.cpu_hotplug_enable().unwrap();
     m.cpu_down(CpuId(1), OFFLINE).unwrap();
     let e = m.cpu_hotplug_enable().unwrap_err();
-    assert_eq!((e.kind(), e.errno()), (ErrorKind::Unbalanced, Errno::EINVAL));
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::Unbalanced, Errno::EINVAL)
+    );
     assert_eq!(*warnings.lock().unwrap(), [Warning::UnbalancedEnable]);
     // Still enabled, the counter did not go negative: one disable disables.
     m.cpu_hotplug_disable().unwrap();

@@ -7,7 +7,7 @@ use cpuhp::legacy::CpuAction;
 use cpuhp::preset::DEMO;
 use cpuhp::sim::{self, Machine};
 use cpuhp::{
-    CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, Online, Prepare, SmtControl, Slot, StateId,
+    CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, Online, Prepare, Slot, SmtControl, StateId,
     Topology,
 };
 use notifier::{NotifierBlock, NotifyResult};
@@ -131,7 +131,11 @@ fn thaw_brings_back_exactly_the_cpus_the_freeze_took_down() {
     hp.freeze_secondary_cpus(Some(CpuId(2))).unwrap();
     assert_eq!(hp.online_mask().to_string(), "2");
     hp.thaw_secondary_cpus().unwrap();
-    assert_eq!(hp.online_mask().to_string(), "0-2,4", "CPU 3 was down before");
+    assert_eq!(
+        hp.online_mask().to_string(),
+        "0-2,4",
+        "CPU 3 was down before"
+    );
     assert!(!hp.cpu_hotplug_disabled());
 }
 
@@ -159,7 +163,10 @@ fn a_pending_wakeup_aborts_the_freeze_with_ebusy() {
     // Pending before the freeze: no CPU goes down.
     m.set_wakeup_pending(true).unwrap();
     let e = m.freeze_secondary_cpus(None).unwrap_err();
-    assert_eq!((e.kind(), e.errno()), (ErrorKind::WakeupPending, Errno::EBUSY));
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::WakeupPending, Errno::EBUSY)
+    );
     assert!(take(&log).is_empty());
     assert_eq!(m.online_mask().unwrap().to_string(), "0-3");
     // Every caller thaws after a failed freeze; hotplug stays disabled until it does.
@@ -215,8 +222,14 @@ fn state_callbacks_can_ask_whether_tasks_are_frozen() {
     m.cpu_down(CpuId(1), OFFLINE).unwrap();
     assert!(!m.with(|hp| hp.tasks_frozen()).unwrap());
     let got = take(&log);
-    assert!(got.contains(&"state down 1 frozen=true".to_string()), "{got:?}");
-    assert!(got.contains(&"state up 1 frozen=true".to_string()), "{got:?}");
+    assert!(
+        got.contains(&"state down 1 frozen=true".to_string()),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&"state up 1 frozen=true".to_string()),
+        "{got:?}"
+    );
 }
 
 // ----- SMT ---------------------------------------------------------------------------------------
@@ -232,7 +245,10 @@ fn smt_control_through_sysfs() {
     assert_eq!(m.sysfs_read("cpu1/online").unwrap(), "0\n");
     // A disabled sibling may not come up, by any path.
     let e = m.cpu_up(CpuId(3), ONLINE).unwrap_err();
-    assert_eq!((e.kind(), e.errno()), (ErrorKind::SmtForbidden, Errno::EPERM));
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::SmtForbidden, Errno::EPERM)
+    );
     assert_eq!(m.sysfs_write("cpu3/online", "1"), Err(Errno::EPERM));
     // Primary threads still go up and down.
     m.cpu_down(CpuId(2), OFFLINE).unwrap();
@@ -321,9 +337,7 @@ fn parallel_bringup_kicks_every_cpu_before_finishing_any() {
     assert!(done.iter().all(|(_, r)| r.is_ok()), "{done:?}");
     assert_eq!(
         take(&log),
-        lines(&[
-            "P up 1", "P up 2", "P up 3", "O up 1", "O up 2", "O up 3"
-        ])
+        lines(&["P up 1", "P up 2", "P up 3", "O up 1", "O up 2", "O up 3"])
     );
     assert_eq!(m.online_mask().unwrap().to_string(), "0-3");
     for c in cpus {
@@ -336,8 +350,12 @@ fn a_cpu_failing_parallel_bringup_is_rolled_back_alone() {
     let (m, log, online) = parallel_machine(6);
     // CPU 2 fails its kick (phase 1); CPU 4 fails after it booted (phase 2).
     m.inject_start_failure(CpuId(2), Errno::EIO).unwrap();
-    m.inject(Fault::startup(online, Errno::ENOMEM).on_cpu(CpuId(4)).once())
-        .unwrap();
+    m.inject(
+        Fault::startup(online, Errno::ENOMEM)
+            .on_cpu(CpuId(4))
+            .once(),
+    )
+    .unwrap();
     let cpus: Vec<CpuId> = (1..6).map(CpuId).collect();
     let done = m.bringup_cpus_parallel(&cpus).unwrap();
     let outcome: Vec<(u32, Result<(), Errno>)> = done

@@ -41,7 +41,11 @@ impl<P: Platform> Hotplug<P> {
         if core.legacy.is_some() {
             return Err(Error::new(ErrorKind::CpuNotifiers));
         }
-        let wanted = [(slots.prepare, Section::Prepare), (slots.starting, Section::Starting), (slots.online, Section::Online)];
+        let wanted = [
+            (slots.prepare, Section::Prepare),
+            (slots.starting, Section::Starting),
+            (slots.online, Section::Online),
+        ];
         for (state, section) in wanted {
             if core.layout.section(state) != Some(section) {
                 return Err(Error::new(ErrorKind::WrongSection));
@@ -56,7 +60,10 @@ impl<P: Platform> Hotplug<P> {
             (slots.online, "notify:online", Bridge::Online, false),
         ];
         for (state, name, bridge, cant_stop) in bridges {
-            let step = core.table.get_mut(state).ok_or(Error::new(ErrorKind::InvalidState))?;
+            let step = core
+                .table
+                .get_mut(state)
+                .ok_or(Error::new(ErrorKind::InvalidState))?;
             step.name = Some(alloc::borrow::Cow::Borrowed(name));
             step.startup = Some(Callback::builtin("", Builtin::Bridge(bridge)));
             step.teardown = Some(Callback::builtin("", Builtin::Bridge(bridge)));
@@ -79,7 +86,11 @@ impl<P: Platform> Hotplug<P> {
     }
 
     fn legacy_chain(&self) -> Result<&RawChain<CpuAction, CpuId>, Error> {
-        self.core().legacy.as_ref().map(|l| &l.chain).ok_or(Error::new(ErrorKind::CpuNotifiers))
+        self.core()
+            .legacy
+            .as_ref()
+            .map(|l| &l.chain)
+            .ok_or(Error::new(ErrorKind::CpuNotifiers))
     }
 
     /// Linux's `register_cpu_notifier`: adds a notifier to the legacy chain (higher priority
@@ -110,8 +121,14 @@ impl<P: Platform> Hotplug<P> {
     /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?; // CPU_DOWN_PREPARE, CPU_DYING, CPU_DEAD, CPU_POST_DEAD
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
-    pub fn register_cpu_notifier(&mut self, block: impl Into<BlockRef<CpuAction, CpuId>>) -> Result<(), Error> {
-        self.legacy_chain()?.register(block).map(|r| r.keep()).map_err(map_register)
+    pub fn register_cpu_notifier(
+        &mut self,
+        block: impl Into<BlockRef<CpuAction, CpuId>>,
+    ) -> Result<(), Error> {
+        self.legacy_chain()?
+            .register(block)
+            .map(|r| r.keep())
+            .map_err(map_register)
     }
 
     /// Registers a notifier and replays what it missed: for every online CPU, ascending,
@@ -143,7 +160,8 @@ impl<P: Platform> Hotplug<P> {
                     let _ = solo.call(CpuAction::new(CpuEvent::Dead), &undo);
                 }
                 drop(registration);
-                let errno = notifier::Errno::from_neg(r.to_errno()).unwrap_or(notifier::Errno::EINVAL);
+                let errno =
+                    notifier::Errno::from_neg(r.to_errno()).unwrap_or(notifier::Errno::EINVAL);
                 return Err(Error::with_errno(ErrorKind::Callback, errno));
             }
             let _ = solo.call(CpuAction::new(CpuEvent::Online), &cpu);
@@ -159,7 +177,9 @@ impl<P: Platform> Hotplug<P> {
     ///
     /// [`ErrorKind::CpuNotifiers`] if the API is not enabled; [`ErrorKind::NotRegistered`].
     pub fn unregister_cpu_notifier<F>(&mut self, block: &NotifierBlock<F>) -> Result<(), Error> {
-        self.legacy_chain()?.unregister(block).map_err(|_| Error::new(ErrorKind::NotRegistered))
+        self.legacy_chain()?
+            .unregister(block)
+            .map_err(|_| Error::new(ErrorKind::NotRegistered))
     }
 
     /// The legacy chain's notifiers, how many.

@@ -75,18 +75,35 @@ impl Legacy {
 
     /// Sends `event` to every notifier; the results are ignored (the event cannot fail).
     pub(crate) fn notify_all(&self, event: CpuEvent, frozen: bool, cpu: CpuId) {
-        let _ = self.chain.call_bounded(CpuAction { event, frozen }, &cpu, usize::MAX);
+        let _ = self
+            .chain
+            .call_bounded(CpuAction { event, frozen }, &cpu, usize::MAX);
     }
 
     /// Sends a PREPARE event; on a veto, sends `undo` to exactly the notifiers that said OK (the
     /// seed's `nr_calls--`) and returns the veto's errno. A bare `NOTIFY_STOP` is not a veto.
-    pub(crate) fn prepare(&self, event: CpuEvent, undo: CpuEvent, frozen: bool, cpu: CpuId) -> Result<(), Errno> {
-        let walk = self.chain.call_bounded(CpuAction { event, frozen }, &cpu, usize::MAX);
+    pub(crate) fn prepare(
+        &self,
+        event: CpuEvent,
+        undo: CpuEvent,
+        frozen: bool,
+        cpu: CpuId,
+    ) -> Result<(), Errno> {
+        let walk = self
+            .chain
+            .call_bounded(CpuAction { event, frozen }, &cpu, usize::MAX);
         let err = walk.result.to_errno();
         if err == 0 {
             return Ok(());
         }
-        let _ = self.chain.call_bounded(CpuAction { event: undo, frozen }, &cpu, walk.nr_calls - 1);
+        let _ = self.chain.call_bounded(
+            CpuAction {
+                event: undo,
+                frozen,
+            },
+            &cpu,
+            walk.nr_calls - 1,
+        );
         Err(Errno::from_neg(err).unwrap_or(Errno::EINVAL))
     }
 }
@@ -101,10 +118,18 @@ pub(crate) enum Bridge {
 
 impl Core {
     /// Runs a bridge state's callback for `cpu` (`bringup`: its startup).
-    pub(crate) fn run_bridge<P: Platform>(&mut self, _p: &P, cpu: CpuId, bridge: Bridge, bringup: bool) -> Result<(), Errno> {
+    pub(crate) fn run_bridge<P: Platform>(
+        &mut self,
+        _p: &P,
+        cpu: CpuId,
+        bridge: Bridge,
+        bringup: bool,
+    ) -> Result<(), Errno> {
         let frozen = self.tasks_frozen;
         let rollback = self.cpus[cpu.index()].rollback;
-        let Some(legacy) = &mut self.legacy else { return Ok(()) };
+        let Some(legacy) = &mut self.legacy else {
+            return Ok(());
+        };
         let c = cpu.index();
         let told = legacy.told[c];
         match (bridge, bringup) {
@@ -114,7 +139,11 @@ impl Core {
             }
             (Bridge::Prepare, false) => {
                 // Prepared but never online: the bring-up failed after every notifier said OK.
-                let event = if told == Told::Prepared { CpuEvent::UpCanceled } else { CpuEvent::Dead };
+                let event = if told == Told::Prepared {
+                    CpuEvent::UpCanceled
+                } else {
+                    CpuEvent::Dead
+                };
                 legacy.notify_all(event, frozen, cpu);
                 legacy.told[c] = Told::Nothing;
             }
@@ -122,7 +151,11 @@ impl Core {
             (Bridge::Starting, false) => legacy.notify_all(CpuEvent::Dying, frozen, cpu),
             (Bridge::Online, true) => {
                 // Undoing a failed tear-down: every notifier said OK to CPU_DOWN_PREPARE.
-                let event = if told == Told::DownPrepared { CpuEvent::DownFailed } else { CpuEvent::Online };
+                let event = if told == Told::DownPrepared {
+                    CpuEvent::DownFailed
+                } else {
+                    CpuEvent::Online
+                };
                 legacy.notify_all(event, frozen, cpu);
                 legacy.told[c] = Told::Online;
             }
@@ -130,7 +163,14 @@ impl Core {
                 if rollback {
                     // Undoing a failed bring-up: the CPU goes down whatever the notifiers say
                     // (no second reversal); they hear the usual sequence.
-                    let _ = legacy.chain.call_bounded(CpuAction { event: CpuEvent::DownPrepare, frozen }, &cpu, usize::MAX);
+                    let _ = legacy.chain.call_bounded(
+                        CpuAction {
+                            event: CpuEvent::DownPrepare,
+                            frozen,
+                        },
+                        &cpu,
+                        usize::MAX,
+                    );
                 } else {
                     legacy.prepare(CpuEvent::DownPrepare, CpuEvent::DownFailed, frozen, cpu)?;
                 }

@@ -136,12 +136,18 @@ pub struct CpuAction {
 impl CpuAction {
     /// `event`, tasks not frozen.
     pub const fn new(event: CpuEvent) -> CpuAction {
-        CpuAction { event, frozen: false }
+        CpuAction {
+            event,
+            frozen: false,
+        }
     }
 
     /// `event`, with tasks frozen.
     pub const fn frozen(event: CpuEvent) -> CpuAction {
-        CpuAction { event, frozen: true }
+        CpuAction {
+            event,
+            frozen: true,
+        }
     }
 
     /// Linux's value: the event, or'ed with `CPU_TASKS_FROZEN`.
@@ -152,7 +158,10 @@ impl CpuAction {
     /// The action with Linux's value `raw`.
     pub const fn from_raw(raw: u64) -> Option<CpuAction> {
         match CpuEvent::from_raw(raw & !CPU_TASKS_FROZEN) {
-            Some(event) => Some(CpuAction { event, frozen: raw & CPU_TASKS_FROZEN != 0 }),
+            Some(event) => Some(CpuAction {
+                event,
+                frozen: raw & CPU_TASKS_FROZEN != 0,
+            }),
             None => None,
         }
     }

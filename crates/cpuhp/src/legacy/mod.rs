@@ -17,10 +17,18 @@
 //! `CPU_UP_PREPARE`, `CPU_UP_CANCELED` goes to exactly the notifiers before it (those that said
 //! OK) — not to the one that vetoed, not to those after it — and `cpu_up` returns the veto's errno;
 //! likewise `CPU_DOWN_FAILED` after a vetoed `CPU_DOWN_PREPARE`. A bare `NOTIFY_STOP` ends the walk
-//! without failing. Once every notifier said OK to `CPU_UP_PREPARE`, a later failure (the platform
-//! did not boot the CPU, or another state's startup failed) sends `CPU_UP_CANCELED` to all of them.
-//! `CPU_STARTING`, `CPU_DYING`, `CPU_DEAD` and `CPU_POST_DEAD` cannot fail: with [`CpuNotifier`]
-//! by type; a raw callback's result for them is ignored (Linux: `cpu_notify_nofail`).
+//! without failing. Once `CPU_UP_PREPARE` went through, a later failure before `CPU_ONLINE` (the
+//! platform did not boot the CPU, or another state's startup failed) sends `CPU_UP_CANCELED` to the
+//! whole chain (after `CPU_DYING` if the CPU had started) — as Linux's `cpu_notify_nofail`, also to
+//! notifiers after a bare `NOTIFY_STOP` that never heard `CPU_UP_PREPARE`. A failure after
+//! `CPU_ONLINE` (a state above `notify:online`) takes the CPU back down through the usual
+//! `CPU_DOWN_PREPARE` (a veto cannot stop it), `CPU_DYING`, `CPU_DEAD`, without `CPU_POST_DEAD` —
+//! as Linux 4.9 did. Likewise, once `CPU_DOWN_PREPARE` went through, a later failure of the
+//! tear-down sends `CPU_DOWN_FAILED` to the whole chain.
+//!
+//! `CPU_STARTING`, `CPU_DYING`, `CPU_DEAD`, `CPU_POST_DEAD` and the events that undo cannot fail:
+//! with [`CpuNotifier`] by type; a raw callback's error for them never fails the operation (Linux:
+//! `cpu_notify_nofail`). Its stop bit still ends that walk, as in every Linux notifier chain.
 
 mod api;
 mod bridge;

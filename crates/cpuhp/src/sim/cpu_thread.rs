@@ -189,7 +189,14 @@ impl CpuThread {
         let mb = &*self.mailbox;
         *mb.submitter.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
         // SAFETY: the mailbox is IDLE: the CPU thread does not touch `job` until it sees JOB.
-        unsafe { *mb.job.get() = Some(Job { f: ptr, atomic, ctx: OP.get(), frozen: TASKS_FROZEN.get() }) };
+        unsafe {
+            *mb.job.get() = Some(Job {
+                f: ptr,
+                atomic,
+                ctx: OP.get(),
+                frozen: TASKS_FROZEN.get(),
+            })
+        };
         mb.state.store(JOB, Release);
         if let Some(h) = &self.handle {
             h.thread().unpark();

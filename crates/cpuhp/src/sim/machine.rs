@@ -32,8 +32,8 @@ use super::cpu_thread::{CpuThread, Held, OpContext, CURRENT_CPU, IRQS_OFF, OP, T
 use crate::legacy::{CpuAction, LegacySlots};
 use crate::preset::Preset;
 use crate::{
-    Callbacks, CpuId, CpuMask, CpuStatus, Errno, Error, ErrorKind, Hotplug, InstanceId, Platform, SmtControl, Slot,
-    StateId, Topology, TraceEvent,
+    Callbacks, CpuId, CpuMask, CpuStatus, Errno, Error, ErrorKind, Hotplug, InstanceId, Platform,
+    Slot, SmtControl, StateId, Topology, TraceEvent,
 };
 
 /// The simulated CPU the calling thread is, if it is one (a callback running on a CPU's
@@ -82,7 +82,10 @@ pub struct AtomicContext {
 impl fmt::Display for AtomicContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.cpu {
-            Some(c) => write!(f, "BUG: sleeping function called from invalid context on CPU {c}"),
+            Some(c) => write!(
+                f,
+                "BUG: sleeping function called from invalid context on CPU {c}"
+            ),
             None => f.write_str("BUG: sleeping function called from invalid context"),
         }
     }
@@ -132,7 +135,9 @@ pub struct SimPlatform {
 
 impl fmt::Debug for SimPlatform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimPlatform").field("cpus", &self.cpus.len()).finish_non_exhaustive()
+        f.debug_struct("SimPlatform")
+            .field("cpus", &self.cpus.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -210,7 +215,12 @@ thread_local! {
 }
 
 fn read_depth(machine: u64) -> u32 {
-    READS.with(|r| r.borrow().iter().find(|e| e.0 == machine).map_or(0, |e| e.1))
+    READS.with(|r| {
+        r.borrow()
+            .iter()
+            .find(|e| e.0 == machine)
+            .map_or(0, |e| e.1)
+    })
 }
 
 fn add_read(machine: u64, delta: i32) {
@@ -260,7 +270,9 @@ pub struct CpusReadGuard<'m> {
 
 impl fmt::Debug for CpusReadGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CpusReadGuard").field("machine", &self.machine.id).finish_non_exhaustive()
+        f.debug_struct("CpusReadGuard")
+            .field("machine", &self.machine.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -304,7 +316,9 @@ pub struct Machine {
 
 impl fmt::Debug for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Machine").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Machine")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -374,7 +388,8 @@ impl Machine {
     /// lock.
     fn read_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
         self.check_not_inside()?;
-        let _read = (read_depth(self.id) == 0).then(|| self.hotplug_lock.read().unwrap_or_else(|e| e.into_inner()));
+        let _read = (read_depth(self.id) == 0)
+            .then(|| self.hotplug_lock.read().unwrap_or_else(|e| e.into_inner()));
         let mut hp = self.lock_hp()?;
         let _mark = OpMark::enter(self.id, Held::Read);
         Ok(f(&mut hp))
@@ -411,17 +426,29 @@ impl Machine {
                 Held::Write => return Err(Error::new(ErrorKind::WouldDeadlock)),
                 // The operation holds the read side on this callback's behalf.
                 Held::Read => {
-                    return Ok(CpusReadGuard { machine: self, _lock: None, _not_send: PhantomData });
+                    return Ok(CpusReadGuard {
+                        machine: self,
+                        _lock: None,
+                        _not_send: PhantomData,
+                    });
                 }
                 Held::PostDead | Held::None => {}
             }
         }
         if read_depth(self.id) > 0 {
-            return Ok(CpusReadGuard { machine: self, _lock: None, _not_send: PhantomData });
+            return Ok(CpusReadGuard {
+                machine: self,
+                _lock: None,
+                _not_send: PhantomData,
+            });
         }
         let lock = self.hotplug_lock.read().unwrap_or_else(|e| e.into_inner());
         add_read(self.id, 1);
-        Ok(CpusReadGuard { machine: self, _lock: Some(lock), _not_send: PhantomData })
+        Ok(CpusReadGuard {
+            machine: self,
+            _lock: Some(lock),
+            _not_send: PhantomData,
+        })
     }
 
     /// Runs `f` with exclusive access to the state machine — one serialised hotplug operation
@@ -469,7 +496,12 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::setup_state`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
-    pub fn setup_state(&self, slot: Slot, name: impl Into<Cow<'static, str>>, callbacks: impl Into<Callbacks>) -> Result<StateId, Error> {
+    pub fn setup_state(
+        &self,
+        slot: Slot,
+        name: impl Into<Cow<'static, str>>,
+        callbacks: impl Into<Callbacks>,
+    ) -> Result<StateId, Error> {
         self.read_op(|hp| hp.setup_state(slot, name, callbacks))?
     }
 
@@ -478,7 +510,12 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::setup_state_nocalls`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
-    pub fn setup_state_nocalls(&self, slot: Slot, name: impl Into<Cow<'static, str>>, callbacks: impl Into<Callbacks>) -> Result<StateId, Error> {
+    pub fn setup_state_nocalls(
+        &self,
+        slot: Slot,
+        name: impl Into<Cow<'static, str>>,
+        callbacks: impl Into<Callbacks>,
+    ) -> Result<StateId, Error> {
         self.read_op(|hp| hp.setup_state_nocalls(slot, name, callbacks))?
     }
 
@@ -496,7 +533,11 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::add_instance`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
-    pub fn add_instance<T: std::any::Any + Send + Sync>(&self, state: StateId, instance: T) -> Result<InstanceId, Error> {
+    pub fn add_instance<T: std::any::Any + Send + Sync>(
+        &self,
+        state: StateId,
+        instance: T,
+    ) -> Result<InstanceId, Error> {
         self.read_op(|hp| hp.add_instance(state, instance))?
     }
 
@@ -563,7 +604,10 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::register_cpu_notifier`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
-    pub fn register_cpu_notifier(&self, block: impl Into<notifier::BlockRef<CpuAction, CpuId>>) -> Result<(), Error> {
+    pub fn register_cpu_notifier(
+        &self,
+        block: impl Into<notifier::BlockRef<CpuAction, CpuId>>,
+    ) -> Result<(), Error> {
         self.read_op(|hp| hp.register_cpu_notifier(block))?
     }
 
@@ -584,7 +628,10 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::unregister_cpu_notifier`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
-    pub fn unregister_cpu_notifier<F>(&self, block: &notifier::NotifierBlock<F>) -> Result<(), Error> {
+    pub fn unregister_cpu_notifier<F>(
+        &self,
+        block: &notifier::NotifierBlock<F>,
+    ) -> Result<(), Error> {
         self.read_op(|hp| hp.unregister_cpu_notifier(block))?
     }
 
@@ -711,7 +758,10 @@ impl Machine {
     /// assert_eq!(lines.lock().unwrap()[0], "cpuhp_enter: cpu: 0001 target: 153 step: 236 (cpuhp_kick_ap_work)");
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
-    pub fn set_tracer(&self, tracer: impl Fn(&TraceEvent<'_>) + Send + Sync + 'static) -> Result<(), Error> {
+    pub fn set_tracer(
+        &self,
+        tracer: impl Fn(&TraceEvent<'_>) + Send + Sync + 'static,
+    ) -> Result<(), Error> {
         self.read_op(|hp| hp.platform_mut().tracer = Some(Arc::new(tracer)))
     }
 

@@ -15,4 +15,7 @@
 mod cpu_thread;
 mod machine;
 
-pub use machine::{current_cpu, irqs_disabled, might_sleep, tasks_frozen, AtomicContext, CpusReadGuard, Machine, SimPlatform};
+pub use machine::{
+    current_cpu, irqs_disabled, might_sleep, tasks_frozen, AtomicContext, CpusReadGuard, Machine,
+    SimPlatform,
+};
