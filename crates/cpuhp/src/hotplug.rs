@@ -358,6 +358,7 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// Leaves `CPU_POST_DEAD` to [`deliver_post_dead`](Self::deliver_post_dead).
+    #[cfg(feature = "std")] // the simulator's locks need it
     pub(crate) fn defer_post_dead(&mut self, defer: bool) {
         self.core.defer_post_dead = defer;
     }
