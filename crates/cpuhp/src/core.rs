@@ -63,8 +63,9 @@ pub(crate) struct Core {
     pub(crate) frozen_cpus: CpuMask,
     /// Where suspend stands.
     pub(crate) freeze: crate::suspend::Freeze,
-    /// `pm_wakeup_pending()`: a wakeup event aborts a freeze. `Some(0)`: pending now; `Some(n)`:
-    /// arrives once a freeze took `n` more CPUs down.
+    /// `pm_wakeup_pending()`: a wakeup event is pending; it aborts a freeze.
+    pub(crate) wakeup_pending: bool,
+    /// An injected wakeup: it arrives once the next freeze took this many more CPUs down.
     pub(crate) wakeup_after: Option<u32>,
     /// `cpu_smt_control`.
     pub(crate) smt: crate::SmtControl,
@@ -104,6 +105,7 @@ impl Core {
             legacy: None,
             frozen_cpus: CpuMask::new(nr_cpus),
             freeze: crate::suspend::Freeze::Thawed,
+            wakeup_pending: false,
             wakeup_after: None,
             smt: crate::SmtControl::NotSupported,
             post_dead_pending: Vec::new(),

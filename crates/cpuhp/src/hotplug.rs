@@ -32,6 +32,9 @@ pub struct Topology {
     pub present: u32,
     /// Hardware threads per core (SMT siblings are consecutive CPU numbers).
     pub threads_per_core: u32,
+    /// The SMT control setting at boot (Linux's `nosmt` / `nosmt=force` kernel parameters);
+    /// ignored with one thread per core.
+    pub smt_control: crate::SmtControl,
 }
 
 impl Topology {
@@ -41,6 +44,7 @@ impl Topology {
             possible: n,
             present: n,
             threads_per_core: 1,
+            smt_control: crate::SmtControl::On,
         }
     }
 
@@ -56,6 +60,27 @@ impl Topology {
     pub fn with_threads_per_core(self, threads: u32) -> Topology {
         Topology {
             threads_per_core: threads.max(1),
+            ..self
+        }
+    }
+
+    /// Boots with SMT control `control`: `Off` is Linux's `nosmt`, `ForceOff` its `nosmt=force`.
+    /// The siblings still boot once and are then taken back down, as on x86 (which must set
+    /// CR4.MCE on every thread).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, SmtControl, Topology};
+    ///
+    /// let t = Topology::new(4).with_threads_per_core(2).with_smt_control(SmtControl::Off);
+    /// let hp = Hotplug::new(&preset::DEMO, t, Inline)?;
+    /// assert_eq!(hp.online_mask().to_string(), "0,2");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn with_smt_control(self, control: crate::SmtControl) -> Topology {
+        Topology {
+            smt_control: control,
             ..self
         }
     }
@@ -141,7 +166,7 @@ impl<P: Platform> Hotplug<P> {
         core.state_control = preset.state_control;
         core.threads_per_core = topology.threads_per_core;
         core.smt = if topology.threads_per_core > 1 {
-            crate::SmtControl::On
+            topology.smt_control
         } else {
             crate::SmtControl::NotSupported
         };
@@ -166,8 +191,13 @@ impl<P: Platform> Hotplug<P> {
         core.dev_offline[0] = false;
         let mut hp = Hotplug { platform, core };
         for c in 1..topology.present {
-            hp.cpu_up(CpuId(c), layout.online)?;
-            hp.core.dev_offline[c as usize] = false;
+            let cpu = CpuId(c);
+            match hp.cpu_up(cpu, layout.online) {
+                Ok(()) => hp.core.dev_offline[c as usize] = false,
+                // SMT off at boot: the sibling booted once, and its bring-up was canceled.
+                Err(e) if e.errno() == crate::Errno::ECANCELED && !hp.core.smt_allowed(cpu) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(hp)
     }

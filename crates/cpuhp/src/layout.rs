@@ -132,6 +132,10 @@ impl Layout {
                     "bp_kick_ap must lie inside the PREPARE section",
                 ));
             }
+            // Linux: BP_PREPARE_DYN_END < BP_KICK_AP < BRINGUP_CPU.
+            if self.prepare_dyn.1 >= k {
+                return Err(LayoutError("prepare_dyn must lie below bp_kick_ap"));
+            }
         }
         let (pl, ph) = self.prepare_dyn;
         if !(StateId::OFFLINE < pl && pl <= ph && ph < self.bringup_cpu) {

@@ -7,17 +7,18 @@
 
 use alloc::vec::Vec;
 
-use crate::{CpuId, Error, Hotplug, Platform, StateId};
+use crate::{CpuId, Error, Hotplug, Platform, SmtControl, StateId};
 
 /// What [`Hotplug::bringup_cpus_parallel`] returns: each CPU's outcome, in order of completion.
 pub type BringupOutcomes = Vec<(CpuId, Result<(), Error>)>;
 
 impl<P: Platform> Hotplug<P> {
     /// Brings `cpus` online in parallel (Linux's `cpuhp_bringup_cpus_parallel`): every CPU to
-    /// the kick state first (each starts booting), then each to online. A CPU whose bring-up fails
-    /// is rolled back all the way to offline without disturbing the others. Without a kick state in
-    /// the layout, the CPUs come up one by one. Returns each CPU's outcome, in order of
-    /// completion.
+    /// the kick state first (each starts booting), then each to online. A CPU whose kick failed is
+    /// retried by the second pass; a CPU whose bring-up fails there is rolled back all the way to
+    /// offline without disturbing the others. With SMT on, the primary threads go first (both
+    /// passes), then their siblings. Without a kick state in the layout, the CPUs come up one by
+    /// one. Returns each CPU's outcome, in order of completion.
     ///
     /// # Examples
     ///
@@ -40,24 +41,55 @@ impl<P: Platform> Hotplug<P> {
             }
             return done;
         };
-        // Phase 1: PREPARE startups and the kick, CPU after CPU; the boots overlap.
-        let mut kicked = Vec::with_capacity(cpus.len());
-        for &cpu in cpus {
-            match self.cpu_up(cpu, kick) {
-                Ok(()) => kicked.push(cpu),
-                Err(e) => done.push((cpu, Err(e))),
-            }
+        let core = self.core();
+        if core.threads_per_core > 1 && core.smt == SmtControl::On {
+            // x86 must keep the siblings from running while a primary thread updates microcode:
+            // the primary threads come up first, as a set of their own.
+            let (primary, siblings): (Vec<CpuId>, Vec<CpuId>) =
+                cpus.iter().partition(|&&c| core.is_primary_thread(c));
+            self.bringup_mask(&primary, kick, online, &mut done);
+            self.bringup_mask(&siblings, kick, online, &mut done);
+        } else {
+            self.bringup_mask(cpus, kick, online, &mut done);
         }
-        // Phase 2: wait for each CPU and take it the rest of the way.
-        for cpu in kicked {
+        done
+    }
+
+    /// Linux's pair of `cpuhp_bringup_mask` calls: every CPU to the kick state (each starts
+    /// booting; a failure there is rolled back and retried by the second pass), then each to
+    /// online. A CPU whose second pass fails is walked down to offline.
+    fn bringup_mask(
+        &mut self,
+        cpus: &[CpuId],
+        kick: StateId,
+        online: StateId,
+        done: &mut BringupOutcomes,
+    ) {
+        for &cpu in cpus {
+            let _ = self.cpu_up(cpu, kick);
+        }
+        for &cpu in cpus {
             let r = self.device_up(cpu, online);
             if r.is_err() {
-                // Rolled back to the kick state: from there, all the way down.
-                let _ = self.down_locked(cpu, false, StateId::OFFLINE);
+                self.rollback_to_offline(cpu);
             }
             done.push((cpu, r));
         }
-        done
+    }
+
+    /// The clean-up of `cpuhp_bringup_mask`: a failed `cpu_up` may have rolled back only to
+    /// the kick state; the control side runs the remaining teardowns down to offline. Unlike a
+    /// `cpu_down`, no last-CPU check and no `CPU_POST_DEAD`: the CPU never came online.
+    fn rollback_to_offline(&mut self, cpu: CpuId) {
+        let (core, p) = self.core_mut();
+        let state = core.cpus[cpu.index()].state;
+        // `can_rollback_cpu`: a CPU that got past the bring-up cannot be rolled back from here.
+        if state == StateId::OFFLINE || state > core.layout.bringup_cpu {
+            return;
+        }
+        core.set_state(cpu, StateId::OFFLINE);
+        // Only PREPARE teardowns lie below the kick state, and they cannot fail by type.
+        let _ = core.invoke_range(p, false, cpu, StateId::OFFLINE, false);
     }
 
     /// `cpu_up` that also marks the CPU's device online.

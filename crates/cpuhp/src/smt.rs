@@ -91,10 +91,29 @@ impl<P: Platform> Hotplug<P> {
         self.core().smt
     }
 
-    /// Whether two threads of one core are online (`smt/active`).
+    /// Whether some core has two or more threads active (`smt/active`: Linux's
+    /// `sched_smt_active()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(4).with_threads_per_core(2), Inline)?;
+    /// assert!(hp.smt_active());
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// hp.cpu_down(CpuId(2), StateId::OFFLINE)?;
+    /// assert!(!hp.smt_active(), "CPUs 0 and 3 are on different cores");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn smt_active(&self) -> bool {
         let core = self.core();
-        core.online.iter().any(|c| !core.is_primary_thread(c))
+        let threads = core.threads_per_core.max(1);
+        threads > 1
+            && core.active.iter().any(|c| {
+                !core.is_primary_thread(c)
+                    && (c.0 / threads * threads..c.0).any(|s| core.active.contains(CpuId(s)))
+            })
     }
 
     /// Writes `smt/control`: `On` brings every present, offline sibling up; `Off` and `ForceOff`
@@ -141,7 +160,8 @@ impl<P: Platform> Hotplug<P> {
                     .filter(|&c| !self.online_mask().contains(c))
                     .collect();
                 for cpu in offline {
-                    self.cpu_up(cpu, online)?;
+                    // Linux's `cpuhp_smt_enable` uses `_cpu_up`: no disabled check.
+                    self.up_locked(cpu, false, online)?;
                     self.core_mut().0.dev_offline[cpu.index()] = false;
                 }
             }

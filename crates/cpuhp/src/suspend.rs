@@ -80,11 +80,12 @@ impl<P: Platform> Hotplug<P> {
 
     /// Makes `pm_wakeup_pending()` report a pending wakeup (it aborts a freeze) or not.
     pub fn set_wakeup_pending(&mut self, pending: bool) {
-        self.core_mut().0.wakeup_after = pending.then_some(0);
+        self.core_mut().0.wakeup_pending = pending;
     }
 
     /// Injects a wakeup that arrives during the next freeze, once it took `after_cpus` CPUs
-    /// down: the freeze stops there with `EBUSY`.
+    /// down: the freeze stops there with `EBUSY`. One shot: the freeze's end clears it, whether it
+    /// arrived or not (a larger count than CPUs to freeze never arrives).
     ///
     /// # Examples
     ///
@@ -154,7 +155,8 @@ impl<P: Platform> Hotplug<P> {
 
     /// One CPU of a freeze (`_cpu_down(cpu, 1, CPUHP_OFFLINE)` after the wakeup check).
     pub(crate) fn freeze_one(&mut self, cpu: CpuId) -> Result<(), Error> {
-        if self.core().wakeup_after == Some(0) {
+        let core = self.core();
+        if core.wakeup_pending || core.wakeup_after == Some(0) {
             return Err(Error::new(ErrorKind::WakeupPending));
         }
         self.cpu_down_frozen(cpu, true)?;
@@ -168,7 +170,9 @@ impl<P: Platform> Hotplug<P> {
 
     /// The end of a freeze, whether it succeeded or not.
     pub(crate) fn freeze_end(&mut self) {
-        self.core_mut().0.freeze = Freeze::Frozen;
+        let core = self.core_mut().0;
+        core.freeze = Freeze::Frozen;
+        core.wakeup_after = None;
     }
 
     /// Re-enables hotplug and brings back exactly the CPUs the freeze took down, with tasks
@@ -182,7 +186,11 @@ impl<P: Platform> Hotplug<P> {
         if self.core().freeze != Freeze::Frozen {
             return Err(Error::new(ErrorKind::NotFrozen));
         }
-        let core = self.core_mut().0;
+        let (core, p) = self.core_mut();
+        if core.disabled == 0 {
+            // Someone enabled hotplug while frozen: Linux's `__cpu_hotplug_enable` warns.
+            core.warn(p, Warning::UnbalancedEnable, CpuId(0), false);
+        }
         core.disabled = core.disabled.saturating_sub(1);
         core.freeze = Freeze::Thawed;
         let cpus: Vec<CpuId> = core.frozen_cpus.iter().collect();

@@ -70,8 +70,7 @@ fn vetoing(
 
 fn inline(cpus: u32) -> Hotplug<Inline> {
     let mut hp = Hotplug::new(&DEMO, Topology::new(cpus), Inline).unwrap();
-    hp.enable_cpu_notifiers(LegacySlots::default_for(hp.layout()))
-        .unwrap();
+    hp.enable_cpu_notifiers(None).unwrap();
     hp
 }
 
@@ -360,76 +359,90 @@ fn a_platform_failure_after_prepare_cancels_to_all() {
 
 // ----- legacy notifiers and cpuhp states on one machine ------------------------------------------
 
-/// A machine with a PREPARE, a STARTING and an ONLINE state around one notifier, all logging.
-fn mixed() -> (Hotplug<Inline>, Log, [StateId; 3]) {
-    // Three CPUs: Linux 6.1 refuses any cpu_down while a single CPU is online (EBUSY), even of a
-    // CPU stopped half-way up.
+/// The states of [`mixed`]: PREPARE below and above `notify:prepare` (9), a STARTING state below
+/// `notify:starting` (59), ONLINE below and above `notify:online` (69).
+struct Mixed {
+    hp: Hotplug<Inline>,
+    log: Log,
+    o_low: StateId,
+    o_high: StateId,
+}
+
+/// A machine whose states and one notifier `N` all log, on three CPUs (Linux 6.1 refuses any
+/// cpu_down while a single CPU is online, even of a CPU stopped half-way up).
+fn mixed() -> Mixed {
     let mut hp = inline(3);
     let log = new_log();
     let l = |tag: &'static str| {
         let log = log.clone();
         move |cpu: CpuId| log.lock().unwrap().push(format!("{tag} {cpu}"))
     };
-    let (pu, pd, su, sd, ou, od) = (
-        l("P up"),
-        l("P down"),
-        l("S up"),
-        l("S down"),
-        l("O up"),
-        l("O down"),
-    );
-    let p = hp
-        .setup_state(
-            Slot::PrepareDyn,
-            "P",
+    for (slot, name) in [(Slot::Fixed(StateId(5)), "P0"), (Slot::PrepareDyn, "P")] {
+        let (up, down) = (l(name), l(name));
+        hp.setup_state(
+            slot,
+            name,
             Prepare::new()
                 .startup(move |c| {
-                    pu(c);
+                    up(c);
                     Ok(())
                 })
-                .teardown(pd),
+                .teardown(down),
         )
         .unwrap();
-    let s = hp
-        .setup_state(
-            Slot::Fixed(StateId(40)),
-            "S",
-            Starting::new().startup(su).teardown(sd),
-        )
-        .unwrap();
-    let o = hp
-        .setup_state(
-            Slot::OnlineDyn,
-            "O",
-            Online::new()
-                .startup(move |c| {
-                    ou(c);
-                    Ok(())
-                })
-                .teardown(move |c| {
-                    od(c);
-                    Ok(())
-                }),
-        )
-        .unwrap();
+    }
+    let (su, sd) = (l("S up"), l("S down"));
+    hp.setup_state(
+        Slot::Fixed(StateId(40)),
+        "S",
+        Starting::new().startup(su).teardown(sd),
+    )
+    .unwrap();
+    let mut online = Vec::new();
+    for (slot, name) in [(Slot::Fixed(StateId(65)), "O0"), (Slot::OnlineDyn, "O")] {
+        let (up, down) = (l(name), l(name));
+        online.push(
+            hp.setup_state(
+                slot,
+                name,
+                Online::new()
+                    .startup(move |c| {
+                        up(c);
+                        Ok(())
+                    })
+                    .teardown(move |c| {
+                        down(c);
+                        Ok(())
+                    }),
+            )
+            .unwrap(),
+        );
+    }
     hp.register_cpu_notifier(ok_notifier(&log, "N", 0)).unwrap();
     take(&log);
-    (hp, log, [p, s, o])
+    Mixed {
+        hp,
+        log,
+        o_low: online[0],
+        o_high: online[1],
+    }
 }
 
 #[test]
 fn notifiers_and_states_keep_their_order_up_and_down() {
-    let (mut hp, log, _) = mixed();
+    let Mixed { mut hp, log, .. } = mixed();
     hp.cpu_down(CpuId(1), OFFLINE).unwrap();
     assert_eq!(
         take(&log),
         lines(&[
+            "O 1",
             "N CPU_DOWN_PREPARE 1",
-            "O down 1",
+            "O0 1",
             "N CPU_DYING 1",
             "S down 1",
+            "P 1",
             "N CPU_DEAD 1",
-            "P down 1",
+            "P0 1",
             "N CPU_POST_DEAD 1",
         ])
     );
@@ -437,20 +450,27 @@ fn notifiers_and_states_keep_their_order_up_and_down() {
     assert_eq!(
         take(&log),
         lines(&[
-            "P up 1",
+            "P0 1",
             "N CPU_UP_PREPARE 1",
+            "P 1",
             "S up 1",
             "N CPU_STARTING 1",
-            "O up 1",
+            "O0 1",
             "N CPU_ONLINE 1",
+            "O 1",
         ])
     );
 }
 
 #[test]
 fn notifiers_and_states_keep_their_order_in_every_rollback() {
+    let Mixed {
+        mut hp,
+        log,
+        o_low,
+        o_high,
+    } = mixed();
     // A veto of CPU_UP_PREPARE undoes the PREPARE state below it.
-    let (mut hp, log, [_, _, o]) = mixed();
     let v = vetoing(&log, "V", -1, CpuEvent::UpPrepare, Errno::ENOMEM);
     hp.register_cpu_notifier(v.clone()).unwrap();
     hp.cpu_down(CpuId(1), OFFLINE).unwrap();
@@ -462,49 +482,70 @@ fn notifiers_and_states_keep_their_order_in_every_rollback() {
     assert_eq!(
         take(&log),
         lines(&[
-            "P up 1",
+            "P0 1",
             "N CPU_UP_PREPARE 1",
             "V CPU_UP_PREPARE 1",
             "N CPU_UP_CANCELED 1",
-            "P down 1",
+            "P0 1",
         ])
     );
     hp.unregister_cpu_notifier(&v).unwrap();
 
-    // An ONLINE state failing after CPU_STARTING: the CPU dies again and the notifiers, which all
-    // said OK, hear CPU_DYING then CPU_UP_CANCELED.
-    hp.inject(Fault::startup(o, Errno::EIO).once());
+    // An ONLINE state failing after CPU_STARTING, before CPU_ONLINE: the CPU dies again and the
+    // notifiers, which all said OK, hear CPU_DYING then CPU_UP_CANCELED.
+    hp.inject(Fault::startup(o_low, Errno::EIO).once());
     assert_eq!(hp.cpu_up(CpuId(1), ONLINE).unwrap_err().errno(), Errno::EIO);
     assert_eq!(
         take(&log),
         lines(&[
-            "P up 1",
+            "P0 1",
             "N CPU_UP_PREPARE 1",
+            "P 1",
             "S up 1",
             "N CPU_STARTING 1",
             "N CPU_DYING 1",
             "S down 1",
+            "P 1",
             "N CPU_UP_CANCELED 1",
-            "P down 1",
+            "P0 1",
         ])
     );
     assert_eq!(hp.cpu_status(CpuId(1)).unwrap().state, OFFLINE);
 
+    // An ONLINE state failing after CPU_ONLINE: the notifiers hear the CPU go down as usual
+    // (Linux 4.9), without CPU_POST_DEAD.
+    hp.inject(Fault::startup(o_high, Errno::EIO).once());
+    assert_eq!(hp.cpu_up(CpuId(1), ONLINE).unwrap_err().errno(), Errno::EIO);
+    assert_eq!(
+        take(&log)[5..],
+        lines(&[
+            "O0 1",
+            "N CPU_ONLINE 1",
+            "N CPU_DOWN_PREPARE 1",
+            "O0 1",
+            "N CPU_DYING 1",
+            "S down 1",
+            "P 1",
+            "N CPU_DEAD 1",
+            "P0 1",
+        ])
+    );
+
     // A failing ONLINE teardown after CPU_DOWN_PREPARE: CPU_DOWN_FAILED, no POST_DEAD.
     hp.cpu_up(CpuId(1), ONLINE).unwrap();
     take(&log);
-    hp.inject(Fault::teardown(o, Errno::EBUSY).once());
+    hp.inject(Fault::teardown(o_low, Errno::EBUSY).once());
     assert_eq!(
         hp.cpu_down(CpuId(1), OFFLINE).unwrap_err().errno(),
         Errno::EBUSY
     );
     assert_eq!(
         take(&log),
-        lines(&["N CPU_DOWN_PREPARE 1", "N CPU_DOWN_FAILED 1"])
+        lines(&["O 1", "N CPU_DOWN_PREPARE 1", "N CPU_DOWN_FAILED 1", "O 1"])
     );
     assert_eq!(hp.cpu_status(CpuId(1)).unwrap().state, ONLINE);
 
-    // A veto of CPU_DOWN_PREPARE: nothing below it ran, nothing to undo.
+    // A veto of CPU_DOWN_PREPARE: what went down above it comes back.
     let v = vetoing(&log, "V", -1, CpuEvent::DownPrepare, Errno::EPERM);
     hp.register_cpu_notifier(v).unwrap();
     assert_eq!(
@@ -514,21 +555,24 @@ fn notifiers_and_states_keep_their_order_in_every_rollback() {
     assert_eq!(
         take(&log),
         lines(&[
+            "O 1",
             "N CPU_DOWN_PREPARE 1",
             "V CPU_DOWN_PREPARE 1",
             "N CPU_DOWN_FAILED 1",
+            "O 1",
         ])
     );
 }
 
-/// Partial targets: a CPU stopped between the bridges hears only what it passed.
+/// Partial targets: a CPU stopped between the bridges hears only what it passed, and what
+/// follows matches what it heard.
 #[test]
 fn partial_targets_deliver_the_events_of_the_states_passed() {
-    let (mut hp, log, [p, _, _]) = mixed();
+    let Mixed { mut hp, log, .. } = mixed();
     hp.cpu_down(CpuId(1), OFFLINE).unwrap();
     take(&log);
-    hp.cpu_up(CpuId(1), p).unwrap();
-    assert_eq!(take(&log), lines(&["P up 1"]));
+    hp.cpu_up(CpuId(1), StateId(5)).unwrap();
+    assert_eq!(take(&log), lines(&["P0 1"]));
     let prepare = hp.legacy_slots().unwrap().prepare;
     hp.cpu_up(CpuId(1), prepare).unwrap();
     assert_eq!(take(&log), lines(&["N CPU_UP_PREPARE 1"]));
@@ -537,7 +581,66 @@ fn partial_targets_deliver_the_events_of_the_states_passed() {
     hp.cpu_down(CpuId(1), OFFLINE).unwrap();
     assert_eq!(
         take(&log),
-        lines(&["N CPU_UP_CANCELED 1", "P down 1", "N CPU_POST_DEAD 1"])
+        lines(&["N CPU_UP_CANCELED 1", "P0 1", "N CPU_POST_DEAD 1"])
+    );
+
+    // Booted (CPU_STARTING) but stopped before CPU_ONLINE: going down, DYING then UP_CANCELED.
+    let idle = hp.layout().ap_online_idle;
+    hp.cpu_up(CpuId(1), idle).unwrap();
+    take(&log);
+    hp.cpu_down(CpuId(1), OFFLINE).unwrap();
+    assert_eq!(
+        take(&log),
+        lines(&[
+            "N CPU_DYING 1",
+            "S down 1",
+            "P 1",
+            "N CPU_UP_CANCELED 1",
+            "P0 1",
+            "N CPU_POST_DEAD 1",
+        ])
+    );
+
+    // Taken down to the kick state (DOWN_PREPARE, DYING) and back up: a fresh CPU_ONLINE, not
+    // CPU_DOWN_FAILED — the CPU did die.
+    hp.cpu_up(CpuId(1), ONLINE).unwrap();
+    let kick = hp.layout().bp_kick_ap.unwrap();
+    hp.cpu_down(CpuId(1), kick).unwrap();
+    take(&log);
+    hp.cpu_up(CpuId(1), ONLINE).unwrap();
+    assert_eq!(
+        take(&log),
+        lines(&[
+            "S up 1",
+            "N CPU_STARTING 1",
+            "O0 1",
+            "N CPU_ONLINE 1",
+            "O 1"
+        ])
+    );
+    hp.cpu_down(CpuId(1), kick).unwrap();
+    hp.cpu_down(CpuId(1), OFFLINE).unwrap();
+    let got = take(&log);
+    assert_eq!(
+        got[got.len() - 3..],
+        lines(&["N CPU_DEAD 1", "P0 1", "N CPU_POST_DEAD 1"])
+    );
+}
+
+/// Notifiers enabled on a running machine: each CPU counts as having heard the events of the
+/// bridges below its state.
+#[test]
+fn enabling_on_a_running_machine_counts_what_each_cpu_passed() {
+    let mut hp = Hotplug::new(&DEMO, Topology::new(3), Inline).unwrap();
+    let idle = hp.layout().ap_online_idle;
+    hp.cpu_down(CpuId(2), idle).unwrap();
+    hp.enable_cpu_notifiers(None).unwrap();
+    let log = new_log();
+    hp.register_cpu_notifier(ok_notifier(&log, "a", 0)).unwrap();
+    hp.cpu_down(CpuId(2), OFFLINE).unwrap();
+    assert_eq!(
+        take(&log),
+        lines(&["a CPU_DYING 2", "a CPU_UP_CANCELED 2", "a CPU_POST_DEAD 2"])
     );
 }
 
@@ -553,10 +656,9 @@ fn registration_misuse_is_refused_and_changes_nothing() {
         ErrorKind::CpuNotifiers,
         "not enabled"
     );
-    let slots = LegacySlots::default_for(hp.layout());
-    hp.enable_cpu_notifiers(slots).unwrap();
+    hp.enable_cpu_notifiers(None).unwrap();
     assert_eq!(
-        hp.enable_cpu_notifiers(slots).unwrap_err().kind(),
+        hp.enable_cpu_notifiers(None).unwrap_err().kind(),
         ErrorKind::CpuNotifiers
     );
     hp.register_cpu_notifier(a.clone()).unwrap();
@@ -580,25 +682,34 @@ fn registration_misuse_is_refused_and_changes_nothing() {
 #[test]
 fn bridge_slots_must_be_free_and_in_their_section() {
     let mut hp = Hotplug::new(&DEMO, Topology::new(2), Inline).unwrap();
-    let good = LegacySlots::default_for(hp.layout());
+    let good = hp.default_legacy_slots().unwrap();
+    assert_eq!(
+        (good.prepare, good.starting, good.online),
+        (StateId(9), StateId(59), StateId(69)),
+        "below the dynamic ranges, as Linux 4.9"
+    );
     let wrong_section = LegacySlots {
         starting: StateId(70),
         ..good
     };
     assert_eq!(
-        hp.enable_cpu_notifiers(wrong_section).unwrap_err().kind(),
+        hp.enable_cpu_notifiers(Some(wrong_section))
+            .unwrap_err()
+            .kind(),
         ErrorKind::WrongSection
     );
     let o = hp
         .setup_state(Slot::Fixed(good.online), "taken", Online::new())
         .unwrap();
     assert_eq!(
-        hp.enable_cpu_notifiers(good).unwrap_err().kind(),
+        hp.enable_cpu_notifiers(Some(good)).unwrap_err().kind(),
         ErrorKind::SlotTaken
     );
     assert!(!hp.cpu_notifiers_enabled());
+    // The default moves to the next free slot below.
+    assert_eq!(hp.default_legacy_slots().unwrap().online, StateId(68));
     hp.remove_state(o).unwrap();
-    hp.enable_cpu_notifiers(good).unwrap();
+    hp.enable_cpu_notifiers(Some(good)).unwrap();
     assert_eq!(hp.state_name(good.starting), Some("notify:starting"));
 }
 
@@ -664,8 +775,7 @@ fn a_replay_failing_half_way_is_rolled_back_and_registers_nothing() {
 #[test]
 fn cpus_online_before_enabling_hear_the_down_events() {
     let mut hp = Hotplug::new(&DEMO, Topology::new(2), Inline).unwrap();
-    hp.enable_cpu_notifiers(LegacySlots::default_for(hp.layout()))
-        .unwrap();
+    hp.enable_cpu_notifiers(None).unwrap();
     let log = new_log();
     hp.register_cpu_notifier(ok_notifier(&log, "a", 0)).unwrap();
     hp.cpu_down(CpuId(1), OFFLINE).unwrap();

@@ -1,9 +1,11 @@
 //! Property test of the legacy CPU-notifier API (`cpuhp::legacy`) against a small reference
 //! model: DESIGN.md rules 7–9 (the seed patch) and the module's documented delivery rules.
 //!
-//! A case is a machine (DEMO preset, 3 CPUs, `Inline`, bridge states at `LegacySlots::default_for`:
-//! `notify:prepare` 28, `notify:starting` 59, `notify:online` 97), a PREPARE state at 10 and an
-//! ONLINE state at 70 (both logging), 1–5 notifiers with priorities in -1..=1 (so ties happen),
+//! A case is a machine (DEMO preset, 3 CPUs, `Inline`, bridge states at the default slots,
+//! `enable_cpu_notifiers(None)`: `notify:prepare` 9, `notify:starting` 59, `notify:online` 69,
+//! just below the dynamic ranges as in Linux 4.9), a PREPARE state at 10 and an ONLINE state at
+//! 70 (both logging, so both run after the bridge below them going up and before it going down),
+//! 1–5 notifiers with priorities in -1..=1 (so ties happen),
 //! each answering `CPU_UP_PREPARE` / `CPU_DOWN_PREPARE` per CPU with OK, DONE, `NOTIFY_STOP`, a
 //! bare `NOTIFY_STOP_MASK` or a veto with an errno (`NOTIFY_BAD` for `EPERM`), and every other
 //! event per CPU with (mostly) OK or DONE, sometimes a stop or an error; then a random sequence
@@ -29,17 +31,18 @@
 //!   and ends at the first result with the stop bit — for every event (Linux's
 //!   `notifier_call_chain`; a stopping result of an event that cannot fail ends the walk but is
 //!   otherwise ignored — `STOP_ENDS_EVERY_WALK` below);
-//! * `cpu_up`: `CPU_UP_PREPARE`; a veto by notifier k (an errno, not a bare stop) sends
-//!   `CPU_UP_CANCELED` to notifiers 0..k only and returns the errno; later failures: before the
-//!   CPU boots, `CPU_UP_CANCELED` to all; after `CPU_STARTING`, `CPU_DYING` then
-//!   `CPU_UP_CANCELED`; after `CPU_ONLINE` (the bridge's "the CPU came online"), the usual
-//!   tear-down `CPU_DOWN_PREPARE` (cannot veto here), `CPU_DYING`, `CPU_DEAD` and no
-//!   `CPU_POST_DEAD` (what `legacy/bridge.rs` implements and the table in `legacy/mod.rs`
-//!   documents; the prose of `legacy/mod.rs`, "a later failure ... sends `CPU_UP_CANCELED` to
-//!   all of them", disagrees for this case);
-//! * `cpu_down`: `CPU_DOWN_PREPARE`; a veto by notifier k sends `CPU_DOWN_FAILED` to 0..k only;
-//!   a later failure sends `CPU_DOWN_FAILED` to all; on success `CPU_DYING`, `CPU_DEAD`,
-//!   `CPU_POST_DEAD`;
+//! * `cpu_up`: `CPU_UP_PREPARE`, the PREPARE state, `CPU_STARTING`, `CPU_ONLINE`, the ONLINE
+//!   state; a veto by notifier k (an errno, not a bare stop) sends `CPU_UP_CANCELED` to
+//!   notifiers 0..k only and returns the errno; later failures, with the states below undone in
+//!   reverse order: before `CPU_STARTING`, `CPU_UP_CANCELED` to all; after `CPU_STARTING` but
+//!   before `CPU_ONLINE`, `CPU_DYING` then `CPU_UP_CANCELED`; after `CPU_ONLINE` (the ONLINE
+//!   state at 70 or `sched:active`), the usual tear-down `CPU_DOWN_PREPARE` (cannot veto here),
+//!   `CPU_DYING`, `CPU_DEAD` and no `CPU_POST_DEAD` (`legacy/mod.rs`; `Told` in
+//!   `legacy/bridge.rs`);
+//! * `cpu_down`: the ONLINE state, `CPU_DOWN_PREPARE`, `CPU_DYING`, the PREPARE state,
+//!   `CPU_DEAD`, `CPU_POST_DEAD`; a failure of the ONLINE state's teardown (or above) reaches
+//!   no notifier; a veto by notifier k sends `CPU_DOWN_FAILED` to 0..k only; a later failure
+//!   sends `CPU_DOWN_FAILED` to all (before the ONLINE state runs again);
 //! * a failed operation leaves the CPU where it was; the last online CPU cannot go (`EBUSY`);
 //! * replay: for every online CPU ascending, `CPU_UP_PREPARE` then `CPU_ONLINE` to the new
 //!   notifier alone; on a veto, `CPU_DOWN_PREPARE` and `CPU_DEAD` to it for the CPUs already
@@ -50,7 +53,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use cpuhp::legacy::{CpuAction, CpuEvent, LegacySlots};
+use cpuhp::legacy::{CpuAction, CpuEvent};
 use cpuhp::preset::DEMO;
 use cpuhp::{
     CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, Online, Prepare, Slot, StateId, Topology,
@@ -71,10 +74,11 @@ const KICK_AP: StateId = StateId(29);
 const BRINGUP_CPU: StateId = StateId(30);
 const TEARDOWN_CPU: StateId = StateId(61);
 const SCHED_ACTIVE: StateId = StateId(98);
-/// The bridge states (`LegacySlots::default_for(DEMO)`).
-const NOTIFY_PREPARE: StateId = StateId(28);
+/// The bridge states (`Hotplug::default_legacy_slots` on DEMO: just below the dynamic ranges,
+/// where Linux 4.9 had them).
+const NOTIFY_PREPARE: StateId = StateId(9);
 const NOTIFY_STARTING: StateId = StateId(59);
-const NOTIFY_ONLINE: StateId = StateId(97);
+const NOTIFY_ONLINE: StateId = StateId(69);
 
 // ----- what a notifier answers ----------------------------------------------------------------
 
@@ -216,17 +220,17 @@ fn state_callback(log: &Log, plan: &Plan, state: u32, up: bool, cpu: CpuId) -> R
 
 // ----- operations -----------------------------------------------------------------------------
 
-/// A failure planned for a `cpu_up`, after the PREPARE state at 10 (or at it).
+/// A failure planned for a `cpu_up`, at or after the PREPARE state at 10 (so after `CPU_UP_PREPARE`).
 #[derive(Clone, Copy, Debug)]
 enum UpFail {
     None,
-    /// The PREPARE state's startup (before `CPU_UP_PREPARE`).
+    /// The PREPARE state's startup (after `CPU_UP_PREPARE`).
     PrepareState(Errno),
     /// `cpuhp_kick_ap_alive` (after `CPU_UP_PREPARE`, before the CPU boots).
     KickAp(Errno),
     /// `bringup_cpu` (the platform does not boot the CPU).
     BringupCpu(Errno),
-    /// The ONLINE state's startup (after `CPU_STARTING`).
+    /// The ONLINE state's startup (after `CPU_ONLINE`).
     OnlineState(Errno),
     /// `notify:online`'s own step (after `CPU_STARTING`, `CPU_ONLINE` never sent).
     NotifyOnline(Errno),
@@ -242,7 +246,7 @@ enum DownFail {
     SchedActive(Errno),
     /// `notify:online`'s own step (`CPU_DOWN_PREPARE` never sent).
     NotifyOnline(Errno),
-    /// The ONLINE state's teardown (after `CPU_DOWN_PREPARE`).
+    /// The ONLINE state's teardown (before `CPU_DOWN_PREPARE`).
     OnlineState(Errno),
     /// `takedown_cpu`: the CPU refuses to die (after `CPU_DOWN_PREPARE` and the ONLINE state).
     TakedownCpu(Errno),
@@ -469,20 +473,21 @@ impl Model {
         if self.online[cpu as usize] {
             return Ok(());
         }
+        // notify:prepare at 9: a veto by notifier k cancels to 0..k only.
+        if let Err(e) = self.prepare(CpuEvent::UpPrepare, CpuEvent::UpCanceled, cpu) {
+            return Err(callback_error(e, NOTIFY_PREPARE, true));
+        }
+        // Every notifier said OK: from here on, a failure before CPU_ONLINE cancels to all, after
+        // the states below the failure are undone (and after CPU_DYING if the CPU had started).
         // The PREPARE state at 10.
         self.state(S_PREPARE, true, cpu);
         if let UpFail::PrepareState(e) = fail {
+            self.notify_all(CpuEvent::UpCanceled, cpu);
             return Err(callback_error(e, StateId(S_PREPARE), true));
         }
-        // notify:prepare at 28.
-        if let Err(e) = self.prepare(CpuEvent::UpPrepare, CpuEvent::UpCanceled, cpu) {
-            self.state(S_PREPARE, false, cpu);
-            return Err(callback_error(e, NOTIFY_PREPARE, true));
-        }
-        // Every notifier said OK: from here on, a failure cancels to all.
         let cancel = |m: &mut Model| {
-            m.notify_all(CpuEvent::UpCanceled, cpu);
             m.state(S_PREPARE, false, cpu);
+            m.notify_all(CpuEvent::UpCanceled, cpu);
         };
         // The kick at 29 and the bring-up at 30: the CPU never boots.
         if let UpFail::KickAp(e) | UpFail::BringupCpu(e) = fail {
@@ -496,30 +501,33 @@ impl Model {
         }
         // notify:starting at 59, on the booting CPU.
         self.notify_all(CpuEvent::Starting, cpu);
-        // The ONLINE state at 70.
-        self.state(S_ONLINE, true, cpu);
-        if let UpFail::OnlineState(e) = fail {
-            self.notify_all(CpuEvent::Dying, cpu);
-            cancel(self);
-            return Err(callback_error(e, StateId(S_ONLINE), true));
-        }
-        // notify:online at 97.
+        // notify:online at 69: its own step failing means CPU_ONLINE is never sent, so the
+        // bring-up is canceled (CPU_DYING, then CPU_UP_CANCELED).
         if let UpFail::NotifyOnline(e) = fail {
-            self.state(S_ONLINE, false, cpu);
             self.notify_all(CpuEvent::Dying, cpu);
             cancel(self);
             return Err(callback_error(e, NOTIFY_ONLINE, true));
         }
         self.notify_all(CpuEvent::Online, cpu);
-        // sched:active at 98: after CPU_ONLINE, the CPU goes down the usual way (bridge.rs:
-        // "they hear the usual sequence"): CPU_DOWN_PREPARE (a veto is not a veto here, but a
-        // stopping answer still ends the walk), CPU_DYING, CPU_DEAD; no CPU_POST_DEAD.
+        // After CPU_ONLINE, a failure takes the CPU down the usual way (bridge.rs: "they hear
+        // the usual sequence"): CPU_DOWN_PREPARE (a veto is not a veto here, but a stopping
+        // answer still ends the walk), CPU_DYING, CPU_DEAD; no CPU_POST_DEAD.
+        let back_down = |m: &mut Model| {
+            m.notify_all(CpuEvent::DownPrepare, cpu);
+            m.notify_all(CpuEvent::Dying, cpu);
+            m.state(S_PREPARE, false, cpu);
+            m.notify_all(CpuEvent::Dead, cpu);
+        };
+        // The ONLINE state at 70.
+        self.state(S_ONLINE, true, cpu);
+        if let UpFail::OnlineState(e) = fail {
+            back_down(self);
+            return Err(callback_error(e, StateId(S_ONLINE), true));
+        }
+        // sched:active at 98.
         if let UpFail::SchedActive(e) = fail {
-            self.notify_all(CpuEvent::DownPrepare, cpu);
             self.state(S_ONLINE, false, cpu);
-            self.notify_all(CpuEvent::Dying, cpu);
-            self.notify_all(CpuEvent::Dead, cpu);
-            self.state(S_PREPARE, false, cpu);
+            back_down(self);
             return Err(callback_error(e, SCHED_ACTIVE, true));
         }
         self.online[cpu as usize] = true;
@@ -537,28 +545,32 @@ impl Model {
         if let DownFail::SchedActive(e) = fail {
             return Err(callback_error(e, SCHED_ACTIVE, false));
         }
-        // notify:online at 97.
+        // The ONLINE state at 70, before the notifiers hear anything: its failure is undone by
+        // nothing the notifiers hear.
+        self.state(S_ONLINE, false, cpu);
+        if let DownFail::OnlineState(e) = fail {
+            return Err(callback_error(e, StateId(S_ONLINE), false));
+        }
+        // notify:online at 69 (its own step failing: CPU_DOWN_PREPARE never sent); the way back
+        // up runs the ONLINE state again.
         if let DownFail::NotifyOnline(e) = fail {
+            self.state(S_ONLINE, true, cpu);
             return Err(callback_error(e, NOTIFY_ONLINE, false));
         }
         if let Err(e) = self.prepare(CpuEvent::DownPrepare, CpuEvent::DownFailed, cpu) {
+            self.state(S_ONLINE, true, cpu);
             return Err(callback_error(e, NOTIFY_ONLINE, false));
         }
-        // The ONLINE state at 70.
-        self.state(S_ONLINE, false, cpu);
-        if let DownFail::OnlineState(e) = fail {
-            self.notify_all(CpuEvent::DownFailed, cpu);
-            return Err(callback_error(e, StateId(S_ONLINE), false));
-        }
-        // takedown_cpu at 61: the way back up runs the ONLINE state again.
+        // takedown_cpu at 61: every notifier said OK to CPU_DOWN_PREPARE, so all hear
+        // CPU_DOWN_FAILED on the way back up (notify:online at 69), then the ONLINE state runs.
         if let DownFail::TakedownCpu(e) = fail {
-            self.state(S_ONLINE, true, cpu);
             self.notify_all(CpuEvent::DownFailed, cpu);
+            self.state(S_ONLINE, true, cpu);
             return Err(callback_error(e, TEARDOWN_CPU, false));
         }
         self.notify_all(CpuEvent::Dying, cpu);
-        self.notify_all(CpuEvent::Dead, cpu);
         self.state(S_PREPARE, false, cpu);
+        self.notify_all(CpuEvent::Dead, cpu);
         self.notify_all(CpuEvent::PostDead, cpu);
         self.online[cpu as usize] = false;
         Ok(())
@@ -624,12 +636,12 @@ fn run(specs: Vec<Spec>, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let plan: Plan = Arc::new(Mutex::new(None));
     let mut hp = Hotplug::new(&DEMO, Topology::new(CPUS as u32), Inline).unwrap();
-    let slots = LegacySlots::default_for(hp.layout());
+    hp.enable_cpu_notifiers(None).unwrap();
+    let slots = hp.legacy_slots().unwrap();
     prop_assert_eq!(
         (slots.prepare, slots.starting, slots.online),
         (NOTIFY_PREPARE, NOTIFY_STARTING, NOTIFY_ONLINE)
     );
-    hp.enable_cpu_notifiers(slots).unwrap();
 
     let (l1, p1, l2) = (log.clone(), plan.clone(), log.clone());
     let prep = hp

@@ -281,3 +281,88 @@ fn hotplug_disable_is_a_counter_and_an_unbalanced_enable_is_reported() {
         ErrorKind::Disabled
     );
 }
+
+/// A writer arriving while CPU_POST_DEAD runs cannot be waiting on the hotplug lock (it waits
+/// for the add/remove lock first), so a POST_DEAD notifier taking the read side never hangs.
+#[test]
+fn post_dead_reading_while_another_writer_arrives_does_not_hang() {
+    let m = machine(3);
+    m.enable_cpu_notifiers(None).unwrap();
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let entered_tx = Mutex::new(entered_tx);
+    let results = Results::default();
+    let r = results.clone();
+    m.register_cpu_notifier(probing_notifier(&m, CpuEvent::PostDead, move |m, cpu| {
+        if cpu != CpuId(1) {
+            return;
+        }
+        // Let the other thread start its hotplug operation, give it time to queue up.
+        entered_tx.lock().unwrap().send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        record(&r, "read in POST_DEAD", kind(m.cpus_read_lock()));
+    }))
+    .unwrap();
+    let other = {
+        let m = m.clone();
+        std::thread::spawn(move || {
+            entered_rx.recv().unwrap();
+            m.cpu_down(CpuId(2), OFFLINE).map_err(|e| e.kind())
+        })
+    };
+    m.cpu_down(CpuId(1), OFFLINE).unwrap();
+    assert_eq!(other.join().unwrap(), Ok(()));
+    assert_eq!(
+        *results.lock().unwrap(),
+        [("read in POST_DEAD".to_string(), Ok(()))]
+    );
+    assert_eq!(m.online_mask().unwrap().to_string(), "0");
+}
+
+/// Nested read sides may be released in any order: the lock is held until the last goes.
+#[test]
+fn nested_read_guards_release_in_any_order() {
+    let m = machine(2);
+    let outer = m.cpus_read_lock().unwrap();
+    let inner = m.cpus_read_lock().unwrap();
+    drop(outer);
+    let (tx, rx) = mpsc::channel();
+    let writer = {
+        let m = m.clone();
+        std::thread::spawn(move || {
+            tx.send(m.cpu_down(CpuId(1), OFFLINE).map_err(|e| e.kind()))
+                .unwrap();
+        })
+    };
+    // Still held by `inner`: the writer waits, the online CPUs stay as they are.
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(100)),
+        Err(mpsc::RecvTimeoutError::Timeout)
+    );
+    assert_eq!(m.online_mask().unwrap().to_string(), "0-1");
+    assert_eq!(
+        m.cpu_up(CpuId(1), ONLINE).unwrap_err().kind(),
+        ErrorKind::WouldDeadlock,
+        "this thread still holds the read side"
+    );
+    drop(inner);
+    assert_eq!(rx.recv().unwrap(), Ok(()));
+    writer.join().unwrap();
+    // Released for good: this thread may write now.
+    m.cpu_up(CpuId(1), ONLINE).unwrap();
+}
+
+/// cpu_hotplug_disable and enable serialise with hotplug operations (Linux's
+/// `cpu_maps_update_begin`): from a thread holding the read side they would wait for a writer
+/// that waits for this thread.
+#[test]
+fn disabling_hotplug_while_holding_the_read_side_is_refused() {
+    let m = machine(2);
+    let guard = m.cpus_read_lock().unwrap();
+    assert_eq!(
+        m.cpu_hotplug_disable().unwrap_err().kind(),
+        ErrorKind::WouldDeadlock
+    );
+    drop(guard);
+    m.cpu_hotplug_disable().unwrap();
+    m.cpu_hotplug_enable().unwrap();
+}

@@ -71,14 +71,15 @@ fn freeze_and_thaw_deliver_the_frozen_events_cpu_by_cpu() {
     assert_eq!(
         take(&log),
         lines(&[
-            "CPU_DOWN_PREPARE_FROZEN 1",
+            // The dynamic state goes down before the notifiers hear (Linux 4.9's order).
             "state down 1 frozen=true",
+            "CPU_DOWN_PREPARE_FROZEN 1",
             "CPU_DYING_FROZEN 1",
             "CPU_DEAD_FROZEN 1",
             // POST_DEAD after each CPU, before the next goes down (one `_cpu_down` per CPU).
             "CPU_POST_DEAD_FROZEN 1",
-            "CPU_DOWN_PREPARE_FROZEN 2",
             "state down 2 frozen=true",
+            "CPU_DOWN_PREPARE_FROZEN 2",
             "CPU_DYING_FROZEN 2",
             "CPU_DEAD_FROZEN 2",
             "CPU_POST_DEAD_FROZEN 2",
@@ -100,12 +101,12 @@ fn freeze_and_thaw_deliver_the_frozen_events_cpu_by_cpu() {
         lines(&[
             "CPU_UP_PREPARE_FROZEN 1",
             "CPU_STARTING_FROZEN 1",
-            "state up 1 frozen=true",
             "CPU_ONLINE_FROZEN 1",
+            "state up 1 frozen=true",
             "CPU_UP_PREPARE_FROZEN 2",
             "CPU_STARTING_FROZEN 2",
-            "state up 2 frozen=true",
             "CPU_ONLINE_FROZEN 2",
+            "state up 2 frozen=true",
         ])
     );
     assert_eq!(m.online_mask().unwrap().to_string(), "0-2");
@@ -114,8 +115,8 @@ fn freeze_and_thaw_deliver_the_frozen_events_cpu_by_cpu() {
     assert_eq!(
         take(&log),
         lines(&[
-            "CPU_DOWN_PREPARE 2",
             "state down 2 frozen=false",
+            "CPU_DOWN_PREPARE 2",
             "CPU_DYING 2",
             "CPU_DEAD 2",
             "CPU_POST_DEAD 2",
@@ -348,7 +349,9 @@ fn parallel_bringup_kicks_every_cpu_before_finishing_any() {
 #[test]
 fn a_cpu_failing_parallel_bringup_is_rolled_back_alone() {
     let (m, log, online) = parallel_machine(6);
-    // CPU 2 fails its kick (phase 1); CPU 4 fails after it booted (phase 2).
+    // CPU 2 fails its kick, and again when the second pass retries it; CPU 4 fails after it
+    // booted (second pass).
+    m.inject_start_failure(CpuId(2), Errno::EIO).unwrap();
     m.inject_start_failure(CpuId(2), Errno::EIO).unwrap();
     m.inject(
         Fault::startup(online, Errno::ENOMEM)
@@ -365,8 +368,8 @@ fn a_cpu_failing_parallel_bringup_is_rolled_back_alone() {
     assert_eq!(
         outcome,
         [
-            (2, Err(Errno::EIO)),
             (1, Ok(())),
+            (2, Err(Errno::EIO)),
             (3, Ok(())),
             (4, Err(Errno::ENOMEM)),
             (5, Ok(())),
@@ -377,9 +380,12 @@ fn a_cpu_failing_parallel_bringup_is_rolled_back_alone() {
         assert_eq!(m.cpu_status(CpuId(c)).unwrap().unwrap().state, OFFLINE);
     }
     let got = take(&log);
-    // Each failed CPU's PREPARE state was undone, nobody else's.
+    // Each failed CPU's PREPARE state was undone, nobody else's: CPU 2 once per pass, CPU 4 by
+    // the clean-up from the kick state.
     let downs: Vec<&String> = got.iter().filter(|l| l.contains("down")).collect();
-    assert_eq!(downs, ["P down 2", "P down 4"]);
+    assert_eq!(downs, ["P down 2", "P down 2", "P down 4"]);
+    // No CPU_POST_DEAD-style tear-down: the clean-up is a plain teardown walk (it also works
+    // with a single CPU online — see `parallel_cleanup_needs_no_second_online_cpu`).
     // Both come up normally afterwards.
     m.cpu_up(CpuId(2), ONLINE).unwrap();
     m.cpu_up(CpuId(4), ONLINE).unwrap();
@@ -395,4 +401,206 @@ fn parallel_bringup_without_a_kick_state_goes_one_by_one() {
     let order: Vec<u32> = done.iter().map(|(c, _)| c.0).collect();
     assert_eq!(order, [2, 1]);
     assert_eq!(hp.online_mask().to_string(), "0-2");
+}
+
+#[test]
+fn a_kick_failing_once_is_retried_by_the_second_pass() {
+    let (m, log, _) = parallel_machine(3);
+    m.inject_start_failure(CpuId(1), Errno::EIO).unwrap();
+    let done = m.bringup_cpus_parallel(&[CpuId(1), CpuId(2)]).unwrap();
+    assert!(done.iter().all(|(_, r)| r.is_ok()), "{done:?}");
+    assert_eq!(
+        take(&log),
+        lines(&["P up 1", "P down 1", "P up 2", "P up 1", "O up 1", "O up 2"])
+    );
+}
+
+/// The usual boot situation: only the boot CPU online. The clean-up of a failed CPU is not a
+/// `cpu_down` (which would refuse to take down "the last CPU") and sends no CPU_POST_DEAD.
+#[test]
+fn parallel_cleanup_needs_no_second_online_cpu() {
+    let mut hp = Hotplug::new(&DEMO, Topology::new(3), Inline).unwrap();
+    hp.enable_cpu_notifiers(None).unwrap();
+    let log = Log::default();
+    let l = log.clone();
+    hp.register_cpu_notifier(Arc::new(NotifierBlock::new(
+        move |a: CpuAction, cpu: &CpuId| {
+            l.lock().unwrap().push(format!("{a} {cpu}"));
+            NotifyResult::OK
+        },
+        0,
+    )))
+    .unwrap();
+    let o = hp
+        .setup_state(Slot::OnlineDyn, "O", Online::new().startup(|_| Ok(())))
+        .unwrap();
+    hp.cpu_down(CpuId(2), OFFLINE).unwrap();
+    hp.cpu_down(CpuId(1), OFFLINE).unwrap();
+    take(&log);
+    hp.inject(Fault::startup(o, Errno::ENOMEM).on_cpu(CpuId(1)).once());
+    let done = hp.bringup_cpus_parallel(&[CpuId(1), CpuId(2)]);
+    assert_eq!(done[0].1.as_ref().unwrap_err().errno(), Errno::ENOMEM);
+    assert!(done[1].1.is_ok());
+    assert_eq!(hp.cpu_status(CpuId(1)).unwrap().state, OFFLINE);
+    assert_eq!(hp.online_mask().to_string(), "0,2");
+    assert_eq!(
+        take(&log),
+        lines(&[
+            "CPU_UP_PREPARE 1",
+            "CPU_UP_PREPARE 2",
+            "CPU_STARTING 1",
+            "CPU_ONLINE 1",
+            "CPU_DOWN_PREPARE 1",
+            "CPU_DYING 1",
+            "CPU_DEAD 1",
+            "CPU_STARTING 2",
+            "CPU_ONLINE 2",
+        ])
+    );
+    // Nothing left queued: the next tear-down sends its own POST_DEAD only.
+    hp.cpu_down(CpuId(2), OFFLINE).unwrap();
+    let got = take(&log);
+    let post_dead: Vec<&String> = got.iter().filter(|l| l.contains("POST_DEAD")).collect();
+    assert_eq!(post_dead, ["CPU_POST_DEAD 2"]);
+}
+
+#[test]
+fn parallel_bringup_with_smt_on_brings_primary_threads_first() {
+    let m = Machine::new(&DEMO, Topology::new(6).with_threads_per_core(2)).unwrap();
+    let log = Log::default();
+    let p = log.clone();
+    m.setup_state(
+        Slot::PrepareDyn,
+        "P",
+        Prepare::new().startup(move |c| {
+            p.lock().unwrap().push(format!("P up {c}"));
+            Ok(())
+        }),
+    )
+    .unwrap();
+    for c in 1..6 {
+        m.cpu_down(CpuId(c), OFFLINE).unwrap();
+    }
+    take(&log);
+    let cpus: Vec<CpuId> = (1..6).map(CpuId).collect();
+    let done = m.bringup_cpus_parallel(&cpus).unwrap();
+    let order: Vec<u32> = done.iter().map(|(c, _)| c.0).collect();
+    assert_eq!(order, [2, 4, 1, 3, 5]);
+    assert_eq!(
+        take(&log),
+        lines(&["P up 2", "P up 4", "P up 1", "P up 3", "P up 5"])
+    );
+    assert_eq!(m.online_mask().unwrap().to_string(), "0-5");
+}
+
+// ----- SMT, continued ----------------------------------------------------------------------------
+
+#[test]
+fn smt_active_means_two_threads_of_one_core() {
+    let mut hp = Hotplug::new(&DEMO, Topology::new(4).with_threads_per_core(2), Inline).unwrap();
+    assert!(hp.smt_active());
+    hp.cpu_down(CpuId(1), OFFLINE).unwrap();
+    assert!(hp.smt_active(), "CPUs 2 and 3 share a core");
+    hp.cpu_down(CpuId(2), OFFLINE).unwrap();
+    assert!(!hp.smt_active(), "CPUs 0 and 3 are on different cores");
+    assert_eq!(hp.sysfs_read("smt/active").unwrap(), "0\n");
+}
+
+/// Booting with `nosmt`: every sibling boots once (x86 must set CR4.MCE on each thread), its
+/// bring-up is then canceled; afterwards siblings may not come up.
+#[test]
+fn booting_with_smt_off_boots_each_sibling_once() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let topology = Topology::new(4)
+        .with_threads_per_core(2)
+        .with_smt_control(SmtControl::Off);
+    let m = Machine::new(&DEMO, topology).unwrap();
+    assert_eq!(m.online_mask().unwrap().to_string(), "0,2");
+    assert_eq!(m.sysfs_read("smt/control").unwrap(), "off\n");
+    assert_eq!(m.sysfs_read("cpu1/online").unwrap(), "0\n");
+    for c in [1, 3] {
+        assert_eq!(m.cpu_status(CpuId(c)).unwrap().unwrap().state, OFFLINE);
+        assert_eq!(
+            m.cpu_up(CpuId(c), ONLINE).unwrap_err().kind(),
+            ErrorKind::SmtForbidden
+        );
+    }
+    let s = seen.clone();
+    m.setup_state(
+        Slot::PrepareDyn,
+        "P",
+        Prepare::new().startup(move |c| {
+            s.lock().unwrap().push(c.0);
+            Ok(())
+        }),
+    )
+    .unwrap();
+    m.sysfs_write("smt/control", "on").unwrap();
+    assert_eq!(m.online_mask().unwrap().to_string(), "0-3");
+    assert_eq!(*seen.lock().unwrap(), [0, 2, 1, 3]);
+    // nosmt=force: for good.
+    let forced = Topology::new(4)
+        .with_threads_per_core(2)
+        .with_smt_control(SmtControl::ForceOff);
+    let m = Machine::new(&DEMO, forced).unwrap();
+    assert_eq!(m.online_mask().unwrap().to_string(), "0,2");
+    assert_eq!(m.sysfs_write("smt/control", "on"), Err(Errno::EPERM));
+}
+
+#[test]
+fn smt_on_works_while_hotplug_is_disabled() {
+    // Linux's cpuhp_smt_enable uses `_cpu_up`, which does not look at cpu_hotplug_disabled.
+    let mut hp = Hotplug::new(&DEMO, Topology::new(4).with_threads_per_core(2), Inline).unwrap();
+    hp.set_smt_control(SmtControl::Off).unwrap();
+    hp.cpu_hotplug_disable();
+    hp.set_smt_control(SmtControl::On).unwrap();
+    assert_eq!(hp.online_mask().to_string(), "0-3");
+    // SMT off does go through cpu_down, which does.
+    assert_eq!(
+        hp.set_smt_control(SmtControl::Off).unwrap_err().kind(),
+        ErrorKind::Disabled
+    );
+    assert_eq!(hp.smt_control(), SmtControl::On);
+}
+
+// ----- suspend, continued ------------------------------------------------------------------------
+
+#[test]
+fn an_injected_wakeup_is_one_shot() {
+    let mut hp = Hotplug::new(&DEMO, Topology::new(3), Inline).unwrap();
+    // More CPUs than the freeze takes down: it never arrives, and does not linger.
+    hp.inject_wakeup(5);
+    hp.freeze_secondary_cpus(None).unwrap();
+    hp.thaw_secondary_cpus().unwrap();
+    hp.inject_wakeup(0);
+    assert_eq!(
+        hp.freeze_secondary_cpus(None).unwrap_err().kind(),
+        ErrorKind::WakeupPending
+    );
+    hp.thaw_secondary_cpus().unwrap();
+    hp.freeze_secondary_cpus(None).unwrap();
+    hp.thaw_secondary_cpus().unwrap();
+    assert_eq!(hp.online_mask().to_string(), "0-2");
+}
+
+#[test]
+fn enabling_hotplug_while_frozen_is_reported_at_the_thaw() {
+    let m = Machine::new(&DEMO, Topology::new(2)).unwrap();
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let w = warnings.clone();
+    m.set_tracer(move |e| {
+        if let cpuhp::TraceEvent::Warning { warning, .. } = e {
+            w.lock().unwrap().push(*warning);
+        }
+    })
+    .unwrap();
+    m.freeze_secondary_cpus(None).unwrap();
+    m.cpu_hotplug_enable().unwrap();
+    m.thaw_secondary_cpus().unwrap();
+    assert_eq!(
+        *warnings.lock().unwrap(),
+        [cpuhp::Warning::UnbalancedEnable]
+    );
+    assert_eq!(m.online_mask().unwrap().to_string(), "0-1");
+    m.cpu_down(CpuId(1), OFFLINE).unwrap();
 }

@@ -7,36 +7,89 @@ use notifier::{BlockRef, Chain, NotifierBlock, RawChain};
 use super::{CpuAction, CpuEvent, Legacy, LegacySlots};
 use crate::callbacks::{Builtin, Callback};
 use crate::legacy::Bridge;
-use crate::{CpuId, Error, ErrorKind, Hotplug, Platform, Section};
+use crate::{CpuId, Error, ErrorKind, Hotplug, Platform, Section, StateId};
 
 fn map_register(e: notifier::RegisterError) -> Error {
     match e {
         notifier::RegisterError::AlreadyRegistered => Error::new(ErrorKind::AlreadyRegistered),
-        _ => Error::new(ErrorKind::WouldDeadlock),
+        notifier::RegisterError::WouldDeadlock => Error::new(ErrorKind::WouldDeadlock),
+        // Only unique chains refuse a taken priority; the legacy chain is not one.
+        _ => Error::new(ErrorKind::SlotTaken),
     }
 }
 
 impl<P: Platform> Hotplug<P> {
-    /// Installs the three bridge states of the legacy CPU-notifier API (see [`crate::legacy`]).
-    /// CPUs already online count as having been told `CPU_ONLINE`.
+    /// Where Linux 4.9 had the bridge states: the highest free slot below each dynamic range
+    /// (`CPUHP_NOTIFY_PREPARE` just before `CPUHP_BP_PREPARE_DYN`, `CPUHP_AP_NOTIFY_ONLINE` just
+    /// before `CPUHP_AP_ONLINE_DYN`), and the last free STARTING slot (`CPUHP_AP_NOTIFY_STARTING`
+    /// just before `CPUHP_AP_ONLINE`). So states registered dynamically come up after the notifiers
+    /// heard `CPU_UP_PREPARE` and `CPU_ONLINE`, and go down before they hear `CPU_DOWN_PREPARE` and
+    /// `CPU_DEAD`.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::CpuNotifiers`] if already enabled; [`ErrorKind::WrongSection`] or
-    /// [`ErrorKind::SlotTaken`] for bad slots. Nothing changes on error.
+    /// [`ErrorKind::NoSpace`] if a section has no free slot there.
     ///
     /// # Examples
     ///
     /// ```
-    /// use cpuhp::legacy::LegacySlots;
+    /// use cpuhp::{preset, Hotplug, Inline, Topology};
+    ///
+    /// let hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let s = hp.default_legacy_slots()?;
+    /// assert_eq!((s.prepare.get(), s.starting.get(), s.online.get()), (9, 59, 69));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn default_legacy_slots(&self) -> Result<LegacySlots, Error> {
+        let core = self.core();
+        let l = core.layout;
+        let highest_free = |below: StateId, section: Section| {
+            (1..below.0)
+                .rev()
+                .map(StateId)
+                .find(|&s| {
+                    core.layout.section(s) == Some(section)
+                        && !core.core_position(s)
+                        && core.table.get(s).is_some_and(|step| step.name.is_none())
+                })
+                .ok_or(Error::new(ErrorKind::NoSpace))
+        };
+        Ok(LegacySlots {
+            prepare: highest_free(l.prepare_dyn.0, Section::Prepare)?,
+            starting: highest_free(l.ap_online, Section::Starting)?,
+            online: highest_free(l.online_dyn.0, Section::Online)?,
+        })
+    }
+
+    /// Installs the three bridge states of the legacy CPU-notifier API (see [`crate::legacy`]),
+    /// at `slots` or (`None`) at [`default_legacy_slots`](Self::default_legacy_slots). CPUs
+    /// already up count as having heard the events of the bridges below their state.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::CpuNotifiers`] if already enabled; [`ErrorKind::WrongSection`] or
+    /// [`ErrorKind::SlotTaken`] for bad slots; [`ErrorKind::NoSpace`] without free default slots.
+    /// Nothing changes on error.
+    ///
+    /// # Examples
+    ///
+    /// ```
     /// use cpuhp::{preset, Hotplug, Inline, StateId, Topology};
     ///
     /// let mut hp = Hotplug::new(&preset::LINUX_6_1, Topology::new(2), Inline)?;
-    /// hp.enable_cpu_notifiers(LegacySlots::default_for(hp.layout()))?;
-    /// assert_eq!(hp.state_name(StateId(90)), Some("notify:prepare"));
+    /// hp.enable_cpu_notifiers(None)?;
+    /// let slots = hp.legacy_slots().unwrap();
+    /// assert_eq!(hp.state_name(slots.prepare), Some("notify:prepare"));
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
-    pub fn enable_cpu_notifiers(&mut self, slots: LegacySlots) -> Result<(), Error> {
+    pub fn enable_cpu_notifiers(&mut self, slots: Option<LegacySlots>) -> Result<(), Error> {
+        if self.core().legacy.is_some() {
+            return Err(Error::new(ErrorKind::CpuNotifiers));
+        }
+        let slots = match slots {
+            Some(s) => s,
+            None => self.default_legacy_slots()?,
+        };
         let (core, _) = self.core_mut();
         if core.legacy.is_some() {
             return Err(Error::new(ErrorKind::CpuNotifiers));
@@ -71,10 +124,8 @@ impl<P: Platform> Hotplug<P> {
         }
         core.table.reindex();
         let mut legacy = Legacy::new(slots, core.cpus.len());
-        for cpu in core.online.iter() {
-            if core.cpus[cpu.index()].state >= slots.online {
-                legacy.told[cpu.index()] = super::bridge::Told::Online;
-            }
+        for (told, cpu) in legacy.told.iter_mut().zip(&core.cpus) {
+            *told = super::bridge::Told::at(cpu.state, slots);
         }
         core.legacy = Some(legacy);
         Ok(())
@@ -116,7 +167,7 @@ impl<P: Platform> Hotplug<P> {
     /// static NB: FnBlock<CpuAction, CpuId> = FnBlock::new(on_cpu, 0);
     ///
     /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
-    /// hp.enable_cpu_notifiers(LegacySlots::default_for(hp.layout()))?;
+    /// hp.enable_cpu_notifiers(None)?;
     /// hp.register_cpu_notifier(&NB)?;
     /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?; // CPU_DOWN_PREPARE, CPU_DYING, CPU_DEAD, CPU_POST_DEAD
     /// # Ok::<(), cpuhp::Error>(())

@@ -6,18 +6,22 @@ use notifier::{Chain, RawChain};
 
 use super::{CpuAction, CpuEvent};
 use crate::core::Core;
-use crate::{CpuId, Errno, Layout, Platform, StateId};
+use crate::{CpuId, Errno, Platform, StateId};
 
-/// Where the three bridge states go.
+/// Where the three bridge states go; [`Hotplug::default_legacy_slots`](crate::Hotplug::default_legacy_slots)
+/// picks them where Linux 4.9 had them.
 ///
 /// # Examples
 ///
 /// ```
 /// use cpuhp::legacy::LegacySlots;
-/// use cpuhp::preset::LINUX_6_1;
+/// use cpuhp::{preset, Hotplug, Inline, StateId, Topology};
 ///
-/// let s = LegacySlots::default_for(&LINUX_6_1.layout);
-/// assert_eq!((s.prepare.get(), s.starting.get(), s.online.get()), (90, 151, 231));
+/// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+/// let slots = LegacySlots { prepare: StateId(5), starting: StateId(59), online: StateId(65) };
+/// hp.enable_cpu_notifiers(Some(slots))?;
+/// assert_eq!(hp.state_name(StateId(65)), Some("notify:online"));
+/// # Ok::<(), cpuhp::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LegacySlots {
@@ -29,32 +33,38 @@ pub struct LegacySlots {
     pub online: StateId,
 }
 
-impl LegacySlots {
-    /// Where Linux 4.9 had them: the last PREPARE slot before bringing the CPU up (before the
-    /// kick, if the layout has one), the last STARTING slot, and the top of the ONLINE dynamic
-    /// range (so that states registered dynamically come up before the notifiers hear
-    /// `CPU_ONLINE`, and go down after they heard `CPU_DOWN_PREPARE`).
-    pub fn default_for(layout: &Layout) -> LegacySlots {
-        let before_bringup = layout.bp_kick_ap.unwrap_or(layout.bringup_cpu);
-        LegacySlots {
-            prepare: StateId(before_bringup.0 - 1),
-            starting: StateId(layout.ap_online.0 - 1),
-            online: layout.online_dyn.1,
-        }
-    }
-}
-
-/// What a CPU's notifiers were last told, so that each teardown sends the event that undoes it.
+/// What a CPU's notifiers were last told, so that each bridge sends the event that follows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Told {
     /// Nothing since the CPU was last dead (or before notifiers were enabled).
     Nothing,
-    /// `CPU_UP_PREPARE` went through; not yet `CPU_ONLINE`.
+    /// `CPU_UP_PREPARE` went through.
     Prepared,
+    /// `CPU_STARTING`, not yet `CPU_ONLINE`.
+    Started,
     /// `CPU_ONLINE` (or `CPU_DOWN_FAILED`).
     Online,
     /// `CPU_DOWN_PREPARE` went through.
     DownPrepared,
+    /// `CPU_DYING` of a CPU that had been told `CPU_ONLINE`.
+    Dying,
+    /// `CPU_DYING` of a CPU never told `CPU_ONLINE`: its bring-up is being canceled.
+    DyingCanceled,
+}
+
+impl Told {
+    /// What notifiers enabled while a CPU stands at `state` count as having heard.
+    pub(crate) fn at(state: StateId, slots: LegacySlots) -> Told {
+        if state >= slots.online {
+            Told::Online
+        } else if state >= slots.starting {
+            Told::Started
+        } else if state >= slots.prepare {
+            Told::Prepared
+        } else {
+            Told::Nothing
+        }
+    }
 }
 
 /// The legacy chain and its per-CPU bookkeeping.
@@ -138,8 +148,10 @@ impl Core {
                 legacy.told[c] = Told::Prepared;
             }
             (Bridge::Prepare, false) => {
-                // Prepared but never online: the bring-up failed after every notifier said OK.
-                let event = if told == Told::Prepared {
+                // Never told CPU_ONLINE: the bring-up is canceled (it failed after every notifier
+                // said OK, or the CPU goes back down from a partial target).
+                let canceled = matches!(told, Told::Prepared | Told::Started | Told::DyingCanceled);
+                let event = if canceled {
                     CpuEvent::UpCanceled
                 } else {
                     CpuEvent::Dead
@@ -147,8 +159,18 @@ impl Core {
                 legacy.notify_all(event, frozen, cpu);
                 legacy.told[c] = Told::Nothing;
             }
-            (Bridge::Starting, true) => legacy.notify_all(CpuEvent::Starting, frozen, cpu),
-            (Bridge::Starting, false) => legacy.notify_all(CpuEvent::Dying, frozen, cpu),
+            (Bridge::Starting, true) => {
+                legacy.notify_all(CpuEvent::Starting, frozen, cpu);
+                legacy.told[c] = Told::Started;
+            }
+            (Bridge::Starting, false) => {
+                legacy.notify_all(CpuEvent::Dying, frozen, cpu);
+                legacy.told[c] = if told == Told::Started {
+                    Told::DyingCanceled
+                } else {
+                    Told::Dying
+                };
+            }
             (Bridge::Online, true) => {
                 // Undoing a failed tear-down: every notifier said OK to CPU_DOWN_PREPARE.
                 let event = if told == Told::DownPrepared {

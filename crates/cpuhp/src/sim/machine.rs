@@ -2,14 +2,18 @@
 //!
 //! # Locks (as Linux's)
 //!
+//! * The **add/remove lock** (`cpu_add_remove_lock`): taken first by hotplug operations and by
+//!   `cpu_hotplug_disable`/`enable`; held across a whole freeze and while `CPU_POST_DEAD` goes out.
 //! * The **hotplug lock** (`cpu_hotplug_lock`, a readers/writer lock): CPU hotplug operations take
 //!   it for writing; [`Machine::cpus_read_lock`] takes it for reading and keeps the set of online
-//!   CPUs stable while held; installing states and instances takes it for reading.
-//! * The **machine lock** (`cpu_add_remove_lock` + `cpuhp_state_mutex`): serialises every
-//!   operation; taken after the hotplug lock.
+//!   CPUs stable while held; installing states and instances and registering notifiers take it
+//!   for reading.
+//! * The **state lock** (`cpuhp_state_mutex`, a mutex around the state machine): taken last by
+//!   every operation.
 //!
 //! A CPU hotplug operation releases the hotplug lock before `CPU_POST_DEAD`, so POST_DEAD
-//! notifiers may take the read side — the reason that event exists.
+//! notifiers may take the read side — the reason that event exists. No writer can be waiting for
+//! it then: every writer needs the add/remove lock first.
 //!
 //! # No deadlocks
 //!
@@ -18,15 +22,19 @@
 //! hotplug operation from a thread holding the read side, would wait for itself: it fails with
 //! `EDEADLK` instead. `cpus_read_lock` from a callback of a hotplug operation (which holds the
 //! write side) fails likewise; from a callback of an operation holding the read side it is
-//! granted at once, as Linux lends the lock to the CPU's hotplug thread.
+//! granted at once, as Linux lends the lock to the CPU's hotplug thread. A `CPU_POST_DEAD`
+//! notifier runs under the add/remove and state locks, so it may take the read side but not call
+//! back into the machine (`EDEADLK`; Linux would let it install a state).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use parking_lot::lock_api;
 
 use super::cpu_thread::{CpuThread, Held, OpContext, CURRENT_CPU, IRQS_OFF, OP, TASKS_FROZEN};
 use crate::legacy::{CpuAction, LegacySlots};
@@ -209,34 +217,62 @@ impl Platform for SimPlatform {
 
 static NEXT_MACHINE: AtomicU64 = AtomicU64::new(1);
 
+/// The read side of a hotplug lock, shareable with a thread-local table.
+type ReadSide = lock_api::ArcRwLockReadGuard<parking_lot::RawRwLock, ()>;
+
+/// A read side this thread holds through `cpus_read_lock`, and how many guards share it.
+struct ReadHold {
+    machine: u64,
+    depth: u32,
+    _side: ReadSide,
+}
+
 thread_local! {
-    /// Read sides of hotplug locks this thread holds through `cpus_read_lock`: (machine, depth).
-    static READS: RefCell<Vec<(u64, u32)>> = const { RefCell::new(Vec::new()) };
+    /// The hotplug-lock read sides this thread holds: released when the last guard goes,
+    /// whatever the order the guards are dropped in (Linux's `cpus_read_lock` counts too).
+    static READS: RefCell<Vec<ReadHold>> = const { RefCell::new(Vec::new()) };
 }
 
 fn read_depth(machine: u64) -> u32 {
     READS.with(|r| {
         r.borrow()
             .iter()
-            .find(|e| e.0 == machine)
-            .map_or(0, |e| e.1)
+            .find(|h| h.machine == machine)
+            .map_or(0, |h| h.depth)
     })
 }
 
-fn add_read(machine: u64, delta: i32) {
-    READS.with(|r| {
+/// Counts one more guard on this thread's read side of `machine`, taking it with `take` first
+/// if this thread does not hold it yet.
+fn hold_read(machine: u64, take: impl FnOnce() -> ReadSide) {
+    let held = READS.with(|r| {
         let mut r = r.borrow_mut();
-        match r.iter_mut().position(|e| e.0 == machine) {
-            Some(i) => {
-                r[i].1 = r[i].1.saturating_add_signed(delta);
-                if r[i].1 == 0 {
-                    r.remove(i);
-                }
-            }
-            None if delta > 0 => r.push((machine, delta as u32)),
-            None => {}
-        }
+        let hold = r.iter_mut().find(|h| h.machine == machine);
+        hold.map(|h| h.depth += 1).is_some()
     });
+    if !held {
+        // Taken outside the `RefCell` borrow: it may block.
+        let side = take();
+        READS.with(|r| {
+            r.borrow_mut().push(ReadHold {
+                machine,
+                depth: 1,
+                _side: side,
+            })
+        });
+    }
+}
+
+/// Counts one guard less; the last one releases the read side.
+fn release_read(machine: u64) {
+    let released = READS.with(|r| {
+        let mut r = r.borrow_mut();
+        let i = r.iter().position(|h| h.machine == machine)?;
+        r[i].depth -= 1;
+        (r[i].depth == 0).then(|| r.remove(i))
+    });
+    // Dropped outside the `RefCell` borrow.
+    drop(released);
 }
 
 /// Marks the calling thread as working for an operation; restores the previous mark on drop.
@@ -259,12 +295,14 @@ impl Drop for OpMark {
 }
 
 /// The read side of a machine's hotplug lock (Linux's `cpus_read_lock`, formerly
-/// `get_online_cpus`): while it is held, no CPU goes up or down.
+/// `get_online_cpus`): while it is held, no CPU goes up or down. Guards nest and may be dropped
+/// in any order; the read side is released with the last one.
 ///
 /// Not `Send`: a read side belongs to the thread that took it.
 pub struct CpusReadGuard<'m> {
     machine: &'m Machine,
-    _lock: Option<RwLockReadGuard<'m, ()>>,
+    /// Counted in this thread's `READS` (`false`: lent by the operation the callback runs in).
+    counted: bool,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -278,8 +316,8 @@ impl fmt::Debug for CpusReadGuard<'_> {
 
 impl Drop for CpusReadGuard<'_> {
     fn drop(&mut self) {
-        if self._lock.is_some() {
-            add_read(self.machine.id, -1);
+        if self.counted {
+            release_read(self.machine.id);
         }
     }
 }
@@ -308,8 +346,12 @@ impl Drop for CpusReadGuard<'_> {
 /// ```
 pub struct Machine {
     id: u64,
+    /// Linux's `cpu_add_remove_lock`: serialises hotplug operations and what decides whether
+    /// they may run (disabling hotplug); outermost. Held across a whole freeze and while
+    /// `CPU_POST_DEAD` goes out, so no writer can be waiting for the hotplug lock then.
+    add_remove: Mutex<()>,
     /// Linux's `cpu_hotplug_lock`.
-    hotplug_lock: RwLock<()>,
+    hotplug_lock: Arc<parking_lot::RwLock<()>>,
     /// The state machine; its mutex is Linux's `cpu_add_remove_lock` (and `cpuhp_state_mutex`).
     hp: Mutex<Hotplug<SimPlatform>>,
 }
@@ -348,7 +390,8 @@ impl Machine {
         hp.defer_post_dead(true);
         Ok(Machine {
             id,
-            hotplug_lock: RwLock::new(()),
+            add_remove: Mutex::new(()),
+            hotplug_lock: Arc::new(parking_lot::RwLock::new(())),
             hp: Mutex::new(hp),
         })
     }
@@ -365,17 +408,36 @@ impl Machine {
         self.hp.lock().map_err(|_| Error::new(ErrorKind::Poisoned))
     }
 
-    /// A hotplug operation: the hotplug lock's write side, then the machine lock; the write side
-    /// is released before `CPU_POST_DEAD` goes out.
-    fn write_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
+    /// Checks that the calling thread may wait for the add/remove lock: not from inside this
+    /// machine's callbacks, not while holding the read side (a writer holding the add/remove
+    /// lock may be waiting for it).
+    fn check_may_serialise(&self) -> Result<(), Error> {
         self.check_not_inside()?;
         if read_depth(self.id) > 0 {
-            // The writer would wait for this thread's own read side.
             return Err(Error::new(ErrorKind::WouldDeadlock));
         }
-        let write = self.hotplug_lock.write().unwrap_or_else(|e| e.into_inner());
+        Ok(())
+    }
+
+    fn lock_add_remove(&self) -> MutexGuard<'_, ()> {
+        // It guards no data: a panic while it was held leaves nothing inconsistent.
+        self.add_remove.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A hotplug operation: the add/remove lock, the hotplug lock's write side, the state
+    /// machine; the write side is released before `CPU_POST_DEAD` goes out.
+    fn write_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
+        self.check_may_serialise()?;
+        let _add_remove = self.lock_add_remove();
+        self.write_locked(f)
+    }
+
+    /// The part of a hotplug operation under the add/remove lock.
+    fn write_locked<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
+        let write = self.hotplug_lock.write();
         let mut hp = self.lock_hp()?;
         let mark = OpMark::enter(self.id, Held::Write);
+        TASKS_FROZEN.set(hp.tasks_frozen());
         let r = f(&mut hp);
         drop(write);
         mark.set(self.id, Held::PostDead);
@@ -383,15 +445,25 @@ impl Machine {
         Ok(r)
     }
 
-    /// An operation that needs the online CPUs stable but does not change them (installing
-    /// states and instances, registering notifiers, reading): the read side, then the machine
-    /// lock.
-    fn read_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
-        self.check_not_inside()?;
-        let _read = (read_depth(self.id) == 0)
-            .then(|| self.hotplug_lock.read().unwrap_or_else(|e| e.into_inner()));
+    /// An operation that decides whether hotplug operations may run (Linux's
+    /// `cpu_maps_update_begin`): the add/remove lock, then the state machine.
+    fn maps_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
+        self.check_may_serialise()?;
+        let _add_remove = self.lock_add_remove();
         let mut hp = self.lock_hp()?;
         let _mark = OpMark::enter(self.id, Held::Read);
+        Ok(f(&mut hp))
+    }
+
+    /// An operation that needs the online CPUs stable but does not change them (installing
+    /// states and instances, registering notifiers, reading): the read side, then the state
+    /// machine.
+    fn read_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
+        self.check_not_inside()?;
+        let _read = (read_depth(self.id) == 0).then(|| self.hotplug_lock.read());
+        let mut hp = self.lock_hp()?;
+        let _mark = OpMark::enter(self.id, Held::Read);
+        TASKS_FROZEN.set(hp.tasks_frozen());
         Ok(f(&mut hp))
     }
 
@@ -428,25 +500,17 @@ impl Machine {
                 Held::Read => {
                     return Ok(CpusReadGuard {
                         machine: self,
-                        _lock: None,
+                        counted: false,
                         _not_send: PhantomData,
                     });
                 }
                 Held::PostDead | Held::None => {}
             }
         }
-        if read_depth(self.id) > 0 {
-            return Ok(CpusReadGuard {
-                machine: self,
-                _lock: None,
-                _not_send: PhantomData,
-            });
-        }
-        let lock = self.hotplug_lock.read().unwrap_or_else(|e| e.into_inner());
-        add_read(self.id, 1);
+        hold_read(self.id, || self.hotplug_lock.read_arc());
         Ok(CpusReadGuard {
             machine: self,
-            _lock: Some(lock),
+            counted: true,
             _not_send: PhantomData,
         })
     }
@@ -592,10 +656,7 @@ impl Machine {
     ///
     /// As [`Hotplug::enable_cpu_notifiers`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     pub fn enable_cpu_notifiers(&self, slots: Option<LegacySlots>) -> Result<(), Error> {
-        self.read_op(|hp| {
-            let slots = slots.unwrap_or_else(|| LegacySlots::default_for(hp.layout()));
-            hp.enable_cpu_notifiers(slots)
-        })?
+        self.read_op(|hp| hp.enable_cpu_notifiers(slots))?
     }
 
     /// [`Hotplug::register_cpu_notifier`] (under the machine lock: Linux's
@@ -641,7 +702,7 @@ impl Machine {
     ///
     /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     pub fn cpu_hotplug_disable(&self) -> Result<(), Error> {
-        self.read_op(|hp| hp.cpu_hotplug_disable())
+        self.maps_op(|hp| hp.cpu_hotplug_disable())
     }
 
     /// [`Hotplug::cpu_hotplug_enable`].
@@ -650,7 +711,7 @@ impl Machine {
     ///
     /// As [`Hotplug::cpu_hotplug_enable`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     pub fn cpu_hotplug_enable(&self) -> Result<(), Error> {
-        self.read_op(|hp| hp.cpu_hotplug_enable())?
+        self.maps_op(|hp| hp.cpu_hotplug_enable())?
     }
 
     /// [`Hotplug::freeze_secondary_cpus`].
@@ -662,15 +723,17 @@ impl Machine {
         // One hotplug operation per CPU, as Linux's `_cpu_down` per CPU: the write side is
         // released, and `CPU_POST_DEAD_FROZEN` delivered, before the next CPU goes down. Hotplug
         // is disabled in between, so no other operation gets in.
-        let cpus = self.write_op(|hp| hp.freeze_begin(primary))??;
+        self.check_may_serialise()?;
+        let _add_remove = self.lock_add_remove();
+        let cpus = self.write_locked(|hp| hp.freeze_begin(primary))??;
         let mut result = Ok(());
         for cpu in cpus {
-            result = self.write_op(|hp| hp.freeze_one(cpu)).and_then(|r| r);
+            result = self.write_locked(|hp| hp.freeze_one(cpu)).and_then(|r| r);
             if result.is_err() {
                 break;
             }
         }
-        self.write_op(|hp| hp.freeze_end())?;
+        self.write_locked(|hp| hp.freeze_end())?;
         result
     }
 
