@@ -36,6 +36,8 @@ pub struct Fault {
     pub errno: Errno,
     /// How many more times it fires (`None`: every time).
     pub times: Option<u32>,
+    /// How many matching calls it lets through (they run normally) before it fires.
+    pub skip: u32,
 }
 
 impl Fault {
@@ -48,6 +50,7 @@ impl Fault {
             instance: None,
             errno,
             times: None,
+            skip: 0,
         }
     }
 
@@ -78,6 +81,24 @@ impl Fault {
     /// Fires once.
     pub fn once(self) -> Fault {
         self.times(1)
+    }
+
+    /// Lets the first `n` matching calls run normally; fires from the next one on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, Fault, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(3), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| Ok(())))?;
+    /// hp.inject(Fault::teardown(s, Errno::EBUSY).after(1).once());
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?; // let through
+    /// assert_eq!(hp.cpu_down(CpuId(2), StateId::OFFLINE).unwrap_err().errno(), Errno::EBUSY);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn after(self, n: u32) -> Fault {
+        Fault { skip: n, ..self }
     }
 
     /// Fires `n` times.

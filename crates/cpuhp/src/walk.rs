@@ -89,6 +89,10 @@ impl Core {
         let f = faults
             .iter_mut()
             .find(|f| f.matches(state, cpu, bringup, instance))?;
+        if f.skip > 0 {
+            f.skip -= 1;
+            return None;
+        }
         if let Some(n) = &mut f.times {
             *n -= 1;
         }
