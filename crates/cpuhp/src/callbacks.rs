@@ -97,11 +97,29 @@ pub struct Callbacks {
 
 impl Callbacks {
     /// The section these callbacks are typed for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{Callbacks, Prepare, Section, StartingMulti};
+    ///
+    /// assert_eq!(Callbacks::from(Prepare::new()).section(), Section::Prepare);
+    /// assert_eq!(Callbacks::from(StartingMulti::<u32>::new()).section(), Section::Starting);
+    /// ```
     pub fn section(&self) -> Section {
         self.section
     }
 
     /// Whether these are multi-instance callbacks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{Callbacks, Online, OnlineMulti};
+    ///
+    /// assert!(Callbacks::from(OnlineMulti::<u32>::new()).is_multi());
+    /// assert!(!Callbacks::from(Online::new()).is_multi());
+    /// ```
     pub fn is_multi(&self) -> bool {
         self.instance_type.is_some()
     }
@@ -157,16 +175,61 @@ macro_rules! section_builder {
         #[allow(clippy::unused_unit)]
         impl $name {
             /// No callbacks yet (a state may have neither).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use cpuhp::{preset, Hotplug, Inline, Online, Prepare, Slot, Starting, StateId, Topology};
+            ///
+            /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+            /// // Without callbacks a state only takes its place in the order.
+            /// let p = hp.setup_state(Slot::PrepareDyn, "p", Prepare::new())?;
+            /// let s = hp.setup_state(Slot::Fixed(StateId(40)), "s", Starting::new())?;
+            /// let o = hp.setup_state(Slot::OnlineDyn, "o", Online::new())?;
+            /// assert_eq!((p.get(), s.get(), o.get()), (10, 40, 70));
+            /// assert!(!hp.has_callback(o, true) && !hp.has_callback(o, false));
+            /// # Ok::<(), cpuhp::Error>(())
+            /// ```
             pub fn new() -> Self {
                 Self::default()
             }
 
             /// Sets the startup callback.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+            /// use cpuhp::{preset, Hotplug, Inline, Online, Prepare, Slot, Starting, StateId, Topology};
+            ///
+            /// static RAN: AtomicU32 = AtomicU32::new(0);
+            /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+            /// // PREPARE and ONLINE startups return a `Result`; STARTING startups cannot fail.
+            /// hp.setup_state(Slot::PrepareDyn, "p", Prepare::new().startup(|_| { RAN.fetch_add(1, Relaxed); Ok(()) }))?;
+            /// hp.setup_state(Slot::Fixed(StateId(40)), "s", Starting::new().startup(|_| { RAN.fetch_add(1, Relaxed); }))?;
+            /// hp.setup_state(Slot::OnlineDyn, "o", Online::new().startup(|_| { RAN.fetch_add(1, Relaxed); Ok(()) }))?;
+            /// assert_eq!(RAN.load(Relaxed), 6); // each ran for both online CPUs
+            /// # Ok::<(), cpuhp::Error>(())
+            /// ```
             pub fn startup(self, f: impl Fn(CpuId) -> $sret + Send + Sync + 'static) -> Self {
                 self.startup_named("", f)
             }
 
             /// Sets the startup callback and the symbol tracing prints for it.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use cpuhp::{Online, Prepare, Starting};
+            ///
+            /// // Trace events name the callback by this symbol (unnamed: `<state name>:startup`).
+            /// let p = Prepare::new().startup_named("alloc_buffers", |_| Ok(()));
+            /// let s = Starting::new().startup_named("enable_pmu", |_| {});
+            /// let o = Online::new().startup_named("wq_online", |_| Ok(()));
+            /// assert_eq!(format!("{p:?}"), "Prepare { startup: Some(alloc_buffers), teardown: None }");
+            /// assert_eq!(format!("{s:?}"), "Starting { startup: Some(enable_pmu), teardown: None }");
+            /// assert_eq!(format!("{o:?}"), "Online { startup: Some(wq_online), teardown: None }");
+            /// ```
             pub fn startup_named(
                 mut self,
                 symbol: impl Into<Cow<'static, str>>,
@@ -177,11 +240,41 @@ macro_rules! section_builder {
             }
 
             /// Sets the teardown callback.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::sync::Mutex;
+            /// use cpuhp::{preset, CpuId, Hotplug, Inline, Online, Prepare, Slot, Starting, StateId, Topology};
+            ///
+            /// static LOG: Mutex<String> = Mutex::new(String::new());
+            /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+            /// // Only ONLINE teardowns may fail; PREPARE and STARTING teardowns return `()`.
+            /// hp.setup_state(Slot::PrepareDyn, "p", Prepare::new().teardown(|_| LOG.lock().unwrap().push('p')))?;
+            /// hp.setup_state(Slot::Fixed(StateId(40)), "s", Starting::new().teardown(|_| LOG.lock().unwrap().push('s')))?;
+            /// hp.setup_state(Slot::OnlineDyn, "o", Online::new().teardown(|_| { LOG.lock().unwrap().push('o'); Ok(()) }))?;
+            /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+            /// assert_eq!(*LOG.lock().unwrap(), "osp"); // descending state order
+            /// # Ok::<(), cpuhp::Error>(())
+            /// ```
             pub fn teardown(self, f: impl Fn(CpuId) -> $tret + Send + Sync + 'static) -> Self {
                 self.teardown_named("", f)
             }
 
             /// Sets the teardown callback and the symbol tracing prints for it.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use cpuhp::{Online, Prepare, Starting};
+            ///
+            /// let p = Prepare::new().teardown_named("free_buffers", |_| {});
+            /// let s = Starting::new().teardown_named("disable_pmu", |_| {});
+            /// let o = Online::new().teardown_named("wq_offline", |_| Ok(()));
+            /// assert_eq!(format!("{p:?}"), "Prepare { startup: None, teardown: Some(free_buffers) }");
+            /// assert_eq!(format!("{s:?}"), "Starting { startup: None, teardown: Some(disable_pmu) }");
+            /// assert_eq!(format!("{o:?}"), "Online { startup: None, teardown: Some(wq_offline) }");
+            /// ```
             pub fn teardown_named(
                 mut self,
                 symbol: impl Into<Cow<'static, str>>,
@@ -237,16 +330,60 @@ macro_rules! multi_builder {
         #[allow(clippy::unused_unit)]
         impl<T: Any + Send + Sync> $name<T> {
             /// No callbacks yet.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use cpuhp::{preset, ErrorKind, Hotplug, Inline, OnlineMulti, PrepareMulti, Slot, StartingMulti, StateId, Topology};
+            ///
+            /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+            /// let p = hp.setup_state(Slot::PrepareDyn, "p", PrepareMulti::<u32>::new())?;
+            /// let s = hp.setup_state(Slot::Fixed(StateId(40)), "s", StartingMulti::<u32>::new())?;
+            /// let o = hp.setup_state(Slot::OnlineDyn, "o", OnlineMulti::<u32>::new())?;
+            /// for state in [p, s, o] { hp.add_instance(state, 7u32)?; }
+            /// // Instances must have the type `T` the builder was made for.
+            /// assert_eq!(hp.add_instance(o, "seven").unwrap_err().kind(), ErrorKind::WrongInstanceType);
+            /// # Ok::<(), cpuhp::Error>(())
+            /// ```
             pub fn new() -> Self {
                 Self::default()
             }
 
             /// Sets the startup callback, called once per instance.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+            /// use cpuhp::{preset, Hotplug, Inline, OnlineMulti, PrepareMulti, Slot, StartingMulti, StateId, Topology};
+            ///
+            /// static SUM: AtomicU32 = AtomicU32::new(0);
+            /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+            /// let p = hp.setup_state(Slot::PrepareDyn, "p", PrepareMulti::<u32>::new().startup(|_, n| { SUM.fetch_add(*n, Relaxed); Ok(()) }))?;
+            /// let s = hp.setup_state(Slot::Fixed(StateId(40)), "s", StartingMulti::<u32>::new().startup(|_, n| { SUM.fetch_add(*n, Relaxed); }))?;
+            /// let o = hp.setup_state(Slot::OnlineDyn, "o", OnlineMulti::<u32>::new().startup(|_, n| { SUM.fetch_add(*n, Relaxed); Ok(()) }))?;
+            /// for (state, n) in [(p, 1u32), (s, 10), (o, 100)] { hp.add_instance(state, n)?; }
+            /// assert_eq!(SUM.load(Relaxed), 222); // each instance's startup ran for both CPUs
+            /// # Ok::<(), cpuhp::Error>(())
+            /// ```
             pub fn startup(self, f: impl Fn(CpuId, &T) -> $sret + Send + Sync + 'static) -> Self {
                 self.startup_named("", f)
             }
 
             /// Sets the startup callback and its trace symbol.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use cpuhp::{OnlineMulti, PrepareMulti, StartingMulti};
+            ///
+            /// let p = PrepareMulti::<u32>::new().startup_named("queue_alloc", |_, _| Ok(()));
+            /// let s = StartingMulti::<u32>::new().startup_named("timer_starting", |_, _| {});
+            /// let o = OnlineMulti::<u32>::new().startup_named("nic_online", |_, _| Ok(()));
+            /// assert_eq!(format!("{p:?}"), "PrepareMulti { startup: Some(queue_alloc), teardown: None }");
+            /// assert_eq!(format!("{s:?}"), "StartingMulti { startup: Some(timer_starting), teardown: None }");
+            /// assert_eq!(format!("{o:?}"), "OnlineMulti { startup: Some(nic_online), teardown: None }");
+            /// ```
             pub fn startup_named(
                 mut self,
                 symbol: impl Into<Cow<'static, str>>,
@@ -257,11 +394,41 @@ macro_rules! multi_builder {
             }
 
             /// Sets the teardown callback, called once per instance.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::sync::Mutex;
+            /// use cpuhp::{preset, CpuId, Hotplug, Inline, OnlineMulti, PrepareMulti, Slot, StartingMulti, StateId, Topology};
+            ///
+            /// static LOG: Mutex<String> = Mutex::new(String::new());
+            /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+            /// let p = hp.setup_state(Slot::PrepareDyn, "p", PrepareMulti::<char>::new().teardown(|_, c| LOG.lock().unwrap().push(*c)))?;
+            /// let s = hp.setup_state(Slot::Fixed(StateId(40)), "s", StartingMulti::<char>::new().teardown(|_, c| LOG.lock().unwrap().push(*c)))?;
+            /// let o = hp.setup_state(Slot::OnlineDyn, "o", OnlineMulti::<char>::new().teardown(|_, c| { LOG.lock().unwrap().push(*c); Ok(()) }))?;
+            /// for (state, c) in [(p, 'p'), (s, 's'), (o, 'o')] { hp.add_instance(state, c)?; }
+            /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+            /// assert_eq!(*LOG.lock().unwrap(), "osp"); // descending state order
+            /// # Ok::<(), cpuhp::Error>(())
+            /// ```
             pub fn teardown(self, f: impl Fn(CpuId, &T) -> $tret + Send + Sync + 'static) -> Self {
                 self.teardown_named("", f)
             }
 
             /// Sets the teardown callback and its trace symbol.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use cpuhp::{OnlineMulti, PrepareMulti, StartingMulti};
+            ///
+            /// let p = PrepareMulti::<u32>::new().teardown_named("queue_free", |_, _| {});
+            /// let s = StartingMulti::<u32>::new().teardown_named("timer_dying", |_, _| {});
+            /// let o = OnlineMulti::<u32>::new().teardown_named("nic_offline", |_, _| Ok(()));
+            /// assert_eq!(format!("{p:?}"), "PrepareMulti { startup: None, teardown: Some(queue_free) }");
+            /// assert_eq!(format!("{s:?}"), "StartingMulti { startup: None, teardown: Some(timer_dying) }");
+            /// assert_eq!(format!("{o:?}"), "OnlineMulti { startup: None, teardown: Some(nic_offline) }");
+            /// ```
             pub fn teardown_named(
                 mut self,
                 symbol: impl Into<Cow<'static, str>>,

@@ -124,6 +124,17 @@ pub struct Error {
 
 impl Error {
     /// An error of `kind` with that kind's errno.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{Errno, Error, ErrorKind};
+    ///
+    /// let e = Error::new(ErrorKind::NoSpace);
+    /// assert_eq!(e.errno(), Errno::ENOSPC);
+    /// assert_eq!(e.to_string(), "NoSpace (ENOSPC)");
+    /// assert!(e.failure().is_none() && e.rollback_failure().is_none());
+    /// ```
     pub fn new(kind: ErrorKind) -> Error {
         let errno = match kind {
             ErrorKind::InvalidCpu
@@ -177,22 +188,75 @@ impl Error {
     }
 
     /// What kind of failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, ErrorKind, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(1), Inline)?;
+    /// let e = hp.cpu_down(CpuId(0), StateId::OFFLINE).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::LastCpu);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
     /// The errno Linux returns for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Errno, ErrorKind, Hotplug, Inline, Online, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let cbs = Online::new().startup(|_| Err(Errno::ENOMEM));
+    /// let e = hp.setup_state(Slot::OnlineDyn, "x", cbs).unwrap_err();
+    /// // A failed callback's own errno, not the kind's usual one.
+    /// assert_eq!((e.kind(), e.errno()), (ErrorKind::Callback, Errno::ENOMEM));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn errno(&self) -> Errno {
         self.errno
     }
 
     /// The callback that failed first, if a callback failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, Failure, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let cbs = Online::new().startup(|cpu: CpuId| if cpu.0 == 1 { Err(Errno::EIO) } else { Ok(()) });
+    /// let e = hp.setup_state(Slot::OnlineDyn, "x", cbs).unwrap_err();
+    /// let expected = Failure { cpu: CpuId(1), state: StateId(70), instance: None, bringup: true, errno: Errno::EIO };
+    /// assert_eq!(e.failure(), Some(expected));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn failure(&self) -> Option<Failure> {
         self.failure
     }
 
     /// A callback that failed while undoing the operation: the machine is not where it started
     /// (Linux warns here).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, Fault, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let cbs = || Online::new().startup(|_| Ok(())).teardown(|_| Ok(()));
+    /// let (a, b) = (hp.setup_state(Slot::OnlineDyn, "a", cbs())?, hp.setup_state(Slot::OnlineDyn, "b", cbs())?);
+    /// hp.inject(Fault::teardown(a, Errno::EBUSY)); // going down: b's teardown runs, a's fails…
+    /// hp.inject(Fault::startup(b, Errno::ENOMEM)); // …and undoing b's fails too
+    /// let e = hp.cpu_down(CpuId(1), StateId::OFFLINE).unwrap_err();
+    /// assert_eq!(e.failure().map(|f| f.state), Some(a));
+    /// assert_eq!(e.rollback_failure().map(|f| (f.state, f.errno)), Some((b, Errno::ENOMEM)));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn rollback_failure(&self) -> Option<Failure> {
         self.rollback_failure
     }

@@ -42,6 +42,22 @@ pub struct Fault {
 
 impl Fault {
     /// The startup of `state` fails with `errno`, on every CPU, every time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, Fault, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().startup(|_| Ok(())))?;
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// hp.inject(Fault::startup(s, Errno::ENOMEM));
+    /// for _ in 0..2 { // every time
+    ///     assert_eq!(hp.cpu_up(CpuId(1), StateId(99)).unwrap_err().errno(), Errno::ENOMEM);
+    /// }
+    /// assert_eq!(hp.online_mask().to_string(), "0");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn startup(state: StateId, errno: Errno) -> Fault {
         Fault {
             state,
@@ -55,6 +71,20 @@ impl Fault {
     }
 
     /// The teardown of `state` fails with `errno`, on every CPU, every time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, Fault, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(3), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| Ok(())))?;
+    /// hp.inject(Fault::teardown(s, Errno::EBUSY));
+    /// assert!(hp.cpu_down(CpuId(1), StateId::OFFLINE).is_err());
+    /// assert!(hp.cpu_down(CpuId(2), StateId::OFFLINE).is_err()); // on every CPU
+    /// assert_eq!(hp.online_mask().to_string(), "0-2");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn teardown(state: StateId, errno: Errno) -> Fault {
         Fault {
             bringup: false,
@@ -63,6 +93,20 @@ impl Fault {
     }
 
     /// Only for `cpu`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, Fault, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(3), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| Ok(())))?;
+    /// hp.inject(Fault::teardown(s, Errno::EBUSY).on_cpu(CpuId(2)));
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// assert!(hp.cpu_down(CpuId(2), StateId::OFFLINE).is_err());
+    /// assert_eq!(hp.online_mask().to_string(), "0,2");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn on_cpu(self, cpu: CpuId) -> Fault {
         Fault {
             cpu: Some(cpu),
@@ -71,6 +115,21 @@ impl Fault {
     }
 
     /// Only for `instance`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Errno, Fault, Hotplug, Inline, OnlineMulti, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "m", OnlineMulti::<u8>::new().teardown(|_, _| Ok(())))?;
+    /// let (a, b) = (hp.add_instance(s, 1u8)?, hp.add_instance(s, 2u8)?);
+    /// hp.inject(Fault::teardown(s, Errno::EBUSY).for_instance(b));
+    /// hp.remove_instance(s, a)?; // not this one
+    /// let e = hp.remove_instance(s, b).unwrap_err();
+    /// assert_eq!(e.failure().and_then(|f| f.instance), Some(b));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn for_instance(self, instance: InstanceId) -> Fault {
         Fault {
             instance: Some(instance),
@@ -79,6 +138,20 @@ impl Fault {
     }
 
     /// Fires once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, Fault, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| Ok(())))?;
+    /// hp.inject(Fault::teardown(s, Errno::EBUSY).once());
+    /// assert!(hp.cpu_down(CpuId(1), StateId::OFFLINE).is_err());
+    /// assert!(hp.faults().is_empty()); // fired out
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn once(self) -> Fault {
         self.times(1)
     }
@@ -102,6 +175,21 @@ impl Fault {
     }
 
     /// Fires `n` times.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, Fault, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| Ok(())))?;
+    /// hp.inject(Fault::teardown(s, Errno::EBUSY).times(2));
+    /// for _ in 0..2 {
+    ///     assert!(hp.cpu_down(CpuId(1), StateId::OFFLINE).is_err());
+    /// }
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?; // the third try goes through
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn times(self, n: u32) -> Fault {
         Fault {
             times: Some(n),

@@ -39,6 +39,16 @@ pub struct Topology {
 
 impl Topology {
     /// `n` CPUs, all present, one thread per core.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{SmtControl, Topology};
+    ///
+    /// let t = Topology::new(4);
+    /// assert_eq!((t.possible, t.present, t.threads_per_core), (4, 4, 1));
+    /// assert_eq!(t.smt_control, SmtControl::On);
+    /// ```
     pub fn new(n: u32) -> Topology {
         Topology {
             possible: n,
@@ -49,6 +59,18 @@ impl Topology {
     }
 
     /// Only the first `present` CPUs are present.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Topology};
+    ///
+    /// assert_eq!(Topology::new(4).with_present(9).present, 4); // at most `possible`
+    /// let hp = Hotplug::new(&preset::DEMO, Topology::new(4).with_present(2), Inline)?;
+    /// assert_eq!(hp.possible_mask().to_string(), "0-3");
+    /// assert_eq!(hp.online_mask().to_string(), "0-1");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn with_present(self, present: u32) -> Topology {
         Topology {
             present: present.min(self.possible),
@@ -57,6 +79,17 @@ impl Topology {
     }
 
     /// `threads` hardware threads per core.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Topology};
+    ///
+    /// assert_eq!(Topology::new(4).with_threads_per_core(0).threads_per_core, 1); // at least one
+    /// let hp = Hotplug::new(&preset::DEMO, Topology::new(4).with_threads_per_core(2), Inline)?;
+    /// assert!(hp.smt_active()); // CPUs 0 and 1 are one core's two threads, both up
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn with_threads_per_core(self, threads: u32) -> Topology {
         Topology {
             threads_per_core: threads.max(1),
@@ -154,6 +187,19 @@ impl<P: Platform> Hotplug<P> {
     /// [`ErrorKind::InvalidCpu`] for a topology without CPUs; [`ErrorKind::InvalidState`] for a
     /// preset whose layout is invalid or whose states lie outside it; a failed boot of a
     /// secondary CPU.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, ErrorKind, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let hp = Hotplug::new(&preset::DEMO, Topology::new(3), Inline)?;
+    /// assert_eq!(hp.online_mask().to_string(), "0-2");
+    /// assert_eq!(hp.cpu_status(CpuId(2)).unwrap().state, StateId(99));
+    /// let e = Hotplug::new(&preset::DEMO, Topology::new(0), Inline).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::InvalidCpu);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn new(preset: &Preset, topology: Topology, platform: P) -> Result<Hotplug<P>, Error> {
         let layout = preset.layout;
         layout
@@ -203,16 +249,63 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// The platform.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, Topology};
+    ///
+    /// // The simulator's `Hotplug` runs on a `SimPlatform`: one thread per CPU.
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// let platform = m.with(|hp| format!("{:?}", hp.platform()))?;
+    /// assert_eq!(platform, "SimPlatform { cpus: 2, .. }");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn platform(&self) -> &P {
         &self.platform
     }
 
     /// The platform, mutably (between operations).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    /// use cpuhp::{preset, CpuId, Errno, Hotplug, Platform, StateId, Topology};
+    ///
+    /// // A platform that counts the work it hands to the CPUs' hotplug threads.
+    /// #[derive(Default)]
+    /// struct Counting(AtomicUsize);
+    /// impl Platform for Counting {
+    ///     fn run_on_ap(&self, _: CpuId, work: &mut (dyn FnMut() + Send)) {
+    ///         self.0.fetch_add(1, Relaxed);
+    ///         work();
+    ///     }
+    ///     # fn start_cpu(&self, _: CpuId, f: &mut (dyn FnMut() + Send)) -> Result<(), Errno> { f(); Ok(()) }
+    ///     # fn stop_cpu(&self, _: CpuId, f: &mut (dyn FnMut() + Send)) -> Result<(), Errno> { f(); Ok(()) }
+    /// }
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Counting::default())?;
+    /// *hp.platform_mut().0.get_mut() = 0; // forget the boot's hand-offs
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// assert!(hp.platform().0.load(Relaxed) > 0);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn platform_mut(&mut self) -> &mut P {
         &mut self.platform
     }
 
     /// The state space.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let hp = Hotplug::new(&preset::DEMO, Topology::new(1), Inline)?;
+    /// assert_eq!(hp.layout(), &preset::DEMO.layout);
+    /// assert_eq!(hp.layout().online, StateId(99));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn layout(&self) -> &Layout {
         &self.core.layout
     }
@@ -638,11 +731,37 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// The injected faults that have not fired out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, Fault, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| Ok(())))?;
+    /// hp.inject(Fault::teardown(s, Errno::EBUSY).times(2));
+    /// assert!(hp.cpu_down(CpuId(1), StateId::OFFLINE).is_err());
+    /// assert_eq!(hp.faults()[0].times, Some(1)); // one shot left
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn faults(&self) -> &[crate::Fault] {
         &self.core.faults
     }
 
     /// A CPU's state, target and armed failure; `None` for an unknown CPU.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// hp.cpu_down(CpuId(1), StateId(62))?; // ap_online_idle: below the ONLINE section
+    /// let st = hp.cpu_status(CpuId(1)).unwrap();
+    /// assert_eq!((st.state, st.target, st.fail), (StateId(62), StateId(62), None));
+    /// assert!(hp.cpu_status(CpuId(2)).is_none());
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn cpu_status(&self, cpu: CpuId) -> Option<CpuStatus> {
         self.core.cpus.get(cpu.index()).map(|st| CpuStatus {
             state: st.state,
@@ -666,36 +785,118 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// The number of CPU slots (possible CPUs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Topology};
+    ///
+    /// let hp = Hotplug::new(&preset::DEMO, Topology::new(4).with_present(2), Inline)?;
+    /// assert_eq!(hp.nr_cpus(), 4); // possible, not present
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn nr_cpus(&self) -> u32 {
         self.core.nr_cpus()
     }
 
     /// CPUs that can exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Topology};
+    ///
+    /// let hp = Hotplug::new(&preset::DEMO, Topology::new(4).with_present(1), Inline)?;
+    /// assert_eq!(hp.possible_mask().to_string(), "0-3");
+    /// assert_eq!(hp.possible_mask().weight(), hp.nr_cpus());
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn possible_mask(&self) -> &CpuMask {
         &self.core.possible
     }
 
     /// CPUs that are there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(4).with_present(3), Inline)?;
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// assert_eq!(hp.present_mask().to_string(), "0-2"); // offline CPUs are still present
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn present_mask(&self) -> &CpuMask {
         &self.core.present
     }
 
     /// CPUs that are online (between booting and being stopped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(4), Inline)?;
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// assert_eq!(hp.online_mask().to_string(), "0,2-3");
+    /// assert!(!hp.online_mask().contains(CpuId(1)));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn online_mask(&self) -> &CpuMask {
         &self.core.online
     }
 
     /// CPUs the scheduler may use (above `sched:active`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// hp.cpu_down(CpuId(1), StateId(97))?; // just below sched:active (98)
+    /// assert_eq!(hp.online_mask().to_string(), "0-1");
+    /// assert_eq!(hp.active_mask().to_string(), "0");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn active_mask(&self) -> &CpuMask {
         &self.core.active
     }
 
     /// The name of an installed state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(1), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "demo/net:online", Online::new())?;
+    /// assert_eq!(hp.state_name(s), Some("demo/net:online"));
+    /// assert_eq!(hp.state_name(StateId(98)), Some("sched:active"));
+    /// assert_eq!(hp.state_name(StateId(71)), None); // a free slot
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn state_name(&self, state: StateId) -> Option<&str> {
         self.core.table.get(state).and_then(|s| s.name.as_deref())
     }
 
     /// The installed state with this name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(1), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "demo:online", Online::new())?;
+    /// assert_eq!(hp.find_state("demo:online"), Some(s));
+    /// assert_eq!(hp.find_state("cpu:bringup"), Some(StateId(30)));
+    /// assert_eq!(hp.find_state("no:such"), None);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn find_state(&self, name: &str) -> Option<StateId> {
         self.core
             .table
@@ -705,6 +906,20 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// Installed states, ascending: what `hotplug/states` lists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(1), Inline)?;
+    /// hp.setup_state(Slot::OnlineDyn, "demo:online", Online::new())?;
+    /// let states = hp.states();
+    /// assert_eq!(states[0], (StateId(0), "offline".to_string()));
+    /// assert!(states.contains(&(StateId(70), "demo:online".to_string())));
+    /// assert_eq!(states.last(), Some(&(StateId(99), "online".to_string())));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn states(&self) -> Vec<(StateId, String)> {
         self.core
             .table
@@ -714,6 +929,19 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// A multi-instance state's instances, in call order (newest first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, OnlineMulti, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "m", OnlineMulti::<u8>::new())?;
+    /// let (a, b) = (hp.add_instance(s, 1u8)?, hp.add_instance(s, 2u8)?);
+    /// assert_eq!(hp.instances(s), vec![b, a]); // newest first
+    /// assert!(hp.instances(StateId(98)).is_empty()); // not multi-instance
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn instances(&self, state: StateId) -> Vec<InstanceId> {
         self.core
             .table
@@ -723,6 +951,19 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// Whether `state` has a callback for this direction.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(1), Inline)?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().startup(|_| Ok(())))?;
+    /// assert!(hp.has_callback(s, true));
+    /// assert!(!hp.has_callback(s, false)); // no teardown
+    /// assert!(hp.has_callback(StateId(61), false)); // cpu:teardown's `takedown_cpu`
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn has_callback(&self, state: StateId, bringup: bool) -> bool {
         !self.core.table.is_empty(bringup, state)
     }

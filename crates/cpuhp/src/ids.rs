@@ -16,6 +16,15 @@ pub struct CpuId(pub u32);
 
 impl CpuId {
     /// The number as an index.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::CpuId;
+    ///
+    /// let per_cpu = ["idle", "busy"];
+    /// assert_eq!(per_cpu[CpuId(1).index()], "busy");
+    /// ```
     pub const fn index(self) -> usize {
         self.0 as usize
     }
@@ -45,6 +54,15 @@ impl StateId {
     pub const OFFLINE: StateId = StateId(0);
 
     /// The number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::StateId;
+    ///
+    /// assert_eq!(StateId(211).get(), 211);
+    /// assert_eq!(StateId::default().get(), StateId::OFFLINE.get());
+    /// ```
     pub const fn get(self) -> u32 {
         self.0
     }

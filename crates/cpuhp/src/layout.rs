@@ -109,6 +109,18 @@ impl Layout {
     /// # Errors
     ///
     /// [`LayoutError`] naming the first position out of order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, LayoutError, StateId};
+    ///
+    /// assert_eq!(preset::DEMO.layout.validate(), Ok(()));
+    /// let mut bad = preset::DEMO.layout;
+    /// bad.online = StateId(50); // below ap_active (98)
+    /// assert_eq!(bad.validate(), Err(LayoutError("online")));
+    /// assert_eq!(bad.validate().unwrap_err().to_string(), "invalid state layout: online");
+    /// ```
     pub fn validate(&self) -> Result<(), LayoutError> {
         let order = [
             (StateId::OFFLINE, "offline"),
@@ -152,6 +164,18 @@ impl Layout {
 
     /// The section a state belongs to; `None` for the core's own positions (offline,
     /// `teardown_cpu`, `ap_online_idle`, and everything outside `0..=online`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Section, StateId};
+    ///
+    /// let l = preset::DEMO.layout;
+    /// assert_eq!(l.section(StateId(10)), Some(Section::Prepare));
+    /// assert_eq!(l.section(StateId(40)), Some(Section::Starting));
+    /// assert_eq!(l.section(StateId(70)), Some(Section::Online));
+    /// assert_eq!(l.section(StateId(61)), None); // cpu:teardown, the core's own
+    /// ```
     pub fn section(&self, s: StateId) -> Option<Section> {
         if s > StateId::OFFLINE && s <= self.bringup_cpu {
             Some(Section::Prepare)

@@ -63,6 +63,19 @@ impl<P: Platform> Hotplug<P> {
     ///
     /// [`ErrorKind::Unbalanced`] if hotplug is not disabled (Linux warns "Unbalanced cpu hotplug
     /// enable"); nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, ErrorKind, Hotplug, Inline, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// assert_eq!(hp.cpu_hotplug_enable().unwrap_err().kind(), ErrorKind::Unbalanced);
+    /// hp.cpu_hotplug_disable();
+    /// hp.cpu_hotplug_enable()?;
+    /// assert!(!hp.cpu_hotplug_disabled());
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn cpu_hotplug_enable(&mut self) -> Result<(), Error> {
         let (core, p) = self.core_mut();
         if core.disabled == 0 {
@@ -74,11 +87,42 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// Whether hotplug is disabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// hp.cpu_hotplug_disable();
+    /// hp.cpu_hotplug_disable();
+    /// hp.cpu_hotplug_enable()?;
+    /// assert!(hp.cpu_hotplug_disabled()); // one disable still outstanding
+    /// hp.cpu_hotplug_enable()?;
+    /// assert!(!hp.cpu_hotplug_disabled());
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn cpu_hotplug_disabled(&self) -> bool {
         self.core().disabled > 0
     }
 
     /// Makes `pm_wakeup_pending()` report a pending wakeup (it aborts a freeze) or not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, ErrorKind, Hotplug, Inline, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(3), Inline)?;
+    /// hp.set_wakeup_pending(true);
+    /// assert_eq!(hp.freeze_secondary_cpus(None).unwrap_err().kind(), ErrorKind::WakeupPending);
+    /// assert_eq!(hp.online_mask().to_string(), "0-2"); // aborted before any CPU went down
+    /// hp.thaw_secondary_cpus()?; // a failed freeze is thawed too
+    /// hp.set_wakeup_pending(false);
+    /// hp.freeze_secondary_cpus(None)?;
+    /// assert_eq!(hp.online_mask().to_string(), "0");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn set_wakeup_pending(&mut self, pending: bool) {
         self.core_mut().0.wakeup_pending = pending;
     }
@@ -182,6 +226,21 @@ impl<P: Platform> Hotplug<P> {
     /// # Errors
     ///
     /// [`ErrorKind::NotFrozen`] without a freeze (nothing changes); the first failing `cpu_up`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, ErrorKind, Hotplug, Inline, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(3), Inline)?;
+    /// assert_eq!(hp.thaw_secondary_cpus().unwrap_err().kind(), ErrorKind::NotFrozen);
+    /// hp.cpu_down(CpuId(2), StateId::OFFLINE)?;
+    /// hp.freeze_secondary_cpus(None)?; // takes CPU 1 down
+    /// hp.thaw_secondary_cpus()?;
+    /// assert_eq!(hp.online_mask().to_string(), "0-1"); // CPU 2 was down before the freeze
+    /// assert!(!hp.cpu_hotplug_disabled());
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn thaw_secondary_cpus(&mut self) -> Result<(), Error> {
         if self.core().freeze != Freeze::Frozen {
             return Err(Error::new(ErrorKind::NotFrozen));

@@ -132,6 +132,18 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// Whether the legacy CPU-notifier API is enabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// assert!(!hp.cpu_notifiers_enabled());
+    /// hp.enable_cpu_notifiers(None)?;
+    /// assert!(hp.cpu_notifiers_enabled());
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn cpu_notifiers_enabled(&self) -> bool {
         self.core().legacy.is_some()
     }
@@ -192,6 +204,27 @@ impl<P: Platform> Hotplug<P> {
     ///
     /// As [`register_cpu_notifier`](Self::register_cpu_notifier); [`ErrorKind::Callback`] with
     /// the veto. Nothing changes on error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use cpuhp::legacy::CpuAction;
+    /// use cpuhp::{preset, CpuId, Hotplug, Inline, Topology};
+    /// use notifier::{FnBlock, NotifyResult};
+    ///
+    /// static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    /// static NB: FnBlock<CpuAction, CpuId> = FnBlock::new(|action, cpu| {
+    ///     LOG.lock().unwrap().push(format!("{action} {cpu}"));
+    ///     NotifyResult::OK
+    /// }, 0);
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// hp.enable_cpu_notifiers(None)?;
+    /// hp.register_cpu_notifier_replay(&NB)?; // as if it had been there since boot
+    /// assert_eq!(*LOG.lock().unwrap(), ["CPU_UP_PREPARE 0", "CPU_ONLINE 0", "CPU_UP_PREPARE 1", "CPU_ONLINE 1"]);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn register_cpu_notifier_replay<B>(&mut self, block: B) -> Result<(), Error>
     where
         B: Into<BlockRef<CpuAction, CpuId>> + Clone,
@@ -227,6 +260,22 @@ impl<P: Platform> Hotplug<P> {
     /// # Errors
     ///
     /// [`ErrorKind::CpuNotifiers`] if the API is not enabled; [`ErrorKind::NotRegistered`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::CpuAction;
+    /// use cpuhp::{preset, CpuId, ErrorKind, Hotplug, Inline, Topology};
+    /// use notifier::{FnBlock, NotifyResult};
+    ///
+    /// static NB: FnBlock<CpuAction, CpuId> = FnBlock::new(|_, _| NotifyResult::OK, 0);
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// hp.enable_cpu_notifiers(None)?;
+    /// hp.register_cpu_notifier(&NB)?;
+    /// hp.unregister_cpu_notifier(&NB)?;
+    /// assert_eq!(hp.unregister_cpu_notifier(&NB).unwrap_err().kind(), ErrorKind::NotRegistered);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn unregister_cpu_notifier<F>(&mut self, block: &NotifierBlock<F>) -> Result<(), Error> {
         self.legacy_chain()?
             .unregister(block)
@@ -234,11 +283,43 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// The legacy chain's notifiers, how many.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::CpuAction;
+    /// use cpuhp::{preset, CpuId, Hotplug, Inline, Topology};
+    /// use notifier::{FnBlock, NotifyResult};
+    ///
+    /// static A: FnBlock<CpuAction, CpuId> = FnBlock::new(|_, _| NotifyResult::OK, 10);
+    /// static B: FnBlock<CpuAction, CpuId> = FnBlock::new(|_, _| NotifyResult::OK, 0);
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// assert_eq!(hp.cpu_notifiers(), 0); // not even enabled
+    /// hp.enable_cpu_notifiers(None)?;
+    /// hp.register_cpu_notifier(&A)?;
+    /// hp.register_cpu_notifier(&B)?;
+    /// assert_eq!(hp.cpu_notifiers(), 2);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn cpu_notifiers(&self) -> usize {
         self.legacy_chain().map_or(0, |c| c.len())
     }
 
     /// The bridge states, if enabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, Hotplug, Inline, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// assert!(hp.legacy_slots().is_none());
+    /// hp.enable_cpu_notifiers(None)?;
+    /// let slots = hp.legacy_slots().unwrap();
+    /// assert_eq!(slots.online.get(), 69); // just below the dynamic ONLINE range
+    /// assert_eq!(hp.state_name(slots.online), Some("notify:online"));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn legacy_slots(&self) -> Option<LegacySlots> {
         self.core().legacy.as_ref().map(|l| l.slots)
     }

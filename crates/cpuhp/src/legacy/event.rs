@@ -52,6 +52,16 @@ impl CpuEvent {
     ];
 
     /// Linux's value (`CPU_ONLINE` is `0x0002` … `CPU_STARTING` `0x000A`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::CpuEvent;
+    ///
+    /// assert_eq!(CpuEvent::Online.raw(), 0x2);
+    /// assert_eq!(CpuEvent::Starting.raw(), 0xA);
+    /// assert!(CpuEvent::ALL.iter().all(|&e| CpuEvent::from_raw(e.raw()) == Some(e)));
+    /// ```
     pub const fn raw(self) -> u64 {
         match self {
             CpuEvent::Online => 0x2,
@@ -67,6 +77,16 @@ impl CpuEvent {
     }
 
     /// The event with Linux's value `raw` (without `CPU_TASKS_FROZEN`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::{CpuEvent, CPU_TASKS_FROZEN};
+    ///
+    /// assert_eq!(CpuEvent::from_raw(0x7), Some(CpuEvent::Dead));
+    /// assert_eq!(CpuEvent::from_raw(0x1), None);
+    /// assert_eq!(CpuEvent::from_raw(0x7 | CPU_TASKS_FROZEN), None); // see `CpuAction::from_raw`
+    /// ```
     pub const fn from_raw(raw: u64) -> Option<CpuEvent> {
         Some(match raw {
             0x2 => CpuEvent::Online,
@@ -83,11 +103,29 @@ impl CpuEvent {
     }
 
     /// Whether a notifier may refuse this event: only the two PREPARE events.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::CpuEvent;
+    ///
+    /// let vetoable: Vec<CpuEvent> = CpuEvent::ALL.into_iter().filter(|e| e.can_veto()).collect();
+    /// assert_eq!(vetoable, [CpuEvent::UpPrepare, CpuEvent::DownPrepare]);
+    /// ```
     pub const fn can_veto(self) -> bool {
         matches!(self, CpuEvent::UpPrepare | CpuEvent::DownPrepare)
     }
 
     /// Linux's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::CpuEvent;
+    ///
+    /// assert_eq!(CpuEvent::PostDead.name(), "CPU_POST_DEAD");
+    /// assert_eq!(CpuEvent::Dying.to_string(), CpuEvent::Dying.name());
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             CpuEvent::Online => "CPU_ONLINE",
@@ -135,6 +173,17 @@ pub struct CpuAction {
 
 impl CpuAction {
     /// `event`, tasks not frozen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::{CpuAction, CpuEvent};
+    ///
+    /// let a = CpuAction::new(CpuEvent::Online);
+    /// assert!(!a.frozen);
+    /// assert_eq!(a.raw(), 0x2);
+    /// assert_eq!(a.to_string(), "CPU_ONLINE");
+    /// ```
     pub const fn new(event: CpuEvent) -> CpuAction {
         CpuAction {
             event,
@@ -143,6 +192,17 @@ impl CpuAction {
     }
 
     /// `event`, with tasks frozen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::{CpuAction, CpuEvent, CPU_TASKS_FROZEN};
+    ///
+    /// let a = CpuAction::frozen(CpuEvent::UpPrepare);
+    /// assert!(a.frozen);
+    /// assert_eq!(a.raw(), CpuEvent::UpPrepare.raw() | CPU_TASKS_FROZEN);
+    /// assert_eq!(a.to_string(), "CPU_UP_PREPARE_FROZEN");
+    /// ```
     pub const fn frozen(event: CpuEvent) -> CpuAction {
         CpuAction {
             event,
@@ -151,11 +211,30 @@ impl CpuAction {
     }
 
     /// Linux's value: the event, or'ed with `CPU_TASKS_FROZEN`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::{CpuAction, CpuEvent};
+    ///
+    /// assert_eq!(CpuAction::new(CpuEvent::Dead).raw(), 0x7);
+    /// assert_eq!(CpuAction::frozen(CpuEvent::Dead).raw(), 0x17); // CPU_DEAD_FROZEN
+    /// ```
     pub const fn raw(self) -> u64 {
         self.event.raw() | if self.frozen { CPU_TASKS_FROZEN } else { 0 }
     }
 
     /// The action with Linux's value `raw`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::{CpuAction, CpuEvent};
+    ///
+    /// assert_eq!(CpuAction::from_raw(0x12), Some(CpuAction::frozen(CpuEvent::Online)));
+    /// assert_eq!(CpuAction::from_raw(0x3), Some(CpuAction::new(CpuEvent::UpPrepare)));
+    /// assert_eq!(CpuAction::from_raw(0x10), None); // the frozen bit alone
+    /// ```
     pub const fn from_raw(raw: u64) -> Option<CpuAction> {
         match CpuEvent::from_raw(raw & !CPU_TASKS_FROZEN) {
             Some(event) => Some(CpuAction {

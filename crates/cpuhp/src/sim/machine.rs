@@ -371,6 +371,18 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::new`]; [`ErrorKind::Platform`] if a thread cannot be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, ErrorKind, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// assert_eq!(m.online_mask()?.to_string(), "0-1");
+    /// let e = Machine::new(&preset::DEMO, Topology::new(0)).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::InvalidCpu);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn new(preset: &Preset, topology: Topology) -> Result<Machine, Error> {
         let id = NEXT_MACHINE.fetch_add(1, Ordering::Relaxed);
         let cpus = (0..topology.possible)
@@ -542,6 +554,18 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::cpu_up`], plus those of [`Machine::with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// m.cpu_up(CpuId(1), StateId(99))?;
+    /// assert_eq!(m.online_mask()?.to_string(), "0-1");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn cpu_up(&self, cpu: CpuId, target: StateId) -> Result<(), Error> {
         self.write_op(|hp| hp.cpu_up(cpu, target))?
     }
@@ -551,6 +575,18 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::cpu_down`], plus those of [`Machine::with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// assert_eq!(m.online_mask()?.to_string(), "0");
+    /// assert_eq!(m.cpu_status(CpuId(1))?.unwrap().state, StateId::OFFLINE);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn cpu_down(&self, cpu: CpuId, target: StateId) -> Result<(), Error> {
         self.write_op(|hp| hp.cpu_down(cpu, target))?
     }
@@ -560,6 +596,19 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::setup_state`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, Errno, Online, Slot, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// // The startup runs on each CPU's own thread.
+    /// let on_own_thread = |cpu: CpuId| if cpuhp::sim::current_cpu() == Some(cpu) { Ok(()) } else { Err(Errno::EINVAL) };
+    /// let s = m.setup_state(Slot::OnlineDyn, "demo:online", Online::new().startup(on_own_thread))?;
+    /// assert_eq!(s, StateId(70));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn setup_state(
         &self,
         slot: Slot,
@@ -574,6 +623,19 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::setup_state_nocalls`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, Errno, Online, Slot, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.setup_state_nocalls(Slot::OnlineDyn, "flaky", Online::new().startup(|_| Err(Errno::EIO)))?;
+    /// // Not called now, but at the next bring-up:
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// assert_eq!(m.cpu_up(CpuId(1), StateId(99)).unwrap_err().errno(), Errno::EIO);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn setup_state_nocalls(
         &self,
         slot: Slot,
@@ -588,6 +650,21 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::remove_state`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    /// use cpuhp::{preset, sim::Machine, Online, Slot, Topology};
+    ///
+    /// static DOWN: AtomicU32 = AtomicU32::new(0);
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// let s = m.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| { DOWN.fetch_add(1, Relaxed); Ok(()) }))?;
+    /// m.remove_state(s)?;
+    /// assert_eq!(DOWN.load(Relaxed), 2); // torn down on both CPUs
+    /// assert!(m.remove_state(s).is_err()); // gone
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn remove_state(&self, state: StateId) -> Result<(), Error> {
         self.read_op(|hp| hp.remove_state(state))?
     }
@@ -597,6 +674,21 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::add_instance`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, Errno, OnlineMulti, Slot, Topology};
+    ///
+    /// struct Nic(&'static str);
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// let cbs = OnlineMulti::<Nic>::new().startup(|_, nic| if nic.0.is_empty() { Err(Errno::EINVAL) } else { Ok(()) });
+    /// let s = m.setup_state(Slot::OnlineDyn, "net/nic:online", cbs)?;
+    /// let eth0 = m.add_instance(s, Nic("eth0"))?;
+    /// assert!(m.add_instance(s, Nic("")).is_err()); // its startup failed: not added
+    /// assert_eq!(m.with(|hp| hp.instances(s))?, vec![eth0]);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn add_instance<T: std::any::Any + Send + Sync>(
         &self,
         state: StateId,
@@ -610,6 +702,20 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::remove_instance`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, OnlineMulti, Slot, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// let s = m.setup_state(Slot::OnlineDyn, "m", OnlineMulti::<u8>::new().teardown(|_, _| Ok(())))?;
+    /// let i = m.add_instance(s, 7u8)?;
+    /// m.remove_instance(s, i)?; // unlike `Hotplug::remove_instance`, drops the instance
+    /// assert!(m.with(|hp| hp.instances(s))?.is_empty());
+    /// m.remove_state(s)?; // no instances left: the state may go
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn remove_instance(&self, state: StateId, instance: InstanceId) -> Result<(), Error> {
         self.read_op(|hp| hp.remove_instance(state, instance).map(drop))?
     }
@@ -619,6 +725,18 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::sysfs_read`]; `EDEADLK`/`EIO` as [`Machine::with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, Errno, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// assert_eq!(m.sysfs_read("online")?, "0-1\n");
+    /// assert_eq!(m.sysfs_read("/sys/devices/system/cpu/cpu1/hotplug/state")?, "99\n");
+    /// assert_eq!(m.sysfs_read("cpu7/hotplug/state"), Err(Errno::ENOENT));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sysfs_read(&self, path: &str) -> Result<String, Errno> {
         self.read_op(|hp| hp.sysfs_read(path))?
     }
@@ -628,6 +746,18 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::sysfs_write`]; `EDEADLK`/`EIO` as [`Machine::with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, Errno, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.sysfs_write("cpu1/hotplug/target", "0")?;
+    /// assert_eq!(m.sysfs_read("online")?, "0\n");
+    /// assert_eq!(m.sysfs_write("online", "0-1"), Err(Errno::EACCES)); // read-only
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sysfs_write(&self, path: &str, value: &str) -> Result<(), Errno> {
         self.write_op(|hp| hp.sysfs_write(path, value))?
     }
@@ -637,6 +767,19 @@ impl Machine {
     /// # Errors
     ///
     /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.cpu_down(CpuId(1), StateId(62))?;
+    /// let st = m.cpu_status(CpuId(1))?.unwrap();
+    /// assert_eq!((st.state, st.target), (StateId(62), StateId(62)));
+    /// assert_eq!(m.cpu_status(CpuId(5))?, None);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn cpu_status(&self, cpu: CpuId) -> Result<Option<CpuStatus>, Error> {
         self.read_op(|hp| hp.cpu_status(cpu))
     }
@@ -646,6 +789,19 @@ impl Machine {
     /// # Errors
     ///
     /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(3))?;
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// let online = m.online_mask()?; // a copy: it does not follow later changes
+    /// assert_eq!(online.to_string(), "0,2");
+    /// assert_eq!(online.weight(), 2);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn online_mask(&self) -> Result<CpuMask, Error> {
         self.read_op(|hp| hp.online_mask().clone())
     }
@@ -655,6 +811,18 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::enable_cpu_notifiers`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, ErrorKind, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.enable_cpu_notifiers(None)?;
+    /// assert!(m.with(|hp| hp.cpu_notifiers_enabled())?);
+    /// assert_eq!(m.enable_cpu_notifiers(None).unwrap_err().kind(), ErrorKind::CpuNotifiers); // only once
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn enable_cpu_notifiers(&self, slots: Option<LegacySlots>) -> Result<(), Error> {
         self.read_op(|hp| hp.enable_cpu_notifiers(slots))?
     }
@@ -665,6 +833,28 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::register_cpu_notifier`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use cpuhp::legacy::CpuAction;
+    /// use cpuhp::{preset, sim::Machine, CpuId, StateId, Topology};
+    /// use notifier::{FnBlock, NotifyResult};
+    ///
+    /// static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    /// static NB: FnBlock<CpuAction, CpuId> = FnBlock::new(|action, cpu| {
+    ///     LOG.lock().unwrap().push(format!("{action} {cpu}"));
+    ///     NotifyResult::OK
+    /// }, 0);
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.enable_cpu_notifiers(None)?;
+    /// m.register_cpu_notifier(&NB)?;
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// assert_eq!(*LOG.lock().unwrap(), ["CPU_DOWN_PREPARE 1", "CPU_DYING 1", "CPU_DEAD 1", "CPU_POST_DEAD 1"]);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn register_cpu_notifier(
         &self,
         block: impl Into<notifier::BlockRef<CpuAction, CpuId>>,
@@ -677,6 +867,30 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::register_cpu_notifier_replay`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use cpuhp::legacy::{CpuAction, CpuEvent};
+    /// use cpuhp::{preset, sim::Machine, CpuId, Errno, Topology};
+    /// use notifier::{FnBlock, NotifyResult};
+    ///
+    /// static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    /// static NB: FnBlock<CpuAction, CpuId> = FnBlock::new(|action, cpu| {
+    ///     LOG.lock().unwrap().push(format!("{action} {cpu}"));
+    ///     let veto = action.event == CpuEvent::UpPrepare && cpu.0 == 1;
+    ///     if veto { NotifyResult::from_error(Errno::ENOMEM) } else { NotifyResult::OK }
+    /// }, 0);
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.enable_cpu_notifiers(None)?;
+    /// assert_eq!(m.register_cpu_notifier_replay(&NB).unwrap_err().errno(), Errno::ENOMEM);
+    /// // CPU 0's replay is undone; the notifier is not registered.
+    /// assert_eq!(*LOG.lock().unwrap(), ["CPU_UP_PREPARE 0", "CPU_ONLINE 0", "CPU_UP_PREPARE 1", "CPU_DOWN_PREPARE 0", "CPU_DEAD 0"]);
+    /// assert_eq!(m.with(|hp| hp.cpu_notifiers())?, 0);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn register_cpu_notifier_replay<B>(&self, block: B) -> Result<(), Error>
     where
         B: Into<notifier::BlockRef<CpuAction, CpuId>> + Clone,
@@ -689,6 +903,23 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::unregister_cpu_notifier`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::legacy::CpuAction;
+    /// use cpuhp::{preset, sim::Machine, CpuId, ErrorKind, Topology};
+    /// use notifier::{FnBlock, NotifyResult};
+    ///
+    /// static NB: FnBlock<CpuAction, CpuId> = FnBlock::new(|_, _| NotifyResult::OK, 0);
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.enable_cpu_notifiers(None)?;
+    /// m.register_cpu_notifier(&NB)?;
+    /// m.unregister_cpu_notifier(&NB)?;
+    /// assert_eq!(m.with(|hp| hp.cpu_notifiers())?, 0);
+    /// assert_eq!(m.unregister_cpu_notifier(&NB).unwrap_err().kind(), ErrorKind::NotRegistered);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn unregister_cpu_notifier<F>(
         &self,
         block: &notifier::NotifierBlock<F>,
@@ -701,6 +932,19 @@ impl Machine {
     /// # Errors
     ///
     /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, ErrorKind, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.cpu_hotplug_disable()?;
+    /// assert_eq!(m.cpu_down(CpuId(1), StateId::OFFLINE).unwrap_err().kind(), ErrorKind::Disabled);
+    /// m.cpu_hotplug_enable()?;
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn cpu_hotplug_disable(&self) -> Result<(), Error> {
         self.maps_op(|hp| hp.cpu_hotplug_disable())
     }
@@ -710,6 +954,19 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::cpu_hotplug_enable`], plus [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, ErrorKind, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// assert_eq!(m.cpu_hotplug_enable().unwrap_err().kind(), ErrorKind::Unbalanced);
+    /// m.cpu_hotplug_disable()?;
+    /// m.cpu_hotplug_enable()?;
+    /// assert!(!m.with(|hp| hp.cpu_hotplug_disabled())?);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn cpu_hotplug_enable(&self) -> Result<(), Error> {
         self.maps_op(|hp| hp.cpu_hotplug_enable())?
     }
@@ -719,6 +976,21 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::freeze_secondary_cpus`], plus those of [`Machine::with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, ErrorKind, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(3))?;
+    /// m.freeze_secondary_cpus(None)?;
+    /// assert_eq!(m.online_mask()?.to_string(), "0");
+    /// // Hotplug stays disabled until the thaw.
+    /// assert_eq!(m.cpu_up(CpuId(1), StateId(99)).unwrap_err().kind(), ErrorKind::Disabled);
+    /// m.thaw_secondary_cpus()?;
+    /// assert_eq!(m.online_mask()?.to_string(), "0-2");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn freeze_secondary_cpus(&self, primary: Option<CpuId>) -> Result<(), Error> {
         // One hotplug operation per CPU, as Linux's `_cpu_down` per CPU: the write side is
         // released, and `CPU_POST_DEAD_FROZEN` delivered, before the next CPU goes down. Hotplug
@@ -742,6 +1014,23 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::thaw_secondary_cpus`], plus those of [`Machine::with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    /// use cpuhp::{preset, sim::Machine, ErrorKind, Online, Slot, Topology};
+    ///
+    /// static RESUMED: AtomicU32 = AtomicU32::new(0);
+    /// let m = Machine::new(&preset::DEMO, Topology::new(3))?;
+    /// let cbs = Online::new().startup(|_| { if cpuhp::sim::tasks_frozen() { RESUMED.fetch_add(1, Relaxed); } Ok(()) });
+    /// m.setup_state(Slot::OnlineDyn, "x", cbs)?;
+    /// assert_eq!(m.thaw_secondary_cpus().unwrap_err().kind(), ErrorKind::NotFrozen);
+    /// m.freeze_secondary_cpus(None)?;
+    /// m.thaw_secondary_cpus()?;
+    /// assert_eq!(RESUMED.load(Relaxed), 2); // CPUs 1 and 2 came back with tasks frozen
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn thaw_secondary_cpus(&self) -> Result<(), Error> {
         self.write_op(|hp| hp.thaw_secondary_cpus())?
     }
@@ -751,6 +1040,21 @@ impl Machine {
     /// # Errors
     ///
     /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, ErrorKind, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.set_wakeup_pending(true)?;
+    /// assert_eq!(m.freeze_secondary_cpus(None).unwrap_err().kind(), ErrorKind::WakeupPending);
+    /// m.thaw_secondary_cpus()?; // a failed freeze is thawed too
+    /// m.set_wakeup_pending(false)?;
+    /// m.freeze_secondary_cpus(None)?;
+    /// assert_eq!(m.online_mask()?.to_string(), "0");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn set_wakeup_pending(&self, pending: bool) -> Result<(), Error> {
         self.read_op(|hp| hp.set_wakeup_pending(pending))
     }
@@ -760,6 +1064,20 @@ impl Machine {
     /// # Errors
     ///
     /// Those of [`Machine::with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, Errno, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(3))?;
+    /// m.inject_wakeup(1)?;
+    /// assert_eq!(m.freeze_secondary_cpus(None).unwrap_err().errno(), Errno::EBUSY);
+    /// assert_eq!(m.online_mask()?.to_string(), "0,2"); // CPU 1 went down, then the wakeup came
+    /// m.thaw_secondary_cpus()?;
+    /// assert_eq!(m.online_mask()?.to_string(), "0-2");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn inject_wakeup(&self, after_cpus: u32) -> Result<(), Error> {
         self.read_op(|hp| hp.inject_wakeup(after_cpus))
     }
@@ -769,6 +1087,20 @@ impl Machine {
     /// # Errors
     ///
     /// As [`Hotplug::set_smt_control`], plus those of [`Machine::with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, ErrorKind, SmtControl, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2).with_threads_per_core(2))?;
+    /// m.set_smt_control(SmtControl::Off)?;
+    /// assert_eq!(m.online_mask()?.to_string(), "0");
+    /// assert_eq!(m.cpu_up(CpuId(1), StateId(99)).unwrap_err().kind(), ErrorKind::SmtForbidden);
+    /// m.set_smt_control(SmtControl::On)?;
+    /// assert_eq!(m.online_mask()?.to_string(), "0-1");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn set_smt_control(&self, control: SmtControl) -> Result<(), Error> {
         self.write_op(|hp| hp.set_smt_control(control))?
     }
@@ -778,6 +1110,20 @@ impl Machine {
     /// # Errors
     ///
     /// Those of [`Machine::with`]; each CPU's outcome is in the result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(3))?;
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// m.cpu_down(CpuId(2), StateId::OFFLINE)?;
+    /// let outcomes = m.bringup_cpus_parallel(&[CpuId(1), CpuId(2)])?;
+    /// assert!(outcomes.iter().all(|(_, r)| r.is_ok()));
+    /// assert_eq!(m.online_mask()?.to_string(), "0-2");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn bringup_cpus_parallel(&self, cpus: &[CpuId]) -> Result<crate::BringupOutcomes, Error> {
         self.write_op(|hp| hp.bringup_cpus_parallel(cpus))
     }
@@ -787,6 +1133,21 @@ impl Machine {
     /// # Errors
     ///
     /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use cpuhp::{preset, sim::Machine, CpuId, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// m.set_boot_delay(Duration::from_millis(20))?;
+    /// let start = Instant::now();
+    /// m.cpu_up(CpuId(1), StateId(99))?; // waits for the CPU to boot
+    /// assert!(start.elapsed() >= Duration::from_millis(20));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn set_boot_delay(&self, delay: Duration) -> Result<(), Error> {
         self.read_op(|hp| hp.platform().boot().delay = delay)
     }
@@ -796,6 +1157,19 @@ impl Machine {
     /// # Errors
     ///
     /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, Errno, Fault, Online, Slot, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// let s = m.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| Ok(())))?;
+    /// m.inject(Fault::teardown(s, Errno::EBUSY).once())?;
+    /// assert_eq!(m.cpu_down(CpuId(1), StateId::OFFLINE).unwrap_err().errno(), Errno::EBUSY);
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?; // once: gone
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn inject(&self, fault: crate::Fault) -> Result<(), Error> {
         self.read_op(|hp| hp.inject(fault))
     }
@@ -833,6 +1207,24 @@ impl Machine {
     /// # Errors
     ///
     /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    /// use cpuhp::{preset, sim::Machine, CpuId, StateId, Topology};
+    ///
+    /// static EVENTS: AtomicUsize = AtomicUsize::new(0);
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.set_tracer(|_| { EVENTS.fetch_add(1, Relaxed); })?;
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// let seen = EVENTS.load(Relaxed);
+    /// assert!(seen > 0);
+    /// m.clear_tracer()?;
+    /// m.cpu_up(CpuId(1), StateId(99))?;
+    /// assert_eq!(EVENTS.load(Relaxed), seen); // nothing since
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn clear_tracer(&self) -> Result<(), Error> {
         self.read_op(|hp| hp.platform_mut().tracer = None)
     }
@@ -843,6 +1235,20 @@ impl Machine {
     /// # Errors
     ///
     /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, Errno, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// m.inject_start_failure(CpuId(1), Errno::EIO)?;
+    /// assert_eq!(m.cpu_up(CpuId(1), StateId(99)).unwrap_err().errno(), Errno::EIO);
+    /// assert_eq!(m.online_mask()?.to_string(), "0"); // rolled back
+    /// m.cpu_up(CpuId(1), StateId(99))?; // one shot
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn inject_start_failure(&self, cpu: CpuId, errno: Errno) -> Result<(), Error> {
         self.read_op(|hp| hp.platform().boot().start_faults.push((cpu, errno)))
     }
@@ -852,6 +1258,19 @@ impl Machine {
     /// # Errors
     ///
     /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, Errno, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// m.inject_stop_failure(CpuId(1), Errno::EBUSY)?;
+    /// assert_eq!(m.cpu_down(CpuId(1), StateId::OFFLINE).unwrap_err().errno(), Errno::EBUSY);
+    /// assert_eq!(m.online_mask()?.to_string(), "0-1"); // it refused to die: still up
+    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?; // one shot
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
     pub fn inject_stop_failure(&self, cpu: CpuId, errno: Errno) -> Result<(), Error> {
         self.read_op(|hp| hp.platform().boot().stop_faults.push((cpu, errno)))
     }
