@@ -1,16 +1,19 @@
 //! `cpuhp`: the command-line face of the cpuhp crates.
 //!
-//! Exit codes: 0 success; 1 a replay differs from its recording; 2 bad usage or input (unreadable
-//! file, malformed line); 3 a replay differs only by documented, deliberate differences.
+//! Exit codes: 0 success; 1 an invariant broke (`run`, `explore`, `demo`) or a replay differs
+//! from its recording; 2 bad usage or input (unreadable file, malformed scenario or line);
+//! 3 a replay differs only by documented, deliberate differences.
 
 mod replay;
+mod scenario_cmd;
+mod states;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 /// The CPU hotplug machinery of a kernel: notifier chains with exact rollback and the Linux cpuhp
-/// state machine, on a simulated machine.
+/// state machine, on a simulated machine whose CPUs are threads.
 #[derive(Parser, Debug)]
 #[command(name = "cpuhp", version, about)]
 struct Cli {
@@ -20,6 +23,17 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Runs the built-in demo: offline, online, a vetoed online and a failing online with its
+    /// exact rollback, on four simulated CPUs.
+    Demo(scenario_cmd::RenderArgs),
+    /// Runs a scenario file and prints what happened (timeline, ftrace, Perfetto JSON or JSON
+    /// lines).
+    Run(scenario_cmd::RunArgs),
+    /// Runs a scenario once per failure point (and per rollback failure point) and checks the
+    /// invariants; exits 1 and names the minimal failure if one breaks.
+    Explore(scenario_cmd::ExploreArgs),
+    /// Prints a preset's state table, as /sys/devices/system/cpu/hotplug/states.
+    States(states::Args),
     /// Replays traces recorded on Linux 6.1 on the simulated machine and compares every line.
     Replay(replay::Args),
 }
@@ -27,6 +41,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Demo(args) => scenario_cmd::demo(&args),
+        Command::Run(args) => scenario_cmd::run_cmd(&args),
+        Command::Explore(args) => scenario_cmd::explore_cmd(&args),
+        Command::States(args) => states::run(&args),
         Command::Replay(args) => replay::run(&args),
     };
     ExitCode::from(code)

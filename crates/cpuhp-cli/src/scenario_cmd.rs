@@ -1,0 +1,300 @@
+//! `cpuhp demo`, `cpuhp run SCENARIO.toml` and `cpuhp explore SCENARIO.toml`.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anstyle::{AnsiColor, Effects, Style};
+use clap::{Args as ClapArgs, ValueEnum};
+use cpuhp_scenario::{explore, render, run, ExploreOptions, Format, Scenario};
+
+/// Exit codes.
+pub const OK: u8 = 0;
+/// An invariant broke.
+pub const VIOLATION: u8 = 1;
+/// Bad usage or input.
+pub const BAD_INPUT: u8 = 2;
+
+const ERROR: Style = AnsiColor::Red.on_default().effects(Effects::BOLD);
+
+/// The output formats of `run` and `demo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A readable timeline, one line per callback with the rule that applied.
+    Timeline,
+    /// Linux's ftrace text (`cpuhp_enter`/`cpuhp_multi_enter`/`cpuhp_exit`).
+    Ftrace,
+    /// Chrome trace-event JSON for the Perfetto UI (ui.perfetto.dev → Open trace file).
+    Perfetto,
+    /// One JSON object per event.
+    Jsonl,
+}
+
+impl OutputFormat {
+    fn format(self) -> Format {
+        match self {
+            OutputFormat::Timeline => Format::Timeline,
+            OutputFormat::Ftrace => Format::Ftrace,
+            OutputFormat::Perfetto => Format::Perfetto,
+            OutputFormat::Jsonl => Format::Jsonl,
+        }
+    }
+}
+
+/// Options shared by `run` and `demo`.
+#[derive(ClapArgs, Debug)]
+pub struct RenderArgs {
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Timeline)]
+    format: OutputFormat,
+    /// Write the output to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Run every callback on the calling thread instead of one OS thread per CPU (same events,
+    /// faster).
+    #[arg(long)]
+    inline: bool,
+}
+
+/// Arguments of `cpuhp run`.
+#[derive(ClapArgs, Debug)]
+pub struct RunArgs {
+    /// The scenario (TOML; see examples/ and `cpuhp run --help`).
+    scenario: PathBuf,
+    #[command(flatten)]
+    render: RenderArgs,
+}
+
+/// Arguments of `cpuhp explore`.
+#[derive(ClapArgs, Debug)]
+pub struct ExploreArgs {
+    /// The scenario (TOML).
+    scenario: PathBuf,
+    /// Worker threads (default: one per core).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Only single failures: skip injecting a second failure into each rollback.
+    #[arg(long)]
+    no_rollback_failures: bool,
+    /// Print every run as JSON instead of the summary table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn load(path: &Path) -> Result<Scenario, u8> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anstream::eprintln!(
+            "{} cannot read {name}: {e}",
+            ERROR.render().to_string() + "error:" + &ERROR.render_reset().to_string()
+        );
+        BAD_INPUT
+    })?;
+    Scenario::parse(&name, &text).map_err(|e| {
+        anstream::eprintln!("{e}");
+        BAD_INPUT
+    })
+}
+
+fn emit(text: &str, output: Option<&Path>) -> u8 {
+    match output {
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => OK,
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                BAD_INPUT
+            }
+        },
+        None => {
+            let mut out = anstream::stdout();
+            // A closed pipe (`| head`) is not an error worth reporting.
+            let _ = out.write_all(text.as_bytes());
+            OK
+        }
+    }
+}
+
+fn run_and_render(s: &Scenario, args: &RenderArgs) -> u8 {
+    let rec = run(s, !args.inline);
+    let color = args.output.is_none();
+    let code = emit(
+        &render(&rec, s, args.format.format(), color),
+        args.output.as_deref(),
+    );
+    if code != OK {
+        return code;
+    }
+    if rec.violations.is_empty() {
+        OK
+    } else {
+        VIOLATION
+    }
+}
+
+/// `cpuhp demo`.
+pub fn demo(args: &RenderArgs) -> u8 {
+    // The embedded scenario is tested to parse.
+    match Scenario::parse("demo.toml", cpuhp_scenario::DEMO_SCENARIO) {
+        Ok(s) => run_and_render(&s, args),
+        Err(e) => {
+            eprintln!("{e}");
+            BAD_INPUT
+        }
+    }
+}
+
+/// `cpuhp run`.
+pub fn run_cmd(args: &RunArgs) -> u8 {
+    match load(&args.scenario) {
+        Ok(s) => run_and_render(&s, &args.render),
+        Err(code) => code,
+    }
+}
+
+/// `cpuhp explore`.
+pub fn explore_cmd(args: &ExploreArgs) -> u8 {
+    let s = match load(&args.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut options = ExploreOptions {
+        rollback_failures: !args.no_rollback_failures,
+        ..ExploreOptions::default()
+    };
+    if let Some(j) = args.jobs {
+        options.jobs = j.max(1);
+    }
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let found = explore(&s, &options, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    if args.json {
+        let text = serde_json::to_string_pretty(&found).unwrap_or_default();
+        println!("{text}");
+    } else {
+        print_summary(&found);
+    }
+    if found.is_clean() {
+        OK
+    } else {
+        VIOLATION
+    }
+}
+
+fn print_summary(found: &cpuhp_scenario::Exploration) {
+    let mut out = anstream::stdout();
+    let bold = Style::new().effects(Effects::BOLD);
+    let green = AnsiColor::Green.on_default();
+    let _ = writeln!(
+        out,
+        "{}{:<4} {:<44} {:>7} {:>9} {:>9} {:>10}{}",
+        bold.render(),
+        "step",
+        "",
+        "points",
+        "absorbed",
+        "rolled back",
+        "violations",
+        bold.render_reset()
+    );
+    for (i, step) in found.steps.iter().enumerate() {
+        let singles: Vec<_> = found
+            .cases
+            .iter()
+            .filter(|c| c.step == i && c.second.is_none())
+            .collect();
+        let doubles = found
+            .cases
+            .iter()
+            .filter(|c| c.step == i && c.second.is_some())
+            .count();
+        let broken = found
+            .cases
+            .iter()
+            .filter(|c| c.step == i && !c.violations.is_empty())
+            .count();
+        if singles.is_empty() && broken == 0 {
+            continue;
+        }
+        let absorbed = singles.iter().filter(|c| !c.failed).count();
+        let rolled = singles.len() - absorbed;
+        let _ = writeln!(
+            out,
+            "{:<4} {:<44} {:>7} {:>9} {:>9}{} {:>10}",
+            i + 1,
+            step,
+            singles.len(),
+            absorbed,
+            rolled,
+            if doubles > 0 {
+                format!(" (+{doubles} double)")
+            } else {
+                String::new()
+            },
+            broken
+        );
+    }
+    let runs = found.cases.len();
+    let broken: Vec<_> = found
+        .cases
+        .iter()
+        .filter(|c| !c.violations.is_empty())
+        .collect();
+    let _ = writeln!(out);
+    for v in &found.baseline {
+        let _ = writeln!(
+            out,
+            "{}violation without any injected failure{} after step {}: {v}",
+            ERROR.render(),
+            ERROR.render_reset(),
+            v.step + 1
+        );
+    }
+    match found.first_violation() {
+        None if found.baseline.is_empty() => {
+            let _ = writeln!(
+                out,
+                "{}every invariant held in all {runs} runs{}",
+                green.render(),
+                green.render_reset()
+            );
+        }
+        None => {}
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "{}{} of {runs} runs broke an invariant.{} The minimal one:",
+                ERROR.render(),
+                broken.len(),
+                ERROR.render_reset()
+            );
+            let _ = writeln!(
+                out,
+                "  inject: {} — in step {} ({})",
+                c.first,
+                c.step + 1,
+                found.steps.get(c.step).map_or("", String::as_str)
+            );
+            if let Some(second) = &c.second {
+                let _ = writeln!(out, "  and, during its rollback: {second}");
+            }
+            for v in &c.violations {
+                let _ = writeln!(
+                    out,
+                    "  broken after step {} ({}): {v}",
+                    v.step + 1,
+                    found.steps.get(v.step).map_or("", String::as_str)
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Exhaustive failure exploration: every failure point a scenario reaches — each callback ×
+//! CPU × direction × instance, each notifier's PREPARE answer, each CPU's boot and death — run
+//! with that one failure injected, and then each callback of the rollback it causes with a second
+//! failure injected there; the invariants ([`crate::check`]) checked after every step of every
+//! run.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use cpuhp::Errno;
+use serde::Serialize;
+
+use crate::check::Violation;
+use crate::journal::Point;
+use crate::run::{run_with, Reached, Record};
+use crate::scenario::Scenario;
+
+/// How to explore.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads (default: the available cores).
+    pub jobs: usize,
+    /// Also inject a second failure at every callback of each rollback.
+    pub rollback_failures: bool,
+    /// The errno injected failures return.
+    pub errno: Errno,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            rollback_failures: true,
+            errno: Errno::EIO,
+        }
+    }
+}
+
+/// One injected failure: the `occurrence`-th call (0-based) at `point`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Failure {
+    /// Where.
+    pub point: Point,
+    /// Which call there (0: the first).
+    pub occurrence: u32,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.point)?;
+        if self.occurrence > 0 {
+            write!(f, " (call {})", self.occurrence + 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// A run's failures and what they found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Case {
+    /// The injected failure.
+    pub first: Failure,
+    /// A second failure, during the rollback the first caused.
+    pub second: Option<Failure>,
+    /// The step in which the (first) failure fired.
+    pub step: usize,
+    /// The operation failed (the failure was not absorbed).
+    pub failed: bool,
+    /// Broken invariants.
+    pub violations: Vec<Violation>,
+}
+
+/// What an exploration found.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{explore, ExploreOptions, Scenario};
+///
+/// let s = Scenario::parse("s.toml", r#"
+///     ops = ["down 1", "up 1"]
+///     [machine]
+///     cpus = 2
+///     [[state]]
+///     name = "drv:online"
+///     section = "online"
+///     bug = "leak-on-failure"
+/// "#)?;
+/// let found = explore(&s, &ExploreOptions::default(), |_, _| {});
+/// let first = found.first_violation().expect("the planted bug");
+/// assert_eq!(first.first.to_string(), "startup of drv:online on CPU 0");
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Exploration {
+    /// The steps of the scenario (setup steps, then operations).
+    pub steps: Vec<String>,
+    /// Invariants broken without any injected failure.
+    pub baseline: Vec<Violation>,
+    /// Every run, ordered: single failures by where they fire, then double failures.
+    pub cases: Vec<Case>,
+}
+
+impl Exploration {
+    /// The minimal case that breaks an invariant: a single failure before a double one, the
+    /// earliest step, the earliest failure point.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp_scenario::{explore, ExploreOptions, Scenario};
+    ///
+    /// let s = Scenario::parse("s.toml", "ops = [\"down 1\"]\n[machine]\ncpus = 2\n")?;
+    /// assert!(explore(&s, &ExploreOptions::default(), |_, _| {}).first_violation().is_none());
+    /// # Ok::<(), cpuhp_scenario::ParseError>(())
+    /// ```
+    pub fn first_violation(&self) -> Option<&Case> {
+        self.cases
+            .iter()
+            .filter(|c| !c.violations.is_empty())
+            .min_by_key(|c| (c.second.is_some(), c.step))
+    }
+
+    /// Whether every invariant held in every run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp_scenario::{explore, ExploreOptions, Scenario};
+    ///
+    /// let s = Scenario::parse("s.toml", "[machine]\ncpus = 1\n")?;
+    /// assert!(explore(&s, &ExploreOptions::default(), |_, _| {}).is_clean());
+    /// # Ok::<(), cpuhp_scenario::ParseError>(())
+    /// ```
+    pub fn is_clean(&self) -> bool {
+        self.baseline.is_empty() && self.cases.iter().all(|c| c.violations.is_empty())
+    }
+}
+
+/// The failure points a run reached that are not failing already.
+fn candidates(rec: &Record) -> Vec<(Reached, usize)> {
+    rec.reached
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.failed)
+        .map(|(i, r)| (r.clone(), i))
+        .collect()
+}
+
+/// Explores `scenario` (inline, so runs are fast and deterministic). `progress(done, total)` is
+/// called as runs finish (total grows once the rollbacks to try are known).
+pub fn explore(
+    scenario: &Scenario,
+    options: &Options,
+    progress: impl Fn(usize, usize) + Sync,
+) -> Exploration {
+    let baseline = run_with(scenario, false, &[], &[]);
+    let singles: Vec<Failure> = candidates(&baseline)
+        .into_iter()
+        .map(|(r, _)| Failure {
+            point: r.point,
+            occurrence: r.occurrence,
+        })
+        .collect();
+    let total = AtomicUsize::new(singles.len());
+    let done = AtomicUsize::new(0);
+    let errnos = [options.errno, options.errno];
+    let run_case = |first: &Failure, second: Option<&Failure>| -> (Case, Record) {
+        let mut extra = vec![(first.point.clone(), first.occurrence)];
+        if let Some(s) = second {
+            extra.push((s.point.clone(), s.occurrence));
+        }
+        let rec = run_with(scenario, false, &extra, &errnos);
+        // Where the first failure fired.
+        let fired = rec
+            .reached
+            .iter()
+            .position(|r| r.point == first.point && r.occurrence == first.occurrence);
+        let step = fired.map_or(usize::MAX, |i| rec.reached[i].step);
+        let failed = rec.events.iter().any(|e| {
+            matches!(e, crate::Event::StepDone { index, outcome } if *index == step && !outcome.is_ok())
+        });
+        let case = Case {
+            first: first.clone(),
+            second: second.cloned(),
+            step,
+            failed,
+            violations: rec.violations.clone(),
+        };
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress(n, total.load(Ordering::Relaxed));
+        (case, rec)
+    };
+
+    // Single failures; each failing operation's rollback gives the second failures to try.
+    let single_results: Vec<(Case, Vec<Failure>)> = parallel(&singles, options.jobs, |f| {
+        let (case, rec) = run_case(f, None);
+        let mut seconds = Vec::new();
+        if options.rollback_failures && case.failed {
+            if let Some(at) = rec
+                .reached
+                .iter()
+                .position(|r| r.point == f.point && r.occurrence == f.occurrence)
+            {
+                seconds = rec.reached[at + 1..]
+                    .iter()
+                    .take_while(|r| r.step == case.step)
+                    .filter(|r| !r.failed)
+                    .map(|r| Failure {
+                        point: r.point.clone(),
+                        occurrence: r.occurrence,
+                    })
+                    .collect();
+            }
+        }
+        total.fetch_add(seconds.len(), Ordering::Relaxed);
+        (case, seconds)
+    });
+    let doubles: Vec<(Failure, Failure)> = single_results
+        .iter()
+        .flat_map(|(c, seconds)| seconds.iter().map(|s| (c.first.clone(), s.clone())))
+        .collect();
+    let double_cases = parallel(&doubles, options.jobs, |(a, b)| run_case(a, Some(b)).0);
+    let mut cases: Vec<Case> = single_results.into_iter().map(|(c, _)| c).collect();
+    cases.extend(double_cases);
+    Exploration {
+        steps: baseline.steps.clone(),
+        baseline: baseline.violations,
+        cases,
+    }
+}
+
+/// `f` over `items` on `jobs` threads; results in the items' order.
+fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
+}

@@ -1,0 +1,550 @@
+//! What a run records, shared by the scenario's callbacks, its notifiers and the platform's
+//! tracer: the events in order, the resources the callbacks hold, the planned failures, and
+//! every call that could have failed (the failure points `explore` tries).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cpuhp::{Context, Errno, TraceEvent};
+use serde::Serialize;
+
+/// One thing that happened during a run.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{run, Event, Scenario};
+///
+/// let s = Scenario::parse("s.toml", "ops = [\"down 1\"]\n[machine]\ncpus = 2\n")?;
+/// let rec = run(&s, false);
+/// assert!(matches!(rec.events.last(), Some(Event::OpDone { index: 0, .. })));
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A step of the run begins: a setup step (`setup-state`, `add-instance`,
+    /// `register-notifier`) or one of the scenario's operations.
+    Step {
+        /// The step's number (setup steps first, then the operations).
+        index: usize,
+        /// The step, as written.
+        what: String,
+        /// It is one of the scenario's operations (not setup).
+        op: bool,
+    },
+    /// The step ended.
+    StepDone {
+        /// The step's number.
+        index: usize,
+        /// `ok`, or what failed.
+        outcome: Outcome,
+    },
+    /// A callback is about to run (Linux's `cpuhp_enter` / `cpuhp_multi_enter`).
+    Enter {
+        /// The CPU it is for.
+        cpu: u32,
+        /// The CPU's target.
+        target: u32,
+        /// The state.
+        step: u32,
+        /// The callback's name.
+        symbol: String,
+        /// Startup (`true`) or teardown.
+        bringup: bool,
+        /// The instance, for a multi-instance state.
+        instance: Option<String>,
+        /// Where it runs: `control`, `cpu-thread` or `cpu-atomic`.
+        context: &'static str,
+    },
+    /// A callback returned (Linux's `cpuhp_exit`).
+    Exit {
+        /// The CPU it was for.
+        cpu: u32,
+        /// The CPU's state after the call.
+        state: u32,
+        /// The state.
+        step: u32,
+        /// Startup or teardown.
+        bringup: bool,
+        /// The instance.
+        instance: Option<String>,
+        /// 0 or a negative errno.
+        ret: i32,
+        /// Where it ran.
+        context: &'static str,
+    },
+    /// An injected failure fired without calling the callback.
+    Injected {
+        /// The CPU.
+        cpu: u32,
+        /// The state.
+        step: u32,
+        /// Startup or teardown.
+        bringup: bool,
+        /// The instance.
+        instance: Option<String>,
+        /// The negative errno returned.
+        ret: i32,
+    },
+    /// A legacy CPU notifier was called.
+    Notify {
+        /// The notifier.
+        notifier: String,
+        /// The event (`CPU_UP_PREPARE`, …, `_FROZEN` variants).
+        action: String,
+        /// The CPU.
+        cpu: u32,
+        /// 0 or the veto's negative errno.
+        ret: i32,
+    },
+    /// Linux would warn here.
+    Warning {
+        /// The CPU.
+        cpu: u32,
+        /// The Linux function that warns.
+        function: &'static str,
+    },
+    /// A deliberate difference from Linux happened here.
+    Divergence {
+        /// The CPU.
+        cpu: u32,
+        /// What differs.
+        text: String,
+    },
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    /// It succeeded.
+    Ok,
+    /// It failed.
+    Failed {
+        /// The errno returned (`ENOMEM`, …).
+        errno: String,
+        /// The error's kind (`Callback`, `LastCpu`, …).
+        kind: String,
+        /// The callback that failed.
+        failure: Option<String>,
+        /// The callback that failed while undoing it (the machine is then undefined).
+        rollback_failure: Option<String>,
+    },
+}
+
+impl Outcome {
+    pub(crate) fn of(r: &Result<(), cpuhp::Error>) -> Outcome {
+        match r {
+            Ok(()) => Outcome::Ok,
+            Err(e) => Outcome::Failed {
+                errno: e.errno().to_string(),
+                kind: format!("{:?}", e.kind()),
+                failure: e.failure().map(|f| f.to_string()),
+                rollback_failure: e.rollback_failure().map(|f| f.to_string()),
+            },
+        }
+    }
+
+    /// Whether it succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(cpuhp_scenario::Outcome::Ok.is_ok());
+    /// ```
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+}
+
+/// A place where a failure can be injected: a scenario callback, a notifier's PREPARE event, or
+/// the platform (a CPU that fails to boot, or refuses to die).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "point", rename_all = "snake_case")]
+pub enum Point {
+    /// A state's startup or teardown (one instance of a multi-instance state).
+    Callback {
+        /// The state.
+        state: String,
+        /// The CPU.
+        cpu: u32,
+        /// Startup or teardown.
+        bringup: bool,
+        /// The instance.
+        instance: Option<String>,
+    },
+    /// A notifier's answer to `CPU_UP_PREPARE` or `CPU_DOWN_PREPARE`.
+    Notifier {
+        /// The notifier.
+        notifier: String,
+        /// `CPU_UP_PREPARE` (`true`) or `CPU_DOWN_PREPARE`.
+        up: bool,
+        /// The CPU.
+        cpu: u32,
+    },
+    /// The platform step of a core state: booting (`cpu:bringup`, `cpu:kick_ap`) or stopping
+    /// (`cpu:teardown`) the CPU.
+    Platform {
+        /// The core state's name.
+        state: String,
+        /// Its number.
+        step: u32,
+        /// The CPU.
+        cpu: u32,
+        /// Startup or teardown.
+        bringup: bool,
+    },
+}
+
+impl std::fmt::Display for Point {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dir = |b: bool| if b { "startup" } else { "teardown" };
+        match self {
+            Point::Callback {
+                state,
+                cpu,
+                bringup,
+                instance,
+            } => {
+                write!(f, "{} of {state}", dir(*bringup))?;
+                if let Some(i) = instance {
+                    write!(f, " instance {i}")?;
+                }
+                write!(f, " on CPU {cpu}")
+            }
+            Point::Notifier { notifier, up, cpu } => {
+                let ev = if *up {
+                    "CPU_UP_PREPARE"
+                } else {
+                    "CPU_DOWN_PREPARE"
+                };
+                write!(f, "notifier {notifier} vetoes {ev} for CPU {cpu}")
+            }
+            Point::Platform {
+                state,
+                cpu,
+                bringup,
+                ..
+            } => {
+                let what = if *bringup {
+                    "fails to boot"
+                } else {
+                    "refuses to die"
+                };
+                write!(f, "CPU {cpu} {what} ({state})")
+            }
+        }
+    }
+}
+
+/// A planned failure: the `skip + 1`-th call at a point matching `at` fails, `times` times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Injection {
+    /// What it matches: a point whose `cpu`/`instance` are `None` matches any (see `matches`).
+    pub(crate) at: Pattern,
+    pub(crate) errno: Errno,
+    pub(crate) skip: u32,
+    pub(crate) times: Option<u32>,
+}
+
+/// A [`Point`] with wildcards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Pattern {
+    Callback {
+        state: String,
+        cpu: Option<u32>,
+        bringup: bool,
+        instance: Option<String>,
+    },
+    Notifier {
+        notifier: String,
+        up: bool,
+        cpu: Option<u32>,
+    },
+}
+
+impl Pattern {
+    pub(crate) fn exact(p: &Point) -> Option<Pattern> {
+        match p {
+            Point::Callback {
+                state,
+                cpu,
+                bringup,
+                instance,
+            } => Some(Pattern::Callback {
+                state: state.clone(),
+                cpu: Some(*cpu),
+                bringup: *bringup,
+                instance: instance.clone(),
+            }),
+            Point::Notifier { notifier, up, cpu } => Some(Pattern::Notifier {
+                notifier: notifier.clone(),
+                up: *up,
+                cpu: Some(*cpu),
+            }),
+            Point::Platform { .. } => None,
+        }
+    }
+
+    fn matches(&self, p: &Point) -> bool {
+        match (self, p) {
+            (
+                Pattern::Callback {
+                    state,
+                    cpu,
+                    bringup,
+                    instance,
+                },
+                Point::Callback {
+                    state: s,
+                    cpu: c,
+                    bringup: b,
+                    instance: i,
+                },
+            ) => {
+                state == s
+                    && bringup == b
+                    && cpu.is_none_or(|cpu| cpu == *c)
+                    && (instance.is_none() || instance == i)
+            }
+            (
+                Pattern::Notifier { notifier, up, cpu },
+                Point::Notifier {
+                    notifier: n,
+                    up: u,
+                    cpu: c,
+                },
+            ) => notifier == n && up == u && cpu.is_none_or(|cpu| cpu == *c),
+            _ => false,
+        }
+    }
+}
+
+/// A call at a failure point, in order: which step it happened in, and how many earlier calls
+/// at the same point there were.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Call {
+    pub(crate) point: Point,
+    pub(crate) step: usize,
+    pub(crate) occurrence: u32,
+    /// It failed (a planned or injected failure).
+    pub(crate) failed: bool,
+}
+
+/// The resource a state's callbacks account for: (state, CPU, instance).
+pub(crate) type Resource = (String, u32, Option<String>);
+
+/// Everything a run records.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    pub(crate) events: Vec<Event>,
+    /// Resources held, by callbacks that succeeded.
+    pub(crate) held: BTreeMap<Resource, u32>,
+    /// Accounting errors seen as they happened (double startup, teardown of nothing).
+    pub(crate) violations: Vec<(usize, String)>,
+    pub(crate) injections: Vec<Injection>,
+    pub(crate) calls: Vec<Call>,
+    occurrences: BTreeMap<Point, u32>,
+    /// The step running now.
+    pub(crate) step: usize,
+    /// Instance names by the state machine's instance ids.
+    pub(crate) instance_names: BTreeMap<u64, String>,
+    /// The core's platform steps: (state, startup?, name) — booting and stopping CPUs.
+    pub(crate) platform: Vec<(u32, bool, &'static str)>,
+}
+
+impl Journal {
+    /// Records a call of a platform step (from the trace).
+    fn platform_call(&mut self, step: u32, cpu: u32, bringup: bool, failed: bool) {
+        let Some(&(_, _, name)) = self
+            .platform
+            .iter()
+            .find(|&&(s, b, _)| s == step && b == bringup)
+        else {
+            return;
+        };
+        let point = Point::Platform {
+            state: name.to_string(),
+            step,
+            cpu,
+            bringup,
+        };
+        let n = self.occurrences.entry(point.clone()).or_insert(0);
+        let occurrence = *n;
+        *n += 1;
+        self.calls.push(Call {
+            point,
+            step: self.step,
+            occurrence,
+            failed,
+        });
+    }
+
+    /// Records a call at `point`; returns the errno if a planned failure fires there.
+    pub(crate) fn call(&mut self, point: Point) -> Option<Errno> {
+        let n = self.occurrences.entry(point.clone()).or_insert(0);
+        let occurrence = *n;
+        *n += 1;
+        let mut fired = None;
+        if let Some(inj) = self
+            .injections
+            .iter_mut()
+            .find(|i| i.at.matches(&point) && i.times != Some(0))
+        {
+            if inj.skip > 0 {
+                inj.skip -= 1;
+            } else {
+                if let Some(t) = &mut inj.times {
+                    *t -= 1;
+                }
+                fired = Some(inj.errno);
+            }
+        }
+        self.calls.push(Call {
+            point,
+            step: self.step,
+            occurrence,
+            failed: fired.is_some(),
+        });
+        fired
+    }
+
+    pub(crate) fn acquire(&mut self, r: Resource) {
+        let held = self.held.entry(r.clone()).or_insert(0);
+        *held += 1;
+        if *held > 1 {
+            let (s, c, i) = r;
+            self.violations.push((
+                self.step,
+                format!(
+                    "startup of {} on CPU {c} while it is up (a second startup)",
+                    inst(&s, &i)
+                ),
+            ));
+        }
+    }
+
+    pub(crate) fn release(&mut self, r: Resource) {
+        match self.held.get_mut(&r) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                if *n == 0 {
+                    self.held.remove(&r);
+                }
+            }
+            _ => {
+                let (s, c, i) = r;
+                self.violations.push((
+                    self.step,
+                    format!(
+                        "teardown of {} on CPU {c} that is not up (a teardown without a startup)",
+                        inst(&s, &i)
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// Records a trace event of the state machine.
+    pub(crate) fn trace(&mut self, e: &TraceEvent<'_>) {
+        let ctx = |c: Context| match c {
+            Context::Control => "control",
+            Context::ApThread => "cpu-thread",
+            Context::ApAtomic => "cpu-atomic",
+        };
+        let inst = |i: Option<cpuhp::InstanceId>| {
+            i.map(|i| {
+                self.instance_names
+                    .get(&i.0)
+                    .cloned()
+                    .unwrap_or_else(|| format!("#{}", i.0))
+            })
+        };
+        let ev = match *e {
+            TraceEvent::Enter {
+                cpu,
+                target,
+                step,
+                symbol,
+                bringup,
+                instance,
+                context,
+            } => Event::Enter {
+                cpu: cpu.0,
+                target: target.get(),
+                step: step.get(),
+                symbol: symbol.to_string(),
+                bringup,
+                instance: inst(instance),
+                context: ctx(context),
+            },
+            TraceEvent::Exit {
+                cpu,
+                state,
+                step,
+                bringup,
+                instance,
+                result,
+                context,
+            } => Event::Exit {
+                cpu: cpu.0,
+                state: state.get(),
+                step: step.get(),
+                bringup,
+                instance: inst(instance),
+                ret: result.map_or_else(Errno::to_neg, |()| 0),
+                context: ctx(context),
+            },
+            TraceEvent::Injected {
+                cpu,
+                step,
+                bringup,
+                instance,
+                errno,
+            } => Event::Injected {
+                cpu: cpu.0,
+                step: step.get(),
+                bringup,
+                instance: inst(instance),
+                ret: errno.to_neg(),
+            },
+            TraceEvent::Warning { warning, cpu, .. } => Event::Warning {
+                cpu: cpu.0,
+                function: warning.linux_function(),
+            },
+            TraceEvent::Divergence { divergence, cpu } => Event::Divergence {
+                cpu: cpu.0,
+                text: divergence.explain().to_string(),
+            },
+        };
+        match ev {
+            Event::Enter {
+                cpu, step, bringup, ..
+            } => self.platform_call(step, cpu, bringup, false),
+            Event::Injected {
+                cpu, step, bringup, ..
+            } => self.platform_call(step, cpu, bringup, true),
+            _ => {}
+        }
+        self.events.push(ev);
+    }
+}
+
+fn inst(state: &str, i: &Option<String>) -> String {
+    match i {
+        Some(i) => format!("{state} instance {i}"),
+        None => state.to_string(),
+    }
+}
+
+/// The journal, shared by everything that records into it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Shared(Arc<Mutex<Journal>>);
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Journal> {
+        // A panicking callback poisons the machine, not the journal: keep recording.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

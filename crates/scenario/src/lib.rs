@@ -1,0 +1,72 @@
+//! Scenarios for the cpuhp state machine.
+//!
+//! A scenario describes a machine (CPUs, SMT, the preset state table), the subsystems on it —
+//! cpuhp states in the three sections, multi-instance drivers, legacy CPU notifiers — with the
+//! failures planned for their callbacks, and a list of operations (`up 1`, `down 2 to 60`,
+//! `add-instance`, `freeze`, `smt off`, `parallel-up 1 2 3`, …). It is written in TOML
+//! ([`Scenario::parse`], with file:line:column errors) or built in Rust.
+//!
+//! [`run`] builds the machine — inline or on the threaded simulator — installs the subsystems
+//! and runs the operations, recording every callback, notifier call and failure into a
+//! [`Record`]; [`render`] turns that into a timeline for people, Linux's ftrace text,
+//! Perfetto-readable trace-event JSON or JSON lines.
+//!
+//! Every callback of a scenario accounts for a per-CPU (per-instance) resource: a startup that
+//! succeeds acquires it, a teardown releases it. After every step the invariants of DESIGN.md
+//! are checked against that accounting and against where the CPUs stand ([`Invariant`]).
+//! [`explore`] runs the scenario once per failure point — every callback × CPU × direction ×
+//! instance, every notifier's PREPARE answer, every CPU's boot and death — with that failure
+//! injected, and once more per callback of the rollback it causes with a second failure there,
+//! and reports the runs that broke an invariant.
+//!
+//! # Examples
+//!
+//! ```
+//! use cpuhp_scenario::{explore, render, run, ExploreOptions, Format, Scenario};
+//!
+//! let s = Scenario::parse("mini.toml", r#"
+//!     ops = ["down 1", "up 1"]
+//!
+//!     [machine]
+//!     cpus = 2
+//!
+//!     [[state]]
+//!     name = "drv:prepare"
+//!     section = "prepare"
+//!
+//!     [[state]]
+//!     name = "drv:online"
+//!     section = "online"
+//!     fail = [{ on = "startup", cpu = 1, errno = "ENOMEM" }]
+//! "#)?;
+//! let rec = run(&s, false);
+//! let timeline = render(&rec, &s, Format::Timeline, false);
+//! assert!(timeline.contains("⇒ failed with ENOMEM"));
+//! assert!(rec.violations.is_empty());
+//! assert!(explore(&s, &ExploreOptions::default(), |_, _| {}).is_clean());
+//! # Ok::<(), cpuhp_scenario::ParseError>(())
+//! ```
+
+mod check;
+mod explore;
+mod journal;
+mod parse;
+mod render;
+mod run;
+mod scenario;
+
+pub use check::{Invariant, Violation};
+pub use explore::{explore, Case, Exploration, Failure, Options as ExploreOptions};
+pub use journal::{Event, Outcome, Point};
+pub use parse::{ParseError, MAX_CPUS};
+pub use render::{render, Format};
+pub use run::{run, Reached, Record};
+pub use scenario::{
+    Bug, FailSpec, MachineSpec, NotifierSpec, Op, OpSpec, PresetName, Scenario, SlotSpec,
+    StateSpec, VetoSpec,
+};
+
+/// The scenario `cpuhp demo` runs: four CPUs, subsystems in all three sections, a
+/// multi-instance driver, a vetoing legacy notifier, and an offline, an online and a failing
+/// online.
+pub const DEMO_SCENARIO: &str = include_str!("demo.toml");

@@ -1,0 +1,808 @@
+//! Scenario files: TOML in, a checked [`Scenario`] or a [`ParseError`] that says where
+//! (file:line:column), shows the offending text, says what was expected and suggests the closest
+//! name.
+//!
+//! ```toml
+//! [machine]
+//! cpus = 4                # all present and booted
+//! threads_per_core = 1    # optional; > 1 gives SMT siblings
+//! smt = "on"              # optional: on | off | forceoff (at boot)
+//! preset = "demo"         # optional: demo | linux-6.1
+//!
+//! [[state]]
+//! name = "mm/percpu:prepare"
+//! section = "prepare"     # prepare | starting | online
+//! slot = "dynamic"        # optional: dynamic (default) or a state number (STARTING needs one)
+//! startup = true          # optional (default true)
+//! teardown = true         # optional (default true)
+//! multi = false           # optional: multi-instance
+//! instances = []          # optional: instances added at setup
+//! fail = [{ on = "startup", cpu = 3, errno = "ENOMEM" }]   # optional; also instance, after, times
+//! bug = "leak-on-failure" # optional: leak-on-failure | teardown-leaks
+//!
+//! [[notifier]]
+//! name = "workqueue"
+//! priority = 10
+//! veto = [{ event = "up_prepare", cpu = 3, errno = "ENOMEM" }]     # optional; also after, times
+//!
+//! ops = ["down 1", "up 1", "up 2 to 60", "add-instance nvme:queues nvme2", "freeze", "thaw"]
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Range;
+
+use cpuhp::legacy::CpuEvent;
+use cpuhp::{Errno, Section, SmtControl};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::scenario::{
+    Bug, FailSpec, MachineSpec, NotifierSpec, Op, OpSpec, PresetName, Scenario, SlotSpec,
+    StateSpec, VetoSpec,
+};
+
+/// A scenario file that could not be read: where, what, and what was expected.
+///
+/// `Display` prints `file:line:column: error: …`, the offending line with a caret under the
+/// offending text, and a help line (expected values, or the closest known name).
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::Scenario;
+///
+/// let e = Scenario::parse("s.toml", "[machine]\ncpus = 2\nops = [\"dwn 1\"]\n").unwrap_err();
+/// assert_eq!((e.line, e.column), (3, 9));
+/// assert_eq!(e.help.as_deref(), Some("did you mean `down`?"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// The file's name, as given.
+    pub file: String,
+    /// 1-based line of the offending text.
+    pub line: usize,
+    /// 1-based column (in characters) of the offending text.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// The offending text.
+    pub snippet: String,
+    /// The whole line it is on.
+    pub source_line: String,
+    /// What was expected, or the closest known name.
+    pub help: Option<String>,
+    /// The byte range of the offending text in the file.
+    pub span: Range<usize>,
+}
+
+impl ParseError {
+    fn at(file: &str, src: &str, span: Range<usize>, message: impl Into<String>) -> ParseError {
+        let start = span.start.min(src.len());
+        let end = span.end.clamp(start, src.len());
+        let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
+        ParseError {
+            file: file.to_string(),
+            line: src[..start].matches('\n').count() + 1,
+            column: src[line_start..start].chars().count() + 1,
+            message: message.into(),
+            snippet: src[start..end].to_string(),
+            source_line: src[line_start..line_end].to_string(),
+            help: None,
+            span: start..end,
+        }
+    }
+
+    fn help(mut self, help: impl Into<String>) -> ParseError {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file, self.line, self.column, self.message
+        )?;
+        let gutter = self.line.to_string().len();
+        writeln!(f, "{:gutter$} |", "")?;
+        writeln!(f, "{} | {}", self.line, self.source_line)?;
+        let width = self
+            .snippet
+            .lines()
+            .next()
+            .map_or(1, |l| l.chars().count().max(1));
+        let width = width.min(
+            self.source_line
+                .chars()
+                .count()
+                .saturating_sub(self.column - 1)
+                .max(1),
+        );
+        write!(
+            f,
+            "{:gutter$} | {}{}",
+            "",
+            " ".repeat(self.column - 1),
+            "^".repeat(width)
+        )?;
+        if let Some(h) = &self.help {
+            write!(f, "\n{:gutter$} = help: {h}", "")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// The closest of `known` to `word`, if it is close enough to be a plausible typo.
+pub(crate) fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(word, k), k))
+        .filter(|&(score, _)| score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+fn expected_or_closest<'a>(word: &str, known: &[&'a str]) -> String {
+    match closest(word, known.iter().copied()) {
+        Some(k) => format!("did you mean `{k}`?"),
+        None => format!("expected one of: {}", known.join(", ")),
+    }
+}
+
+// ----- the raw, spanned shape of the file -------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    machine: Option<Spanned<RawMachine>>,
+    #[serde(default)]
+    state: Vec<Spanned<RawState>>,
+    #[serde(default)]
+    notifier: Vec<Spanned<RawNotifier>>,
+    #[serde(default)]
+    ops: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMachine {
+    cpus: Spanned<i64>,
+    threads_per_core: Option<Spanned<i64>>,
+    smt: Option<Spanned<String>>,
+    preset: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    name: Spanned<String>,
+    section: Spanned<String>,
+    slot: Option<Spanned<toml::Value>>,
+    startup: Option<bool>,
+    teardown: Option<bool>,
+    multi: Option<bool>,
+    #[serde(default)]
+    instances: Vec<Spanned<String>>,
+    #[serde(default)]
+    fail: Vec<Spanned<RawFail>>,
+    bug: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFail {
+    on: Spanned<String>,
+    cpu: Option<Spanned<i64>>,
+    instance: Option<Spanned<String>>,
+    errno: Spanned<toml::Value>,
+    after: Option<Spanned<i64>>,
+    times: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotifier {
+    name: Spanned<String>,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default)]
+    veto: Vec<Spanned<RawVeto>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVeto {
+    event: Spanned<String>,
+    cpu: Option<Spanned<i64>>,
+    errno: Spanned<toml::Value>,
+    after: Option<Spanned<i64>>,
+    times: Option<Spanned<i64>>,
+}
+
+const TOP_KEYS: &[&str] = &["machine", "state", "notifier", "ops"];
+const MACHINE_KEYS: &[&str] = &["cpus", "threads_per_core", "smt", "preset"];
+const STATE_KEYS: &[&str] = &[
+    "name",
+    "section",
+    "slot",
+    "startup",
+    "teardown",
+    "multi",
+    "instances",
+    "fail",
+    "bug",
+];
+const FAIL_KEYS: &[&str] = &["on", "cpu", "instance", "errno", "after", "times"];
+const NOTIFIER_KEYS: &[&str] = &["name", "priority", "veto"];
+const VETO_KEYS: &[&str] = &["event", "cpu", "errno", "after", "times"];
+const OP_WORDS: &[&str] = &[
+    "up",
+    "down",
+    "add-instance",
+    "remove-instance",
+    "remove-state",
+    "freeze",
+    "thaw",
+    "smt",
+    "parallel-up",
+    "disable-hotplug",
+    "enable-hotplug",
+];
+
+/// Most CPUs a scenario may ask for: every CPU is an OS thread in the simulator.
+pub const MAX_CPUS: u32 = 256;
+
+struct Ctx<'s> {
+    file: &'s str,
+    src: &'s str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ParseError {
+        ParseError::at(self.file, self.src, span, message)
+    }
+
+    fn count(&self, v: &Spanned<i64>, what: &str, range: Range<i64>) -> Result<u32, ParseError> {
+        let n = *v.get_ref();
+        if range.contains(&n) {
+            Ok(n as u32)
+        } else {
+            Err(self
+                .err(v.span(), format!("{what} out of range"))
+                .help(format!(
+                    "expected {} to {}",
+                    range.start,
+                    range.end.saturating_sub(1)
+                )))
+        }
+    }
+
+    fn cpu(&self, v: &Spanned<i64>, cpus: u32) -> Result<u32, ParseError> {
+        let n = *v.get_ref();
+        if (0..i64::from(cpus)).contains(&n) {
+            Ok(n as u32)
+        } else {
+            Err(self
+                .err(v.span(), format!("no CPU {n} on this machine"))
+                .help(format!("the machine has CPUs 0 to {}", cpus - 1)))
+        }
+    }
+
+    fn word<T: Copy>(
+        &self,
+        v: &Spanned<String>,
+        what: &str,
+        known: &[(&str, T)],
+    ) -> Result<T, ParseError> {
+        let w = v.get_ref().as_str();
+        known
+            .iter()
+            .find(|(k, _)| *k == w)
+            .map(|&(_, t)| t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
+                self.err(v.span(), format!("unknown {what} `{w}`"))
+                    .help(expected_or_closest(w, &names))
+            })
+    }
+
+    fn errno(&self, v: &Spanned<toml::Value>) -> Result<Errno, ParseError> {
+        let bad = |msg: String| {
+            self.err(v.span(), msg)
+                .help("expected an errno name such as \"ENOMEM\", or a number such as 12")
+        };
+        match v.get_ref() {
+            toml::Value::String(s) => Errno::from_name(s).ok_or_else(|| {
+                let e = self.err(v.span(), format!("unknown errno `{s}`"));
+                match closest(s, errno_names()) {
+                    Some(k) => e.help(format!("did you mean `{k}`?")),
+                    None => e.help("expected an errno name such as \"ENOMEM\", or a number"),
+                }
+            }),
+            toml::Value::Integer(n) => i32::try_from(n.unsigned_abs())
+                .ok()
+                .and_then(Errno::new)
+                .ok_or_else(|| bad(format!("no errno {n}"))),
+            other => Err(bad(format!("an errno cannot be a {}", other.type_str()))),
+        }
+    }
+}
+
+fn errno_names() -> impl Iterator<Item = &'static str> {
+    (1..4096).filter_map(|n| Errno::new(n).and_then(Errno::name))
+}
+
+/// Turns toml's own error (syntax, types, unknown keys) into ours, with a suggestion for an
+/// unknown key.
+fn toml_error(file: &str, src: &str, e: toml::de::Error) -> ParseError {
+    let span = e.span().unwrap_or(0..0);
+    let message = e.message().trim().to_string();
+    let mut err = ParseError::at(file, src, span, message.clone());
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((field, _)) = rest.split_once('`') {
+            let known = [
+                TOP_KEYS,
+                MACHINE_KEYS,
+                STATE_KEYS,
+                FAIL_KEYS,
+                NOTIFIER_KEYS,
+                VETO_KEYS,
+            ];
+            // The keys the message says are expected, else every key we know.
+            let expected: Vec<&str> = known
+                .iter()
+                .copied()
+                .find(|keys| keys.iter().all(|k| message.contains(&format!("`{k}`"))))
+                .unwrap_or(&[])
+                .to_vec();
+            err = match closest(field, expected.iter().copied()) {
+                Some(k) => err.help(format!("did you mean `{k}`?")),
+                None if !expected.is_empty() => {
+                    err.help(format!("expected one of: {}", expected.join(", ")))
+                }
+                None => err,
+            };
+        }
+    } else if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((field, _)) = rest.split_once('`') {
+            err = err.help(format!("add `{field} = …`"));
+        }
+    }
+    err
+}
+
+impl Scenario {
+    /// Parses and checks a scenario file. `file` is only used in error messages.
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] for the first problem found: TOML syntax, an unknown key, a wrong
+    /// type, an unknown name, a number out of range, a reference to an undeclared state or
+    /// instance, a malformed operation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp_scenario::{Op, Scenario};
+    ///
+    /// let s = Scenario::parse("s.toml", r#"
+    ///     ops = ["down 1", "up 1 to 60"]
+    ///     [machine]
+    ///     cpus = 2
+    ///     [[state]]
+    ///     name = "drv:online"
+    ///     section = "online"
+    /// "#)?;
+    /// assert_eq!(s.ops[1].op, Op::Up { cpu: 1, target: Some(60) });
+    /// # Ok::<(), cpuhp_scenario::ParseError>(())
+    /// ```
+    pub fn parse(file: &str, src: &str) -> Result<Scenario, ParseError> {
+        let cx = Ctx { file, src };
+        let raw: RawScenario = toml::from_str(src).map_err(|e| toml_error(file, src, e))?;
+        let machine = match &raw.machine {
+            None => {
+                return Err(cx
+                    .err(0..0, "no [machine] table")
+                    .help("add `[machine]` with `cpus = N`"))
+            }
+            Some(m) => {
+                let span = m.span();
+                let m = m.get_ref();
+                let cpus = cx.count(&m.cpus, "cpus", 1..i64::from(MAX_CPUS) + 1)?;
+                let threads_per_core = match &m.threads_per_core {
+                    Some(t) => cx.count(t, "threads_per_core", 1..9)?,
+                    None => 1,
+                };
+                let smt = match &m.smt {
+                    Some(s) => cx.word(
+                        s,
+                        "SMT control",
+                        &[
+                            ("on", SmtControl::On),
+                            ("off", SmtControl::Off),
+                            ("forceoff", SmtControl::ForceOff),
+                        ],
+                    )?,
+                    None => SmtControl::On,
+                };
+                if smt != SmtControl::On && threads_per_core == 1 {
+                    return Err(cx
+                        .err(span, "SMT control without SMT")
+                        .help("set `threads_per_core` to 2 or more, or drop `smt`"));
+                }
+                let preset = match &m.preset {
+                    Some(p) => cx.word(p, "preset", &PresetName::ALL)?,
+                    None => PresetName::Demo,
+                };
+                MachineSpec {
+                    cpus,
+                    threads_per_core,
+                    smt,
+                    preset,
+                }
+            }
+        };
+        let mut names = HashSet::new();
+        let mut states = Vec::new();
+        for st in &raw.state {
+            states.push(cx.state(st, &machine, &mut names)?);
+        }
+        let mut notifiers = Vec::new();
+        for nb in &raw.notifier {
+            notifiers.push(cx.notifier(nb, &machine, &mut names)?);
+        }
+        let mut ops = Vec::new();
+        for op in &raw.ops {
+            ops.push(OpSpec {
+                op: cx.op(op, &machine, &states)?,
+                span: Some(op.span()),
+            });
+        }
+        Ok(Scenario {
+            machine,
+            states,
+            notifiers,
+            ops,
+        })
+    }
+}
+
+impl Ctx<'_> {
+    fn state(
+        &self,
+        st: &Spanned<RawState>,
+        machine: &MachineSpec,
+        names: &mut HashSet<String>,
+    ) -> Result<StateSpec, ParseError> {
+        let span = st.span();
+        let st = st.get_ref();
+        let name = st.name.get_ref().clone();
+        if name.is_empty() {
+            return Err(self.err(st.name.span(), "empty state name"));
+        }
+        if !names.insert(name.clone()) {
+            return Err(self
+                .err(st.name.span(), format!("`{name}` is declared twice"))
+                .help("state and notifier names must be unique"));
+        }
+        let section = self.word(
+            &st.section,
+            "section",
+            &[
+                ("prepare", Section::Prepare),
+                ("starting", Section::Starting),
+                ("online", Section::Online),
+            ],
+        )?;
+        let slot = match &st.slot {
+            None => SlotSpec::Dynamic,
+            Some(v) => match v.get_ref() {
+                toml::Value::String(s) if s == "dynamic" => SlotSpec::Dynamic,
+                toml::Value::Integer(n) if (1..1000).contains(n) => SlotSpec::Fixed(*n as u32),
+                _ => {
+                    return Err(self
+                        .err(v.span(), "not a slot")
+                        .help("expected \"dynamic\" or a state number from 1 to 999"))
+                }
+            },
+        };
+        if section == Section::Starting && slot == SlotSpec::Dynamic {
+            return Err(self
+                .err(st.section.span(), "STARTING states have no dynamic slots")
+                .help("give the state a number: `slot = 40`"));
+        }
+        let multi = st.multi.unwrap_or(false);
+        let mut instances = Vec::new();
+        for i in &st.instances {
+            if !multi {
+                return Err(self
+                    .err(i.span(), "instances on a state that is not multi-instance")
+                    .help("add `multi = true`"));
+            }
+            if instances.contains(i.get_ref()) {
+                return Err(self.err(i.span(), format!("instance `{}` twice", i.get_ref())));
+            }
+            instances.push(i.get_ref().clone());
+        }
+        let startup = st.startup.unwrap_or(true);
+        let teardown = st.teardown.unwrap_or(true);
+        let mut fail = Vec::new();
+        for f in &st.fail {
+            let fspan = f.span();
+            let f = f.get_ref();
+            let bringup =
+                self.word(&f.on, "callback", &[("startup", true), ("teardown", false)])?;
+            let can_fail = match section {
+                Section::Prepare => bringup,
+                Section::Starting => false,
+                Section::Online => true,
+            };
+            if !can_fail {
+                return Err(self
+                    .err(f.on.span(), "this callback cannot fail")
+                    .help("STARTING callbacks and PREPARE teardowns cannot fail, by type"));
+            }
+            if (bringup && !startup) || (!bringup && !teardown) {
+                return Err(self.err(fspan, format!("the state has no {}", f.on.get_ref())));
+            }
+            let instance = match &f.instance {
+                Some(i) if !instances.contains(i.get_ref()) => {
+                    let known: Vec<&str> = instances.iter().map(String::as_str).collect();
+                    return Err(self
+                        .err(i.span(), format!("unknown instance `{}`", i.get_ref()))
+                        .help(if known.is_empty() {
+                            "the state has no instances declared".to_string()
+                        } else {
+                            expected_or_closest(i.get_ref(), &known)
+                        }));
+                }
+                Some(i) => Some(i.get_ref().clone()),
+                None => None,
+            };
+            fail.push(FailSpec {
+                bringup,
+                cpu: f
+                    .cpu
+                    .as_ref()
+                    .map(|c| self.cpu(c, machine.cpus))
+                    .transpose()?,
+                instance,
+                errno: self.errno(&f.errno)?,
+                after: f
+                    .after
+                    .as_ref()
+                    .map(|a| self.count(a, "after", 0..1_000_000))
+                    .transpose()?
+                    .unwrap_or(0),
+                times: f
+                    .times
+                    .as_ref()
+                    .map(|t| self.count(t, "times", 1..1_000_000))
+                    .transpose()?,
+            });
+        }
+        let bug = st
+            .bug
+            .as_ref()
+            .map(|b| self.word(b, "bug", &Bug::ALL))
+            .transpose()?;
+        Ok(StateSpec {
+            name,
+            section,
+            slot,
+            startup,
+            teardown,
+            multi,
+            instances,
+            fail,
+            bug,
+            span: Some(span),
+        })
+    }
+
+    fn notifier(
+        &self,
+        nb: &Spanned<RawNotifier>,
+        machine: &MachineSpec,
+        names: &mut HashSet<String>,
+    ) -> Result<NotifierSpec, ParseError> {
+        let span = nb.span();
+        let nb = nb.get_ref();
+        let name = nb.name.get_ref().clone();
+        if name.is_empty() {
+            return Err(self.err(nb.name.span(), "empty notifier name"));
+        }
+        if !names.insert(name.clone()) {
+            return Err(self
+                .err(nb.name.span(), format!("`{name}` is declared twice"))
+                .help("state and notifier names must be unique"));
+        }
+        let mut veto = Vec::new();
+        for v in &nb.veto {
+            let v = v.get_ref();
+            veto.push(VetoSpec {
+                event: self.word(
+                    &v.event,
+                    "vetoable event",
+                    &[
+                        ("up_prepare", CpuEvent::UpPrepare),
+                        ("down_prepare", CpuEvent::DownPrepare),
+                    ],
+                )?,
+                cpu: v
+                    .cpu
+                    .as_ref()
+                    .map(|c| self.cpu(c, machine.cpus))
+                    .transpose()?,
+                errno: self.errno(&v.errno)?,
+                after: v
+                    .after
+                    .as_ref()
+                    .map(|a| self.count(a, "after", 0..1_000_000))
+                    .transpose()?
+                    .unwrap_or(0),
+                times: v
+                    .times
+                    .as_ref()
+                    .map(|t| self.count(t, "times", 1..1_000_000))
+                    .transpose()?,
+            });
+        }
+        Ok(NotifierSpec {
+            name,
+            priority: nb.priority,
+            veto,
+            span: Some(span),
+        })
+    }
+
+    fn op(
+        &self,
+        op: &Spanned<String>,
+        machine: &MachineSpec,
+        states: &[StateSpec],
+    ) -> Result<Op, ParseError> {
+        // Spans of the words, inside the string's quotes.
+        let span = op.span();
+        let text = op.get_ref().as_str();
+        let base = span.start + 1;
+        let mut words: Vec<(&str, Range<usize>)> = Vec::new();
+        let mut at = 0;
+        for w in text.split(' ') {
+            if !w.is_empty() {
+                words.push((w, base + at..base + at + w.len()));
+            }
+            at += w.len() + 1;
+        }
+        let Some(&(verb, ref verb_span)) = words.first() else {
+            return Err(self
+                .err(span, "empty operation")
+                .help(format!("expected one of: {}", OP_WORDS.join(", "))));
+        };
+        let args = &words[1..];
+        let usage = |u: &str| {
+            self.err(span.clone(), format!("malformed `{verb}`"))
+                .help(format!("expected `{u}`"))
+        };
+        let cpu_at = |i: usize, u: &str| -> Result<u32, ParseError> {
+            let (w, s) = args.get(i).ok_or_else(|| usage(u))?;
+            let n: i64 = w
+                .parse()
+                .map_err(|_| self.err(s.clone(), format!("`{w}` is not a CPU number")))?;
+            self.cpu(&Spanned::new(s.clone(), n), machine.cpus)
+        };
+        let state_at = |i: usize, u: &str| -> Result<&StateSpec, ParseError> {
+            let (w, s) = args.get(i).ok_or_else(|| usage(u))?;
+            states.iter().find(|st| st.name == *w).ok_or_else(|| {
+                let known: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
+                let e = self.err(s.clone(), format!("no state `{w}` in this scenario"));
+                match closest(w, known.iter().copied()) {
+                    Some(k) => e.help(format!("did you mean `{k}`?")),
+                    None => e.help("declare it with a [[state]] table"),
+                }
+            })
+        };
+        let target = |u: &str| -> Result<Option<u32>, ParseError> {
+            match args.get(1..) {
+                Some([]) | None => Ok(None),
+                Some([(to, _), (n, s)]) if *to == "to" => {
+                    let n: u32 = n
+                        .parse()
+                        .map_err(|_| self.err(s.clone(), format!("`{n}` is not a state number")))?;
+                    Ok(Some(n))
+                }
+                _ => Err(usage(u)),
+            }
+        };
+        let no_args = |op: Op| {
+            if args.is_empty() {
+                Ok(op)
+            } else {
+                Err(usage(verb))
+            }
+        };
+        match verb {
+            "up" => {
+                let u = "up CPU [to STATE]";
+                Ok(Op::Up {
+                    cpu: cpu_at(0, u)?,
+                    target: target(u)?,
+                })
+            }
+            "down" => {
+                let u = "down CPU [to STATE]";
+                Ok(Op::Down {
+                    cpu: cpu_at(0, u)?,
+                    target: target(u)?,
+                })
+            }
+            "add-instance" | "remove-instance" => {
+                let u = format!("{verb} STATE NAME");
+                let st = state_at(0, &u)?;
+                if !st.multi {
+                    return Err(self
+                        .err(
+                            args[0].1.clone(),
+                            format!("`{}` is not multi-instance", st.name),
+                        )
+                        .help("add `multi = true` to the state"));
+                }
+                let [_, (name, _)] = args else {
+                    return Err(usage(&u));
+                };
+                let (state, name) = (st.name.clone(), name.to_string());
+                Ok(if verb == "add-instance" {
+                    Op::AddInstance { state, name }
+                } else {
+                    Op::RemoveInstance { state, name }
+                })
+            }
+            "remove-state" => {
+                let st = state_at(0, "remove-state STATE")?;
+                if args.len() != 1 {
+                    return Err(usage("remove-state STATE"));
+                }
+                Ok(Op::RemoveState {
+                    state: st.name.clone(),
+                })
+            }
+            "freeze" => no_args(Op::Freeze),
+            "thaw" => no_args(Op::Thaw),
+            "disable-hotplug" => no_args(Op::DisableHotplug),
+            "enable-hotplug" => no_args(Op::EnableHotplug),
+            "smt" => {
+                let [(w, s)] = args else {
+                    return Err(usage("smt on|off|forceoff"));
+                };
+                let w = Spanned::new(s.clone(), w.to_string());
+                Ok(Op::Smt(self.word(
+                    &w,
+                    "SMT control",
+                    &[
+                        ("on", SmtControl::On),
+                        ("off", SmtControl::Off),
+                        ("forceoff", SmtControl::ForceOff),
+                    ],
+                )?))
+            }
+            "parallel-up" => {
+                if args.is_empty() {
+                    return Err(usage("parallel-up CPU…"));
+                }
+                let cpus = (0..args.len())
+                    .map(|i| cpu_at(i, "parallel-up CPU…"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Op::ParallelUp(cpus))
+            }
+            _ => Err(self
+                .err(verb_span.clone(), format!("unknown operation `{verb}`"))
+                .help(expected_or_closest(verb, OP_WORDS))),
+        }
+    }
+}

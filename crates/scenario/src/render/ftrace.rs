@@ -1,0 +1,88 @@
+//! Linux's ftrace text: the `cpuhp_enter` / `cpuhp_multi_enter` / `cpuhp_exit` tracepoints with
+//! the kernel's own format strings (`include/trace/events/cpuhp.h`), behind the usual
+//! `TASK-PID CPU# FLAGS TIMESTAMP` columns. Timestamps are logical: one microsecond per event.
+
+use std::fmt::Write;
+
+use crate::journal::Event;
+use crate::run::Record;
+
+/// The task, CPU and flags columns for a callback's context: the control task (as if `bash`
+/// wrote sysfs) on CPU 0, the CPU's hotplug thread `cpuhp/N`, or the CPU itself with interrupts
+/// off (`swapper/N`, flag `d`).
+fn task(context: &str, cpu: u32) -> (String, u32, &'static str) {
+    match context {
+        "cpu-thread" => (format!("cpuhp/{cpu}-{}", 14 + 6 * cpu), cpu, "....."),
+        "cpu-atomic" => (format!("swapper/{cpu}-0"), cpu, "d..1."),
+        _ => ("bash-1000".to_string(), 0, "....."),
+    }
+}
+
+pub(super) fn render(rec: &Record) -> String {
+    let mut out = String::from(
+        "# tracer: nop\n#\n#                                _-----=> irqs-off/BH-disabled\n\
+         #                               / _----=> need-resched\n\
+         #                              | / _---=> hardirq/softirq\n\
+         #                              || / _--=> preempt-depth\n\
+         #                              ||| / _-=> migrate-disable\n\
+         #                              |||| /     delay\n\
+         #           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n\
+         #              | |         |   |||||     |         |\n",
+    );
+    // The context of the callback an exit belongs to: that of its enter.
+    let mut open: Vec<(u32, &'static str)> = Vec::new();
+    for (n, e) in rec.events.iter().enumerate() {
+        let ts = n + 1;
+        let (line, context, cpu) = match e {
+            Event::Enter {
+                cpu,
+                target,
+                step,
+                symbol,
+                instance,
+                context,
+                ..
+            } => {
+                open.push((*step, context));
+                let ev = if instance.is_some() {
+                    "cpuhp_multi_enter"
+                } else {
+                    "cpuhp_enter"
+                };
+                (
+                    format!("{ev}: cpu: {cpu:04} target: {target:3} step: {step:3} ({symbol})"),
+                    *context,
+                    *cpu,
+                )
+            }
+            Event::Exit {
+                cpu,
+                state,
+                step,
+                ret,
+                context,
+                ..
+            } => {
+                if let Some(i) = open.iter().rposition(|(s, _)| s == step) {
+                    open.remove(i);
+                }
+                (
+                    format!(
+                        "cpuhp_exit:  cpu: {cpu:04}  state: {state:3} step: {step:3} ret: {ret}"
+                    ),
+                    *context,
+                    *cpu,
+                )
+            }
+            _ => continue,
+        };
+        let (task, on, flags) = task(context, cpu);
+        let _ = writeln!(
+            out,
+            "{task:>22} [{on:03}] {flags} {:5}.{:06}: {line}",
+            ts / 1_000_000,
+            ts % 1_000_000
+        );
+    }
+    out
+}

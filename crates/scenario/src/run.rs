@@ -1,0 +1,724 @@
+//! Running a scenario: build the machine, install the subsystems (each a setup step), run the
+//! operations, and record everything into a [`Record`], with the invariants checked after
+//! every step.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cpuhp::legacy::{CpuAction, CpuEvent};
+use cpuhp::sim::Machine;
+use cpuhp::{
+    CpuId, Errno, Error, ErrorKind, Fault, Hotplug, InstanceId, Online, OnlineMulti, Platform,
+    Prepare, PrepareMulti, Section, Slot, Starting, StartingMulti, StateId, Topology, TraceEvent,
+};
+use notifier::{NotifierBlock, NotifyResult};
+
+use crate::check::{self, Snapshot, Violation};
+use crate::journal::{Event, Injection, Outcome, Pattern, Point, Shared};
+use crate::scenario::{Bug, Op, Scenario, SlotSpec, StateSpec};
+
+/// What a run recorded.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{run, Scenario};
+///
+/// let s = Scenario::parse("s.toml", r#"
+///     ops = ["down 1"]
+///     [machine]
+///     cpus = 2
+///     [[state]]
+///     name = "drv:online"
+///     section = "online"
+/// "#)?;
+/// let rec = run(&s, true); // on the threaded simulator
+/// assert!(rec.violations.is_empty());
+/// assert_eq!(rec.final_states, [99, 0]);
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Everything that happened, in order.
+    pub events: Vec<Event>,
+    /// The steps: setup steps, then the operations.
+    pub steps: Vec<String>,
+    /// How many of the steps are setup (the rest are the scenario's operations).
+    pub setup_steps: usize,
+    /// Broken invariants, by step.
+    pub violations: Vec<Violation>,
+    /// Each CPU's state at the end.
+    pub final_states: Vec<u32>,
+    /// Each CPU's state after each step.
+    pub states_after: Vec<Vec<u32>>,
+    /// State numbers by name, for the scenario's states and the preset's.
+    pub state_names: BTreeMap<u32, String>,
+    /// The run ended early: a step's rollback failed, which leaves the machine undefined (as in
+    /// Linux); the steps after it were not run.
+    pub stopped_at: Option<usize>,
+    /// Every call that could have failed, in order: the failure points this run reached.
+    pub reached: Vec<Reached>,
+}
+
+/// A failure point a run reached.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Reached {
+    /// Where.
+    pub point: Point,
+    /// How many earlier calls at the same point the run made.
+    pub occurrence: u32,
+    /// In which step.
+    pub step: usize,
+    /// It failed (a planned or injected failure).
+    pub failed: bool,
+}
+
+/// One step of a run.
+#[derive(Clone, Debug)]
+pub(crate) enum Step {
+    Setup(usize),
+    AddInstance(usize, String),
+    Register(usize),
+    Op(usize),
+}
+
+impl Step {
+    pub(crate) fn describe(&self, s: &Scenario) -> String {
+        match self {
+            Step::Setup(i) => format!("setup-state {}", s.states[*i].name),
+            Step::AddInstance(i, n) => format!("add-instance {} {n}", s.states[*i].name),
+            Step::Register(i) => format!("register-notifier {}", s.notifiers[*i].name),
+            Step::Op(i) => s.ops[*i].op.to_string(),
+        }
+    }
+}
+
+/// The steps of a scenario.
+pub(crate) fn steps(s: &Scenario) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for (i, st) in s.states.iter().enumerate() {
+        steps.push(Step::Setup(i));
+        for n in &st.instances {
+            steps.push(Step::AddInstance(i, n.clone()));
+        }
+    }
+    steps.extend((0..s.notifiers.len()).map(Step::Register));
+    steps.extend((0..s.ops.len()).map(Step::Op));
+    steps
+}
+
+/// Runs a scenario, inline (`threads: false`: every callback on the calling thread, fast and
+/// deterministic) or on the threaded simulator (`threads: true`: each CPU an OS thread). Both
+/// record the same events.
+///
+/// Never panics on a well-formed scenario; a step that fails is recorded as failed.
+pub fn run(s: &Scenario, threads: bool) -> Record {
+    run_with(s, threads, &[], &[])
+}
+
+/// [`run`] with extra injected failures: at scenario points (the `skip`-th call fails) and at
+/// platform points (through the state machine's fault injection).
+pub(crate) fn run_with(
+    s: &Scenario,
+    threads: bool,
+    extra: &[(Point, u32)],
+    errno_for: &[Errno],
+) -> Record {
+    let sh = Shared::default();
+    let mut platform_faults = Vec::new();
+    {
+        let mut j = sh.lock();
+        j.injections = planned(s);
+        let l = s.machine.preset.preset().layout;
+        j.platform = vec![
+            (l.bringup_cpu.get(), true, "bringup_cpu"),
+            (l.teardown_cpu.get(), false, "takedown_cpu"),
+        ];
+        if let Some(k) = l.bp_kick_ap {
+            j.platform.push((k.get(), true, "cpuhp_kick_ap_alive"));
+        }
+        for (k, (point, skip)) in extra.iter().enumerate() {
+            let errno = errno_for.get(k).copied().unwrap_or(Errno::EIO);
+            match Pattern::exact(point) {
+                Some(at) => j.injections.insert(
+                    0,
+                    Injection {
+                        at,
+                        errno,
+                        skip: *skip,
+                        times: Some(1),
+                    },
+                ),
+                None => {
+                    if let Point::Platform {
+                        step, cpu, bringup, ..
+                    } = point
+                    {
+                        let f = if *bringup {
+                            Fault::startup(StateId(*step), errno)
+                        } else {
+                            Fault::teardown(StateId(*step), errno)
+                        };
+                        platform_faults.push(f.on_cpu(CpuId(*cpu)).after(*skip).once());
+                    }
+                }
+            }
+        }
+    }
+    let topology = Topology::new(s.machine.cpus)
+        .with_threads_per_core(s.machine.threads_per_core)
+        .with_smt_control(s.machine.smt);
+    let preset = s.machine.preset.preset();
+    if threads {
+        match Machine::new(preset, topology) {
+            Ok(m) => {
+                let tsh = sh.clone();
+                let _ = m.set_tracer(move |e| tsh.lock().trace(e));
+                for f in platform_faults {
+                    let _ = m.inject(f);
+                }
+                drive(s, &sh, &mut ThreadsTarget(m))
+            }
+            Err(e) => boot_failure(s, &sh, e),
+        }
+    } else {
+        match Hotplug::new(preset, topology, Recorder(sh.clone())) {
+            Ok(mut hp) => {
+                for f in platform_faults {
+                    hp.inject(f);
+                }
+                drive(s, &sh, &mut hp)
+            }
+            Err(e) => boot_failure(s, &sh, e),
+        }
+    }
+}
+
+fn boot_failure(s: &Scenario, sh: &Shared, e: Error) -> Record {
+    let mut j = sh.lock();
+    j.events.push(Event::Step {
+        index: 0,
+        what: "boot".into(),
+        op: false,
+    });
+    j.events.push(Event::StepDone {
+        index: 0,
+        outcome: Outcome::of(&Err(e)),
+    });
+    Record {
+        events: std::mem::take(&mut j.events),
+        steps: vec!["boot".into()],
+        setup_steps: 1,
+        violations: Vec::new(),
+        final_states: vec![0; s.machine.cpus as usize],
+        states_after: Vec::new(),
+        state_names: BTreeMap::new(),
+        stopped_at: Some(0),
+        reached: Vec::new(),
+    }
+}
+
+/// The scenario's own planned failures and vetoes.
+fn planned(s: &Scenario) -> Vec<Injection> {
+    let mut v = Vec::new();
+    for st in &s.states {
+        for f in &st.fail {
+            v.push(Injection {
+                at: Pattern::Callback {
+                    state: st.name.clone(),
+                    cpu: f.cpu,
+                    bringup: f.bringup,
+                    instance: f.instance.clone(),
+                },
+                errno: f.errno,
+                skip: f.after,
+                times: f.times,
+            });
+        }
+    }
+    for nb in &s.notifiers {
+        for veto in &nb.veto {
+            v.push(Injection {
+                at: Pattern::Notifier {
+                    notifier: nb.name.clone(),
+                    up: veto.event == CpuEvent::UpPrepare,
+                    cpu: veto.cpu,
+                },
+                errno: veto.errno,
+                skip: veto.after,
+                times: veto.times,
+            });
+        }
+    }
+    v
+}
+
+/// The inline platform: everything on the calling thread, trace events into the journal.
+pub(crate) struct Recorder(pub(crate) Shared);
+
+impl Platform for Recorder {
+    fn run_on_ap(&self, _cpu: CpuId, work: &mut (dyn FnMut() + Send)) {
+        work();
+    }
+
+    fn start_cpu(&self, _cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+        starting();
+        Ok(())
+    }
+
+    fn stop_cpu(&self, _cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+        dying();
+        Ok(())
+    }
+
+    fn trace(&self, event: &TraceEvent<'_>) {
+        self.0.lock().trace(event);
+    }
+}
+
+/// What the runner needs from a machine: the inline `Hotplug` or the threaded `Machine`.
+pub(crate) trait Target {
+    fn hotplug<R>(&mut self, f: impl FnOnce(&mut dyn HotplugOps) -> R) -> Result<R, Error>;
+    fn op(&mut self, op: &Op, ids: &Ids) -> Result<(), Error>;
+}
+
+/// The operations used on a `Hotplug` whatever its platform.
+pub(crate) trait HotplugOps {
+    fn setup(&mut self, slot: Slot, name: String, cbs: cpuhp::Callbacks) -> Result<StateId, Error>;
+    fn add_instance(&mut self, state: StateId, name: String) -> Result<InstanceId, Error>;
+    fn register(&mut self, block: notifier::BlockRef<CpuAction, CpuId>) -> Result<(), Error>;
+    fn snapshot(&self, ids: &Ids) -> Snapshot;
+    fn state_names(&self) -> Vec<(StateId, String)>;
+    fn instances_of(&self, state: StateId) -> Vec<InstanceId>;
+}
+
+impl<P: Platform> HotplugOps for Hotplug<P> {
+    fn setup(&mut self, slot: Slot, name: String, cbs: cpuhp::Callbacks) -> Result<StateId, Error> {
+        self.setup_state(slot, name, cbs)
+    }
+
+    fn add_instance(&mut self, state: StateId, name: String) -> Result<InstanceId, Error> {
+        Hotplug::add_instance(self, state, name)
+    }
+
+    fn register(&mut self, block: notifier::BlockRef<CpuAction, CpuId>) -> Result<(), Error> {
+        if !self.cpu_notifiers_enabled() {
+            self.enable_cpu_notifiers(None)?;
+        }
+        self.register_cpu_notifier(block)
+    }
+
+    fn snapshot(&self, ids: &Ids) -> Snapshot {
+        check::snapshot(self, ids)
+    }
+
+    fn state_names(&self) -> Vec<(StateId, String)> {
+        self.states()
+    }
+
+    fn instances_of(&self, state: StateId) -> Vec<InstanceId> {
+        self.instances(state)
+    }
+}
+
+/// State numbers and instance ids handed out so far.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Ids {
+    pub(crate) states: BTreeMap<String, StateId>,
+    pub(crate) instances: BTreeMap<(String, String), InstanceId>,
+}
+
+impl Ids {
+    fn state(&self, name: &str) -> Result<StateId, Error> {
+        self.states
+            .get(name)
+            .copied()
+            .ok_or(Error::new(ErrorKind::InvalidState))
+    }
+
+    fn instance(&self, state: &str, name: &str) -> Result<(StateId, InstanceId), Error> {
+        let s = self.state(state)?;
+        let i = self
+            .instances
+            .get(&(state.to_string(), name.to_string()))
+            .copied()
+            .ok_or(Error::new(ErrorKind::UnknownInstance))?;
+        Ok((s, i))
+    }
+}
+
+impl<P: Platform> Target for Hotplug<P> {
+    fn hotplug<R>(&mut self, f: impl FnOnce(&mut dyn HotplugOps) -> R) -> Result<R, Error> {
+        Ok(f(self))
+    }
+
+    fn op(&mut self, op: &Op, ids: &Ids) -> Result<(), Error> {
+        let online = self.layout().online;
+        match op {
+            Op::Up { cpu, target } => {
+                self.cpu_up(CpuId(*cpu), target.map_or(online, StateId))?;
+                // As sysfs `online`: the device follows a full online.
+                Ok(())
+            }
+            Op::Down { cpu, target } => {
+                self.cpu_down(CpuId(*cpu), target.map_or(StateId::OFFLINE, StateId))
+            }
+            Op::AddInstance { state, name } => {
+                let s = ids.state(state)?;
+                Hotplug::add_instance(self, s, name.clone()).map(drop)
+            }
+            Op::RemoveInstance { state, name } => {
+                let (s, i) = ids.instance(state, name)?;
+                self.remove_instance(s, i).map(drop)
+            }
+            Op::RemoveState { state } => self.remove_state(ids.state(state)?),
+            Op::Freeze => self.freeze_secondary_cpus(None),
+            Op::Thaw => self.thaw_secondary_cpus(),
+            Op::Smt(c) => self.set_smt_control(*c),
+            Op::ParallelUp(cpus) => first_error(
+                self.bringup_cpus_parallel(&cpus.iter().map(|&c| CpuId(c)).collect::<Vec<_>>()),
+            ),
+            Op::DisableHotplug => {
+                self.cpu_hotplug_disable();
+                Ok(())
+            }
+            Op::EnableHotplug => self.cpu_hotplug_enable(),
+        }
+    }
+}
+
+fn first_error(outcomes: cpuhp::BringupOutcomes) -> Result<(), Error> {
+    outcomes.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The threaded simulator.
+pub(crate) struct ThreadsTarget(pub(crate) Machine);
+
+impl Target for ThreadsTarget {
+    fn hotplug<R>(&mut self, f: impl FnOnce(&mut dyn HotplugOps) -> R) -> Result<R, Error> {
+        self.0.with(|hp| f(hp))
+    }
+
+    fn op(&mut self, op: &Op, ids: &Ids) -> Result<(), Error> {
+        let m = &self.0;
+        let online = m.with(|hp| hp.layout().online)?;
+        match op {
+            Op::Up { cpu, target } => m.cpu_up(CpuId(*cpu), target.map_or(online, StateId)),
+            Op::Down { cpu, target } => {
+                m.cpu_down(CpuId(*cpu), target.map_or(StateId::OFFLINE, StateId))
+            }
+            Op::AddInstance { state, name } => {
+                m.add_instance(ids.state(state)?, name.clone()).map(drop)
+            }
+            Op::RemoveInstance { state, name } => {
+                let (s, i) = ids.instance(state, name)?;
+                m.remove_instance(s, i)
+            }
+            Op::RemoveState { state } => m.remove_state(ids.state(state)?),
+            Op::Freeze => m.freeze_secondary_cpus(None),
+            Op::Thaw => m.thaw_secondary_cpus(),
+            Op::Smt(c) => m.set_smt_control(*c),
+            Op::ParallelUp(cpus) => first_error(
+                m.bringup_cpus_parallel(&cpus.iter().map(|&c| CpuId(c)).collect::<Vec<_>>())?,
+            ),
+            Op::DisableHotplug => m.cpu_hotplug_disable(),
+            Op::EnableHotplug => m.cpu_hotplug_enable(),
+        }
+    }
+}
+
+/// Runs every step on `target`, recording and checking as it goes.
+fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
+    let steps = steps(s);
+    let mut ids = Ids::default();
+    let mut violations = Vec::new();
+    let mut stopped_at = None;
+    let mut states_after = Vec::new();
+    let setup_steps = steps.iter().filter(|st| !matches!(st, Step::Op(_))).count();
+    let mut state_names: BTreeMap<u32, String> = BTreeMap::new();
+    let snap = |target: &mut dyn FnMut() -> Option<Snapshot>| {
+        let mut snap = target()?;
+        snap.held = sh.lock().held.clone();
+        Some(snap)
+    };
+    let mut before = snap(&mut || target.hotplug(|hp| hp.snapshot(&Ids::default())).ok());
+    for (index, step) in steps.iter().enumerate() {
+        let what = step.describe(s);
+        {
+            let mut j = sh.lock();
+            j.step = index;
+            j.events.push(Event::Step {
+                index,
+                what: what.clone(),
+                op: matches!(step, Step::Op(_)),
+            });
+        }
+        let r = exec(s, sh, target, step, &mut ids);
+        let outcome = Outcome::of(&r);
+        sh.lock().events.push(Event::StepDone {
+            index,
+            outcome: outcome.clone(),
+        });
+        if let Ok(names) = target.hotplug(|hp| hp.state_names()) {
+            state_names.extend(names.into_iter().map(|(n, name)| (n.get(), name)));
+        }
+        let after = snap(&mut || target.hotplug(|hp| hp.snapshot(&ids)).ok());
+        states_after.push(after.as_ref().map(|a| a.states.clone()).unwrap_or_default());
+        if let (Some(b), Some(a)) = (&before, &after) {
+            let j = sh.lock();
+            violations.extend(check::step(s, index, step, &r, b, a, &j));
+        }
+        before = after;
+        if r.as_ref().is_err_and(|e| e.rollback_failure().is_some()) {
+            stopped_at = Some(index);
+            break;
+        }
+    }
+    let final_states = before.map(|b| b.states).unwrap_or_default();
+    let mut j = sh.lock();
+    // Accounting errors seen live (double startups, teardowns of nothing).
+    for (step, text) in std::mem::take(&mut j.violations) {
+        violations.push(Violation {
+            step,
+            invariant: check::Invariant::Accounting,
+            text,
+        });
+    }
+    violations.sort_by_key(|v| v.step);
+    violations.dedup();
+    // Instance ids the trace saw, by name.
+    let names = std::mem::take(&mut j.instance_names);
+    let mut events = std::mem::take(&mut j.events);
+    for e in &mut events {
+        if let Event::Enter { instance, .. }
+        | Event::Exit { instance, .. }
+        | Event::Injected { instance, .. } = e
+        {
+            if let Some(name) = instance
+                .as_deref()
+                .and_then(|i| i.strip_prefix('#'))
+                .and_then(|n| n.parse::<u64>().ok())
+                .and_then(|n| names.get(&n))
+            {
+                *instance = Some(name.clone());
+            }
+        }
+    }
+    let reached = std::mem::take(&mut j.calls)
+        .into_iter()
+        .map(|c| Reached {
+            point: c.point,
+            occurrence: c.occurrence,
+            step: c.step,
+            failed: c.failed,
+        })
+        .collect();
+    Record {
+        events,
+        steps: steps.iter().map(|st| st.describe(s)).collect(),
+        setup_steps,
+        violations,
+        final_states,
+        states_after,
+        state_names,
+        stopped_at,
+        reached,
+    }
+}
+
+fn exec(
+    s: &Scenario,
+    sh: &Shared,
+    target: &mut impl Target,
+    step: &Step,
+    ids: &mut Ids,
+) -> Result<(), Error> {
+    match step {
+        Step::Setup(i) => {
+            let st = &s.states[*i];
+            let slot = match (st.slot, st.section) {
+                (SlotSpec::Fixed(n), _) => Slot::Fixed(StateId(n)),
+                (SlotSpec::Dynamic, Section::Prepare) => Slot::PrepareDyn,
+                (SlotSpec::Dynamic, _) => Slot::OnlineDyn,
+            };
+            let cbs = callbacks(st, sh);
+            let n = target.hotplug(|hp| hp.setup(slot, st.name.clone(), cbs))??;
+            ids.states.insert(st.name.clone(), n);
+            Ok(())
+        }
+        Step::AddInstance(i, name) => {
+            let st = &s.states[*i];
+            let state = ids.state(&st.name)?;
+            let id = target.hotplug(|hp| hp.add_instance(state, name.clone()))??;
+            ids.instances.insert((st.name.clone(), name.clone()), id);
+            sh.lock().instance_names.insert(id.0, name.clone());
+            Ok(())
+        }
+        Step::Register(i) => {
+            let nb = &s.notifiers[*i];
+            let block = notifier_block(&nb.name, nb.priority, sh);
+            target.hotplug(|hp| hp.register(block.into()))?
+        }
+        Step::Op(i) => {
+            let op = &s.ops[*i].op;
+            let r = target.op(op, ids);
+            match (op, &r) {
+                (Op::AddInstance { state, name }, Ok(())) => {
+                    // The newest instance of the state is the one just added.
+                    let st = ids.state(state)?;
+                    let newest = target.hotplug(|hp| hp.instances_of(st))?.into_iter().max();
+                    if let Some(id) = newest {
+                        ids.instances.insert((state.clone(), name.clone()), id);
+                        sh.lock().instance_names.insert(id.0, name.clone());
+                    }
+                }
+                (Op::RemoveInstance { state, name }, Ok(())) => {
+                    ids.instances.remove(&(state.clone(), name.clone()));
+                }
+                (Op::RemoveState { state }, Ok(())) => {
+                    ids.states.remove(state);
+                    ids.instances.retain(|(s, _), _| s != state);
+                }
+                _ => {}
+            }
+            r
+        }
+    }
+}
+
+/// A notifier that records every event and vetoes as planned.
+fn notifier_block(
+    name: &str,
+    priority: i32,
+    sh: &Shared,
+) -> Arc<NotifierBlock<impl Fn(CpuAction, &CpuId) -> NotifyResult + Send + Sync + 'static>> {
+    let (name, sh) = (name.to_string(), sh.clone());
+    Arc::new(NotifierBlock::new(
+        move |action: CpuAction, cpu: &CpuId| {
+            let mut j = sh.lock();
+            let mut ret = NotifyResult::OK;
+            if action.event.can_veto() {
+                let point = Point::Notifier {
+                    notifier: name.clone(),
+                    up: action.event == CpuEvent::UpPrepare,
+                    cpu: cpu.0,
+                };
+                if let Some(errno) = j.call(point) {
+                    ret = NotifyResult::from_error(errno);
+                }
+            }
+            j.events.push(Event::Notify {
+                notifier: name.clone(),
+                action: action.to_string(),
+                cpu: cpu.0,
+                ret: ret.to_errno(),
+            });
+            ret
+        },
+        priority,
+    ))
+}
+
+/// The callbacks of a state: each records its call, fails as planned, and accounts for its
+/// resource (with the planted bug, if any).
+fn callbacks(st: &StateSpec, sh: &Shared) -> cpuhp::Callbacks {
+    let name = st.name.clone();
+    let bug = st.bug;
+    let paired = st.startup && st.teardown;
+    let up = {
+        let (name, sh) = (name.clone(), sh.clone());
+        move |cpu: CpuId, inst: Option<&String>| -> Result<(), Errno> {
+            let mut j = sh.lock();
+            let point = Point::Callback {
+                state: name.clone(),
+                cpu: cpu.0,
+                bringup: true,
+                instance: inst.cloned(),
+            };
+            let r = (name.clone(), cpu.0, inst.cloned());
+            match j.call(point) {
+                Some(errno) => {
+                    if bug == Some(Bug::LeakOnFailure) && paired {
+                        j.acquire(r);
+                    }
+                    Err(errno)
+                }
+                None => {
+                    if paired {
+                        j.acquire(r);
+                    }
+                    Ok(())
+                }
+            }
+        }
+    };
+    let down = {
+        let (name, sh) = (name.clone(), sh.clone());
+        move |cpu: CpuId, inst: Option<&String>| -> Result<(), Errno> {
+            let mut j = sh.lock();
+            let point = Point::Callback {
+                state: name.clone(),
+                cpu: cpu.0,
+                bringup: false,
+                instance: inst.cloned(),
+            };
+            let r = (name.clone(), cpu.0, inst.cloned());
+            match j.call(point) {
+                Some(errno) => Err(errno),
+                None => {
+                    if paired && bug != Some(Bug::TeardownLeaks) {
+                        j.release(r);
+                    }
+                    Ok(())
+                }
+            }
+        }
+    };
+    let sym = name.clone();
+    macro_rules! single {
+        ($builder:expr, $wrap_up:expr, $wrap_down:expr) => {{
+            let mut b = $builder;
+            if st.startup {
+                let up = up.clone();
+                b = b.startup_named(sym.clone(), move |c| $wrap_up(up(c, None)));
+            }
+            if st.teardown {
+                let down = down.clone();
+                b = b.teardown_named(sym.clone(), move |c| $wrap_down(down(c, None)));
+            }
+            b.into()
+        }};
+    }
+    macro_rules! multi {
+        ($builder:expr, $wrap_up:expr, $wrap_down:expr) => {{
+            let mut b = $builder;
+            if st.startup {
+                let up = up.clone();
+                b = b.startup_named(sym.clone(), move |c, i: &String| $wrap_up(up(c, Some(i))));
+            }
+            if st.teardown {
+                let down = down.clone();
+                b = b.teardown_named(sym.clone(), move |c, i: &String| {
+                    $wrap_down(down(c, Some(i)))
+                });
+            }
+            b.into()
+        }};
+    }
+    // Infallible by type: a planned failure there is refused by the parser; the result of the
+    // accounting is all that is left.
+    let fallible = |r: Result<(), Errno>| r;
+    let infallible = |r: Result<(), Errno>| {
+        let _ = r;
+    };
+    match (st.section, st.multi) {
+        (Section::Prepare, false) => single!(Prepare::new(), fallible, infallible),
+        (Section::Starting, false) => single!(Starting::new(), infallible, infallible),
+        (Section::Online, false) => single!(Online::new(), fallible, fallible),
+        (Section::Prepare, true) => multi!(PrepareMulti::<String>::new(), fallible, infallible),
+        (Section::Starting, true) => {
+            multi!(StartingMulti::<String>::new(), infallible, infallible)
+        }
+        (Section::Online, true) => multi!(OnlineMulti::<String>::new(), fallible, fallible),
+    }
+}

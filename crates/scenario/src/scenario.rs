@@ -1,0 +1,281 @@
+//! What a scenario is: a machine, the subsystems on it (cpuhp states, multi-instance drivers,
+//! legacy CPU notifiers) with their planned failures, and the operations to run.
+//!
+//! Usually parsed from TOML ([`Scenario::parse`]); every field is public so that a test can also
+//! build one in Rust.
+
+use std::ops::Range;
+
+use cpuhp::legacy::CpuEvent;
+use cpuhp::{Errno, Section, SmtControl};
+
+/// A whole scenario.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::Scenario;
+///
+/// let s = Scenario::parse("demo.toml", r#"
+///     [machine]
+///     cpus = 2
+///     [[state]]
+///     name = "drv/online"
+///     section = "online"
+///     ops = ["down 1", "up 1"]
+/// "#).unwrap_err();
+/// // `ops` belongs at the top level, not inside a state:
+/// assert!(s.to_string().contains("unknown field `ops`"));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// The machine.
+    pub machine: MachineSpec,
+    /// cpuhp states, in installation order.
+    pub states: Vec<StateSpec>,
+    /// Legacy CPU notifiers, in registration order.
+    pub notifiers: Vec<NotifierSpec>,
+    /// The operations, in order.
+    pub ops: Vec<OpSpec>,
+}
+
+/// Which preset state table the machine boots with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PresetName {
+    /// `cpuhp::preset::DEMO`: only the core's states (and a kick state for parallel bring-up).
+    Demo,
+    /// `cpuhp::preset::LINUX_6_1`: the 65 states of a Linux 6.1 x86_64 kernel.
+    Linux61,
+}
+
+impl PresetName {
+    /// Every preset, with its name in scenario files.
+    pub const ALL: [(&'static str, PresetName); 2] = [
+        ("demo", PresetName::Demo),
+        ("linux-6.1", PresetName::Linux61),
+    ];
+
+    /// The preset itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp_scenario::PresetName;
+    /// assert_eq!(PresetName::Linux61.preset().kernel, "6.1");
+    /// ```
+    pub fn preset(self) -> &'static cpuhp::preset::Preset {
+        match self {
+            PresetName::Demo => &cpuhp::preset::DEMO,
+            PresetName::Linux61 => &cpuhp::preset::LINUX_6_1,
+        }
+    }
+}
+
+/// The simulated machine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MachineSpec {
+    /// CPUs, all present and booted.
+    pub cpus: u32,
+    /// Hardware threads per core.
+    pub threads_per_core: u32,
+    /// SMT control at boot.
+    pub smt: SmtControl,
+    /// The state table the machine boots with.
+    pub preset: PresetName,
+}
+
+/// Where a state goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotSpec {
+    /// The lowest free dynamic slot of its section (PREPARE or ONLINE).
+    Dynamic,
+    /// This state number.
+    Fixed(u32),
+}
+
+/// A planted bug in a state's callbacks, for `explore` to find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bug {
+    /// A failing startup keeps what it acquired (it fails after allocating).
+    LeakOnFailure,
+    /// The teardown does not release what the startup acquired.
+    TeardownLeaks,
+}
+
+impl Bug {
+    /// Every bug, with its name in scenario files.
+    pub const ALL: [(&'static str, Bug); 2] = [
+        ("leak-on-failure", Bug::LeakOnFailure),
+        ("teardown-leaks", Bug::TeardownLeaks),
+    ];
+
+    /// Its name in scenario files.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(cpuhp_scenario::Bug::LeakOnFailure.name(), "leak-on-failure");
+    /// ```
+    pub fn name(self) -> &'static str {
+        Bug::ALL
+            .iter()
+            .find(|(_, b)| *b == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+/// A cpuhp state and its callbacks. Each callback that succeeds acquires (startup) or releases
+/// (teardown) one unit of the subsystem's per-CPU (per-instance) resource; `explore` checks that
+/// accounting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateSpec {
+    /// Its name (`subsys:what`), unique in the scenario.
+    pub name: String,
+    /// Its section.
+    pub section: Section,
+    /// Its slot.
+    pub slot: SlotSpec,
+    /// It has a startup callback.
+    pub startup: bool,
+    /// It has a teardown callback.
+    pub teardown: bool,
+    /// Multi-instance.
+    pub multi: bool,
+    /// For a multi-instance state: the instances added at setup, in order.
+    pub instances: Vec<String>,
+    /// Planned failures of its callbacks.
+    pub fail: Vec<FailSpec>,
+    /// A planted bug.
+    pub bug: Option<Bug>,
+    /// Where the state is declared in the scenario file.
+    pub span: Option<Range<usize>>,
+}
+
+/// A planned failure of a callback.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailSpec {
+    /// The startup (`true`) or the teardown.
+    pub bringup: bool,
+    /// Only on this CPU.
+    pub cpu: Option<u32>,
+    /// Only for this instance (multi-instance states).
+    pub instance: Option<String>,
+    /// What the callback returns.
+    pub errno: Errno,
+    /// Matching calls to let through first.
+    pub after: u32,
+    /// How many times it fails (`None`: every time).
+    pub times: Option<u32>,
+}
+
+/// A legacy CPU notifier.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotifierSpec {
+    /// Its name, unique in the scenario.
+    pub name: String,
+    /// Its priority (higher is called first).
+    pub priority: i32,
+    /// Planned vetoes of `CPU_UP_PREPARE` / `CPU_DOWN_PREPARE`.
+    pub veto: Vec<VetoSpec>,
+    /// Where it is declared.
+    pub span: Option<Range<usize>>,
+}
+
+/// A planned veto of a PREPARE event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VetoSpec {
+    /// `CPU_UP_PREPARE` or `CPU_DOWN_PREPARE`.
+    pub event: CpuEvent,
+    /// Only for this CPU.
+    pub cpu: Option<u32>,
+    /// The veto's errno.
+    pub errno: Errno,
+    /// Matching events to let through first.
+    pub after: u32,
+    /// How many times it vetoes (`None`: every time).
+    pub times: Option<u32>,
+}
+
+/// One operation and where it is written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpSpec {
+    /// The operation.
+    pub op: Op,
+    /// Its text in the scenario file.
+    pub span: Option<Range<usize>>,
+}
+
+/// An operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `up CPU [to STATE]`: `cpu_up` to online or to a state number.
+    Up {
+        /// The CPU.
+        cpu: u32,
+        /// The target state (`None`: online).
+        target: Option<u32>,
+    },
+    /// `down CPU [to STATE]`: `cpu_down` to offline or to a state number.
+    Down {
+        /// The CPU.
+        cpu: u32,
+        /// The target state (`None`: offline).
+        target: Option<u32>,
+    },
+    /// `add-instance STATE NAME`.
+    AddInstance {
+        /// The multi-instance state.
+        state: String,
+        /// The new instance.
+        name: String,
+    },
+    /// `remove-instance STATE NAME`.
+    RemoveInstance {
+        /// The multi-instance state.
+        state: String,
+        /// The instance.
+        name: String,
+    },
+    /// `remove-state STATE`.
+    RemoveState {
+        /// The state.
+        state: String,
+    },
+    /// `freeze`: `freeze_secondary_cpus`.
+    Freeze,
+    /// `thaw`: `thaw_secondary_cpus`.
+    Thaw,
+    /// `smt on|off|forceoff`.
+    Smt(SmtControl),
+    /// `parallel-up CPU…`: `bringup_cpus_parallel`.
+    ParallelUp(Vec<u32>),
+    /// `disable-hotplug`.
+    DisableHotplug,
+    /// `enable-hotplug`.
+    EnableHotplug,
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let to = |t: &Option<u32>| t.map(|t| format!(" to {t}")).unwrap_or_default();
+        match self {
+            Op::Up { cpu, target } => write!(f, "up {cpu}{}", to(target)),
+            Op::Down { cpu, target } => write!(f, "down {cpu}{}", to(target)),
+            Op::AddInstance { state, name } => write!(f, "add-instance {state} {name}"),
+            Op::RemoveInstance { state, name } => write!(f, "remove-instance {state} {name}"),
+            Op::RemoveState { state } => write!(f, "remove-state {state}"),
+            Op::Freeze => f.write_str("freeze"),
+            Op::Thaw => f.write_str("thaw"),
+            Op::Smt(c) => write!(f, "smt {c}"),
+            Op::ParallelUp(cpus) => {
+                f.write_str("parallel-up")?;
+                for c in cpus {
+                    write!(f, " {c}")?;
+                }
+                Ok(())
+            }
+            Op::DisableHotplug => f.write_str("disable-hotplug"),
+            Op::EnableHotplug => f.write_str("enable-hotplug"),
+        }
+    }
+}
