@@ -196,13 +196,14 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
     let green = AnsiColor::Green.on_default();
     let _ = writeln!(
         out,
-        "{}{:<4} {:<44} {:>7} {:>9} {:>9} {:>10}{}",
+        "{}{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>11}{}",
         bold.render(),
         "step",
         "",
         "points",
         "absorbed",
         "rolled back",
+        "+double",
         "violations",
         bold.render_reset()
     );
@@ -229,17 +230,13 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let rolled = singles.len() - absorbed;
         let _ = writeln!(
             out,
-            "{:<4} {:<44} {:>7} {:>9} {:>9}{} {:>10}",
+            "{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>11}",
             i + 1,
             step,
             singles.len(),
             absorbed,
             rolled,
-            if doubles > 0 {
-                format!(" (+{doubles} double)")
-            } else {
-                String::new()
-            },
+            doubles,
             broken
         );
     }

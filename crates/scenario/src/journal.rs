@@ -355,6 +355,13 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
+    /// Forgets the calls and events of the boot.
+    pub(crate) fn forget_boot(&mut self) {
+        self.calls.clear();
+        self.occurrences.clear();
+        self.events.clear();
+    }
+
     /// Records a call of a platform step (from the trace).
     fn platform_call(&mut self, step: u32, cpu: u32, bringup: bool, failed: bool) {
         let Some(&(_, _, name)) = self
