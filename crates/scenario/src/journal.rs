@@ -355,6 +355,23 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
+    /// A callback learns its instance's name: the state machine's `Enter` just before it
+    /// carries the instance's id.
+    pub(crate) fn name_instance(&mut self, name: Option<&String>) {
+        let (
+            Some(name),
+            Some(Event::Enter {
+                instance: Some(id), ..
+            }),
+        ) = (name, self.events.last())
+        else {
+            return;
+        };
+        if let Some(n) = id.strip_prefix('#').and_then(|n| n.parse::<u64>().ok()) {
+            self.instance_names.insert(n, name.clone());
+        }
+    }
+
     /// Forgets the calls and events of the boot.
     pub(crate) fn forget_boot(&mut self) {
         self.calls.clear();

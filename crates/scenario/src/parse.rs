@@ -464,6 +464,31 @@ impl Scenario {
                 span: Some(op.span()),
             });
         }
+        // A planned failure's instance: declared with the state or added by an operation.
+        for (st, raw_st) in states.iter().zip(&raw.state) {
+            let mut known: Vec<&str> = st.instances.iter().map(String::as_str).collect();
+            for op in &ops {
+                if let Op::AddInstance { state, name } = &op.op {
+                    if *state == st.name {
+                        known.push(name);
+                    }
+                }
+            }
+            for f in &raw_st.get_ref().fail {
+                if let Some(i) = &f.get_ref().instance {
+                    if !known.contains(&i.get_ref().as_str()) {
+                        return Err(cx
+                            .err(i.span(), format!("unknown instance `{}`", i.get_ref()))
+                            .help(if known.is_empty() {
+                                "declare it in `instances`, or add it with an `add-instance` operation"
+                                    .to_string()
+                            } else {
+                                expected_or_closest(i.get_ref(), &known)
+                            }));
+                    }
+                }
+            }
+        }
         Ok(Scenario {
             machine,
             states,
@@ -552,16 +577,12 @@ impl Ctx<'_> {
                 return Err(self.err(fspan, format!("the state has no {}", f.on.get_ref())));
             }
             let instance = match &f.instance {
-                Some(i) if !instances.contains(i.get_ref()) => {
-                    let known: Vec<&str> = instances.iter().map(String::as_str).collect();
+                Some(_) if !multi => {
                     return Err(self
-                        .err(i.span(), format!("unknown instance `{}`", i.get_ref()))
-                        .help(if known.is_empty() {
-                            "the state has no instances declared".to_string()
-                        } else {
-                            expected_or_closest(i.get_ref(), &known)
-                        }));
+                        .err(fspan, "an instance on a state that is not multi-instance")
+                        .help("add `multi = true`, or drop `instance`"));
                 }
+                // Checked once the operations are known (`add-instance` may add it).
                 Some(i) => Some(i.get_ref().clone()),
                 None => None,
             };

@@ -495,6 +495,25 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
     let names = std::mem::take(&mut j.instance_names);
     let mut events = std::mem::take(&mut j.events);
     for e in &mut events {
+        if let Event::StepDone {
+            outcome:
+                Outcome::Failed {
+                    failure,
+                    rollback_failure,
+                    ..
+                },
+            ..
+        } = e
+        {
+            for text in [failure, rollback_failure].into_iter().flatten() {
+                for (id, name) in &names {
+                    *text = text.replace(
+                        &format!("instance #{id} on"),
+                        &format!("instance {name} on"),
+                    );
+                }
+            }
+        }
         if let Event::Enter { instance, .. }
         | Event::Exit { instance, .. }
         | Event::Injected { instance, .. } = e
@@ -640,6 +659,7 @@ fn callbacks(st: &StateSpec, sh: &Shared) -> cpuhp::Callbacks {
         let (name, sh) = (name.clone(), sh.clone());
         move |cpu: CpuId, inst: Option<&String>| -> Result<(), Errno> {
             let mut j = sh.lock();
+            j.name_instance(inst);
             let point = Point::Callback {
                 state: name.clone(),
                 cpu: cpu.0,
@@ -668,6 +688,7 @@ fn callbacks(st: &StateSpec, sh: &Shared) -> cpuhp::Callbacks {
         let (name, sh) = (name.clone(), sh.clone());
         move |cpu: CpuId, inst: Option<&String>| -> Result<(), Errno> {
             let mut j = sh.lock();
+            j.name_instance(inst);
             let point = Point::Callback {
                 state: name.clone(),
                 cpu: cpu.0,

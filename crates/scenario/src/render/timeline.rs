@@ -175,7 +175,11 @@ pub(super) fn render(rec: &Record, s: &Scenario, color: bool) -> String {
             format!("── {what}")
         };
         let _ = writeln!(out, "\n{}", p.paint(HEAD, &title));
-        step_lines(&mut out, &p, body, *op);
+        let install = !op
+            || ["add-instance ", "remove-instance ", "remove-state "]
+                .iter()
+                .any(|w| what.starts_with(w));
+        step_lines(&mut out, &p, body, !install);
         // The result, and where the CPUs stand.
         let states = rec.states_after.get(*index);
         let moved: Vec<String> = match (
@@ -191,8 +195,15 @@ pub(super) fn render(rec: &Record, s: &Scenario, color: bool) -> String {
                 .collect(),
             _ => Vec::new(),
         };
+        let rollback_failed = matches!(
+            &outcome,
+            Outcome::Failed {
+                rollback_failure: Some(_),
+                ..
+            }
+        );
         let where_ = if moved.is_empty() {
-            if failed {
+            if failed && !rollback_failed {
                 "every CPU is where it began".to_string()
             } else {
                 "no CPU moved".to_string()
@@ -236,7 +247,10 @@ pub(super) fn render(rec: &Record, s: &Scenario, color: bool) -> String {
             "\n{}",
             p.paint(
                 FAIL,
-                &format!("stopped after step {}: a rollback failed", at + 1)
+                &format!(
+                    "stopped after `{}`: a rollback failed, the machine is undefined from here on",
+                    rec.steps.get(at).map_or("", String::as_str)
+                )
             )
         );
     }
@@ -336,8 +350,10 @@ fn step_lines(out: &mut String, p: &Painter, body: &[Event], op: bool) {
                 if nested {
                     depth += 1;
                 }
-                let fwd = *forward.entry(*cpu).or_insert(*bringup);
-                let after_failure = failed.get(cpu).copied().unwrap_or(false);
+                // A transition turns around per CPU; an install (rule 16) across CPUs.
+                let key = if op { *cpu } else { u32::MAX };
+                let fwd = *forward.entry(key).or_insert(*bringup);
+                let after_failure = failed.get(&key).copied().unwrap_or(false);
                 let rollback = after_failure && *bringup != fwd;
                 let rule = if !op {
                     if rollback {
@@ -376,7 +392,7 @@ fn step_lines(out: &mut String, p: &Painter, body: &[Event], op: bool) {
                 };
                 if ret != 0 && !nested {
                     // A failure turns this CPU's walk around from here on.
-                    failed.insert(*cpu, true);
+                    failed.insert(key, true);
                 }
                 let arrow = if *bringup { "↑" } else { "↓" };
                 let mut what = format!("{indent}{symbol}");
