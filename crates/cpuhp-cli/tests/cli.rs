@@ -3,6 +3,8 @@
 //! Index:
 //! * `replay_*`: `cpuhp replay` — exit codes 0 (pass), 1 (mismatch), 2 (bad input),
 //!   3 (deliberate difference only); `--emit`.
+//! * `demo_*`, `run_*`, `explore_*`, `states_*`: the scenario commands — exit codes 0 (ran, every
+//!   invariant held), 1 (an invariant broke), 2 (bad usage or input, with file:line:column).
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -88,4 +90,171 @@ fn replay_emits_the_complete_file() {
         .assert()
         .code(0)
         .stdout(expected);
+}
+
+fn example(name: &str) -> String {
+    format!("{}/../../examples/{name}.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn demo_tells_the_seed_story_without_colour_when_piped() {
+    cpuhp().arg("demo").assert().code(0).stdout(
+        predicate::str::contains("kvm: CPU_UP_PREPARE 3")
+            .and(predicate::str::contains(
+                "rule 7, the seed: veto → CPU_UP_CANCELED to the notifiers before it only",
+            ))
+            .and(predicate::str::contains("invariants: all held"))
+            .and(predicate::str::contains("\u{1b}[").not()),
+    );
+}
+
+#[test]
+fn demo_as_perfetto_json() {
+    let out = cpuhp()
+        .args(["demo", "--format", "perfetto", "--inline"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(doc["traceEvents"].as_array().unwrap().len() > 100);
+}
+
+#[test]
+fn run_renders_every_format_and_writes_files() {
+    cpuhp()
+        .args(["run", &example("seed"), "--format", "ftrace"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::starts_with("# tracer: nop").and(predicate::str::contains(
+                "cpuhp_enter: cpu: 0002 target:  99 step:   9 (notify_prepare)",
+            )),
+        );
+    cpuhp()
+        .args(["run", &example("seed"), "-f", "jsonl"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            r#"{"event":"step","index":0,"what":"register-notifier a","op":false}"#,
+        ));
+    let dir = std::env::temp_dir().join(format!("cpuhp-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("seed.json");
+    cpuhp()
+        .args(["run", &example("seed"), "-f", "perfetto", "-o"])
+        .arg(&file)
+        .assert()
+        .code(0)
+        .stdout("");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(doc["traceEvents"].is_array());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_reports_a_bad_scenario_with_file_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("cpuhp-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(
+        &file,
+        "ops = [\"down 1\"]\n[machine]\ncpus = 2\npreset = \"linux-6.2\"\n",
+    )
+    .unwrap();
+    cpuhp()
+        .arg("run")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(
+            predicate::str::contains("bad.toml:4:10: error: unknown preset `linux-6.2`")
+                .and(predicate::str::contains("4 | preset = \"linux-6.2\""))
+                .and(predicate::str::contains("^^^^^^^^^^^"))
+                .and(predicate::str::contains("help: did you mean `linux-6.1`?")),
+        );
+    std::fs::remove_dir_all(&dir).unwrap();
+    cpuhp()
+        .args(["run", "/nonexistent/scenario.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read /nonexistent/scenario.toml",
+        ));
+}
+
+#[test]
+fn explore_names_the_minimal_failure_of_a_broken_driver() {
+    cpuhp()
+        .args(["explore", &example("leaky-driver")])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("The minimal one:")
+                .and(predicate::str::contains(
+                    "inject: startup of leaky:online on CPU 0 — in step 1 (setup-state leaky:online)",
+                ))
+                .and(predicate::str::contains(
+                    "where-it-began: leaky:online on CPU 0 is held after the failed operation undid it",
+                )),
+        );
+}
+
+#[test]
+fn explore_of_a_sound_scenario_passes() {
+    cpuhp()
+        .args(["explore", &example("multi-instance"), "--jobs", "2"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("every invariant held in all"));
+    let out = cpuhp()
+        .args([
+            "explore",
+            &example("seed"),
+            "--json",
+            "--no-rollback-failures",
+        ])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    assert!(cases.iter().all(|c| c["second"].is_null()));
+}
+
+#[test]
+fn states_prints_the_preset_table() {
+    cpuhp()
+        .args(["states", "--preset", "linux-6.1"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::starts_with("  0: offline\n  1: threads:prepare\n").and(
+                predicate::str::ends_with("235: sched:active\n236: online\n"),
+            ),
+        );
+    cpuhp()
+        .args(["states", "--preset", "linux"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "a similar value exists: 'linux-6.1'",
+        ));
+}
+
+#[test]
+fn usage_errors_suggest_the_closest_command() {
+    cpuhp()
+        .arg("demp")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "a similar subcommand exists: 'demo'",
+        ));
 }

@@ -166,19 +166,50 @@ impl<P: Platform> Hotplug<P> {
                 }
             }
             SmtControl::Off | SmtControl::ForceOff => {
-                let siblings: alloc::vec::Vec<CpuId> = self
-                    .online_mask()
-                    .iter()
-                    .filter(|&c| !self.core().is_primary_thread(c))
-                    .collect();
-                for cpu in siblings {
-                    self.cpu_down(cpu, StateId::OFFLINE)?;
-                    self.core_mut().0.dev_offline[cpu.index()] = true;
+                for cpu in self.smt_siblings_online() {
+                    self.smt_disable_one(cpu)?;
                 }
                 self.core_mut().0.smt = control;
             }
             SmtControl::NotSupported => {}
         }
         Ok(())
+    }
+
+    /// Checks a change of the SMT control to `control`: `Ok(true)` if it takes siblings down
+    /// (then [`smt_siblings_online`](Self::smt_siblings_online) says which), `Ok(false)` if it is
+    /// anything else (or nothing to do).
+    pub(crate) fn smt_disabling(&self, control: SmtControl) -> Result<bool, Error> {
+        match self.core().smt {
+            SmtControl::ForceOff => return Err(Error::new(ErrorKind::SmtForcedOff)),
+            SmtControl::NotSupported => return Err(Error::new(ErrorKind::SmtNotSupported)),
+            _ => {}
+        }
+        match control {
+            SmtControl::NotSupported => Err(Error::new(ErrorKind::SmtNotSupported)),
+            c if c == self.core().smt => Ok(false),
+            SmtControl::Off | SmtControl::ForceOff => Ok(true),
+            SmtControl::On => Ok(false),
+        }
+    }
+
+    /// The online secondary threads, which SMT off takes down.
+    pub(crate) fn smt_siblings_online(&self) -> alloc::vec::Vec<CpuId> {
+        self.online_mask()
+            .iter()
+            .filter(|&c| !self.core().is_primary_thread(c))
+            .collect()
+    }
+
+    /// One sibling of `cpuhp_smt_disable`: down, and its device marked offline.
+    pub(crate) fn smt_disable_one(&mut self, cpu: CpuId) -> Result<(), Error> {
+        self.cpu_down(cpu, StateId::OFFLINE)?;
+        self.core_mut().0.dev_offline[cpu.index()] = true;
+        Ok(())
+    }
+
+    /// The end of a successful `cpuhp_smt_disable`.
+    pub(crate) fn smt_disabled(&mut self, control: SmtControl) {
+        self.core_mut().0.smt = control;
     }
 }

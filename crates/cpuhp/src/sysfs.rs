@@ -75,6 +75,15 @@ fn kstrtobool(s: &str) -> Result<bool, Errno> {
     }
 }
 
+/// Whether `path` names `smt/control`.
+#[cfg(feature = "std")]
+pub(crate) fn is_smt_control(path: &str) -> bool {
+    path.strip_prefix(PREFIX)
+        .unwrap_or(path)
+        .trim_end_matches('/')
+        == "smt/control"
+}
+
 impl<P: Platform> Hotplug<P> {
     fn node(&self, path: &str) -> Result<Node, Errno> {
         let rel = path
@@ -154,6 +163,21 @@ impl<P: Platform> Hotplug<P> {
         })
     }
 
+    /// The setting a write of `value` to `smt/control` asks for, or the errno Linux returns
+    /// before changing anything (it checks the current setting before parsing).
+    pub(crate) fn smt_control_value(&self, value: &str) -> Result<crate::SmtControl, Errno> {
+        match value.parse::<crate::SmtControl>() {
+            Ok(
+                c @ (crate::SmtControl::On | crate::SmtControl::Off | crate::SmtControl::ForceOff),
+            ) => Ok(c),
+            _ => match self.smt_control() {
+                crate::SmtControl::ForceOff => Err(Errno::EPERM),
+                crate::SmtControl::NotSupported => Err(Errno::ENODEV),
+                _ => Err(Errno::EINVAL),
+            },
+        }
+    }
+
     /// Writes a sysfs file, as one `write(2)` would.
     ///
     /// # Errors
@@ -182,24 +206,9 @@ impl<P: Platform> Hotplug<P> {
             | Node::States
             | Node::SmtActive
             | Node::CpuState(_) => Err(Errno::EACCES),
-            Node::SmtControl => {
-                let control = match value.parse::<crate::SmtControl>() {
-                    Ok(
-                        c @ (crate::SmtControl::On
-                        | crate::SmtControl::Off
-                        | crate::SmtControl::ForceOff),
-                    ) => c,
-                    // Linux checks the current setting before parsing.
-                    _ => {
-                        return match self.smt_control() {
-                            crate::SmtControl::ForceOff => Err(Errno::EPERM),
-                            crate::SmtControl::NotSupported => Err(Errno::ENODEV),
-                            _ => Err(Errno::EINVAL),
-                        }
-                    }
-                };
-                self.set_smt_control(control).map_err(Errno::from)
-            }
+            Node::SmtControl => self
+                .smt_control_value(value)
+                .and_then(|c| self.set_smt_control(c).map_err(Errno::from)),
             Node::CpuOnline(cpu) => if kstrtobool(value)? {
                 self.device_online(cpu)
             } else {

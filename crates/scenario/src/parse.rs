@@ -61,13 +61,11 @@ pub struct ParseError {
     /// The file's name, as given.
     pub file: String,
     /// 1-based line of the offending text.
-    pub line: usize,
+    pub line: u32,
     /// 1-based column (in characters) of the offending text.
-    pub column: usize,
+    pub column: u32,
     /// What is wrong.
     pub message: String,
-    /// The offending text.
-    pub snippet: String,
     /// The whole line it is on.
     pub source_line: String,
     /// What was expected, or the closest known name.
@@ -82,16 +80,39 @@ impl ParseError {
         let end = span.end.clamp(start, src.len());
         let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         ParseError {
             file: file.to_string(),
-            line: src[..start].matches('\n').count() + 1,
-            column: src[line_start..start].chars().count() + 1,
+            line: count(src[..start].matches('\n').count() + 1),
+            column: count(src[line_start..start].chars().count() + 1),
             message: message.into(),
-            snippet: src[start..end].to_string(),
             source_line: src[line_start..line_end].to_string(),
             help: None,
             span: start..end,
         }
+    }
+
+    /// The offending text (on its first line).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp_scenario::Scenario;
+    ///
+    /// let e = Scenario::parse("s.toml", "[machine]\ncpus = 2\npreset = \"bsd\"\n").unwrap_err();
+    /// assert_eq!(e.snippet(), "\"bsd\"");
+    /// ```
+    pub fn snippet(&self) -> &str {
+        let line = self.source_line.as_str();
+        let start = line
+            .char_indices()
+            .nth(self.column as usize - 1)
+            .map_or(line.len(), |(i, _)| i);
+        let mut end = (start + self.span.len()).min(line.len());
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        &line[start..end]
     }
 
     fn help(mut self, help: impl Into<String>) -> ParseError {
@@ -110,23 +131,12 @@ impl fmt::Display for ParseError {
         let gutter = self.line.to_string().len();
         writeln!(f, "{:gutter$} |", "")?;
         writeln!(f, "{} | {}", self.line, self.source_line)?;
-        let width = self
-            .snippet
-            .lines()
-            .next()
-            .map_or(1, |l| l.chars().count().max(1));
-        let width = width.min(
-            self.source_line
-                .chars()
-                .count()
-                .saturating_sub(self.column - 1)
-                .max(1),
-        );
+        let width = self.snippet().chars().count().max(1);
         write!(
             f,
             "{:gutter$} | {}{}",
             "",
-            " ".repeat(self.column - 1),
+            " ".repeat(self.column as usize - 1),
             "^".repeat(width)
         )?;
         if let Some(h) = &self.help {
@@ -148,7 +158,7 @@ pub(crate) fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) 
         .map(|(_, k)| k)
 }
 
-fn expected_or_closest<'a>(word: &str, known: &[&'a str]) -> String {
+fn expected_or_closest(word: &str, known: &[&str]) -> String {
     match closest(word, known.iter().copied()) {
         Some(k) => format!("did you mean `{k}`?"),
         None => format!("expected one of: {}", known.join(", ")),

@@ -388,7 +388,7 @@ impl<P: Platform> Target for Hotplug<P> {
 }
 
 fn first_error(outcomes: cpuhp::BringupOutcomes) -> Result<(), Error> {
-    outcomes.into_iter().map(|(_, r)| r).collect()
+    outcomes.into_iter().try_for_each(|(_, r)| r)
 }
 
 /// The threaded simulator.
@@ -511,6 +511,20 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
                         &format!("instance #{id} on"),
                         &format!("instance {name} on"),
                     );
+                }
+                // "startup of state 72 on …" → "startup of state 72 (mm/vmstat:online) on …".
+                if let Some(n) = text
+                    .split_once("of state ")
+                    .and_then(|(_, rest)| rest.split(' ').next())
+                    .and_then(|n| n.parse::<u32>().ok())
+                {
+                    if let Some(name) = state_names.get(&n) {
+                        *text = text.replacen(
+                            &format!("of state {n} "),
+                            &format!("of state {n} ({name}) "),
+                            1,
+                        );
+                    }
                 }
             }
         }

@@ -759,6 +759,11 @@ impl Machine {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sysfs_write(&self, path: &str, value: &str) -> Result<(), Errno> {
+        if crate::sysfs::is_smt_control(path) {
+            // Many CPUs, one hotplug operation each (see `set_smt_control`).
+            let control = self.write_op(|hp| hp.smt_control_value(value))??;
+            return self.set_smt_control(control).map_err(Errno::from);
+        }
         self.write_op(|hp| hp.sysfs_write(path, value))?
     }
 
@@ -1102,7 +1107,17 @@ impl Machine {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn set_smt_control(&self, control: SmtControl) -> Result<(), Error> {
-        self.write_op(|hp| hp.set_smt_control(control))?
+        self.check_may_serialise()?;
+        let _add_remove = self.lock_add_remove();
+        if !self.write_locked(|hp| hp.smt_disabling(control))?? {
+            return self.write_locked(|hp| hp.set_smt_control(control))?;
+        }
+        // One hotplug operation per sibling, as Linux's `cpu_down_maps_locked` per CPU: the
+        // write side is released, and CPU_POST_DEAD delivered, before the next goes down.
+        for cpu in self.write_locked(|hp| hp.smt_siblings_online())? {
+            self.write_locked(|hp| hp.smt_disable_one(cpu))??;
+        }
+        self.write_locked(|hp| hp.smt_disabled(control))
     }
 
     /// [`Hotplug::bringup_cpus_parallel`].

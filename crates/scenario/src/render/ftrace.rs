@@ -10,11 +10,11 @@ use crate::run::Record;
 /// The task, CPU and flags columns for a callback's context: the control task (as if `bash`
 /// wrote sysfs) on CPU 0, the CPU's hotplug thread `cpuhp/N`, or the CPU itself with interrupts
 /// off (`swapper/N`, flag `d`).
-fn task(context: &str, cpu: u32) -> (String, u32, &'static str) {
+fn task(context: &str, cpu: u32) -> (String, u32, u32, &'static str) {
     match context {
-        "cpu-thread" => (format!("cpuhp/{cpu}-{}", 14 + 6 * cpu), cpu, "....."),
-        "cpu-atomic" => (format!("swapper/{cpu}-0"), cpu, "d..1."),
-        _ => ("bash-1000".to_string(), 0, "....."),
+        "cpu-thread" => (format!("cpuhp/{cpu}"), 14 + 6 * cpu, cpu, "....."),
+        "cpu-atomic" => (format!("swapper/{cpu}"), 0, cpu, "d..1."),
+        _ => ("bash".to_string(), 1000, 0, "....."),
     }
 }
 
@@ -76,10 +76,11 @@ pub(super) fn render(rec: &Record) -> String {
             }
             _ => continue,
         };
-        let (task, on, flags) = task(context, cpu);
+        // The kernel's `%16s-%-7d [%03d] %s %5lu.%06lu: ` prefix.
+        let (comm, pid, on, flags) = task(context, cpu);
         let _ = writeln!(
             out,
-            "{task:>22} [{on:03}] {flags} {:5}.{:06}: {line}",
+            "{comm:>16}-{pid:<7} [{on:03}] {flags} {:5}.{:06}: {line}",
             ts / 1_000_000,
             ts % 1_000_000
         );

@@ -40,6 +40,24 @@ fn errno_name(ret: i32) -> String {
     }
 }
 
+/// What an error kind without a failing callback means.
+fn kind_text(kind: &str) -> String {
+    match kind {
+        "Disabled" => "hotplug is disabled".into(),
+        "SmtForbidden" => "SMT is off: a secondary thread may not come up".into(),
+        "LastCpu" => "the last online CPU cannot go".into(),
+        "WakeupPending" => "a wakeup is pending: the freeze is aborted".into(),
+        "NotFrozen" => "nothing to thaw".into(),
+        "AlreadyFrozen" => "already frozen".into(),
+        "SmtForcedOff" => "SMT was forced off for good".into(),
+        "Unbalanced" => "more enables than disables".into(),
+        "InvalidTarget" => "no such target state".into(),
+        "InvalidState" => "no such state".into(),
+        "UnknownInstance" => "no such instance".into(),
+        other => other.to_string(),
+    }
+}
+
 fn place(context: &str, cpu: u32) -> String {
     match context {
         "cpu-thread" => format!("CPU{cpu} thread"),
@@ -217,11 +235,11 @@ pub(super) fn render(rec: &Record, s: &Scenario, color: bool) -> String {
             }
             Outcome::Failed {
                 errno,
+                kind,
                 failure,
                 rollback_failure,
-                ..
             } => {
-                let why = failure.clone().unwrap_or_else(|| errno.clone());
+                let why = failure.clone().unwrap_or_else(|| kind_text(kind));
                 let _ = writeln!(
                     out,
                     "  {} {why}; {where_}",

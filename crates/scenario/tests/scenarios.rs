@@ -1,0 +1,361 @@
+//! Scenarios end to end: the demo and every example scenario run, rendered in every format
+//! (snapshots of the timeline and ftrace text), the Perfetto JSON checked track by track,
+//! `explore` on a clean and on a deliberately broken callback set, and the parser's error
+//! messages.
+
+use std::collections::BTreeMap;
+
+use cpuhp_scenario::{
+    explore, render, run, Event, ExploreOptions, Format, Invariant, Point, Scenario, DEMO_SCENARIO,
+};
+
+fn example(name: &str) -> Scenario {
+    let path = format!("{}/../../examples/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    Scenario::parse(&format!("examples/{name}.toml"), &text).unwrap()
+}
+
+fn demo() -> Scenario {
+    Scenario::parse("demo.toml", DEMO_SCENARIO).unwrap()
+}
+
+const EXAMPLES: [&str; 7] = [
+    "seed",
+    "multi-instance",
+    "rollback-failure",
+    "suspend",
+    "parallel-boot",
+    "linux-6.1",
+    "leaky-driver",
+];
+
+// ----- runs and snapshots ------------------------------------------------------------------------
+
+#[test]
+fn the_demo_timeline() {
+    let s = demo();
+    let rec = run(&s, false);
+    assert!(rec.violations.is_empty());
+    insta::assert_snapshot!("demo_timeline", render(&rec, &s, Format::Timeline, false));
+}
+
+#[test]
+fn every_example_timeline() {
+    for name in EXAMPLES {
+        let s = example(name);
+        let rec = run(&s, false);
+        assert!(rec.violations.is_empty(), "{name}: {:?}", rec.violations);
+        insta::assert_snapshot!(
+            format!("example_{name}"),
+            render(&rec, &s, Format::Timeline, false)
+        );
+    }
+}
+
+#[test]
+fn ftrace_text_is_linuxs() {
+    let s = example("linux-6.1");
+    let text = render(&run(&s, false), &s, Format::Ftrace, false);
+    insta::assert_snapshot!("linux_6_1_ftrace", text);
+    // The kernel's own format strings (include/trace/events/cpuhp.h).
+    assert!(text.contains(
+        "cpuhp/1-20      [001] .....     0.000015: cpuhp_enter: cpu: 0001 target: 153 step: 235 (sched_cpu_deactivate)"
+    ));
+    assert!(text.contains("cpuhp_exit:  cpu: 0001  state: 234 step: 235 ret: 0"));
+}
+
+#[test]
+fn threads_and_inline_record_the_same_events() {
+    for s in [demo(), example("seed"), example("suspend")] {
+        let inline = run(&s, false);
+        let threads = run(&s, true);
+        assert_eq!(inline.events, threads.events);
+        assert_eq!(inline.final_states, threads.final_states);
+    }
+}
+
+#[test]
+fn the_demo_tells_the_seed_story() {
+    let s = demo();
+    let rec = run(&s, false);
+    // The fourth operation (`up 3`): kvm vetoes CPU_UP_PREPARE; slab and workqueue, which said OK,
+    // hear CPU_UP_CANCELED; kvm and cpufreq do not.
+    let step = rec.setup_steps + 3;
+    let start = rec
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Step { index, .. } if *index == step))
+        .unwrap();
+    let notes: Vec<String> = rec.events[start..]
+        .iter()
+        .take_while(|e| !matches!(e, Event::StepDone { .. }))
+        .filter_map(|e| match e {
+            Event::Notify {
+                notifier, action, ..
+            } => Some(format!("{notifier} {action}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "slab CPU_UP_PREPARE",
+            "workqueue CPU_UP_PREPARE",
+            "kvm CPU_UP_PREPARE",
+            "slab CPU_UP_CANCELED",
+            "workqueue CPU_UP_CANCELED",
+        ]
+    );
+    assert_eq!(rec.final_states, [99, 99, 99, 0]);
+}
+
+#[test]
+fn a_failed_rollback_stops_the_run_and_says_so() {
+    let s = example("rollback-failure");
+    let rec = run(&s, false);
+    assert_eq!(rec.stopped_at, Some(rec.setup_steps + 1));
+    assert!(rec.events.iter().any(|e| matches!(
+        e,
+        Event::Warning {
+            cpu: 1,
+            function: "cpuhp_thread_fun"
+        }
+    )));
+    let text = render(&rec, &s, Format::Timeline, false);
+    assert!(
+        text.contains("rolling back, teardown of state 70 (net/dev:online) on CPU 1 failed: EBUSY")
+    );
+}
+
+// ----- Perfetto and JSON lines -------------------------------------------------------------------
+
+#[test]
+fn perfetto_json_has_a_track_per_cpu_with_its_callbacks() {
+    let s = demo();
+    let text = render(&run(&s, false), &s, Format::Perfetto, false);
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    // Track names by thread id.
+    let tracks: BTreeMap<u64, String> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .map(|e| {
+            (
+                e["tid"].as_u64().unwrap(),
+                e["args"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(tracks[&0], "steps");
+    assert_eq!(tracks[&1], "control side");
+    for c in 0..4 {
+        assert_eq!(tracks[&(100 + c)], format!("CPU {c}"));
+    }
+    let complete: Vec<&serde_json::Value> = events.iter().filter(|e| e["ph"] == "X").collect();
+    let on = |tid: u64, name: &str| {
+        complete
+            .iter()
+            .filter(|e| e["tid"] == tid && e["name"].as_str().unwrap().contains(name))
+            .count()
+    };
+    // STARTING callbacks on the CPU itself, ONLINE ones on its track too (its hotplug thread),
+    // PREPARE ones on the control side; CPU 1 went down and up once after setup.
+    assert_eq!(
+        on(101, "startup 40 irqchip/gic:starting"),
+        2,
+        "setup and `up 1`"
+    );
+    assert_eq!(on(101, "teardown 40 irqchip/gic:starting"), 1);
+    assert_eq!(
+        on(101, "startup 72 mm/vmstat:online"),
+        2,
+        "setup and `up 1`"
+    );
+    // Setup on CPUs 0-3, `up 1`, and the second `up 3` (the first was vetoed below it).
+    assert_eq!(on(1, "startup 10 mm/percpu:prepare"), 4 + 1 + 1);
+    assert_eq!(on(101, "mm/percpu:prepare"), 0);
+    // Every complete event has a duration; the steps are on their own track.
+    assert!(complete.iter().all(|e| e["dur"].as_u64().unwrap() >= 1));
+    assert_eq!(on(0, "up 3"), 2);
+    // Notifier calls are instants on the track of the bridge that made them.
+    assert!(events
+        .iter()
+        .any(|e| e["ph"] == "i" && e["tid"] == 103 && e["name"] == "kvm: CPU_STARTING 3"));
+}
+
+#[test]
+fn jsonl_is_one_object_per_event() {
+    let s = example("seed");
+    let rec = run(&s, false);
+    let text = render(&rec, &s, Format::Jsonl, false);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), rec.events.len());
+    assert!(lines.iter().any(|l| l["event"] == "notify"
+        && l["notifier"] == "c"
+        && l["action"] == "CPU_UP_PREPARE"
+        && l["ret"] == -12));
+}
+
+// ----- explore -----------------------------------------------------------------------------------
+
+#[test]
+fn explore_finds_the_planted_leak_and_names_it() {
+    let s = example("leaky-driver");
+    // As written, nothing fails: `run` sees nothing wrong.
+    assert!(run(&s, false).violations.is_empty());
+    let found = explore(&s, &ExploreOptions::default(), |_, _| {});
+    assert!(!found.is_clean());
+    let first = found.first_violation().unwrap();
+    assert_eq!(
+        first.first.point,
+        Point::Callback {
+            state: "leaky:online".into(),
+            cpu: 0,
+            bringup: true,
+            instance: None
+        }
+    );
+    assert_eq!(first.second, None);
+    assert_eq!(found.steps[first.step], "setup-state leaky:online");
+    assert_eq!(first.violations[0].invariant, Invariant::WhereItBegan);
+    assert_eq!(
+        first.violations[0].text,
+        "leaky:online on CPU 0 is held after the failed operation undid it"
+    );
+    // Every broken run involves the leaky callback, never the fine one.
+    for c in found.cases.iter().filter(|c| !c.violations.is_empty()) {
+        let leaky =
+            |p: &Point| matches!(p, Point::Callback { state, .. } if state == "leaky:online");
+        assert!(
+            leaky(&c.first.point) || c.second.as_ref().is_some_and(|s| leaky(&s.point)),
+            "{c:?}"
+        );
+    }
+}
+
+#[test]
+fn explore_of_the_demo_and_the_examples_is_clean() {
+    let options = ExploreOptions {
+        jobs: 2,
+        ..ExploreOptions::default()
+    };
+    for (s, doubles) in [
+        (demo(), true),
+        (example("seed"), false),
+        (example("multi-instance"), true),
+        (example("suspend"), true),
+        (example("parallel-boot"), true),
+    ] {
+        let found = explore(&s, &options, |_, _| {});
+        assert!(found.is_clean(), "{:?}", found.first_violation());
+        assert!(found.cases.len() > 5);
+        // Failures during rollbacks were tried where a rollback has callbacks that can fail.
+        assert_eq!(found.cases.iter().any(|c| c.second.is_some()), doubles);
+    }
+}
+
+#[test]
+fn explore_tries_every_kind_of_failure_point() {
+    let found = explore(&demo(), &ExploreOptions::default(), |_, _| {});
+    let kinds: std::collections::BTreeSet<&str> = found
+        .cases
+        .iter()
+        .map(|c| match &c.first.point {
+            Point::Callback {
+                instance: Some(_), ..
+            } => "instance",
+            Point::Callback { bringup: true, .. } => "startup",
+            Point::Callback { bringup: false, .. } => "teardown",
+            Point::Notifier { .. } => "notifier",
+            Point::Platform { bringup: true, .. } => "boot",
+            Point::Platform { bringup: false, .. } => "death",
+        })
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["boot", "death", "instance", "notifier", "startup", "teardown"]
+    );
+    // Callbacks that cannot fail by type are never failure points.
+    assert!(!found.cases.iter().any(|c| matches!(&c.first.point,
+        Point::Callback { state, .. } if state.ends_with(":starting"))));
+}
+
+#[test]
+fn progress_is_reported_up_to_the_total() {
+    let last = std::sync::Mutex::new((0, 0));
+    let found = explore(
+        &example("seed"),
+        &ExploreOptions::default(),
+        |done, total| {
+            let mut l = last.lock().unwrap();
+            assert!(done <= total);
+            *l = (l.0.max(done), total);
+        },
+    );
+    let (done, total) = *last.lock().unwrap();
+    assert_eq!((done, total), (found.cases.len(), found.cases.len()));
+}
+
+// ----- errors ------------------------------------------------------------------------------------
+
+fn error(text: &str) -> String {
+    Scenario::parse("bad.toml", text).unwrap_err().to_string()
+}
+
+#[test]
+fn errors_say_where_what_and_what_was_expected() {
+    assert_eq!(
+        error("[machine]\ncpus = 2\n\n[[state]]\nname = \"x\"\nsection = \"onlin\"\n"),
+        "bad.toml:6:11: error: unknown section `onlin`\n  |\n6 | section = \"onlin\"\n  |           ^^^^^^^\n  = help: did you mean `online`?"
+    );
+    assert_eq!(
+        error("ops = [\"up 1\", \"dwon 1\"]\n[machine]\ncpus = 2\n"),
+        "bad.toml:1:17: error: unknown operation `dwon`\n  |\n1 | ops = [\"up 1\", \"dwon 1\"]\n  |                 ^^^^\n  = help: did you mean `down`?"
+    );
+    assert_eq!(
+        error("ops = [\"up 7\"]\n[machine]\ncpus = 2\n"),
+        "bad.toml:1:12: error: no CPU 7 on this machine\n  |\n1 | ops = [\"up 7\"]\n  |            ^\n  = help: the machine has CPUs 0 to 1"
+    );
+    assert_eq!(
+        error("[machine]\ncpu = 2\n"),
+        "bad.toml:2:1: error: unknown field `cpu`, expected one of `cpus`, `threads_per_core`, `smt`, `preset`\n  |\n2 | cpu = 2\n  | ^^^\n  = help: did you mean `cpus`?"
+    );
+}
+
+#[test]
+fn more_errors() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("cpus = 2\n", "error: unknown field `cpus`", ""),
+        ("", "bad.toml:1:1: error: no [machine] table", "add `[machine]`"),
+        ("[machine]\ncpus = 0\n", "bad.toml:2:8: error: cpus out of range", "expected 1 to 256"),
+        ("[machine]\ncpus = \"two\"\n", "bad.toml:2:8: error: invalid type", ""),
+        ("[machine]\ncpus = 2\npreset = \"linux-6.2\"\n", "unknown preset `linux-6.2`", "did you mean `linux-6.1`?"),
+        ("[machine]\ncpus = 2\nsmt = \"off\"\n", "SMT control without SMT", "threads_per_core"),
+        ("[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"starting\"\n", "STARTING states have no dynamic slots", "slot = 40"),
+        ("[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"online\"\n[[state]]\nname = \"s\"\nsection = \"online\"\n", "bad.toml:7:8: error: `s` is declared twice", ""),
+        ("[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"online\"\nfail = [{ on = \"startup\", errno = \"ENOMEN\" }]\n", "unknown errno `ENOMEN`", "did you mean `ENOMEM`?"),
+        ("[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"prepare\"\nfail = [{ on = \"teardown\", errno = 5 }]\n", "this callback cannot fail", "PREPARE teardowns cannot fail"),
+        ("ops = [\"remove-state drv:onlin\"]\n[machine]\ncpus = 2\n[[state]]\nname = \"drv:online\"\nsection = \"online\"\n", "no state `drv:onlin` in this scenario", "did you mean `drv:online`?"),
+        ("ops = [\"add-instance drv x\"]\n[machine]\ncpus = 2\n[[state]]\nname = \"drv\"\nsection = \"online\"\n", "`drv` is not multi-instance", "multi = true"),
+        ("ops = [\"up 1 at 60\"]\n[machine]\ncpus = 2\n", "malformed `up`", "expected `up CPU [to STATE]`"),
+        ("ops = [\"\"]\n[machine]\ncpus = 2\n", "empty operation", "expected one of: up, down"),
+        ("[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nveto = [{ event = \"dying\", errno = \"EIO\" }]\n", "unknown vetoable event `dying`", "expected one of: up_prepare, down_prepare"),
+        ("[machine\ncpus = 2\n", "bad.toml:1:9: error:", ""),
+    ];
+    for (text, message, help) in cases {
+        let e = error(text);
+        assert!(e.contains(message), "{text:?}\n{e}");
+        assert!(e.contains(help), "{text:?}\n{e}");
+    }
+}
+
+#[test]
+fn every_example_and_the_demo_parse() {
+    demo();
+    for name in EXAMPLES {
+        example(name);
+    }
+}
