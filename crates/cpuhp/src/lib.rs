@@ -102,8 +102,3 @@ pub use parallel::BringupOutcomes;
 pub use platform::{Inline, Platform};
 pub use smt::SmtControl;
 pub use trace::{Context, Divergence, TraceEvent, Warning};
-
-/// The README's examples, compiled and run as doc tests.
-#[cfg(all(doctest, feature = "std"))]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

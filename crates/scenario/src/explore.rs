@@ -149,6 +149,29 @@ fn candidates(rec: &Record) -> Vec<(Reached, usize)> {
 
 /// Explores `scenario` (inline, so runs are fast and deterministic). `progress(done, total)` is
 /// called as runs finish (total grows once the rollbacks to try are known).
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{explore, ExploreOptions, Point, Scenario};
+///
+/// let s = Scenario::parse("s.toml", r#"
+///     ops = ["down 1"]
+///     [machine]
+///     cpus = 2
+///     [[state]]
+///     name = "drv:online"
+///     section = "online"
+/// "#)?;
+/// let found = explore(&s, &ExploreOptions::default(), |_, _| {});
+/// assert!(found.is_clean());
+/// // Among the failures tried: the teardown on CPU 1 during `down 1`, and CPU 1 refusing to die.
+/// assert!(found.cases.iter().any(|c| matches!(&c.first.point,
+///     Point::Callback { cpu: 1, bringup: false, .. })));
+/// assert!(found.cases.iter().any(|c| matches!(&c.first.point,
+///     Point::Platform { cpu: 1, bringup: false, .. })));
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
 pub fn explore(
     scenario: &Scenario,
     options: &Options,

@@ -17,7 +17,7 @@ use serde::Serialize;
 ///
 /// let s = Scenario::parse("s.toml", "ops = [\"down 1\"]\n[machine]\ncpus = 2\n")?;
 /// let rec = run(&s, false);
-/// assert!(matches!(rec.events.last(), Some(Event::OpDone { index: 0, .. })));
+/// assert!(matches!(rec.events.last(), Some(Event::StepDone { index: 0, .. })));
 /// # Ok::<(), cpuhp_scenario::ParseError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -70,3 +70,9 @@ pub use scenario::{
 /// multi-instance driver, a vetoing legacy notifier, and an offline, an online and a failing
 /// online.
 pub const DEMO_SCENARIO: &str = include_str!("demo.toml");
+
+/// The README's examples, compiled and run as doc tests (this crate depends on every crate they
+/// use).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -52,8 +52,8 @@ use crate::scenario::{
 /// ```
 /// use cpuhp_scenario::Scenario;
 ///
-/// let e = Scenario::parse("s.toml", "[machine]\ncpus = 2\nops = [\"dwn 1\"]\n").unwrap_err();
-/// assert_eq!((e.line, e.column), (3, 9));
+/// let e = Scenario::parse("s.toml", "ops = [\"dwn 1\"]\n[machine]\ncpus = 2\n").unwrap_err();
+/// assert_eq!((e.line, e.column), (1, 9));
 /// assert_eq!(e.help.as_deref(), Some("did you mean `down`?"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]

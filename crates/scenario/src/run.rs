@@ -112,6 +112,18 @@ pub(crate) fn steps(s: &Scenario) -> Vec<Step> {
 /// record the same events.
 ///
 /// Never panics on a well-formed scenario; a step that fails is recorded as failed.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{run, Scenario};
+///
+/// let s = Scenario::parse("s.toml", "ops = [\"down 0\", \"down 1\"]\n[machine]\ncpus = 2\n")?;
+/// let rec = run(&s, false);
+/// assert_eq!(rec.steps, ["down 0", "down 1"]);
+/// assert_eq!(rec.final_states, [0, 99], "CPU 1 was the last one online");
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
 pub fn run(s: &Scenario, threads: bool) -> Record {
     run_with(s, threads, &[], &[])
 }

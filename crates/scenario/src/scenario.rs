@@ -61,7 +61,7 @@ impl PresetName {
     ///
     /// ```
     /// use cpuhp_scenario::PresetName;
-    /// assert_eq!(PresetName::Linux61.preset().kernel, "6.1");
+    /// assert!(PresetName::Linux61.preset().kernel.starts_with("6.1"));
     /// ```
     pub fn preset(self) -> &'static cpuhp::preset::Preset {
         match self {

@@ -44,7 +44,7 @@ impl Format {
 ///
 /// let s = Scenario::parse("s.toml", "ops = [\"down 1\"]\n[machine]\ncpus = 2\n")?;
 /// let text = render(&run(&s, false), &s, Format::Ftrace, false);
-/// assert!(text.contains("cpuhp_enter: cpu: 0001 target:   0 step:  98 (sched_cpu_deactivate)"));
+/// assert!(text.contains("cpuhp_enter: cpu: 0001 target:  61 step:  98 (sched_cpu_deactivate)"));
 /// # Ok::<(), cpuhp_scenario::ParseError>(())
 /// ```
 pub fn render(rec: &Record, scenario: &Scenario, format: Format, color: bool) -> String {
