@@ -319,11 +319,16 @@ impl<P: Platform> Hotplug<P> {
         self.core.report = Report::default();
         let r = op(&mut self.core, &self.platform);
         let report = core::mem::take(&mut self.core.report);
+        let l = self.core.layout;
         r.map_err(|errno| {
-            let kind = if report.failed.is_some() {
-                ErrorKind::Callback
-            } else {
-                kind
+            // The platform's own steps (booting, kicking, stopping the CPU) failing is the
+            // platform failing; anything else that failed is a callback.
+            let platform_step =
+                |s: StateId| s == l.bringup_cpu || s == l.teardown_cpu || Some(s) == l.bp_kick_ap;
+            let kind = match report.failed {
+                Some(f) if platform_step(f.state) => ErrorKind::Platform,
+                Some(_) => ErrorKind::Callback,
+                None => kind,
             };
             Error::with_errno(kind, errno).with_failures(report.failed, report.rollback_failed)
         })
@@ -398,6 +403,10 @@ impl<P: Platform> Hotplug<P> {
         frozen: bool,
         target: StateId,
     ) -> Result<(), Error> {
+        // Linux's `_cpu_up` refuses a CPU that is possible but not present with EINVAL.
+        if !self.core.present.contains(cpu) {
+            return Err(Error::new(ErrorKind::InvalidCpu));
+        }
         self.run(ErrorKind::Platform, |core, p| {
             core.cpu_up_locked(p, cpu, frozen, target)
         })
@@ -712,7 +721,10 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn inject(&mut self, fault: crate::Fault) {
-        self.core.faults.push(fault);
+        // A fault with no shots left would never fire.
+        if fault.times != Some(0) {
+            self.core.faults.push(fault);
+        }
     }
 
     /// Removes every injected fault.

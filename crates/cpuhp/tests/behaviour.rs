@@ -302,7 +302,7 @@ fn platform_failures_roll_back() {
     m.cpu_down(CpuId(1), OFFLINE).unwrap();
     m.inject_start_failure(CpuId(1), Errno::EIO).unwrap();
     let e = m.cpu_up(CpuId(1), ONLINE).unwrap_err();
-    assert_eq!((e.kind(), e.errno()), (ErrorKind::Callback, Errno::EIO));
+    assert_eq!((e.kind(), e.errno()), (ErrorKind::Platform, Errno::EIO));
     assert_eq!(
         e.failure().unwrap().state,
         StateId(29),
@@ -314,7 +314,7 @@ fn platform_failures_roll_back() {
     m.cpu_up(CpuId(1), ONLINE).unwrap();
     m.inject_stop_failure(CpuId(1), Errno::EBUSY).unwrap();
     let e = m.cpu_down(CpuId(1), OFFLINE).unwrap_err();
-    assert_eq!(e.errno(), Errno::EBUSY);
+    assert_eq!((e.kind(), e.errno()), (ErrorKind::Platform, Errno::EBUSY));
     assert_eq!(m.cpu_status(CpuId(1)).unwrap().unwrap().state, ONLINE);
     assert_eq!(m.online_mask().unwrap().to_string(), "0-1");
 }
@@ -544,4 +544,23 @@ fn injected_faults_target_a_callback_instance_and_direction() {
     hp.cpu_down(CpuId(1), OFFLINE).unwrap();
     hp.cpu_up(CpuId(1), ONLINE).unwrap();
     assert_eq!(hp.faults().len(), 1);
+}
+
+#[test]
+fn a_possible_cpu_that_is_not_present_cannot_come_up() {
+    let mut hp = Hotplug::new(&DEMO, Topology::new(4).with_present(2), Inline).unwrap();
+    let e = hp.cpu_up(CpuId(3), ONLINE).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::InvalidCpu, Errno::EINVAL)
+    );
+    assert_eq!(hp.online_mask().to_string(), "0-1");
+}
+
+#[test]
+fn a_fault_with_no_shots_is_not_kept() {
+    use cpuhp::Fault;
+    let mut hp = demo(2);
+    hp.inject(Fault::startup(StateId(70), Errno::EIO).times(0));
+    assert!(hp.faults().is_empty());
 }

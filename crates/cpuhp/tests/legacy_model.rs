@@ -386,8 +386,15 @@ struct Failed {
 }
 
 fn callback_error(errno: Errno, state: StateId, bringup: bool) -> Failed {
+    // The platform's own steps (kick 29, bring-up 30, takedown 61 on DEMO) failing is the
+    // platform failing.
+    let platform = matches!(state.get(), 29 | 30 | 61);
     Failed {
-        kind: ErrorKind::Callback,
+        kind: if platform {
+            ErrorKind::Platform
+        } else {
+            ErrorKind::Callback
+        },
         errno,
         failure: Some((state, bringup)),
         rollback_failed: false,
@@ -610,7 +617,8 @@ impl Model {
                     self.heard(id, CpuEvent::DownPrepare, d);
                     self.heard(id, CpuEvent::Dead, d);
                 }
-                return Err(plain_error(ErrorKind::Callback, e));
+                // Reported as a failure of notify:prepare for that CPU.
+                return Err(callback_error(e, NOTIFY_PREPARE, true));
             }
             self.heard(id, CpuEvent::Online, cpu);
             done.push(cpu);

@@ -246,7 +246,16 @@ impl<P: Platform> Hotplug<P> {
                 drop(registration);
                 let errno =
                     notifier::Errno::from_neg(r.to_errno()).unwrap_or(notifier::Errno::EINVAL);
-                return Err(Error::with_errno(ErrorKind::Callback, errno));
+                // The veto, as if `notify:prepare` had failed for that CPU.
+                let failure = crate::Failure {
+                    cpu,
+                    state: self.legacy_slots().map_or(StateId::OFFLINE, |s| s.prepare),
+                    instance: None,
+                    bringup: true,
+                    errno,
+                };
+                return Err(Error::with_errno(ErrorKind::Callback, errno)
+                    .with_failures(Some(failure), None));
             }
             let _ = solo.call(CpuAction::new(CpuEvent::Online), &cpu);
             done.push(cpu);

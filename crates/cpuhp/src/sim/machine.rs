@@ -1068,7 +1068,7 @@ impl Machine {
     ///
     /// # Errors
     ///
-    /// Those of [`Machine::with`].
+    /// [`ErrorKind::WouldDeadlock`]/[`ErrorKind::Poisoned`].
     ///
     /// # Examples
     ///
