@@ -356,7 +356,10 @@ impl<P: Platform> Hotplug<P> {
     /// between `ap_idle_dead` and `teardown_cpu` (Linux would `BUG()` going down there).
     fn check_target(&self, target: StateId) -> Result<(), Error> {
         let l = &self.core.layout;
-        if target > l.online || (target >= l.ap_idle_dead && target <= l.teardown_cpu) {
+        // From the bring-up to the end of the STARTING section a CPU cannot stop: at
+        // `bringup_cpu` itself Linux would leave it online without its STARTING callbacks (its
+        // sysfs `target` refuses that state, `cant_stop`); inside the section the walk `BUG()`s.
+        if target > l.online || (target >= l.bringup_cpu && target <= l.teardown_cpu) {
             return Err(Error::new(ErrorKind::InvalidTarget));
         }
         Ok(())

@@ -699,15 +699,27 @@ impl Ctx<'_> {
         machine: &MachineSpec,
         states: &[StateSpec],
     ) -> Result<Op, ParseError> {
-        // Spans of the words, inside the string's quotes.
+        // Spans of the words: inside the quotes when the string is written as it reads (no
+        // escapes, not multi-line), else the whole string's.
         let span = op.span();
         let text = op.get_ref().as_str();
-        let base = span.start + 1;
+        let raw = self.src.get(span.clone()).unwrap_or("");
+        let verbatim = raw.len() == text.len() + 2
+            && (raw.starts_with('"') || raw.starts_with('\''))
+            && raw.get(1..raw.len() - 1) == Some(text);
         let mut words: Vec<(&str, Range<usize>)> = Vec::new();
         let mut at = 0;
         for w in text.split(' ') {
             if !w.is_empty() {
-                words.push((w, base + at..base + at + w.len()));
+                let s = span.start + 1 + at;
+                words.push((
+                    w,
+                    if verbatim {
+                        s..s + w.len()
+                    } else {
+                        span.clone()
+                    },
+                ));
             }
             at += w.len() + 1;
         }

@@ -348,6 +348,17 @@ impl Ids {
             .ok_or(Error::new(ErrorKind::InvalidState))
     }
 
+    /// The state to add instance `name` to: instance names are unique per state.
+    fn new_instance(&self, state: &str, name: &str) -> Result<StateId, Error> {
+        if self
+            .instances
+            .contains_key(&(state.to_string(), name.to_string()))
+        {
+            return Err(Error::new(ErrorKind::AlreadyRegistered));
+        }
+        self.state(state)
+    }
+
     fn instance(&self, state: &str, name: &str) -> Result<(StateId, InstanceId), Error> {
         let s = self.state(state)?;
         let i = self
@@ -376,7 +387,7 @@ impl<P: Platform> Target for Hotplug<P> {
                 self.cpu_down(CpuId(*cpu), target.map_or(StateId::OFFLINE, StateId))
             }
             Op::AddInstance { state, name } => {
-                let s = ids.state(state)?;
+                let s = ids.new_instance(state, name)?;
                 Hotplug::add_instance(self, s, name.clone()).map(drop)
             }
             Op::RemoveInstance { state, name } => {
@@ -419,9 +430,9 @@ impl Target for ThreadsTarget {
             Op::Down { cpu, target } => {
                 m.cpu_down(CpuId(*cpu), target.map_or(StateId::OFFLINE, StateId))
             }
-            Op::AddInstance { state, name } => {
-                m.add_instance(ids.state(state)?, name.clone()).map(drop)
-            }
+            Op::AddInstance { state, name } => m
+                .add_instance(ids.new_instance(state, name)?, name.clone())
+                .map(drop),
             Op::RemoveInstance { state, name } => {
                 let (s, i) = ids.instance(state, name)?;
                 m.remove_instance(s, i)

@@ -54,6 +54,7 @@ fn kind_text(kind: &str) -> String {
         "InvalidTarget" => "no such target state".into(),
         "InvalidState" => "no such state".into(),
         "UnknownInstance" => "no such instance".into(),
+        "AlreadyRegistered" => "already there (instance names are unique per state)".into(),
         other => other.to_string(),
     }
 }
