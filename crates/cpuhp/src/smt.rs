@@ -179,6 +179,7 @@ impl<P: Platform> Hotplug<P> {
     /// Checks a change of the SMT control to `control`: `Ok(true)` if it takes siblings down
     /// (then [`smt_siblings_online`](Self::smt_siblings_online) says which), `Ok(false)` if it is
     /// anything else (or nothing to do).
+    #[cfg(feature = "std")] // the simulator's per-CPU SMT off
     pub(crate) fn smt_disabling(&self, control: SmtControl) -> Result<bool, Error> {
         match self.core().smt {
             SmtControl::ForceOff => return Err(Error::new(ErrorKind::SmtForcedOff)),
@@ -209,6 +210,7 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// The end of a successful `cpuhp_smt_disable`.
+    #[cfg(feature = "std")] // the simulator's per-CPU SMT off
     pub(crate) fn smt_disabled(&mut self, control: SmtControl) {
         self.core_mut().0.smt = control;
     }

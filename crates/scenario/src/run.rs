@@ -692,7 +692,8 @@ fn callbacks(st: &StateSpec, sh: &Shared) -> cpuhp::Callbacks {
         Section::Starting => (false, false),
         Section::Online => (true, true),
     };
-    let up = {
+    // One body for both directions: record the call, fail as planned, account for the resource.
+    let body = |bringup: bool, can_fail: bool| {
         let (name, sh) = (name.clone(), sh.clone());
         move |cpu: CpuId, inst: Option<&String>| -> Result<(), Errno> {
             let mut j = sh.lock();
@@ -700,51 +701,26 @@ fn callbacks(st: &StateSpec, sh: &Shared) -> cpuhp::Callbacks {
             let point = Point::Callback {
                 state: name.clone(),
                 cpu: cpu.0,
-                bringup: true,
+                bringup,
                 instance: inst.cloned(),
             };
             let r = (name.clone(), cpu.0, inst.cloned());
-            let fails = if up_can_fail { j.call(point) } else { None };
-            match fails {
-                Some(errno) => {
-                    if bug == Some(Bug::LeakOnFailure) && paired {
-                        j.acquire(r);
-                    }
-                    Err(errno)
-                }
-                None => {
-                    if paired {
-                        j.acquire(r);
-                    }
-                    Ok(())
-                }
+            let fails = if can_fail { j.call(point) } else { None };
+            // What the callback holds afterwards: a startup acquires when it succeeds (or, with
+            // the planted leak, even when it fails); a teardown releases when it succeeds
+            // (unless the planted bug forgets to).
+            let acquire = bringup && (fails.is_none() || bug == Some(Bug::LeakOnFailure));
+            let release = !bringup && fails.is_none() && bug != Some(Bug::TeardownLeaks);
+            if paired && acquire {
+                j.acquire(r);
+            } else if paired && release {
+                j.release(r);
             }
+            fails.map_or(Ok(()), Err)
         }
     };
-    let down = {
-        let (name, sh) = (name.clone(), sh.clone());
-        move |cpu: CpuId, inst: Option<&String>| -> Result<(), Errno> {
-            let mut j = sh.lock();
-            j.name_instance(inst);
-            let point = Point::Callback {
-                state: name.clone(),
-                cpu: cpu.0,
-                bringup: false,
-                instance: inst.cloned(),
-            };
-            let r = (name.clone(), cpu.0, inst.cloned());
-            let fails = if down_can_fail { j.call(point) } else { None };
-            match fails {
-                Some(errno) => Err(errno),
-                None => {
-                    if paired && bug != Some(Bug::TeardownLeaks) {
-                        j.release(r);
-                    }
-                    Ok(())
-                }
-            }
-        }
-    };
+    let up = body(true, up_can_fail);
+    let down = body(false, down_can_fail);
     let sym = name.clone();
     macro_rules! single {
         ($builder:expr, $wrap_up:expr, $wrap_down:expr) => {{
