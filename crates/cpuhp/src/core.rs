@@ -23,6 +23,27 @@ pub(crate) struct Report {
     pub(crate) rollback_failed: Option<Failure>,
 }
 
+impl Report {
+    /// Records a callback failure unless an earlier one is recorded (a field of its own, so that
+    /// callers holding a borrow of the table can record too).
+    pub(crate) fn fail(
+        &mut self,
+        cpu: CpuId,
+        state: StateId,
+        instance: Option<InstanceId>,
+        bringup: bool,
+        errno: Errno,
+    ) {
+        self.failed.get_or_insert(Failure {
+            cpu,
+            state,
+            instance,
+            bringup,
+            errno,
+        });
+    }
+}
+
 pub(crate) struct Core {
     pub(crate) layout: Layout,
     pub(crate) table: Table,
@@ -139,24 +160,6 @@ impl Core {
 
     pub(crate) fn diverge<P: Platform>(&self, p: &P, divergence: Divergence, cpu: CpuId) {
         p.trace(&TraceEvent::Divergence { divergence, cpu });
-    }
-
-    pub(crate) fn note_failure(
-        &mut self,
-        cpu: CpuId,
-        state: StateId,
-        instance: Option<InstanceId>,
-        bringup: bool,
-        errno: Errno,
-    ) {
-        let f = Failure {
-            cpu,
-            state,
-            instance,
-            bringup,
-            errno,
-        };
-        self.report.failed.get_or_insert(f);
     }
 
     pub(crate) fn note_rollback_failure(

@@ -46,6 +46,49 @@ fn call(
     }
 }
 
+/// Where a traced callback call runs: what Linux's `cpuhp_enter` / `cpuhp_multi_enter` and
+/// `cpuhp_exit` tracepoints report about it.
+#[derive(Clone, Copy)]
+struct Site<'a> {
+    cpu: CpuId,
+    target: StateId,
+    step: StateId,
+    symbol: &'a str,
+    bringup: bool,
+    instance: Option<InstanceId>,
+    context: Context,
+}
+
+/// One traced call: `Enter`, the call (which returns its result and the CPU's state after it),
+/// `Exit`.
+#[inline(always)]
+fn traced<P: Platform>(
+    p: &P,
+    at: Site<'_>,
+    f: impl FnOnce() -> (Result<(), Errno>, StateId),
+) -> Result<(), Errno> {
+    p.trace(&TraceEvent::Enter {
+        cpu: at.cpu,
+        target: at.target,
+        step: at.step,
+        symbol: at.symbol,
+        bringup: at.bringup,
+        instance: at.instance,
+        context: at.context,
+    });
+    let (r, after) = f();
+    p.trace(&TraceEvent::Exit {
+        cpu: at.cpu,
+        state: after,
+        step: at.step,
+        bringup: at.bringup,
+        instance: at.instance,
+        result: r,
+        context: at.context,
+    });
+    r
+}
+
 impl Builtin {
     fn symbol(self, bringup: bool) -> &'static str {
         use crate::legacy::Bridge;
@@ -159,28 +202,24 @@ impl Core {
             return None;
         };
         let (ctx, target) = (self.ctx, st.target);
-        p.trace(&TraceEvent::Enter {
-            cpu,
-            target,
-            step: state,
-            symbol: &cb.symbol,
-            bringup,
-            instance: None,
-            context: ctx,
-        });
-        let r = f(cpu);
-        let after = self.cpus[c].state;
-        p.trace(&TraceEvent::Exit {
-            cpu,
-            state: after,
-            step: state,
-            bringup,
-            instance: None,
-            result: r,
-            context: ctx,
-        });
+        let r = traced(
+            p,
+            Site {
+                cpu,
+                target,
+                step: state,
+                symbol: &cb.symbol,
+                bringup,
+                instance: None,
+                context: ctx,
+            },
+            || {
+                let r = f(cpu);
+                (r, self.cpus[c].state)
+            },
+        );
         if let Err(e) = r {
-            self.note_failure(cpu, state, None, bringup, e);
+            self.report.fail(cpu, state, None, bringup, e);
         }
         Some(r)
     }
@@ -206,7 +245,7 @@ impl Core {
                 instance: node,
                 errno: Errno::EAGAIN,
             });
-            self.note_failure(cpu, state, node, bringup, Errno::EAGAIN);
+            self.report.fail(cpu, state, node, bringup, Errno::EAGAIN);
             return Err(Errno::EAGAIN);
         }
         if !self.faults.is_empty() && self.fail_applies(state, bringup) {
@@ -221,7 +260,7 @@ impl Core {
                         instance: node,
                         errno,
                     });
-                    self.note_failure(cpu, state, node, bringup, errno);
+                    self.report.fail(cpu, state, node, bringup, errno);
                     return Err(errno);
                 }
             }
@@ -244,34 +283,24 @@ impl Core {
         let target = self.cpus[c].target;
 
         if !step.multi_instance {
-            p.trace(&TraceEvent::Enter {
-                cpu,
-                target,
-                step: state,
-                symbol: &cb.symbol,
-                bringup,
-                instance: None,
-                context: ctx,
-            });
-            let r = call(&cb.body, cpu, None);
-            let after = self.cpus[c].state;
-            p.trace(&TraceEvent::Exit {
-                cpu,
-                state: after,
-                step: state,
-                bringup,
-                instance: None,
-                result: r,
-                context: ctx,
-            });
-            if let Err(e) = r {
-                self.report.failed.get_or_insert(crate::Failure {
+            let r = traced(
+                p,
+                Site {
                     cpu,
-                    state,
-                    instance: None,
+                    target,
+                    step: state,
+                    symbol: &cb.symbol,
                     bringup,
-                    errno: e,
-                });
+                    instance: None,
+                    context: ctx,
+                },
+                || {
+                    let r = call(&cb.body, cpu, None);
+                    (r, self.cpus[c].state)
+                },
+            );
+            if let Err(e) = r {
+                self.report.fail(cpu, state, None, bringup, e);
             }
             return r;
         }
@@ -283,37 +312,27 @@ impl Core {
                 .iter()
                 .find(|i| i.id == node)
                 .map(|i| &*i.value);
-            p.trace(&TraceEvent::Enter {
-                cpu,
-                target,
-                step: state,
-                symbol: &cb.symbol,
-                bringup,
-                instance: Some(node),
-                context: ctx,
-            });
-            let r = match value {
-                Some(v) => call(&cb.body, cpu, Some(v)),
-                None => Err(Errno::ENOENT),
-            };
-            let after = self.cpus[c].state;
-            p.trace(&TraceEvent::Exit {
-                cpu,
-                state: after,
-                step: state,
-                bringup,
-                instance: Some(node),
-                result: r,
-                context: ctx,
-            });
-            if let Err(e) = r {
-                self.report.failed.get_or_insert(crate::Failure {
+            let r = traced(
+                p,
+                Site {
                     cpu,
-                    state,
-                    instance: Some(node),
+                    target,
+                    step: state,
+                    symbol: &cb.symbol,
                     bringup,
-                    errno: e,
-                });
+                    instance: Some(node),
+                    context: ctx,
+                },
+                || {
+                    let r = match value {
+                        Some(v) => call(&cb.body, cpu, Some(v)),
+                        None => Err(Errno::ENOENT),
+                    };
+                    (r, self.cpus[c].state)
+                },
+            );
+            if let Err(e) = r {
+                self.report.fail(cpu, state, Some(node), bringup, e);
             }
             return r;
         }
@@ -336,44 +355,28 @@ impl Core {
                     instance: Some(inst.id),
                     errno,
                 });
-                self.report.failed.get_or_insert(crate::Failure {
-                    cpu,
-                    state,
-                    instance: Some(inst.id),
-                    bringup,
-                    errno,
-                });
+                self.report.fail(cpu, state, Some(inst.id), bringup, errno);
                 failed = Some((inst.id, errno));
                 break;
             }
-            p.trace(&TraceEvent::Enter {
-                cpu,
-                target,
-                step: state,
-                symbol: &cb.symbol,
-                bringup,
-                instance: Some(inst.id),
-                context: ctx,
-            });
-            let r = call(&cb.body, cpu, Some(&*inst.value));
-            let after = self.cpus[c].state;
-            p.trace(&TraceEvent::Exit {
-                cpu,
-                state: after,
-                step: state,
-                bringup,
-                instance: Some(inst.id),
-                result: r,
-                context: ctx,
-            });
-            if let Err(e) = r {
-                self.report.failed.get_or_insert(crate::Failure {
+            let r = traced(
+                p,
+                Site {
                     cpu,
-                    state,
-                    instance: Some(inst.id),
+                    target,
+                    step: state,
+                    symbol: &cb.symbol,
                     bringup,
-                    errno: e,
-                });
+                    instance: Some(inst.id),
+                    context: ctx,
+                },
+                || {
+                    let r = call(&cb.body, cpu, Some(&*inst.value));
+                    (r, self.cpus[c].state)
+                },
+            );
+            if let Err(e) = r {
+                self.report.fail(cpu, state, Some(inst.id), bringup, e);
                 failed = Some((inst.id, e));
                 break;
             }
@@ -398,26 +401,22 @@ impl Core {
         };
         let mut undo_failed = None;
         for inst in step.instances.iter().take(done) {
-            p.trace(&TraceEvent::Enter {
-                cpu,
-                target,
-                step: state,
-                symbol: &undo.symbol,
-                bringup: !bringup,
-                instance: Some(inst.id),
-                context: ctx,
-            });
-            let r = call(&undo.body, cpu, Some(&*inst.value));
-            let after = self.cpus[c].state;
-            p.trace(&TraceEvent::Exit {
-                cpu,
-                state: after,
-                step: state,
-                bringup: !bringup,
-                instance: Some(inst.id),
-                result: r,
-                context: ctx,
-            });
+            let r = traced(
+                p,
+                Site {
+                    cpu,
+                    target,
+                    step: state,
+                    symbol: &undo.symbol,
+                    bringup: !bringup,
+                    instance: Some(inst.id),
+                    context: ctx,
+                },
+                || {
+                    let r = call(&undo.body, cpu, Some(&*inst.value));
+                    (r, self.cpus[c].state)
+                },
+            );
             if let Err(e) = r {
                 undo_failed.get_or_insert(e);
             }
@@ -444,42 +443,38 @@ impl Core {
         let c = cpu.index();
         let ctx = self.ctx;
         let target = self.cpus[c].target;
-        p.trace(&TraceEvent::Enter {
-            cpu,
-            target,
-            step: state,
-            symbol: b.symbol(bringup),
-            bringup,
-            instance: None,
-            context: ctx,
-        });
-        let r = match b {
-            Builtin::BringupCpu => self.bringup_cpu(p, cpu),
-            Builtin::TakedownCpu => self.takedown_cpu(p, cpu),
-            Builtin::Activate => {
-                self.active.set(cpu, true);
-                Ok(())
-            }
-            Builtin::Deactivate => {
-                self.active.set(cpu, false);
-                Ok(())
-            }
-            Builtin::KickAp => p.kick_cpu(cpu),
-            Builtin::Bridge(bridge) => self.run_bridge(p, cpu, bridge, bringup),
-            Builtin::FinishCpu | Builtin::Noop => Ok(()),
-        };
-        let after = self.cpus[c].state;
-        p.trace(&TraceEvent::Exit {
-            cpu,
-            state: after,
-            step: state,
-            bringup,
-            instance: None,
-            result: r,
-            context: ctx,
-        });
+        let r = traced(
+            p,
+            Site {
+                cpu,
+                target,
+                step: state,
+                symbol: b.symbol(bringup),
+                bringup,
+                instance: None,
+                context: ctx,
+            },
+            || {
+                let r = match b {
+                    Builtin::BringupCpu => self.bringup_cpu(p, cpu),
+                    Builtin::TakedownCpu => self.takedown_cpu(p, cpu),
+                    Builtin::Activate => {
+                        self.active.set(cpu, true);
+                        Ok(())
+                    }
+                    Builtin::Deactivate => {
+                        self.active.set(cpu, false);
+                        Ok(())
+                    }
+                    Builtin::KickAp => p.kick_cpu(cpu),
+                    Builtin::Bridge(bridge) => self.run_bridge(p, cpu, bridge, bringup),
+                    Builtin::FinishCpu | Builtin::Noop => Ok(()),
+                };
+                (r, self.cpus[c].state)
+            },
+        );
         if let Err(e) = r {
-            self.note_failure(cpu, state, None, bringup, e);
+            self.report.fail(cpu, state, None, bringup, e);
         }
         r
     }
@@ -717,6 +712,7 @@ impl Core {
             context: ctx,
         });
         let r = self.kick_ap(p, cpu, target);
+        // A rollback on the hotplug thread flips the direction: the exit says where it ended.
         let after = self.cpus[c].state;
         p.trace(&TraceEvent::Exit {
             cpu,
