@@ -68,19 +68,22 @@ impl Core {
             .filter(move |c| self.cpus[c.index()].state >= state)
     }
 
-    /// Linux's `cpuhp_rollback_install`: teardown on the CPUs before `failed` that reached the state.
-    fn rollback_install<P: Platform>(
+    /// Undoes an install or a removal that failed on CPU `failed`: the other direction's callback
+    /// on the CPUs before it that reached the state (Linux's `cpuhp_rollback_install` for an
+    /// install; `bringup` is the undo's direction).
+    fn rollback_before<P: Platform>(
         &mut self,
         p: &P,
         failed: CpuId,
         state: StateId,
+        bringup: bool,
         node: Option<InstanceId>,
     ) {
         let cpus: alloc::vec::Vec<CpuId> = self.reached(state).filter(|&c| c < failed).collect();
         for cpu in cpus {
-            if let Err(e) = self.issue_call(p, cpu, state, false, node) {
+            if let Err(e) = self.issue_call(p, cpu, state, bringup, node) {
                 // Linux: BUG_ON(ret && !bringup). Reported instead.
-                self.note_rollback_failure(cpu, state, false, e);
+                self.note_rollback_failure(cpu, state, bringup, e);
                 self.warn(p, Warning::TeardownFailedOnRemove, cpu, false);
             }
         }
@@ -99,33 +102,12 @@ impl Core {
         for cpu in cpus {
             if let Err(e) = self.issue_call(p, cpu, state, bringup, node) {
                 if !self.table.is_empty(!bringup, state) {
-                    if bringup {
-                        self.rollback_install(p, cpu, state, node);
-                    } else {
-                        self.rollback_remove(p, cpu, state, node);
-                    }
+                    self.rollback_before(p, cpu, state, !bringup, node);
                 }
                 return Err(e);
             }
         }
         Ok(())
-    }
-
-    /// Undoes a failed removal: startup again on the CPUs before `failed` that were torn down.
-    fn rollback_remove<P: Platform>(
-        &mut self,
-        p: &P,
-        failed: CpuId,
-        state: StateId,
-        node: Option<InstanceId>,
-    ) {
-        let cpus: alloc::vec::Vec<CpuId> = self.reached(state).filter(|&c| c < failed).collect();
-        for cpu in cpus {
-            if let Err(e) = self.issue_call(p, cpu, state, true, node) {
-                self.note_rollback_failure(cpu, state, true, e);
-                self.warn(p, Warning::TeardownFailedOnRemove, cpu, false);
-            }
-        }
     }
 
     /// The state a slot designates, checked against the callbacks' section.
