@@ -7,7 +7,7 @@
 
 use alloc::vec::Vec;
 
-use crate::{CpuId, Error, Hotplug, Platform, SmtControl, StateId};
+use crate::{CpuId, Error, ErrorKind, Hotplug, Platform, SmtControl, StateId};
 
 /// What [`Hotplug::bringup_cpus_parallel`] returns: each CPU's outcome, in order of completion.
 pub type BringupOutcomes = Vec<(CpuId, Result<(), Error>)>;
@@ -35,6 +35,16 @@ impl<P: Platform> Hotplug<P> {
     pub fn bringup_cpus_parallel(&mut self, cpus: &[CpuId]) -> BringupOutcomes {
         let online = self.layout().online;
         let mut done = Vec::with_capacity(cpus.len());
+        // A CPU the machine does not have fails at once (`InvalidCpu`), before any CPU is kicked;
+        // the passes below then index per-CPU state only for CPUs that exist.
+        let core = self.core();
+        let (cpus, unknown): (Vec<CpuId>, Vec<CpuId>) = cpus
+            .iter()
+            .partition(|&&c| c.0 < core.nr_cpus() && core.possible.contains(c));
+        for cpu in unknown {
+            done.push((cpu, Err(Error::new(ErrorKind::InvalidCpu))));
+        }
+        let cpus = &cpus[..];
         let Some(kick) = self.layout().bp_kick_ap else {
             for &cpu in cpus {
                 done.push((cpu, self.device_up(cpu, online)));

@@ -113,9 +113,11 @@ fn operations_race_without_losing_or_doubling_callbacks() {
             s.spawn(move || {
                 for round in 0..25 {
                     let cpu = CpuId(cpus[round % 2]);
-                    // Busy or already there: either is fine; errors must leave things consistent.
-                    let _ = m.cpu_down(cpu, StateId::OFFLINE);
-                    let _ = m.cpu_up(cpu, ONLINE);
+                    // Operations queue on the machine's locks, and a CPU already where it is
+                    // asked to go (CPU 1 is shared by two threads) is a no-op: every one succeeds.
+                    let down = m.cpu_down(cpu, StateId::OFFLINE).map_err(|e| e.kind());
+                    let up = m.cpu_up(cpu, ONLINE).map_err(|e| e.kind());
+                    assert_eq!((down, up), (Ok(()), Ok(())), "round {round}, CPU {cpu}");
                 }
             });
         }
@@ -174,4 +176,86 @@ fn operations_race_without_losing_or_doubling_callbacks() {
             st.state
         );
     }
+}
+
+/// Two threads handing work to the same simulated CPU at once through the shared platform
+/// (`Machine::with` → `Hotplug::platform`, which is `Sync`): each job runs exactly once, on that
+/// CPU's thread, and never alongside the other. Before the mailbox had a submit lock, the two
+/// submitters overwrote each other's job and the first hand-off hung.
+#[test]
+fn concurrent_hand_offs_to_one_cpu_queue_instead_of_racing() {
+    use cpuhp::Platform;
+    use std::sync::atomic::AtomicUsize;
+
+    let m = Machine::new(&DEMO, Topology::new(2)).unwrap();
+    let (runs, overlaps, elsewhere) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    let busy = AtomicBool::new(false);
+    m.with(|hp| {
+        let p = hp.platform();
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..500 {
+                        p.run_on_ap(CpuId(1), &mut || {
+                            if busy.swap(true, SeqCst) {
+                                overlaps.fetch_add(1, SeqCst);
+                            }
+                            if cpuhp::sim::current_cpu() != Some(CpuId(1)) {
+                                elsewhere.fetch_add(1, SeqCst);
+                            }
+                            runs.fetch_add(1, SeqCst);
+                            busy.store(false, SeqCst);
+                        });
+                    }
+                });
+            }
+        });
+    })
+    .unwrap();
+    assert_eq!(
+        (
+            runs.load(SeqCst),
+            overlaps.load(SeqCst),
+            elsewhere.load(SeqCst)
+        ),
+        (1000, 0, 0)
+    );
+    // The machine still works afterwards.
+    m.cpu_down(CpuId(1), StateId::OFFLINE).unwrap();
+    assert_eq!(m.online_mask().unwrap().to_string(), "0");
+}
+
+/// The platform refuses CPUs the machine does not have instead of indexing out of bounds; work
+/// for such a CPU runs on the caller (there is no thread to hand it to).
+#[test]
+fn the_simulator_platform_refuses_cpus_it_does_not_have() {
+    use cpuhp::{Errno, Platform};
+
+    let m = Machine::new(&DEMO, Topology::new(2)).unwrap();
+    let r = m
+        .with(|hp| {
+            let p = hp.platform();
+            let mut ran_on = None;
+            p.run_on_ap(CpuId(9), &mut || ran_on = Some(cpuhp::sim::current_cpu()));
+            (
+                ran_on,
+                p.kick_cpu(CpuId(9)),
+                p.start_cpu(CpuId(9), &mut || unreachable!("CPU 9 has no thread")),
+                p.stop_cpu(CpuId(9), &mut || unreachable!("CPU 9 has no thread")),
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        r,
+        (
+            Some(None),
+            Err(Errno::EINVAL),
+            Err(Errno::EINVAL),
+            Err(Errno::EINVAL)
+        )
+    );
 }

@@ -24,6 +24,16 @@ fn machine(cpus: u32) -> Arc<Machine> {
     Arc::new(Machine::new(&DEMO, Topology::new(cpus)).unwrap())
 }
 
+/// Waits for another thread to reach a point that `cond` observes. The bound only turns a bug
+/// (the point is never reached) into a failure instead of a hang; no assertion relies on time.
+fn wait_until(cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "never reached");
+        std::thread::yield_now();
+    }
+}
+
 fn record(results: &Results, what: impl Into<String>, r: Result<(), ErrorKind>) {
     results.lock().unwrap().push((what.into(), r));
 }
@@ -98,17 +108,14 @@ fn a_reader_keeps_the_online_cpus_stable_and_writers_wait_for_it() {
             tx.send(r.map_err(|e| e.kind())).unwrap();
         })
     };
-    // The writer cannot finish while the read side is held.
-    assert_eq!(
-        rx.recv_timeout(Duration::from_millis(100)),
-        Err(mpsc::RecvTimeoutError::Timeout)
-    );
+    // The writer queues for the write side and cannot finish while the read side is held.
+    wait_until(|| m.lock_waiters().hotplug_write == 1);
+    assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Empty));
     assert_eq!(m.online_mask().unwrap().to_string(), "0-1");
     drop(nested);
-    assert_eq!(
-        rx.recv_timeout(Duration::from_millis(50)),
-        Err(mpsc::RecvTimeoutError::Timeout)
-    );
+    // One guard left: still held, the writer still queued.
+    assert_eq!(m.lock_waiters().hotplug_write, 1);
+    assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Empty));
     drop(guard);
     assert_eq!(rx.recv().unwrap(), Ok(()));
     writer.join().unwrap();
@@ -296,9 +303,11 @@ fn post_dead_reading_while_another_writer_arrives_does_not_hang() {
         if cpu != CpuId(1) {
             return;
         }
-        // Let the other thread start its hotplug operation, give it time to queue up.
+        // Let the other thread start its hotplug operation and wait until it is queued: it
+        // waits for the add/remove lock (held across POST_DEAD), not for the hotplug lock.
         entered_tx.lock().unwrap().send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        wait_until(|| m.lock_waiters().add_remove == 1);
+        assert_eq!(m.lock_waiters().hotplug_write, 0);
         record(&r, "read in POST_DEAD", kind(m.cpus_read_lock()));
     }))
     .unwrap();
@@ -334,10 +343,8 @@ fn nested_read_guards_release_in_any_order() {
         })
     };
     // Still held by `inner`: the writer waits, the online CPUs stay as they are.
-    assert_eq!(
-        rx.recv_timeout(Duration::from_millis(100)),
-        Err(mpsc::RecvTimeoutError::Timeout)
-    );
+    wait_until(|| m.lock_waiters().hotplug_write == 1);
+    assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Empty));
     assert_eq!(m.online_mask().unwrap().to_string(), "0-1");
     assert_eq!(
         m.cpu_up(CpuId(1), ONLINE).unwrap_err().kind(),

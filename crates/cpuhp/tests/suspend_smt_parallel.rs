@@ -604,3 +604,32 @@ fn enabling_hotplug_while_frozen_is_reported_at_the_thaw() {
     assert_eq!(m.online_mask().unwrap().to_string(), "0-1");
     m.cpu_down(CpuId(1), OFFLINE).unwrap();
 }
+
+/// CPUs the machine does not have fail with `InvalidCpu` before anything is kicked (it used to
+/// index out of bounds and panic); duplicates are harmless and the CPUs that exist come up.
+#[test]
+fn parallel_bringup_of_unknown_cpus_is_refused_without_a_panic() {
+    let m = Machine::new(&DEMO, Topology::new(2)).unwrap();
+    let kinds = |done: cpuhp::BringupOutcomes| {
+        done.into_iter()
+            .map(|(c, r)| (c.0, r.map_err(|e| e.kind())))
+            .collect::<Vec<_>>()
+    };
+    let done = m.bringup_cpus_parallel(&[CpuId(7)]).unwrap();
+    assert_eq!(kinds(done), [(7, Err(ErrorKind::InvalidCpu))]);
+
+    m.cpu_down(CpuId(1), StateId::OFFLINE).unwrap();
+    let done = m
+        .bringup_cpus_parallel(&[CpuId(1), CpuId(7), CpuId(1), CpuId(u32::MAX)])
+        .unwrap();
+    assert_eq!(
+        kinds(done),
+        [
+            (7, Err(ErrorKind::InvalidCpu)),
+            (u32::MAX, Err(ErrorKind::InvalidCpu)),
+            (1, Ok(())),
+            (1, Ok(())),
+        ]
+    );
+    assert_eq!(m.online_mask().unwrap().to_string(), "0-1");
+}

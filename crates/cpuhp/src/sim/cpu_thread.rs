@@ -1,7 +1,9 @@
 //! One simulated CPU: an OS thread that runs the jobs it is handed, one at a time.
 //!
 //! A hand-off is a pointer in a mailbox and two flags: the submitter posts the job and wakes the
-//! CPU; the CPU runs it, posts "done" and wakes the submitter. Both sides spin briefly before
+//! CPU; the CPU runs it, posts "done" and wakes the submitter. A mailbox has one submitter at a
+//! time: [`CpuThread::run`] holds the CPU's submit lock for the whole hand-off, so two threads
+//! handing work to the same CPU at once queue instead of overwriting each other's job. Both sides spin briefly before
 //! parking — hand-offs come in bursts (a transition is two to four of them), and a parked thread
 //! costs a futex wake-up (tens of microseconds on a VM) where a spinning one costs a cache-line
 //! transfer. Spinning is rationed to as many threads as there are cores, and a CPU idle for
@@ -91,9 +93,13 @@ struct Mailbox {
     submitter: Mutex<Option<Thread>>,
 }
 
-// SAFETY: `job` and `panic` are accessed only by the side that owns them in the `state` protocol
-// above (one writer, then one reader after an Acquire load of the Release store that follows the
-// write); the job pointer's closure is `Send`.
+// SAFETY: a mailbox is reachable only from its `CpuThread` (private to this module) and from the
+// CPU thread's `serve`. `job` and `panic` are accessed only by the side that owns them in the
+// `state` protocol above (one writer, then one reader after an Acquire load of the Release store
+// that follows the write). The protocol has one submitter: `CpuThread::run` holds `submit` from
+// its write of `job` until it has reset the mailbox to IDLE, however many threads call it (a
+// safe caller reaches `run` through `Platform::run_on_ap` on a shared `SimPlatform`). The job
+// pointer's closure is `Send`.
 unsafe impl Sync for Mailbox {}
 // SAFETY: as above; nothing in the mailbox is tied to a thread.
 unsafe impl Send for Mailbox {}
@@ -148,6 +154,9 @@ fn wait_for(state: &AtomicU8, spin: Duration, want: impl Fn(u8) -> bool) -> u8 {
 pub(super) struct CpuThread {
     cpu: CpuId,
     mailbox: Arc<Mailbox>,
+    /// Held by the one submitter whose hand-off is under way: the mailbox protocol below has a
+    /// single submitter, and this lock is what makes that true whoever calls [`CpuThread::run`].
+    submit: Mutex<()>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -167,6 +176,7 @@ impl CpuThread {
         Ok(CpuThread {
             cpu,
             mailbox,
+            submit: Mutex::new(()),
             handle: Some(handle),
         })
     }
@@ -181,6 +191,10 @@ impl CpuThread {
             IRQS_OFF.set(saved);
             return;
         }
+        // One submitter at a time (the mailbox protocol's precondition). Not poisoned in any way
+        // that matters: it guards no data, only whose turn it is, and a submitter that unwinds
+        // (the job panicked) has already seen DONE and reset the mailbox to IDLE.
+        let _turn = self.submit.lock().unwrap_or_else(|e| e.into_inner());
         let ptr: *mut (dyn FnMut() + Send + '_) = job;
         // SAFETY: only the lifetime is erased. The CPU thread dereferences the pointer only
         // between seeing `JOB` and posting `DONE`, and we return (or unwind) only after seeing
@@ -188,7 +202,9 @@ impl CpuThread {
         let ptr: *mut (dyn FnMut() + Send + 'static) = unsafe { std::mem::transmute(ptr) };
         let mb = &*self.mailbox;
         *mb.submitter.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
-        // SAFETY: the mailbox is IDLE: the CPU thread does not touch `job` until it sees JOB.
+        // SAFETY: we hold `submit`, so no other submitter is between its write of `job` and its
+        // reset to IDLE; the last hand-off ended with IDLE, so the CPU thread does not touch
+        // `job` until it sees the JOB we store below.
         unsafe {
             *mb.job.get() = Some(Job {
                 f: ptr,
@@ -205,6 +221,8 @@ impl CpuThread {
         // SAFETY: DONE seen with Acquire: the CPU thread wrote `panic` before its Release store
         // and will not touch it again until the next JOB.
         let panic = unsafe { (*mb.panic.get()).take() };
+        // Relaxed: the next submitter acquires `submit`, which orders this store before its own
+        // use of the mailbox; the CPU thread only waits for JOB or EXIT.
         mb.state.store(IDLE, Relaxed);
         if let Some(payload) = panic {
             resume_unwind(payload);

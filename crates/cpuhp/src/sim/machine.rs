@@ -30,7 +30,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -160,12 +160,22 @@ fn take_fault(list: &mut Vec<(CpuId, Errno)>, cpu: CpuId) -> Option<Errno> {
     Some(list.remove(at).1)
 }
 
+/// Callable by anyone holding a `&SimPlatform` (`Hotplug::platform`), from any number of threads at
+/// once: hand-offs to one CPU queue on its submit lock, and a CPU the machine does not have is
+/// refused (`EINVAL`) or, for [`run_on_ap`](Platform::run_on_ap), which cannot fail, has its work
+/// run on the calling thread. The state machine itself only names CPUs it has validated.
 impl Platform for SimPlatform {
     fn run_on_ap(&self, cpu: CpuId, work: &mut (dyn FnMut() + Send)) {
-        self.cpus[cpu.index()].run(work, false);
+        match self.cpus.get(cpu.index()) {
+            Some(t) => t.run(work, false),
+            None => work(),
+        }
     }
 
     fn kick_cpu(&self, cpu: CpuId) -> Result<(), Errno> {
+        if cpu.index() >= self.cpus.len() {
+            return Err(Errno::EINVAL);
+        }
         if let Some(e) = take_fault(&mut self.boot().start_faults, cpu) {
             return Err(e);
         }
@@ -174,6 +184,9 @@ impl Platform for SimPlatform {
     }
 
     fn start_cpu(&self, cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+        if cpu.index() >= self.cpus.len() {
+            return Err(Errno::EINVAL);
+        }
         let (kicked, delay) = {
             let mut boot = self.boot();
             if let Some(e) = take_fault(&mut boot.start_faults, cpu) {
@@ -193,6 +206,9 @@ impl Platform for SimPlatform {
     }
 
     fn stop_cpu(&self, cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+        if cpu.index() >= self.cpus.len() {
+            return Err(Errno::EINVAL);
+        }
         if let Some(e) = take_fault(&mut self.boot().stop_faults, cpu) {
             return Err(e);
         }
@@ -354,6 +370,48 @@ pub struct Machine {
     hotplug_lock: Arc<parking_lot::RwLock<()>>,
     /// The state machine; its mutex is Linux's `cpu_add_remove_lock` (and `cpuhp_state_mutex`).
     hp: Mutex<Hotplug<SimPlatform>>,
+    /// Threads between deciding to take a lock and having it: what [`Machine::lock_waiters`]
+    /// reports, so tests observe a queued writer instead of guessing with a sleep.
+    waiting_add_remove: AtomicUsize,
+    waiting_write: AtomicUsize,
+}
+
+/// How many threads wait for each of a [`Machine`]'s locks ([`Machine::lock_waiters`]).
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::{preset, sim::{LockWaiters, Machine}, Topology};
+///
+/// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+/// assert_eq!(m.lock_waiters(), LockWaiters::default());
+/// # Ok::<(), cpuhp::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LockWaiters {
+    /// Operations waiting for the add/remove lock (`cpu_add_remove_lock`): hotplug operations
+    /// and `cpu_hotplug_disable`/`enable` queued behind the one under way.
+    pub add_remove: usize,
+    /// Hotplug operations waiting for the write side of the hotplug lock (`cpu_hotplug_lock`),
+    /// that is, for every `cpus_read_lock` reader to leave. At most one: they hold the
+    /// add/remove lock.
+    pub hotplug_write: usize,
+}
+
+/// Counts a thread as waiting while it is alive.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a AtomicUsize) -> Waiting<'a> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl fmt::Debug for Machine {
@@ -405,6 +463,8 @@ impl Machine {
             add_remove: Mutex::new(()),
             hotplug_lock: Arc::new(parking_lot::RwLock::new(())),
             hp: Mutex::new(hp),
+            waiting_add_remove: AtomicUsize::new(0),
+            waiting_write: AtomicUsize::new(0),
         })
     }
 
@@ -432,8 +492,40 @@ impl Machine {
     }
 
     fn lock_add_remove(&self) -> MutexGuard<'_, ()> {
+        let _waiting = Waiting::new(&self.waiting_add_remove);
         // It guards no data: a panic while it was held leaves nothing inconsistent.
         self.add_remove.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many threads are waiting for the add/remove lock and for the write side of the
+    /// hotplug lock, right now: lets a test (or a debugger) see that a hotplug operation is
+    /// queued behind a reader or another operation, instead of inferring it from time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, sim::Machine, CpuId, StateId, Topology};
+    ///
+    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
+    /// let guard = m.cpus_read_lock()?;
+    /// std::thread::scope(|s| {
+    ///     let writer = s.spawn(|| m.cpu_down(CpuId(1), StateId::OFFLINE));
+    ///     // The writer queues behind the reader; it cannot finish until the guard goes.
+    ///     while m.lock_waiters().hotplug_write == 0 {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     assert_eq!(m.online_mask().unwrap().to_string(), "0-1");
+    ///     drop(guard);
+    ///     writer.join().unwrap()
+    /// })?;
+    /// assert_eq!(m.online_mask()?.to_string(), "0");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn lock_waiters(&self) -> LockWaiters {
+        LockWaiters {
+            add_remove: self.waiting_add_remove.load(Ordering::SeqCst),
+            hotplug_write: self.waiting_write.load(Ordering::SeqCst),
+        }
     }
 
     /// A hotplug operation: the add/remove lock, the hotplug lock's write side, the state
@@ -446,7 +538,10 @@ impl Machine {
 
     /// The part of a hotplug operation under the add/remove lock.
     fn write_locked<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
-        let write = self.hotplug_lock.write();
+        let write = {
+            let _waiting = Waiting::new(&self.waiting_write);
+            self.hotplug_lock.write()
+        };
         let mut hp = self.lock_hp()?;
         let mark = OpMark::enter(self.id, Held::Write);
         TASKS_FROZEN.set(hp.tasks_frozen());
