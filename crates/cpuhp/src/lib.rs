@@ -66,6 +66,7 @@ extern crate alloc;
 
 mod callbacks;
 mod core;
+pub mod docs;
 mod error;
 mod fault;
 mod hotplug;
