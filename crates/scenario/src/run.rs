@@ -470,15 +470,17 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
     let mut before = snap(&mut || target.hotplug(|hp| hp.snapshot(&Ids::default())).ok());
     for (index, step) in steps.iter().enumerate() {
         let what = step.describe(s);
-        {
+        let from = {
             let mut j = sh.lock();
             j.step = index;
+            let from = j.events.len();
             j.events.push(Event::Step {
                 index,
                 what: what.clone(),
                 op: matches!(step, Step::Op(_)),
             });
-        }
+            from
+        };
         let r = exec(s, sh, target, step, &mut ids);
         let outcome = Outcome::of(&r);
         sh.lock().events.push(Event::StepDone {
@@ -492,7 +494,7 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
         states_after.push(after.as_ref().map(|a| a.states.clone()).unwrap_or_default());
         if let (Some(b), Some(a)) = (&before, &after) {
             let j = sh.lock();
-            violations.extend(check::step(s, index, step, &r, b, a, &j));
+            violations.extend(check::step(s, index, from, step, &r, b, a, &j));
         }
         before = after;
         if r.as_ref().is_err_and(|e| e.rollback_failure().is_some()) {
