@@ -8,9 +8,11 @@
 
 mod demo;
 mod linux_6_1;
+mod linux_6_12;
 
 pub use demo::DEMO;
 pub use linux_6_1::LINUX_6_1;
+pub use linux_6_12::LINUX_6_12;
 
 use crate::{Layout, StateId};
 
@@ -81,7 +83,7 @@ pub struct Preset {
 }
 
 /// Every preset, by name.
-pub const ALL: &[&Preset] = &[&LINUX_6_1, &DEMO];
+pub const ALL: &[&Preset] = &[&LINUX_6_1, &LINUX_6_12, &DEMO];
 
 /// Looks a preset up by name.
 ///
