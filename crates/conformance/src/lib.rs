@@ -12,6 +12,7 @@
 //! * [`AnyChain`]: one of the three chain kinds, chosen at run time.
 
 pub mod any_chain;
+pub mod boot;
 pub mod hporacle;
 pub mod module;
 pub mod notifier_cases;

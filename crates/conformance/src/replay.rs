@@ -1,11 +1,26 @@
-//! Replaying a recorded trace: re-enact its inputs on a simulated Linux 6.1 machine and produce
-//! the complete file as this implementation would have printed it; then compare.
+//! Replaying a recorded trace: re-enact its inputs on a simulated machine of the recording's
+//! kernel and produce the complete file as this implementation would have printed it; then
+//! compare.
 //!
-//! The format is the shared `conformance/README.md`'s. Input lines (`CMD`, `PARAM`, `INFO`) are
-//! acted on and echoed; readout lines (`ONLINE`, `CPUSTATE`, `STATE`, `KERNEL`, `PRESENT`,
-//! `HAS_ONLINE_FILE`, and a computed `INFO`) mark where the script read sysfs and are answered
-//! from our machine; output lines (`HPORACLE`, `INSMOD`, `RMMOD`, `WRITE`, `WARN`) are produced
-//! by the actions; `TRACE` runs are answered with our tracepoint text.
+//! The format is the shared `conformance/README.md`'s. Input lines (`CMD`, `PARAM`, `INFO`,
+//! `BOOTARG`, `DMESG`) are acted on and echoed exactly as recorded; readout lines (`ONLINE`,
+//! `CPUSTATE`, `STATE`, `KERNEL`, `PRESENT`, `HAS_ONLINE_FILE`) mark where the script read sysfs
+//! and are answered from our machine; output lines (`HPORACLE`, `INSMOD`, `RMMOD`, `WRITE`,
+//! `WARN`) are produced by the actions; `TRACE` runs are answered with our tracepoint text.
+//!
+//! * **The kernel.** The recording's `KERNEL` line picks the preset (`6.1.x` → `linux-6.1`,
+//!   `6.12.x` → `linux-6.12`; any other kernel is an error). Without one, [`Options::kernel`]
+//!   decides, or else every kernel preset is tried and the one agreeing longest with the
+//!   recording is used ([`Output::kernel_inferred`] says so).
+//! * **Boot recordings.** A `BOOTARG cpuhp.parallel=…` line makes the recording one of the boot
+//!   bring-up: the machine starts with the states the kernel has at `smp_init`
+//!   ([`crate::boot`]) and the secondary CPUs are brought up as that kernel does — kicked in
+//!   parallel first where the kernel has a kick state and the parameter does not say 0, one
+//!   after the other otherwise. `DMESG` lines are the kernel's log as recorded (the simulator
+//!   has none) and are echoed.
+//! * **Interleaving.** Trace lines of different contexts (the control side, and each CPU's own
+//!   thread) interleave as timing has it. A `TRACE` run matches when every context's lines come
+//!   in the same order as recorded; the recorded interleaving is then kept.
 //!
 //! Two inputs are not in the file and are inferred:
 //! * **Where tracing started.** A `TRACE` run covers a suffix of the actions (`CMD` lines) since
@@ -19,8 +34,9 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use cpuhp::preset::{self, Preset};
 use cpuhp::sim::Machine;
-use cpuhp::{preset, Context, CpuId, Errno, Topology, TraceEvent};
+use cpuhp::{Context, CpuId, Errno, StateId, Topology, TraceEvent};
 
 use crate::hporacle::Hporacle;
 use crate::module::LogEntry;
@@ -40,6 +56,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// let o = Options { blocking: ChainKind::Atomic, ..Options::default() };
 /// assert_eq!(o.cpus, 4);
+/// assert!(o.kernel.is_none());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -49,6 +66,9 @@ pub struct Options {
     pub raw: ChainKind,
     /// CPUs of the simulated machine (the recordings ran with `-smp 4`).
     pub cpus: u32,
+    /// The kernel preset for a recording without a `KERNEL` line (`None`: the kernel preset that
+    /// agrees longest with the recording). A `KERNEL` line always wins.
+    pub kernel: Option<&'static Preset>,
 }
 
 impl Default for Options {
@@ -57,6 +77,7 @@ impl Default for Options {
             blocking: ChainKind::Blocking,
             raw: ChainKind::Raw,
             cpus: 4,
+            kernel: None,
         }
     }
 }
@@ -108,6 +129,11 @@ pub struct OutLine {
 pub struct Output {
     /// Every line, inputs echoed.
     pub lines: Vec<OutLine>,
+    /// The preset replayed on (`linux-6.1`, `linux-6.12`).
+    pub kernel: &'static str,
+    /// The recording has no `KERNEL` line and no kernel was given: [`Output::kernel`] is the
+    /// kernel preset that agreed longest with it.
+    pub kernel_inferred: bool,
 }
 
 impl fmt::Display for Output {
@@ -151,6 +177,7 @@ pub enum Verdict {
 
 /// The state of a replay in progress.
 struct Player {
+    preset: &'static Preset,
     machine: Machine,
     log: SharedLog,
     trace: Arc<Mutex<Vec<String>>>,
@@ -230,12 +257,126 @@ fn event_line(ev: &TraceEvent<'_>) -> Option<String> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn replay(input: &str, opts: &Options) -> Result<Output, ParseError> {
+    if let Some(p) = recorded_kernel(input)? {
+        return replay_on(input, opts, p);
+    }
+    if let Some(p) = opts.kernel {
+        return replay_on(input, opts, p);
+    }
+    // No kernel named: the kernel preset that agrees longest with the recording (the first of
+    // equals, so a kernel-independent recording replays on the oldest kernel).
+    let mut best: Option<(usize, Output)> = None;
+    for p in preset::ALL.iter().copied().filter(|p| kernel_preset(p)) {
+        let out = replay_on(input, opts, p)?;
+        let agree = match compare(input, &out) {
+            Verdict::Pass { .. } => usize::MAX,
+            Verdict::Deliberate { at, .. } | Verdict::Mismatch { at, .. } => at,
+        };
+        if best.as_ref().is_none_or(|(a, _)| agree > *a) {
+            best = Some((agree, out));
+        }
+    }
+    let (_, mut out) = best.ok_or(ParseError {
+        line: 0,
+        text: String::new(),
+        expected: "a kernel preset to replay on",
+    })?;
+    out.kernel_inferred = true;
+    Ok(out)
+}
+
+/// A preset modelling a real kernel (`linux-X.Y`), as opposed to the demo.
+fn kernel_preset(p: &Preset) -> bool {
+    p.name.starts_with("linux-")
+}
+
+/// The kernel preset for a release as `uname -r` prints it: `6.1.0-56-amd64` → `linux-6.1`,
+/// `6.12.117+deb12-amd64` → `linux-6.12`.
+///
+/// # Examples
+///
+/// ```
+/// use conformance::replay::preset_for_release;
+///
+/// assert_eq!(preset_for_release("6.12.117+deb12-amd64").map(|p| p.name), Some("linux-6.12"));
+/// assert_eq!(preset_for_release("6.1.0-56-amd64").map(|p| p.name), Some("linux-6.1"));
+/// assert!(preset_for_release("6.10.3").is_none());
+/// assert!(preset_for_release("demo").is_none());
+/// ```
+pub fn preset_for_release(release: &str) -> Option<&'static Preset> {
+    let mut parts = release.split(['.', '-', '+']);
+    let (major, minor) = (parts.next()?, parts.next()?);
+    if major.parse::<u32>().is_err() || minor.parse::<u32>().is_err() {
+        return None;
+    }
+    preset::by_name(&format!("linux-{major}.{minor}")).filter(|p| kernel_preset(p))
+}
+
+/// The preset the recording's `KERNEL` line names, if it has one.
+fn recorded_kernel(input: &str) -> Result<Option<&'static Preset>, ParseError> {
+    let Some((i, line)) = input
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.starts_with("KERNEL "))
+    else {
+        return Ok(None);
+    };
+    let release = line["KERNEL ".len()..].trim();
+    preset_for_release(release)
+        .map(Some)
+        .ok_or_else(|| ParseError {
+            line: i + 1,
+            text: line.to_string(),
+            expected: "a kernel this replay models (6.1.x or 6.12.x)",
+        })
+}
+
+/// The boot recording's `cpuhp.parallel=` setting (`Some(None)`: unset), if it is one.
+fn boot_parameter(input: &str) -> Result<Option<Option<bool>>, ParseError> {
+    for (i, line) in input.lines().enumerate() {
+        if let Some(rest) = line.strip_prefix("BOOTARG ") {
+            let err = || ParseError {
+                line: i + 1,
+                text: line.to_string(),
+                expected: "BOOTARG cpuhp.parallel=unset|0|1",
+            };
+            let value = rest.strip_prefix("cpuhp.parallel=").ok_or_else(err)?;
+            return crate::boot::parse_parallel(value).map(Some).ok_or_else(err);
+        }
+    }
+    Ok(None)
+}
+
+/// Replays `input` on `preset`.
+fn replay_on(input: &str, opts: &Options, preset: &'static Preset) -> Result<Output, ParseError> {
+    let boot = boot_parameter(input)?;
+    let machine_preset = match boot {
+        Some(_) => crate::boot::at_smp_init(preset).ok_or(ParseError {
+            line: 0,
+            text: preset.name.to_string(),
+            expected: "a kernel whose boot-time states are known",
+        })?,
+        None => preset,
+    };
     let machine =
-        Machine::new(&preset::LINUX_6_1, Topology::new(opts.cpus)).map_err(|e| ParseError {
+        Machine::new(machine_preset, Topology::new(opts.cpus)).map_err(|e| ParseError {
             line: 0,
             text: e.to_string(),
             expected: "a machine to replay on",
         })?;
+    if boot.is_some() {
+        // The machine booted its CPUs untraced; take the secondaries back down so the traced
+        // bring-up below starts, as at boot, with only the boot CPU up.
+        for c in (1..opts.cpus).rev() {
+            machine
+                .cpu_down(CpuId(c), StateId::OFFLINE)
+                .map_err(|e| ParseError {
+                    line: 0,
+                    text: e.to_string(),
+                    expected: "a machine whose secondary CPUs can go down",
+                })?;
+        }
+    }
     let log: SharedLog = Arc::new(Mutex::new(OracleLog::new()));
     let trace = Arc::new(Mutex::new(Vec::new()));
     {
@@ -258,13 +399,14 @@ pub fn replay(input: &str, opts: &Options) -> Result<Output, ParseError> {
             }
             TraceEvent::Divergence { divergence, .. } => lock(&log).note(divergence.explain()),
             _ => {
-                if let Some(line) = event_line(ev) {
+                if let Some(line) = event_line(&kernel_symbol(preset, *ev)) {
                     lock(&trace).push(line);
                 }
             }
         });
     }
     let mut p = Player {
+        preset,
         machine,
         log,
         trace,
@@ -274,6 +416,21 @@ pub fn replay(input: &str, opts: &Options) -> Result<Output, ParseError> {
         pending_note: None,
         window: Vec::new(),
     };
+    if let Some(parallel) = boot {
+        let cpus: Vec<CpuId> = (1..opts.cpus).map(CpuId).collect();
+        let kick = preset.layout.bp_kick_ap.is_some();
+        p.traced(|p| {
+            // Linux 6.5+ brings the CPUs up in parallel unless `cpuhp.parallel=0`; without a
+            // kick state (6.1) the kernel has no parallel bring-up and ignores the parameter.
+            if kick && parallel != Some(false) {
+                let _ = p.machine.bringup_cpus_parallel(&cpus);
+            } else {
+                for &c in &cpus {
+                    let _ = p.machine.cpu_up(c, preset.layout.online);
+                }
+            }
+        });
+    }
     let lines: Vec<&str> = input.lines().collect();
     let mut i = 0;
     while i < lines.len() {
@@ -296,7 +453,7 @@ pub fn replay(input: &str, opts: &Options) -> Result<Output, ParseError> {
                 }
                 p.window.clear();
             }
-            "INFO" => info(&mut p, line, rest),
+            "INFO" | "BOOTARG" | "DMESG" => p.push(line.to_string()),
             "ONLINE" => {
                 let online = p.read("online").map_err(|_| err("a readable online mask"))?;
                 p.push(format!("ONLINE {online}"));
@@ -308,24 +465,34 @@ pub fn replay(input: &str, opts: &Options) -> Result<Output, ParseError> {
                 p.push(text);
             }
             "STATE" => {
-                // One readout for the whole run of STATE lines: all states, or only the module's
-                // (`grep hporacle`).
+                // One readout for the whole run of STATE lines: the whole table (it starts at
+                // `offline`), only the module's (`grep hporacle`), or the states the script
+                // looked up by name (their names are input, their numbers output).
                 let mut j = i;
                 let mut only_module = true;
                 while j < lines.len() && lines[j].starts_with("STATE ") {
                     only_module &= lines[j].contains("hporacle");
                     j += 1;
                 }
+                let whole = lines[i] == "STATE num=0 name=offline";
                 let states = p.machine.with(|hp| hp.states()).unwrap_or_default();
-                for (s, name) in states {
-                    if !only_module || name.contains("hporacle") {
-                        p.push(format!("STATE num={s} name={name}"));
+                if whole || only_module {
+                    for (s, name) in states {
+                        if !only_module || name.contains("hporacle") {
+                            p.push(format!("STATE num={s} name={name}"));
+                        }
+                    }
+                } else {
+                    for l in &lines[i..j] {
+                        let name = field(&l["STATE ".len()..], "name").ok_or_else(|| err("STATE num=N name=S"))?;
+                        let num = states.iter().find(|(_, n)| n == name).map_or("-".to_string(), |(s, _)| s.to_string());
+                        p.push(format!("STATE num={num} name={name}"));
                     }
                 }
                 i = j;
                 continue;
             }
-            "KERNEL" => p.push(format!("KERNEL {}", preset::LINUX_6_1.kernel)),
+            "KERNEL" => p.push(format!("KERNEL {}", p.preset.kernel)),
             "PRESENT" => {
                 let present = p.read("present").unwrap_or_default();
                 let possible = p.read("possible").unwrap_or_default();
@@ -342,9 +509,19 @@ pub fn replay(input: &str, opts: &Options) -> Result<Output, ParseError> {
                     j += 1;
                 }
                 let want: Vec<&str> = lines[i..j].to_vec();
-                let chosen = (0..p.window.len())
-                    .map(|start| p.window[start..].concat())
+                let candidates: Vec<Vec<String>> = (0..p.window.len()).map(|start| p.window[start..].concat()).collect();
+                let chosen = candidates
+                    .iter()
                     .find(|cand| cand.iter().map(String::as_str).eq(want.iter().copied()))
+                    .cloned()
+                    .or_else(|| {
+                        // The same lines in every context, interleaved differently: timing, which
+                        // the recording shows; keep its interleaving.
+                        candidates
+                            .iter()
+                            .any(|cand| same_per_context(cand, &want))
+                            .then(|| want.iter().map(|l| l.to_string()).collect())
+                    })
                     .unwrap_or_else(|| p.window.concat());
                 for l in chosen {
                     p.push(l);
@@ -365,7 +542,65 @@ pub fn replay(input: &str, opts: &Options) -> Result<Output, ParseError> {
         // The machine goes away with the replay; the module's states with it.
         drop(m);
     }
-    Ok(Output { lines: p.out })
+    Ok(Output {
+        lines: p.out,
+        kernel: preset.name,
+        kernel_inferred: false,
+    })
+}
+
+/// The event with the kernel's own symbol for a preset state. The core names its steps
+/// (`bringup_cpu`, ...) as Linux 6.1 does; a kernel that renamed them (6.12's
+/// `cpuhp_bringup_ap`) lists its symbol in the preset.
+fn kernel_symbol<'a>(preset: &'a Preset, mut ev: TraceEvent<'a>) -> TraceEvent<'a> {
+    if let TraceEvent::Enter {
+        step,
+        bringup,
+        symbol,
+        ..
+    } = &mut ev
+    {
+        let named = preset
+            .states
+            .iter()
+            .find(|s| s.number == step.get())
+            .and_then(|s| if *bringup { s.startup } else { s.teardown });
+        if let Some(name) = named {
+            *symbol = name;
+        }
+    }
+    ev
+}
+
+/// Which context a trace line belongs to: the control side, or one CPU's own thread.
+fn trace_context(line: &str) -> (&str, &str) {
+    let ctx = field(line, "ctx").unwrap_or("");
+    let cpu = line
+        .split_once("cpu: ")
+        .map_or("", |(_, r)| r.split(' ').next().unwrap_or(""));
+    if ctx == "bp" {
+        ("bp", "")
+    } else {
+        (ctx, cpu)
+    }
+}
+
+/// `ours` and `want` hold the same lines, in the same order within each context.
+fn same_per_context(ours: &[String], want: &[&str]) -> bool {
+    if ours.len() != want.len() {
+        return false;
+    }
+    let mut keys: Vec<(&str, &str)> = want.iter().map(|l| trace_context(l)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter().all(|k| {
+        let a = ours
+            .iter()
+            .map(String::as_str)
+            .filter(|l| trace_context(l) == *k);
+        let b = want.iter().copied().filter(|l| trace_context(l) == *k);
+        a.eq(b)
+    })
 }
 
 /// The value of `name=` in a line's fields.
@@ -414,34 +649,6 @@ fn command(p: &mut Player, rest: &str) -> Result<(), &'static str> {
         Ok(())
     } else {
         Err("CMD insmod hporacle ..., CMD rmmod hporacle or CMD write PATH VALUE")
-    }
-}
-
-/// `INFO k=v`: the script looked a value up; compute it where we know how.
-fn info(p: &mut Player, line: &str, rest: &str) {
-    let Some((key, _)) = rest.split_once('=') else {
-        p.push(line.to_string());
-        return;
-    };
-    let value = if let Some(state) = key.strip_prefix("state_") {
-        let name = format!("hporacle/{state}");
-        p.machine
-            .with(|hp| hp.find_state(&name))
-            .ok()
-            .flatten()
-            .map(|s| s.to_string())
-    } else if let Some(cpu) = key
-        .strip_prefix("cpu")
-        .and_then(|k| k.strip_suffix("_online_file"))
-    {
-        p.read(&format!("cpu{cpu}/online")).ok()
-    } else {
-        None
-    };
-    match value {
-        Some(v) => p.push(format!("INFO {key}={v}")),
-        // A lookup we do not know: treat the recorded value as input.
-        None => p.push(line.to_string()),
     }
 }
 

@@ -34,7 +34,8 @@ enum Command {
     Explore(scenario_cmd::ExploreArgs),
     /// Prints a preset's state table, as /sys/devices/system/cpu/hotplug/states.
     States(states::Args),
-    /// Replays traces recorded on Linux 6.1 on the simulated machine and compares every line.
+    /// Replays traces recorded on Linux 6.1 or 6.12 on the simulated machine and compares every
+    /// line.
     Replay(replay::Args),
 }
 

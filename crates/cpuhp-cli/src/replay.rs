@@ -1,10 +1,11 @@
-//! `cpuhp replay FILE…`: re-enact each recording on a simulated Linux 6.1 machine (with the test
-//! module's behaviour) and compare every output line.
+//! `cpuhp replay FILE…`: re-enact each recording on a simulated machine of its kernel (Linux 6.1
+//! or 6.12, from its `KERNEL` line; with the test module's behaviour) and compare every output
+//! line.
 
 use std::io::Write;
 
 use clap::Args as ClapArgs;
-use conformance::replay::{compare, replay, Options, Output, Verdict};
+use conformance::replay::{compare, preset_for_release, replay, Options, Output, Verdict};
 use conformance::ChainKind;
 
 /// Arguments of `cpuhp replay`.
@@ -23,6 +24,11 @@ pub struct Args {
     /// Which notifier chain kind plays the module's raw chain: raw, atomic or blocking.
     #[arg(long, default_value = "raw")]
     raw_chain: ChainKind,
+    /// The kernel of recordings without a `KERNEL` line: a preset (`linux-6.1`, `linux-6.12`) or a
+    /// release (`6.12.117+deb12-amd64`). Without it, such a recording replays on the kernel
+    /// preset that agrees longest with it, and the report says so. A `KERNEL` line always wins.
+    #[arg(long)]
+    kernel: Option<String>,
     /// Lines of context shown around the first difference.
     #[arg(long, default_value_t = 3)]
     context: usize,
@@ -44,9 +50,26 @@ fn worse(a: u8, b: u8) -> u8 {
 }
 
 pub fn run(args: &Args) -> u8 {
+    let kernel = match args.kernel.as_deref() {
+        None => None,
+        Some(k) => match cpuhp::preset::by_name(k)
+            .filter(|p| p.name.starts_with("linux-"))
+            .or_else(|| preset_for_release(k))
+        {
+            Some(p) => Some(p),
+            None => {
+                eprintln!(
+                    "cpuhp replay: --kernel {k}: not a kernel this replay models \
+                     (linux-6.1, linux-6.12, or a 6.1.x / 6.12.x release)"
+                );
+                return 2;
+            }
+        },
+    };
     let opts = Options {
         blocking: args.blocking_chain,
         raw: args.raw_chain,
+        kernel,
         ..Options::default()
     };
     let mut code = 0;
@@ -119,9 +142,14 @@ fn report(
             let _ = writeln!(out, "  + {:>5}  {}", i + 1, l.text);
         }
     };
+    let kernel = if ours.kernel_inferred {
+        format!("{}, inferred: no KERNEL line", ours.kernel)
+    } else {
+        ours.kernel.to_string()
+    };
     match verdict {
         Verdict::Pass { lines } => {
-            let _ = writeln!(out, "PASS {name} ({lines} lines)");
+            let _ = writeln!(out, "PASS {name} ({lines} lines, {kernel})");
             0
         }
         Verdict::Deliberate {
@@ -132,7 +160,7 @@ fn report(
         } => {
             let _ = writeln!(
                 out,
-                "DELIBERATE DIFFERENCE {name}: line {}: {reason}",
+                "DELIBERATE DIFFERENCE {name} ({kernel}): line {}: {reason}",
                 at + 1
             );
             show(out, *at, expected, got);
@@ -141,7 +169,7 @@ fn report(
         Verdict::Mismatch { at, expected, got } => {
             let _ = writeln!(
                 out,
-                "FAIL {name}: line {} differs (- recording, + replay)",
+                "FAIL {name} ({kernel}): line {} differs (- recording, + replay)",
                 at + 1
             );
             show(out, *at, expected, got);

@@ -46,13 +46,16 @@ pub enum PresetName {
     Demo,
     /// `cpuhp::preset::LINUX_6_1`: the 65 states of a Linux 6.1 x86_64 kernel.
     Linux61,
+    /// `cpuhp::preset::LINUX_6_12`: the state table of a Linux 6.12 x86_64 kernel.
+    Linux612,
 }
 
 impl PresetName {
     /// Every preset, with its name in scenario files.
-    pub const ALL: [(&'static str, PresetName); 2] = [
+    pub const ALL: [(&'static str, PresetName); 3] = [
         ("demo", PresetName::Demo),
         ("linux-6.1", PresetName::Linux61),
+        ("linux-6.12", PresetName::Linux612),
     ];
 
     /// The preset itself.
@@ -67,6 +70,7 @@ impl PresetName {
         match self {
             PresetName::Demo => &cpuhp::preset::DEMO,
             PresetName::Linux61 => &cpuhp::preset::LINUX_6_1,
+            PresetName::Linux612 => &cpuhp::preset::LINUX_6_12,
         }
     }
 }
