@@ -143,13 +143,13 @@ fn report(
         }
     };
     let kernel = if ours.kernel_inferred {
-        format!("{}, inferred: no KERNEL line", ours.kernel)
+        format!("on {} (inferred: no KERNEL line)", ours.kernel)
     } else {
-        ours.kernel.to_string()
+        format!("on {}", ours.kernel)
     };
     match verdict {
         Verdict::Pass { lines } => {
-            let _ = writeln!(out, "PASS {name} ({lines} lines, {kernel})");
+            let _ = writeln!(out, "PASS {name} ({lines} lines) {kernel}");
             0
         }
         Verdict::Deliberate {
@@ -160,7 +160,7 @@ fn report(
         } => {
             let _ = writeln!(
                 out,
-                "DELIBERATE DIFFERENCE {name} ({kernel}): line {}: {reason}",
+                "DELIBERATE DIFFERENCE {name} {kernel}: line {}: {reason}",
                 at + 1
             );
             show(out, *at, expected, got);
@@ -169,11 +169,53 @@ fn report(
         Verdict::Mismatch { at, expected, got } => {
             let _ = writeln!(
                 out,
-                "FAIL {name} ({kernel}): line {} differs (- recording, + replay)",
+                "FAIL {name} {kernel}: line {} differs (- recording, + replay)",
                 at + 1
             );
             show(out, *at, expected, got);
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(files: Vec<std::path::PathBuf>, kernel: Option<&str>) -> Args {
+        Args {
+            files,
+            emit: false,
+            blocking_chain: ChainKind::Blocking,
+            raw_chain: ChainKind::Raw,
+            kernel: kernel.map(str::to_string),
+            context: 3,
+        }
+    }
+
+    fn temp(name: &str, text: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("cpuhp-replay-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn an_unknown_kernel_exits_2() {
+        let f = temp("unknown.txt", "KERNEL 5.10.0-30-amd64\nONLINE 0-3\n");
+        assert_eq!(run(&args(vec![f.clone()], None)), 2);
+        let _ = std::fs::remove_file(f);
+        assert_eq!(run(&args(vec![], Some("linux-2.4"))), 2);
+        assert_eq!(run(&args(vec![], Some("demo"))), 2);
+    }
+
+    #[test]
+    fn the_kernel_option_decides_for_a_recording_without_a_kernel_line() {
+        // Only on 6.12 does the boot CPU's target read 236.
+        let f = temp("k.txt", "CPUSTATE cpu=0 state=236 target=236 fail=-1\n");
+        assert_eq!(run(&args(vec![f.clone()], Some("linux-6.12"))), 0);
+        assert_eq!(run(&args(vec![f.clone()], Some("6.12.117+deb12-amd64"))), 0);
+        assert_eq!(run(&args(vec![f.clone()], Some("linux-6.1"))), 1);
+        assert_eq!(run(&args(vec![f.clone()], None)), 0);
+        let _ = std::fs::remove_file(f);
     }
 }

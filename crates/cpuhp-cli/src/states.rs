@@ -1,6 +1,8 @@
-//! `cpuhp states`: a preset's state table as Linux prints `/sys/devices/system/cpu/hotplug/states`.
+//! `cpuhp states`: a preset's state table as Linux prints `/sys/devices/system/cpu/hotplug/states`,
+//! or (`--diff OLD NEW`) what changed between two presets' tables.
 
 use clap::{Args as ClapArgs, ValueEnum};
+use cpuhp::preset::Preset;
 use cpuhp::{Hotplug, Inline, Topology};
 
 /// The presets.
@@ -9,8 +11,21 @@ pub enum PresetArg {
     /// Linux 6.1 on x86_64: the 65 states of the recordings.
     #[value(name = "linux-6.1")]
     Linux61,
+    /// Linux 6.12 on x86_64: the renumbered table, with `cpu:kick_ap`.
+    #[value(name = "linux-6.12")]
+    Linux612,
     /// The demo preset: only the core's own states.
     Demo,
+}
+
+impl PresetArg {
+    fn preset(self) -> &'static Preset {
+        match self {
+            PresetArg::Linux61 => &cpuhp::preset::LINUX_6_1,
+            PresetArg::Linux612 => &cpuhp::preset::LINUX_6_12,
+            PresetArg::Demo => &cpuhp::preset::DEMO,
+        }
+    }
 }
 
 /// Arguments of `cpuhp states`.
@@ -19,14 +34,19 @@ pub struct Args {
     /// Which preset.
     #[arg(long, value_enum, default_value_t = PresetArg::Linux61)]
     preset: PresetArg,
+    /// Compare two presets instead: the states added, removed and renumbered from OLD to NEW
+    /// (matched by name).
+    #[arg(long, value_enum, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "preset")]
+    diff: Option<Vec<PresetArg>>,
 }
 
 pub fn run(args: &Args) -> u8 {
-    let preset = match args.preset {
-        PresetArg::Linux61 => &cpuhp::preset::LINUX_6_1,
-        PresetArg::Demo => &cpuhp::preset::DEMO,
-    };
-    let text = Hotplug::new(preset, Topology::new(1), Inline)
+    if let Some(pair) = &args.diff {
+        // clap guarantees exactly two values.
+        print!("{}", diff(pair[0].preset(), pair[1].preset()));
+        return 0;
+    }
+    let text = Hotplug::new(args.preset.preset(), Topology::new(1), Inline)
         .map_err(|e| e.to_string())
         .and_then(|hp| hp.sysfs_read("hotplug/states").map_err(|e| e.to_string()));
     match text {
@@ -38,5 +58,88 @@ pub fn run(args: &Args) -> u8 {
             eprintln!("error: {e}");
             2
         }
+    }
+}
+
+/// The table of changes from `old` to `new`, ordered by state number (the new one where there
+/// is one), with a summary line first.
+fn diff(old: &Preset, new: &Preset) -> String {
+    let find = |p: &Preset, name: &str| p.states.iter().find(|s| s.name == name).map(|s| s.number);
+    // (sort key, change, name, old number, new number)
+    let mut rows: Vec<(u32, &str, &str, Option<u32>, Option<u32>)> = Vec::new();
+    let mut unchanged = 0;
+    for s in new.states {
+        match find(old, s.name) {
+            None => rows.push((s.number, "added", s.name, None, Some(s.number))),
+            Some(n) if n != s.number => {
+                rows.push((s.number, "renumbered", s.name, Some(n), Some(s.number)));
+            }
+            Some(_) => unchanged += 1,
+        }
+    }
+    for s in old.states {
+        if find(new, s.name).is_none() {
+            rows.push((s.number, "removed", s.name, Some(s.number), None));
+        }
+    }
+    rows.sort_by_key(|r| (r.0, r.1 != "removed"));
+    let count = |c: &str| rows.iter().filter(|r| r.1 == c).count();
+    let width = rows.iter().map(|r| r.2.len()).max().unwrap_or(4).max(4);
+    let num = |n: Option<u32>| n.map_or("-".to_string(), |n| n.to_string());
+    let (a, b) = (old.name, new.name);
+    let mut out = format!(
+        "{a} ({} states) -> {b} ({} states): {} added, {} removed, {} renumbered, {unchanged} unchanged\n",
+        old.states.len(),
+        new.states.len(),
+        count("added"),
+        count("removed"),
+        count("renumbered"),
+    );
+    let (wa, wb) = (a.len().max(3), b.len().max(3));
+    out += &format!("{:<10}  {:<width$}  {a:>wa$}  {b:>wb$}\n", "change", "name");
+    for (_, change, name, o, n) in rows {
+        out += &format!(
+            "{change:<10}  {name:<width$}  {:>wa$}  {:>wb$}\n",
+            num(o),
+            num(n)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_of_6_1_and_6_12_names_every_change() {
+        let d = diff(&cpuhp::preset::LINUX_6_1, &cpuhp::preset::LINUX_6_12);
+        let lines: Vec<&str> = d.lines().collect();
+        assert_eq!(
+            lines[0],
+            "linux-6.1 (65 states) -> linux-6.12 (69 states): \
+             7 added, 3 removed, 55 renumbered, 7 unchanged"
+        );
+        let row = |name: &str| {
+            lines
+                .iter()
+                .find(|l| l.split_whitespace().nth(1) == Some(name))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert_eq!(row("cpu:kick_ap"), ["added", "cpu:kick_ap", "-", "85"]);
+        assert_eq!(
+            row("cpu:bringup"),
+            ["renumbered", "cpu:bringup", "91", "86"]
+        );
+        assert_eq!(row("slab:prepare"), ["removed", "slab:prepare", "48", "-"]);
+        assert!(row("online").is_empty(), "unchanged states are not listed");
+    }
+
+    #[test]
+    fn a_preset_against_itself_has_no_changes() {
+        let d = diff(&cpuhp::preset::LINUX_6_12, &cpuhp::preset::LINUX_6_12);
+        assert_eq!(d.lines().count(), 2);
+        assert!(d.starts_with("linux-6.12 (69 states) -> linux-6.12 (69 states): 0 added, 0 removed, 0 renumbered, 69 unchanged\n"));
     }
 }
