@@ -61,30 +61,49 @@ pub fn run(args: &Args) -> u8 {
     }
 }
 
+/// One line of a diff: a state added, removed or renumbered.
+struct Row {
+    change: &'static str,
+    name: &'static str,
+    old: Option<u32>,
+    new: Option<u32>,
+}
+
 /// The table of changes from `old` to `new`, ordered by state number (the new one where there
 /// is one), with a summary line first.
 fn diff(old: &Preset, new: &Preset) -> String {
     let find = |p: &Preset, name: &str| p.states.iter().find(|s| s.name == name).map(|s| s.number);
-    // (sort key, change, name, old number, new number)
-    let mut rows: Vec<(u32, &str, &str, Option<u32>, Option<u32>)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     let mut unchanged = 0;
     for s in new.states {
-        match find(old, s.name) {
-            None => rows.push((s.number, "added", s.name, None, Some(s.number))),
-            Some(n) if n != s.number => {
-                rows.push((s.number, "renumbered", s.name, Some(n), Some(s.number)));
+        let (change, o) = match find(old, s.name) {
+            None => ("added", None),
+            Some(n) if n != s.number => ("renumbered", Some(n)),
+            Some(_) => {
+                unchanged += 1;
+                continue;
             }
-            Some(_) => unchanged += 1,
-        }
+        };
+        rows.push(Row {
+            change,
+            name: s.name,
+            old: o,
+            new: Some(s.number),
+        });
     }
     for s in old.states {
         if find(new, s.name).is_none() {
-            rows.push((s.number, "removed", s.name, Some(s.number), None));
+            rows.push(Row {
+                change: "removed",
+                name: s.name,
+                old: Some(s.number),
+                new: None,
+            });
         }
     }
-    rows.sort_by_key(|r| (r.0, r.1 != "removed"));
-    let count = |c: &str| rows.iter().filter(|r| r.1 == c).count();
-    let width = rows.iter().map(|r| r.2.len()).max().unwrap_or(4).max(4);
+    rows.sort_by_key(|r| (r.new.or(r.old), r.change != "removed"));
+    let count = |c: &str| rows.iter().filter(|r| r.change == c).count();
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let num = |n: Option<u32>| n.map_or("-".to_string(), |n| n.to_string());
     let (a, b) = (old.name, new.name);
     let mut out = format!(
@@ -97,11 +116,13 @@ fn diff(old: &Preset, new: &Preset) -> String {
     );
     let (wa, wb) = (a.len().max(3), b.len().max(3));
     out += &format!("{:<10}  {:<width$}  {a:>wa$}  {b:>wb$}\n", "change", "name");
-    for (_, change, name, o, n) in rows {
+    for r in rows {
         out += &format!(
-            "{change:<10}  {name:<width$}  {:>wa$}  {:>wb$}\n",
-            num(o),
-            num(n)
+            "{:<10}  {:<width$}  {:>wa$}  {:>wb$}\n",
+            r.change,
+            r.name,
+            num(r.old),
+            num(r.new)
         );
     }
     out

@@ -421,7 +421,7 @@ fn a_robust_call_cancels_exactly_the_blocks_that_said_ok_when_the_chain_changes_
     const UP: u64 = 1;
     const CANCEL: u64 = 2;
     static LOG: Mutex<Vec<(&str, u64)>> = Mutex::new(Vec::new());
-    thread_local! { static CHAIN: RawChain<u64> = RawChain::new(); }
+    thread_local! { static CHAIN: RawChain<u64> = const { RawChain::new() }; }
 
     fn first(e: u64, _: &()) -> NotifyResult {
         LOG.lock().unwrap().push(("first", e));
