@@ -2,7 +2,7 @@
 //! kernel and produce the complete file as this implementation would have printed it; then
 //! compare.
 //!
-//! The format is the shared `conformance/README.md`'s. Input lines (`CMD`, `PARAM`, `INFO`,
+//! The format, line by line: input lines (`CMD`, `PARAM`, `INFO`,
 //! `BOOTARG`, `DMESG`) are acted on and echoed exactly as recorded; readout lines (`ONLINE`,
 //! `CPUSTATE`, `STATE`, `KERNEL`, `PRESENT`, `HAS_ONLINE_FILE`) mark where the script read sysfs
 //! and are answered from our machine; output lines (`HPORACLE`, `INSMOD`, `RMMOD`, `WRITE`,
@@ -27,7 +27,7 @@
 //!   the previous `PARAM` or `TRACE` line; the replay takes the longest suffix whose trace equals
 //!   the recording, or all of them if none does (and then reports the difference).
 //! * **Whether warnings were captured.** Linux prints warnings our replay reports as `WARN` lines
-//!   (the shared recordings contain none, though Linux 6.1 warns, e.g., on a duplicate notifier
+//!   (the recordings here contain none, though Linux 6.1 warns, e.g., on a duplicate notifier
 //!   registration). So `WARN` lines are compared only when the recording contains any; they are
 //!   compared by position and CPU, not by source location.
 
