@@ -2,8 +2,8 @@
 //! `hporacle` drove real Linux 6.1 and 6.12 kernels, producing the same log lines.
 //!
 //! The traces in `data/` (Linux 6.1), `data/linux-6.12/` and `data/boot/` (the boot-time
-//! bring-up on both) were recorded on Linux with that module; [`replay`] describes their line format. This
-//! crate re-enacts the module on our implementation — the same blocks, priorities, cases and
+//! bring-up on both) were recorded on Linux with that module; [`replay`] describes their line
+//! format. This crate re-enacts the module on our implementation — the same blocks, priorities, cases and
 //! failure parameters — and emits the module's `HPORACLE` lines, so a trace can be compared line
 //! by line.
 //!
