@@ -5,6 +5,7 @@
 //! reference, to whichever CPU runs the next part of a walk (the [`Platform`] contract makes the
 //! caller wait), so it needs no locks of its own.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::percpu::CpuHp;
@@ -15,12 +16,21 @@ use crate::{
 };
 
 /// What went wrong during the current operation (reset at its start).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Report {
     /// The first callback failure.
     pub(crate) failed: Option<Failure>,
+    /// The message, if `failed` was a panic.
+    pub(crate) failed_panic: Option<Arc<str>>,
     /// The first failure while undoing.
     pub(crate) rollback_failed: Option<Failure>,
+    /// The message, if `rollback_failed` was a panic.
+    pub(crate) rollback_panic: Option<Arc<str>>,
+    /// Set by a fallible callback that panicked, until its failure is recorded (`fail`).
+    pub(crate) panicking: Option<Arc<str>>,
+    /// The message of the most recently recorded failure, if it was a panic: a rollback failure
+    /// is noted right after the failure it reports.
+    pub(crate) recent_panic: Option<Arc<str>>,
 }
 
 impl Report {
@@ -34,13 +44,26 @@ impl Report {
         bringup: bool,
         errno: Errno,
     ) {
-        self.failed.get_or_insert(Failure {
-            cpu,
-            state,
-            instance,
-            bringup,
-            errno,
-        });
+        let panic = self.panicking.take();
+        if self.failed.is_none() {
+            self.failed = Some(Failure {
+                cpu,
+                state,
+                instance,
+                bringup,
+                errno,
+            });
+            self.failed_panic.clone_from(&panic);
+        }
+        self.recent_panic = panic;
+    }
+
+    /// Records a failure while undoing unless an earlier one is recorded; `panic`: its message.
+    pub(crate) fn rollback_fail(&mut self, failure: Failure, panic: Option<Arc<str>>) {
+        if self.rollback_failed.is_none() {
+            self.rollback_failed = Some(failure);
+            self.rollback_panic = panic;
+        }
     }
 }
 
@@ -176,7 +199,9 @@ impl Core {
             bringup,
             errno,
         };
-        self.report.rollback_failed.get_or_insert(f);
+        // Noted right after the failure it reports: that failure's panic message, if any.
+        let panic = self.report.recent_panic.take();
+        self.report.rollback_fail(f, panic);
     }
 
     /// Linux's `set_cpu_dying`.

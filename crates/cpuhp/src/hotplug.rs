@@ -330,7 +330,7 @@ impl<P: Platform> Hotplug<P> {
                 Some(_) => ErrorKind::Callback,
                 None => kind,
             };
-            Error::with_errno(kind, errno).with_failures(report.failed, report.rollback_failed)
+            Error::with_errno(kind, errno).with_report(report)
         })
     }
 
@@ -341,7 +341,7 @@ impl<P: Platform> Hotplug<P> {
         self.core.report = Report::default();
         let r = op(&mut self.core, &self.platform);
         let report = core::mem::take(&mut self.core.report);
-        r.map_err(|e| e.with_failures(report.failed, report.rollback_failed))
+        r.map_err(|e| e.with_report(report))
     }
 
     fn check_cpu(&self, cpu: CpuId) -> Result<(), Error> {

@@ -16,16 +16,17 @@
 //!
 //! Comments quote or paraphrase the kernel's where they explain an invariant.
 
+use alloc::sync::Arc;
 use core::cmp::{max, min};
 
 use crate::callbacks::{Body, Builtin};
-use crate::core::Core;
+use crate::core::{Core, Report};
 use crate::trace::{Divergence, Warning};
-use crate::{Context, CpuId, Errno, InstanceId, Platform, StateId, TraceEvent};
+use crate::{Context, CpuId, Errno, Failure, InstanceId, Platform, StateId, TraceEvent};
 
 /// Calls one body for one CPU (and instance).
-#[inline]
-fn call(
+#[inline(always)]
+fn call_body(
     body: &Body,
     cpu: CpuId,
     instance: Option<&(dyn core::any::Any + Send + Sync)>,
@@ -43,6 +44,99 @@ fn call(
         }
         // A multi-instance body without an instance, or a preset stand-in: nothing to run.
         (Body::MultiFallible(_) | Body::MultiInfallible(_), None) | (Body::Builtin(_), _) => Ok(()),
+    }
+}
+
+/// Runs a user callback; with `std`, a panic is caught here, at the callback boundary, and
+/// returned as its message. Costs nothing while nothing panics.
+#[cfg(feature = "std")]
+#[inline(always)]
+pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Arc<str>> {
+    // AssertUnwindSafe: a callback reaches nothing of the machine — it gets a CPU number and its
+    // instance — so the machine is consistent after its panic; what it left half-done of its own
+    // data is its own business, as with an errno it returns.
+    std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).map_err(|p| panic_message(&*p))
+}
+
+/// Without `std` there is no unwinding to catch: a panic goes on up, through the operation.
+#[cfg(not(feature = "std"))]
+#[inline(always)]
+pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Arc<str>> {
+    Ok(f())
+}
+
+/// A panic payload as text: the `&str` or `String` that `panic!` makes, or a placeholder.
+#[cfg(feature = "std")]
+#[cold]
+pub(crate) fn panic_message(payload: &(dyn core::any::Any + Send)) -> Arc<str> {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        Arc::from(*s)
+    } else if let Some(s) = payload.downcast_ref::<alloc::string::String>() {
+        Arc::from(s.as_str())
+    } else {
+        Arc::from("Box<dyn Any>")
+    }
+}
+
+/// Calls one user body, catching its panic ([`Report::panicked`]).
+#[inline(always)]
+fn call<P: Platform>(
+    p: &P,
+    report: &mut Report,
+    at: &Site<'_>,
+    body: &Body,
+    instance: Option<&(dyn core::any::Any + Send + Sync)>,
+) -> Result<(), Errno> {
+    match guarded(|| call_body(body, at.cpu, instance)) {
+        Ok(r) => r,
+        Err(message) => {
+            let fallible = matches!(body, Body::Fallible(_) | Body::MultiFallible(_));
+            report.panicked(p, at, message, fallible)
+        }
+    }
+}
+
+impl Report {
+    /// A user callback panicked (caught at its boundary). A callback that can fail has failed:
+    /// `EIO`, its message kept for the failure record (`fail`), and the walk rolls back as for
+    /// any errno. One that cannot fail (by type) counts as having returned: the panic is reported
+    /// as a failure that cannot be undone — a rollback failure — and a warning, and the walk goes
+    /// on.
+    #[cold]
+    #[inline(never)]
+    fn panicked<P: Platform>(
+        &mut self,
+        p: &P,
+        at: &Site<'_>,
+        message: Arc<str>,
+        fallible: bool,
+    ) -> Result<(), Errno> {
+        p.trace(&TraceEvent::Panicked {
+            cpu: at.cpu,
+            step: at.step,
+            bringup: at.bringup,
+            instance: at.instance,
+            message: &message,
+            context: at.context,
+        });
+        if fallible {
+            self.panicking = Some(message);
+            return Err(Errno::EIO);
+        }
+        let failure = Failure {
+            cpu: at.cpu,
+            state: at.step,
+            instance: at.instance,
+            bringup: at.bringup,
+            errno: Errno::EIO,
+        };
+        self.rollback_fail(failure, Some(message));
+        p.trace(&TraceEvent::Warning {
+            warning: Warning::CallbackPanicked,
+            cpu: at.cpu,
+            context: at.context,
+        });
+        Ok(())
     }
 }
 
@@ -202,22 +296,23 @@ impl Core {
             return None;
         };
         let (ctx, target) = (self.ctx, st.target);
-        let r = traced(
-            p,
-            Site {
-                cpu,
-                target,
-                step: state,
-                symbol: &cb.symbol,
-                bringup,
-                instance: None,
-                context: ctx,
-            },
-            || {
-                let r = f(cpu);
-                (r, self.cpus[c].state)
-            },
-        );
+        let at = Site {
+            cpu,
+            target,
+            step: state,
+            symbol: &cb.symbol,
+            bringup,
+            instance: None,
+            context: ctx,
+        };
+        let report = &mut self.report;
+        let r = traced(p, at, || {
+            let r = match guarded(|| f(cpu)) {
+                Ok(r) => r,
+                Err(message) => report.panicked(p, &at, message, true),
+            };
+            (r, self.cpus[c].state)
+        });
         if let Err(e) = r {
             self.report.fail(cpu, state, None, bringup, e);
         }
@@ -283,22 +378,20 @@ impl Core {
         let target = self.cpus[c].target;
 
         if !step.multi_instance {
-            let r = traced(
-                p,
-                Site {
-                    cpu,
-                    target,
-                    step: state,
-                    symbol: &cb.symbol,
-                    bringup,
-                    instance: None,
-                    context: ctx,
-                },
-                || {
-                    let r = call(&cb.body, cpu, None);
-                    (r, self.cpus[c].state)
-                },
-            );
+            let at = Site {
+                cpu,
+                target,
+                step: state,
+                symbol: &cb.symbol,
+                bringup,
+                instance: None,
+                context: ctx,
+            };
+            let report = &mut self.report;
+            let r = traced(p, at, || {
+                let r = call(p, report, &at, &cb.body, None);
+                (r, self.cpus[c].state)
+            });
             if let Err(e) = r {
                 self.report.fail(cpu, state, None, bringup, e);
             }
@@ -312,25 +405,23 @@ impl Core {
                 .iter()
                 .find(|i| i.id == node)
                 .map(|i| &*i.value);
-            let r = traced(
-                p,
-                Site {
-                    cpu,
-                    target,
-                    step: state,
-                    symbol: &cb.symbol,
-                    bringup,
-                    instance: Some(node),
-                    context: ctx,
-                },
-                || {
-                    let r = match value {
-                        Some(v) => call(&cb.body, cpu, Some(v)),
-                        None => Err(Errno::ENOENT),
-                    };
-                    (r, self.cpus[c].state)
-                },
-            );
+            let at = Site {
+                cpu,
+                target,
+                step: state,
+                symbol: &cb.symbol,
+                bringup,
+                instance: Some(node),
+                context: ctx,
+            };
+            let report = &mut self.report;
+            let r = traced(p, at, || {
+                let r = match value {
+                    Some(v) => call(p, report, &at, &cb.body, Some(v)),
+                    None => Err(Errno::ENOENT),
+                };
+                (r, self.cpus[c].state)
+            });
             if let Err(e) = r {
                 self.report.fail(cpu, state, Some(node), bringup, e);
             }
@@ -359,22 +450,20 @@ impl Core {
                 failed = Some((inst.id, errno));
                 break;
             }
-            let r = traced(
-                p,
-                Site {
-                    cpu,
-                    target,
-                    step: state,
-                    symbol: &cb.symbol,
-                    bringup,
-                    instance: Some(inst.id),
-                    context: ctx,
-                },
-                || {
-                    let r = call(&cb.body, cpu, Some(&*inst.value));
-                    (r, self.cpus[c].state)
-                },
-            );
+            let at = Site {
+                cpu,
+                target,
+                step: state,
+                symbol: &cb.symbol,
+                bringup,
+                instance: Some(inst.id),
+                context: ctx,
+            };
+            let report = &mut self.report;
+            let r = traced(p, at, || {
+                let r = call(p, report, &at, &cb.body, Some(&*inst.value));
+                (r, self.cpus[c].state)
+            });
             if let Err(e) = r {
                 self.report.fail(cpu, state, Some(inst.id), bringup, e);
                 failed = Some((inst.id, e));
@@ -401,29 +490,36 @@ impl Core {
         };
         let mut undo_failed = None;
         for inst in step.instances.iter().take(done) {
-            let r = traced(
-                p,
-                Site {
-                    cpu,
-                    target,
-                    step: state,
-                    symbol: &undo.symbol,
-                    bringup: !bringup,
-                    instance: Some(inst.id),
-                    context: ctx,
-                },
-                || {
-                    let r = call(&undo.body, cpu, Some(&*inst.value));
-                    (r, self.cpus[c].state)
-                },
-            );
+            let at = Site {
+                cpu,
+                target,
+                step: state,
+                symbol: &undo.symbol,
+                bringup: !bringup,
+                instance: Some(inst.id),
+                context: ctx,
+            };
+            let report = &mut self.report;
+            let r = traced(p, at, || {
+                let r = call(p, report, &at, &undo.body, Some(&*inst.value));
+                (r, self.cpus[c].state)
+            });
             if let Err(e) = r {
-                undo_failed.get_or_insert(e);
+                // The first failure is reported, with its panic message if it panicked.
+                let panic = self.report.panicking.take();
+                undo_failed.get_or_insert((e, panic));
             }
         }
-        if let Some(e) = undo_failed {
+        if let Some((errno, panic)) = undo_failed {
             // "Rollback must not fail"
-            self.note_rollback_failure(cpu, state, !bringup, e);
+            let failure = Failure {
+                cpu,
+                state,
+                instance: None,
+                bringup: !bringup,
+                errno,
+            };
+            self.report.rollback_fail(failure, panic);
             self.warn(p, Warning::InstanceRollbackFailed, cpu, true);
         }
         if done > 0 {
