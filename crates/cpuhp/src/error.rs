@@ -64,7 +64,7 @@ pub enum ErrorKind {
     /// let e = hp.cpu_up(CpuId(1), StateId(99)).unwrap_err();
     /// assert_eq!((e.kind(), e.errno(), e.panic_message()), (ErrorKind::Panicked, Errno::EIO, Some("bad driver")));
     /// assert_eq!(e.failure().map(|f| (f.state, f.cpu)), Some((s, CpuId(1))));
-    /// assert_eq!(hp.cpu_state(CpuId(1)), StateId::OFFLINE); // rolled back
+    /// assert_eq!(hp.cpu_status(CpuId(1)).map(|s| s.state), Some(StateId::OFFLINE)); // rolled back
     /// hp.remove_state_nocalls(s)?;
     /// hp.cpu_up(CpuId(1), StateId(99))?; // and the machine goes on
     /// # Ok::<(), cpuhp::Error>(())
