@@ -211,16 +211,6 @@ impl Error {
         }
     }
 
-    pub(crate) fn with_failures(
-        mut self,
-        failure: Option<Failure>,
-        rollback: Option<Failure>,
-    ) -> Error {
-        self.failure = failure;
-        self.rollback_failure = rollback;
-        self
-    }
-
     /// Adds what an operation's report recorded: the failures and, for panics, their messages. A
     /// callback failure whose callback panicked becomes [`ErrorKind::Panicked`].
     pub(crate) fn with_report(mut self, report: crate::core::Report) -> Error {

@@ -488,7 +488,7 @@ impl<P: Platform> Hotplug<P> {
     /// Sends the `CPU_POST_DEAD` events that are due.
     pub(crate) fn deliver_post_dead(&mut self) {
         for (cpu, frozen) in core::mem::take(&mut self.core.post_dead_pending) {
-            self.core.post_dead(cpu, frozen);
+            self.core.post_dead(&self.platform, cpu, frozen);
         }
     }
 

@@ -104,7 +104,7 @@ impl Report {
     /// on.
     #[cold]
     #[inline(never)]
-    fn panicked<P: Platform>(
+    pub(crate) fn panicked<P: Platform>(
         &mut self,
         p: &P,
         at: &Site<'_>,
@@ -143,14 +143,14 @@ impl Report {
 /// Where a traced callback call runs: what Linux's `cpuhp_enter` / `cpuhp_multi_enter` and
 /// `cpuhp_exit` tracepoints report about it.
 #[derive(Clone, Copy)]
-struct Site<'a> {
-    cpu: CpuId,
-    target: StateId,
-    step: StateId,
-    symbol: &'a str,
-    bringup: bool,
-    instance: Option<InstanceId>,
-    context: Context,
+pub(crate) struct Site<'a> {
+    pub(crate) cpu: CpuId,
+    pub(crate) target: StateId,
+    pub(crate) step: StateId,
+    pub(crate) symbol: &'a str,
+    pub(crate) bringup: bool,
+    pub(crate) instance: Option<InstanceId>,
+    pub(crate) context: Context,
 }
 
 /// One traced call: `Enter`, the call (which returns its result and the CPU's state after it),

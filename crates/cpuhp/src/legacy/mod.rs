@@ -35,7 +35,7 @@ mod bridge;
 mod event;
 mod typed;
 
-pub use bridge::LegacySlots;
 pub(crate) use bridge::{Bridge, Legacy};
+pub use bridge::{CpuNotifierBlock, LegacySlots};
 pub use event::{CpuAction, CpuEvent, CPU_TASKS_FROZEN};
 pub use typed::{CpuNotifier, Typed};
