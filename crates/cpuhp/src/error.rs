@@ -49,9 +49,16 @@ pub enum ErrorKind {
     /// unknown state (`EIO`). Callback panics never cause it — they are caught where the callback
     /// is called (see [`Panicked`](Self::Panicked)).
     Poisoned,
-    /// A callback that can fail panicked: that counts as its failure, rolled back exactly like an
-    /// errno (`EIO`); [`Error::panic_message`] has the message and [`Error::failure`] the
-    /// callback. Only with `std` (without it a panic unwinds through the operation).
+    /// A callback panicked (`EIO`). Only with `std`: without it a panic unwinds through the
+    /// operation, and the machine is left mid-walk.
+    ///
+    /// * A callback that can fail panicked: that is its failure, rolled back exactly like an
+    ///   errno; [`Error::failure`] names the callback, [`Error::panic_message`] has the message.
+    /// * A callback that cannot fail (a STARTING callback, a PREPARE or DYING teardown) panicked:
+    ///   the walk went on as if it had returned, and the operation completed — the CPU is where
+    ///   the operation took it. The error reports it: [`Error::failure`] is `None`,
+    ///   [`Error::rollback_failure`] names the callback and
+    ///   [`Error::rollback_panic_message`] has the message.
     ///
     /// # Examples
     ///
