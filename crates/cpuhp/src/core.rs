@@ -20,20 +20,57 @@ use crate::{
 pub(crate) struct Report {
     /// The first callback failure.
     pub(crate) failed: Option<Failure>,
-    /// The message, if `failed` was a panic.
-    pub(crate) failed_panic: Option<Arc<str>>,
     /// The first failure while undoing.
     pub(crate) rollback_failed: Option<Failure>,
+    /// Panic messages, once a callback panicked (boxed: an operation without a panic pays one
+    /// `None` for them).
+    panics: Option<alloc::boxed::Box<PanicNotes>>,
+}
+
+/// The panic messages of a [`Report`].
+#[derive(Clone, Debug, Default)]
+struct PanicNotes {
+    /// The message, if `failed` was a panic.
+    failed: Option<Arc<str>>,
     /// The message, if `rollback_failed` was a panic.
-    pub(crate) rollback_panic: Option<Arc<str>>,
+    rollback: Option<Arc<str>>,
     /// Set by a fallible callback that panicked, until its failure is recorded (`fail`).
-    pub(crate) panicking: Option<Arc<str>>,
+    panicking: Option<Arc<str>>,
     /// The message of the most recently recorded failure, if it was a panic: a rollback failure
     /// is noted right after the failure it reports.
-    pub(crate) recent_panic: Option<Arc<str>>,
+    recent: Option<Arc<str>>,
 }
 
 impl Report {
+    fn notes(&mut self) -> &mut PanicNotes {
+        self.panics.get_or_insert_with(Default::default)
+    }
+
+    /// A fallible callback panicked with `message`: its failure is about to be recorded.
+    pub(crate) fn set_panicking(&mut self, message: Arc<str>) {
+        self.notes().panicking = Some(message);
+    }
+
+    /// The message of a fallible callback that panicked and whose failure is not recorded.
+    pub(crate) fn take_panicking(&mut self) -> Option<Arc<str>> {
+        self.panics.as_mut()?.panicking.take()
+    }
+
+    /// The message of the most recently recorded failure, if it was a panic.
+    pub(crate) fn take_recent_panic(&mut self) -> Option<Arc<str>> {
+        self.panics.as_mut()?.recent.take()
+    }
+
+    /// The message of `failed`, if it was a panic.
+    pub(crate) fn failed_panic(&self) -> Option<&Arc<str>> {
+        self.panics.as_ref()?.failed.as_ref()
+    }
+
+    /// The message of `rollback_failed`, if it was a panic.
+    pub(crate) fn rollback_panic(&self) -> Option<&Arc<str>> {
+        self.panics.as_ref()?.rollback.as_ref()
+    }
+
     /// Records a callback failure unless an earlier one is recorded (a field of its own, so that
     /// callers holding a borrow of the table can record too).
     pub(crate) fn fail(
@@ -44,7 +81,7 @@ impl Report {
         bringup: bool,
         errno: Errno,
     ) {
-        let panic = self.panicking.take();
+        let panic = self.take_panicking();
         if self.failed.is_none() {
             self.failed = Some(Failure {
                 cpu,
@@ -53,16 +90,24 @@ impl Report {
                 bringup,
                 errno,
             });
-            self.failed_panic.clone_from(&panic);
+            if let Some(m) = &panic {
+                self.notes().failed = Some(m.clone());
+            }
         }
-        self.recent_panic = panic;
+        match (&mut self.panics, panic) {
+            (Some(notes), panic) => notes.recent = panic,
+            (None, Some(m)) => self.notes().recent = Some(m),
+            (None, None) => {}
+        }
     }
 
     /// Records a failure while undoing unless an earlier one is recorded; `panic`: its message.
     pub(crate) fn rollback_fail(&mut self, failure: Failure, panic: Option<Arc<str>>) {
         if self.rollback_failed.is_none() {
             self.rollback_failed = Some(failure);
-            self.rollback_panic = panic;
+            if panic.is_some() {
+                self.notes().rollback = panic;
+            }
         }
     }
 }
@@ -98,6 +143,9 @@ pub(crate) struct Core {
     warned_once: u32,
     pub(crate) next_instance: u64,
     pub(crate) report: Report,
+    /// The plain callback running inside a run of them on a hotplug thread, whose panic is caught
+    /// around the run (see `run_plain_batch`); `None` between callbacks.
+    pub(crate) plain_running: Option<StateId>,
     /// Injected callback failures (tests, exploration); empty in normal operation, and then the
     /// walks do not look at it.
     pub(crate) faults: Vec<crate::Fault>,
@@ -145,6 +193,7 @@ impl Core {
             warned_once: 0,
             next_instance: 0,
             report: Report::default(),
+            plain_running: None,
             faults: Vec::new(),
             legacy: None,
             frozen_cpus: CpuMask::new(nr_cpus),
@@ -200,7 +249,7 @@ impl Core {
             errno,
         };
         // Noted right after the failure it reports: that failure's panic message, if any.
-        let panic = self.report.recent_panic.take();
+        let panic = self.report.take_recent_panic();
         self.report.rollback_fail(f, panic);
     }
 

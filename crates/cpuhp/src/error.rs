@@ -223,11 +223,11 @@ impl Error {
     pub(crate) fn with_report(mut self, report: crate::core::Report) -> Error {
         self.failure = report.failed;
         self.rollback_failure = report.rollback_failed;
-        if report.failed_panic.is_some() && self.kind == ErrorKind::Callback {
+        if report.failed_panic().is_some() && self.kind == ErrorKind::Callback {
             self.kind = ErrorKind::Panicked;
         }
-        self.panic = report.failed_panic;
-        self.rollback_panic = report.rollback_panic;
+        self.panic = report.failed_panic().cloned();
+        self.rollback_panic = report.rollback_panic().cloned();
         self
     }
 

@@ -120,7 +120,7 @@ impl Report {
             context: at.context,
         });
         if fallible {
-            self.panicking = Some(message);
+            self.set_panicking(message);
             return Err(Errno::EIO);
         }
         let failure = Failure {
@@ -264,7 +264,7 @@ impl Core {
         use_last: bool,
     ) -> Result<(), Errno> {
         if node.is_none() {
-            if let Some(r) = self.run_plain(p, cpu, state, bringup) {
+            if let Some(r) = self.run_plain::<P, true>(p, cpu, state, bringup) {
                 return r;
             }
         }
@@ -274,8 +274,11 @@ impl Core {
     /// The common case of `invoke_callback`, small enough to inline into the walks: a
     /// single-instance state with a plain fallible callback and no injected failure pending.
     /// `None`: not the common case; nothing was done.
+    ///
+    /// `GUARDED`: the callback's panic is caught here. Without it, the caller catches it around a
+    /// whole run of plain callbacks (`run_plain_batch`), and `plain_running` says whose it is.
     #[inline(always)]
-    fn run_plain<P: Platform>(
+    fn run_plain<P: Platform, const GUARDED: bool>(
         &mut self,
         p: &P,
         cpu: CpuId,
@@ -306,10 +309,23 @@ impl Core {
             context: ctx,
         };
         let report = &mut self.report;
+        let running = &mut self.plain_running;
         let r = traced(p, at, || {
-            let r = match guarded(|| f(cpu)) {
-                Ok(r) => r,
-                Err(message) => report.panicked(p, &at, message, true),
+            let r = if GUARDED {
+                match guarded(|| f(cpu)) {
+                    Ok(r) => r,
+                    Err(message) => report.panicked(p, &at, message, true),
+                }
+            } else {
+                // Read only if `f` unwinds, by the catch in `run_plain_batch` (the lint does not
+                // see that path).
+                #[allow(unused_assignments)]
+                {
+                    *running = Some(state);
+                }
+                let r = f(cpu);
+                *running = None;
+                r
             };
             (r, self.cpus[c].state)
         });
@@ -317,6 +333,116 @@ impl Core {
             self.report.fail(cpu, state, None, bringup, e);
         }
         Some(r)
+    }
+
+    /// The hotplug thread's run of plain callbacks toward `target`, back to back: Linux runs one
+    /// callback per wake-up of the thread function; running the plain ones in one go is the same
+    /// walk without the round trips. Returns the next state that is not plain (`None`: the walk
+    /// ended, or failed).
+    ///
+    /// Their panics are caught once, around the run, rather than around each callback (a catch
+    /// there costs the common path ~30 instructions per callback): a panic is attributed to the
+    /// callback `plain_running` names and handled exactly as `run_plain::<true>` would have; a
+    /// panic from anything else goes on up.
+    #[inline(always)]
+    fn run_plain_batch<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        bringup: bool,
+        target: StateId,
+    ) -> Option<StateId> {
+        #[cfg(feature = "std")]
+        {
+            let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                self.plain_run(p, cpu, bringup, target)
+            }));
+            match r {
+                Ok(next) => next,
+                Err(payload) => {
+                    // AssertUnwindSafe: the panic left the machine as a failing callback
+                    // leaves it before its failure is handled — `st.state` at the callback's
+                    // state, its `Enter` traced — and it is handled now.
+                    let Some(state) = self.plain_running.take() else {
+                        std::panic::resume_unwind(payload)
+                    };
+                    self.plain_panicked(p, cpu, state, bringup, &*payload);
+                    None
+                }
+            }
+        }
+        #[cfg(not(feature = "std"))]
+        self.plain_run(p, cpu, bringup, target)
+    }
+
+    #[inline(always)]
+    fn plain_run<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        bringup: bool,
+        target: StateId,
+    ) -> Option<StateId> {
+        loop {
+            let Some(s) = self.next_state(cpu, bringup, target) else {
+                self.cpus[cpu.index()].should_run = false;
+                return None;
+            };
+            if self.layout.is_atomic(s) {
+                return Some(s);
+            }
+            match self.run_plain::<P, false>(p, cpu, s, bringup) {
+                Some(Ok(())) => continue,
+                Some(Err(e)) => {
+                    self.thread_failed(p, cpu, s, bringup, e);
+                    return None;
+                }
+                None => return Some(s),
+            }
+        }
+    }
+
+    /// The plain callback of `state` panicked inside `run_plain_batch`: what `run_plain::<true>`
+    /// and the batch do with a failing callback — the panic, the `Exit` saying `EIO`, the failure
+    /// record, the hotplug thread stopping.
+    #[cfg(feature = "std")]
+    #[cold]
+    #[inline(never)]
+    fn plain_panicked<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        state: StateId,
+        bringup: bool,
+        payload: &(dyn core::any::Any + Send),
+    ) {
+        let c = cpu.index();
+        let symbol = self
+            .table
+            .get(state)
+            .and_then(|s| s.callback(bringup))
+            .map_or("", |cb| &cb.symbol);
+        let at = Site {
+            cpu,
+            target: self.cpus[c].target,
+            step: state,
+            symbol,
+            bringup,
+            instance: None,
+            context: self.ctx,
+        };
+        let r = self.report.panicked(p, &at, panic_message(payload), true);
+        p.trace(&TraceEvent::Exit {
+            cpu,
+            state: self.cpus[c].state,
+            step: state,
+            bringup,
+            instance: None,
+            result: r,
+            context: at.context,
+        });
+        self.report.fail(cpu, state, None, bringup, Errno::EIO);
+        self.thread_failed(p, cpu, state, bringup, Errno::EIO);
     }
 
     /// Everything else: injected failures, builtins, infallible and multi-instance callbacks.
@@ -506,7 +632,7 @@ impl Core {
             });
             if let Err(e) = r {
                 // The first failure is reported, with its panic message if it panicked.
-                let panic = self.report.panicking.take();
+                let panic = self.report.take_panicking();
                 undo_failed.get_or_insert((e, panic));
             }
         }
@@ -714,24 +840,9 @@ impl Core {
             self.cpus[c].cb_state
         } else {
             let target = self.cpus[c].target;
-            // Linux runs one callback per wake-up of the thread function; running the plain ones
-            // back to back here is the same walk without the round trips.
-            loop {
-                let Some(s) = self.next_state(cpu, bringup, target) else {
-                    self.cpus[c].should_run = false;
-                    return;
-                };
-                if self.layout.is_atomic(s) {
-                    break s;
-                }
-                match self.run_plain(p, cpu, s, bringup) {
-                    Some(Ok(())) => continue,
-                    Some(Err(e)) => {
-                        self.thread_failed(p, cpu, s, bringup, e);
-                        return;
-                    }
-                    None => break s,
-                }
+            match self.run_plain_batch(p, cpu, bringup, target) {
+                Some(s) => s,
+                None => return,
             }
         };
         let node = self.cpus[c].node;

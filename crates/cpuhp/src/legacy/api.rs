@@ -271,17 +271,11 @@ impl<P: Platform> Hotplug<P> {
                 let errno =
                     notifier::Errno::from_neg(r.to_errno()).unwrap_or(notifier::Errno::EINVAL);
                 // The veto, as if `notify:prepare` had failed for that CPU.
-                let report = Report {
-                    failed: Some(crate::Failure {
-                        cpu,
-                        state: prepare,
-                        instance: None,
-                        bringup: true,
-                        errno,
-                    }),
-                    failed_panic: panic,
-                    ..Report::default()
-                };
+                let mut report = Report::default();
+                if let Some(m) = panic {
+                    report.set_panicking(m);
+                }
+                report.fail(cpu, prepare, None, true, errno);
                 return Err(Error::with_errno(ErrorKind::Callback, errno).with_report(report));
             }
             let _ = solo.notify(CpuAction::new(CpuEvent::Online), &cpu);
