@@ -367,6 +367,7 @@ impl Core {
                         std::panic::resume_unwind(payload)
                     };
                     self.plain_panicked(p, cpu, state, bringup, &*payload);
+                    self.thread_failed(p, cpu, state, bringup, Errno::EIO);
                     None
                 }
             }
@@ -402,9 +403,9 @@ impl Core {
         }
     }
 
-    /// The plain callback of `state` panicked inside `run_plain_batch`: what `run_plain::<true>`
-    /// and the batch do with a failing callback — the panic, the `Exit` saying `EIO`, the failure
-    /// record, the hotplug thread stopping.
+    /// The plain callback of `state` panicked inside a run of them (`run_plain_batch`,
+    /// `invoke_range`): what `run_plain::<true>` does with a failing callback — the panic, the
+    /// `Exit` saying `EIO`, the failure record.
     #[cfg(feature = "std")]
     #[cold]
     #[inline(never)]
@@ -442,7 +443,6 @@ impl Core {
             context: at.context,
         });
         self.report.fail(cpu, state, None, bringup, Errno::EIO);
-        self.thread_failed(p, cpu, state, bringup, Errno::EIO);
     }
 
     /// Everything else: injected failures, builtins, infallible and multi-instance callbacks.
@@ -746,7 +746,44 @@ impl Core {
 
     /// Linux's `__cpuhp_invoke_callback_range`: runs states toward `target` until one fails
     /// (`nofail`: keep going; only the STARTING/DYING walks use it, and they cannot fail by type).
+    ///
+    /// As on the hotplug thread (`run_plain_batch`), the plain callbacks' panics are caught once,
+    /// around the walk; the others' where they are called.
     pub(crate) fn invoke_range<P: Platform>(
+        &mut self,
+        p: &P,
+        bringup: bool,
+        cpu: CpuId,
+        target: StateId,
+        nofail: bool,
+    ) -> Result<(), Errno> {
+        #[cfg(feature = "std")]
+        {
+            let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                self.range_run(p, bringup, cpu, target, nofail)
+            }));
+            match r {
+                Ok(r) => r,
+                Err(payload) => {
+                    // AssertUnwindSafe: as in `run_plain_batch`.
+                    let Some(state) = self.plain_running.take() else {
+                        std::panic::resume_unwind(payload)
+                    };
+                    self.plain_panicked(p, cpu, state, bringup, &*payload);
+                    // What `range_run` does with a failure: stop, or (`nofail`) go on.
+                    if nofail {
+                        let _ = self.invoke_range(p, bringup, cpu, target, true);
+                    }
+                    Err(Errno::EIO)
+                }
+            }
+        }
+        #[cfg(not(feature = "std"))]
+        self.range_run(p, bringup, cpu, target, nofail)
+    }
+
+    #[inline(always)]
+    fn range_run<P: Platform>(
         &mut self,
         p: &P,
         bringup: bool,
@@ -756,7 +793,11 @@ impl Core {
     ) -> Result<(), Errno> {
         let mut ret = Ok(());
         while let Some(state) = self.next_state(cpu, bringup, target) {
-            if let Err(e) = self.invoke_callback(p, cpu, state, bringup, None, false) {
+            let r = match self.run_plain::<P, false>(p, cpu, state, bringup) {
+                Some(r) => r,
+                None => self.invoke_callback_slow(p, cpu, state, bringup, None, false),
+            };
+            if let Err(e) = r {
                 if nofail {
                     debug_assert!(
                         false,
