@@ -463,9 +463,11 @@ impl<P: Platform> Hotplug<P> {
         if self.core.cpus[cpu.index()].state <= target {
             return Ok(());
         }
-        self.down_locked(cpu, false, target)?;
+        // A CPU that went down although a callback that cannot fail panicked (an error) is due
+        // its `CPU_POST_DEAD` too.
+        let r = self.down_locked(cpu, false, target);
         self.finish_down();
-        Ok(())
+        r
     }
 
     /// Linux's `_cpu_down` up to releasing the hotplug lock: no disabled check. A CPU it kills
@@ -483,12 +485,13 @@ impl<P: Platform> Hotplug<P> {
         } else {
             ErrorKind::Platform
         };
-        self.run(kind, |core, p| core.cpu_down_locked(p, cpu, frozen, target))?;
-        // "This post dead nonsense must die": only once the CPU went all the way down.
+        let r = self.run(kind, |core, p| core.cpu_down_locked(p, cpu, frozen, target));
+        // "This post dead nonsense must die": only once the CPU went all the way down — also
+        // when a callback that cannot fail panicked on the way (`ErrorKind::Panicked`).
         if prev != StateId::OFFLINE && self.core.cpus[cpu.index()].state == StateId::OFFLINE {
             self.core.post_dead_pending.push((cpu, frozen));
         }
-        Ok(())
+        r
     }
 
     /// After the hotplug lock is released: `CPU_POST_DEAD` for the CPUs the tear-down killed

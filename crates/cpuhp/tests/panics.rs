@@ -45,6 +45,10 @@ trait Rig {
     fn inject(&mut self, fault: Fault);
     fn notifiers(&mut self);
     fn register(&mut self, block: CpuNotifierBlock) -> Result<(), Error>;
+    fn freeze(&mut self) -> Result<(), Error>;
+    fn thaw(&mut self) -> Result<(), Error>;
+    fn write(&mut self, path: &str, value: &str) -> Result<(), Errno>;
+    fn read(&mut self, path: &str) -> String;
 }
 
 impl Rig for Hotplug<Inline> {
@@ -92,6 +96,18 @@ impl Rig for Hotplug<Inline> {
     fn register(&mut self, block: CpuNotifierBlock) -> Result<(), Error> {
         self.register_cpu_notifier(block)
     }
+    fn freeze(&mut self) -> Result<(), Error> {
+        self.freeze_secondary_cpus(None)
+    }
+    fn thaw(&mut self) -> Result<(), Error> {
+        self.thaw_secondary_cpus()
+    }
+    fn write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        self.sysfs_write(path, value)
+    }
+    fn read(&mut self, path: &str) -> String {
+        self.sysfs_read(path).unwrap()
+    }
 }
 
 impl Rig for Machine {
@@ -138,6 +154,18 @@ impl Rig for Machine {
     }
     fn register(&mut self, block: CpuNotifierBlock) -> Result<(), Error> {
         self.register_cpu_notifier(block)
+    }
+    fn freeze(&mut self) -> Result<(), Error> {
+        self.freeze_secondary_cpus(None)
+    }
+    fn thaw(&mut self) -> Result<(), Error> {
+        self.thaw_secondary_cpus()
+    }
+    fn write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        self.sysfs_write(path, value)
+    }
+    fn read(&mut self, path: &str) -> String {
+        self.sysfs_read(path).unwrap()
     }
 }
 
@@ -636,6 +664,70 @@ fn a_notifier_panicking_on_cpu_starting_does_not_stop_the_chain() {
         );
         assert_eq!(rig.state(1), ONLINE);
         keeps_working(rig);
+    });
+}
+
+#[test]
+fn a_cpu_that_went_down_despite_a_dying_panic_hears_cpu_post_dead() {
+    on_both(|rig, log| {
+        notifiers(rig, log, CpuEvent::Dying);
+        let e = rig.down(1).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panicked);
+        assert_eq!(
+            e.rollback_failure(),
+            Some(failure(1, SLOTS.starting, None, false))
+        );
+        assert_eq!(e.rollback_panic_message(), Some("B broke on CPU_DYING"));
+        let heard = log.take();
+        let expected: Vec<String> = ["CPU_DOWN_PREPARE", "CPU_DYING", "CPU_DEAD", "CPU_POST_DEAD"]
+            .iter()
+            .flat_map(|ev| {
+                ["A", "B", "C"].map(|n| {
+                    let bang = if n == "B" && *ev == "CPU_DYING" {
+                        "!"
+                    } else {
+                        ""
+                    };
+                    format!("{n} {ev}{bang}")
+                })
+            })
+            .collect();
+        assert_eq!(heard, expected, "{}", rig.name());
+        assert_eq!(rig.state(1), OFFLINE);
+        keeps_working(rig);
+    });
+}
+
+// ----- suspend and sysfs around a reported panic -------------------------------------------------
+
+#[test]
+fn a_freeze_stopped_by_a_dying_panic_is_thawed_completely() {
+    on_both(|rig, log| {
+        rig.setup_at(Slot::Fixed(StateId(40)), "s", starting(log, false))
+            .unwrap();
+        log.take();
+        // CPU 1 goes down (its DYING teardown panics); the freeze stops there.
+        let e = rig.freeze().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panicked);
+        assert_eq!(rig.state(1), OFFLINE);
+        assert_eq!(rig.state(2), ONLINE);
+        rig.thaw().unwrap();
+        assert_eq!(log.take(), ["s-1!", "s+1"], "{}", rig.name());
+        assert_eq!(rig.read("online"), "0-3\n");
+        keeps_working(rig);
+    });
+}
+
+#[test]
+fn sysfs_online_follows_a_cpu_that_went_down_despite_a_panic() {
+    on_both(|rig, log| {
+        rig.setup_at(Slot::Fixed(StateId(40)), "s", starting(log, false))
+            .unwrap();
+        assert_eq!(rig.write("cpu1/online", "0"), Err(Errno::EIO));
+        assert_eq!(rig.read("cpu1/online"), "0\n", "{}", rig.name());
+        rig.write("cpu1/online", "1").unwrap();
+        assert_eq!(rig.read("cpu1/online"), "1\n");
+        assert_eq!(rig.read("online"), "0-3\n");
     });
 }
 
