@@ -13,7 +13,7 @@ use cpuhp::preset::DEMO;
 use cpuhp::sim::Machine;
 use cpuhp::{
     Callbacks, CpuId, Errno, Error, ErrorKind, Failure, Fault, Hotplug, Inline, InstanceId, Online,
-    OnlineMulti, Prepare, Slot, Starting, StateId, Topology,
+    OnlineMulti, Prepare, PrepareMulti, Slot, Starting, StateId, Topology,
 };
 use notifier::{NotifierBlock, NotifyResult};
 
@@ -45,6 +45,8 @@ trait Rig {
     fn inject(&mut self, fault: Fault);
     fn notifiers(&mut self);
     fn register(&mut self, block: CpuNotifierBlock) -> Result<(), Error>;
+    fn register_replay(&mut self, block: CpuNotifierBlock) -> Result<(), Error>;
+    fn nr_notifiers(&mut self) -> usize;
     fn freeze(&mut self) -> Result<(), Error>;
     fn thaw(&mut self) -> Result<(), Error>;
     fn write(&mut self, path: &str, value: &str) -> Result<(), Errno>;
@@ -96,6 +98,9 @@ impl Rig for Hotplug<Inline> {
     fn register(&mut self, block: CpuNotifierBlock) -> Result<(), Error> {
         self.register_cpu_notifier(block)
     }
+    fn register_replay(&mut self, block: CpuNotifierBlock) -> Result<(), Error> {
+        self.register_cpu_notifier_replay(block)
+    }
     fn freeze(&mut self) -> Result<(), Error> {
         self.freeze_secondary_cpus(None)
     }
@@ -107,6 +112,9 @@ impl Rig for Hotplug<Inline> {
     }
     fn read(&mut self, path: &str) -> String {
         self.sysfs_read(path).unwrap()
+    }
+    fn nr_notifiers(&mut self) -> usize {
+        self.cpu_notifiers()
     }
 }
 
@@ -155,6 +163,9 @@ impl Rig for Machine {
     fn register(&mut self, block: CpuNotifierBlock) -> Result<(), Error> {
         self.register_cpu_notifier(block)
     }
+    fn register_replay(&mut self, block: CpuNotifierBlock) -> Result<(), Error> {
+        self.register_cpu_notifier_replay(block)
+    }
     fn freeze(&mut self) -> Result<(), Error> {
         self.freeze_secondary_cpus(None)
     }
@@ -166,6 +177,9 @@ impl Rig for Machine {
     }
     fn read(&mut self, path: &str) -> String {
         self.sysfs_read(path).unwrap()
+    }
+    fn nr_notifiers(&mut self) -> usize {
+        self.with(|hp| hp.cpu_notifiers()).unwrap()
     }
 }
 
@@ -508,6 +522,35 @@ fn a_panicking_instance_is_a_failing_instance() {
 }
 
 #[test]
+fn a_panicking_instance_on_the_control_side_is_a_failing_instance() {
+    on_both(|rig, log| {
+        rig.down(1).unwrap();
+        let (l1, l2) = (log.clone(), log.clone());
+        let m = PrepareMulti::<u32>::new()
+            .startup(move |c: CpuId, i: &u32| {
+                if c.0 == 1 && *i == 2 {
+                    l1.push(format!("m{i}+{c}!"));
+                    panic!("instance {i} broke");
+                }
+                l1.push(format!("m{i}+{c}"));
+                Ok(())
+            })
+            .teardown(move |c: CpuId, i: &u32| l2.push(format!("m{i}-{c}")));
+        let m = rig.setup_at(Slot::PrepareDyn, "m", m.into()).unwrap();
+        let ids: Vec<InstanceId> = (1..=3).map(|v| rig.add_instance(m, v).unwrap()).collect();
+        log.take();
+
+        let e = rig.up(1).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panicked);
+        assert_eq!(e.panic_message(), Some("instance 2 broke"));
+        assert_eq!(e.failure(), Some(failure(1, m, Some(ids[1]), true)));
+        assert_eq!(log.take(), ["m3+1", "m2+1!", "m3-1"], "{}", rig.name());
+        assert_eq!(rig.state(1), OFFLINE);
+        keeps_working(rig);
+    });
+}
+
+#[test]
 fn a_startup_panicking_during_setup_state_is_undone_on_the_cpus_before() {
     on_both(|rig, log| {
         let e = rig
@@ -728,6 +771,43 @@ fn sysfs_online_follows_a_cpu_that_went_down_despite_a_panic() {
         rig.write("cpu1/online", "1").unwrap();
         assert_eq!(rig.read("cpu1/online"), "1\n");
         assert_eq!(rig.read("online"), "0-3\n");
+    });
+}
+
+#[test]
+fn a_notifier_panicking_on_its_replay_is_not_registered() {
+    on_both(|rig, log| {
+        rig.notifiers();
+        let l = log.clone();
+        let block = Arc::new(NotifierBlock::new(
+            move |a: CpuAction, c: &CpuId| {
+                if a.event == CpuEvent::UpPrepare && c.0 == 1 {
+                    l.push(format!("{a} {c}!"));
+                    panic!("replay broke on CPU {c}");
+                }
+                l.push(format!("{a} {c}"));
+                NotifyResult::OK
+            },
+            0,
+        ));
+        let e = rig.register_replay(block.into()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panicked);
+        assert_eq!(e.panic_message(), Some("replay broke on CPU 1"));
+        assert_eq!(e.failure(), Some(failure(1, SLOTS.prepare, None, true)));
+        assert_eq!(
+            log.take(),
+            [
+                "CPU_UP_PREPARE 0",
+                "CPU_ONLINE 0",
+                "CPU_UP_PREPARE 1!",
+                "CPU_DOWN_PREPARE 0",
+                "CPU_DEAD 0"
+            ],
+            "{}",
+            rig.name()
+        );
+        assert_eq!(rig.nr_notifiers(), 0);
+        keeps_working(rig);
     });
 }
 
