@@ -140,7 +140,7 @@ pub(crate) struct Core {
     /// Hardware threads per core; SMT siblings are consecutive CPU numbers.
     pub(crate) threads_per_core: u32,
     /// `WARN_ON_ONCE` sites that have fired.
-    warned_once: u32,
+    pub(crate) warned_once: u32,
     pub(crate) next_instance: u64,
     pub(crate) report: Report,
     /// The plain callback running inside a run of them on a hotplug thread, whose panic is caught
@@ -214,14 +214,21 @@ impl Core {
         &mut self.cpus[cpu.index()]
     }
 
+    /// Whether a warning is printed now: always, or — for a `WARN_ON_ONCE` site (`once`) — the
+    /// first time only.
+    pub(crate) fn should_warn(warned_once: &mut u32, warning: Warning, once: bool) -> bool {
+        let bit = 1 << (warning as u32);
+        let first = *warned_once & bit == 0;
+        if once {
+            *warned_once |= bit;
+        }
+        !once || first
+    }
+
     /// Reports a kernel warning. `once`: a `WARN_ON_ONCE` site, reported the first time only.
     pub(crate) fn warn<P: Platform>(&mut self, p: &P, warning: Warning, cpu: CpuId, once: bool) {
-        if once {
-            let bit = 1 << (warning as u32);
-            if self.warned_once & bit != 0 {
-                return;
-            }
-            self.warned_once |= bit;
+        if !Core::should_warn(&mut self.warned_once, warning, once) {
+            return;
         }
         p.trace(&TraceEvent::Warning {
             warning,

@@ -1010,6 +1010,7 @@ impl<P: Platform> Hotplug<P> {
 }
 
 fn install_preset_state(core: &mut Core, ps: &crate::preset::PresetState) -> Result<(), Error> {
+    use crate::preset::OwnCpu;
     let layout = core.layout;
     let state = StateId(ps.number);
     let builtin = |b: Builtin, sym: &'static str| Callback::builtin(sym, b);
@@ -1029,7 +1030,14 @@ fn install_preset_state(core: &mut Core, ps: &crate::preset::PresetState) -> Res
             Some(builtin(Builtin::Deactivate, "sched_cpu_deactivate")),
         )
     } else {
-        (noop(ps.startup), noop(ps.teardown))
+        let stand_in = |sym: Option<&'static str>, own: OwnCpu| match own {
+            OwnCpu::Any => noop(sym),
+            own => sym.map(|s| Callback::builtin(s, Builtin::OwnCpu(own))),
+        };
+        (
+            stand_in(ps.startup, ps.startup_own_cpu),
+            stand_in(ps.teardown, ps.teardown_own_cpu),
+        )
     };
     let step = core
         .table

@@ -55,6 +55,16 @@ pub enum Warning {
     /// returned. Linux has no such point — a kernel callback that crashes is an oops; we report it
     /// where the callback is invoked. (With `std` only.)
     CallbackPanicked,
+    /// A kernel callback that must run on the CPU it is for ran elsewhere — on the control side,
+    /// which walks the ONLINE section by itself after the hotplug thread's rollback failed — and
+    /// refused: Linux's `workqueue_offline_cpu` does `if (WARN_ON(cpu != smp_processor_id()))
+    /// return -1;`. It fails with `EPERM` (-1), so the control side's rollback stops there.
+    ForeignCpuRefused,
+    /// The same for a startup that only warns and carries on (Linux 6.1's
+    /// `lockup_detector_online_cpu`: `WARN_ON_ONCE` in `watchdog_enable`). Once per boot.
+    ForeignCpuStartup,
+    /// The same for a teardown that only warns (`watchdog_disable`). Once per boot.
+    ForeignCpuTeardown,
 }
 
 impl Warning {
@@ -78,6 +88,9 @@ impl Warning {
             Warning::TeardownFailedOnRemove => "cpuhp_issue_call",
             Warning::UnbalancedEnable => "__cpu_hotplug_enable",
             Warning::CallbackPanicked => "cpuhp_invoke_callback",
+            Warning::ForeignCpuRefused => "workqueue_offline_cpu",
+            Warning::ForeignCpuStartup => "watchdog_enable",
+            Warning::ForeignCpuTeardown => "watchdog_disable",
         }
     }
 }

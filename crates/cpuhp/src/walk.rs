@@ -187,7 +187,7 @@ impl Builtin {
     fn symbol(self, bringup: bool) -> &'static str {
         use crate::legacy::Bridge;
         match (self, bringup) {
-            (Builtin::Noop, _) => "",
+            (Builtin::Noop | Builtin::OwnCpu(_), _) => "",
             (Builtin::BringupCpu, _) => "bringup_cpu",
             (Builtin::FinishCpu, _) => "finish_cpu",
             (Builtin::TakedownCpu, _) => "takedown_cpu",
@@ -496,12 +496,28 @@ impl Core {
             return Ok(());
         };
         if let Body::Builtin(b) = cb.body {
-            if b != Builtin::Noop {
+            if !matches!(b, Builtin::Noop | Builtin::OwnCpu(_)) {
                 return self.run_builtin(p, cpu, state, bringup, b);
             }
         }
         let ctx = self.ctx;
         let target = self.cpus[c].target;
+        // A kernel callback that checks it runs on its CPU, run by the control side: it warns
+        // (as it prints) and maybe refuses, inside its Enter/Exit pair.
+        let foreign = match cb.body {
+            Body::Builtin(Builtin::OwnCpu(own)) if ctx == Context::Control => {
+                let warning = match (own, bringup) {
+                    (crate::preset::OwnCpu::Refuses, _) => Warning::ForeignCpuRefused,
+                    (_, true) => Warning::ForeignCpuStartup,
+                    (_, false) => Warning::ForeignCpuTeardown,
+                };
+                let once = warning != Warning::ForeignCpuRefused;
+                let print = Core::should_warn(&mut self.warned_once, warning, once);
+                let refuse = own == crate::preset::OwnCpu::Refuses;
+                Some((print.then_some(warning), refuse))
+            }
+            _ => None,
+        };
 
         if !step.multi_instance {
             let at = Site {
@@ -515,7 +531,23 @@ impl Core {
             };
             let report = &mut self.report;
             let r = traced(p, at, || {
-                let r = call(p, report, &at, &cb.body, None);
+                let r = match foreign {
+                    Some((warning, refuse)) => {
+                        if let Some(warning) = warning {
+                            p.trace(&TraceEvent::Warning {
+                                warning,
+                                cpu,
+                                context: ctx,
+                            });
+                        }
+                        if refuse {
+                            Err(Errno::EPERM)
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    None => call(p, report, &at, &cb.body, None),
+                };
                 (r, self.cpus[c].state)
             });
             if let Err(e) = r {
@@ -690,7 +722,7 @@ impl Core {
                     }
                     Builtin::KickAp => p.kick_cpu(cpu),
                     Builtin::Bridge(bridge) => self.run_bridge(p, cpu, bridge, bringup),
-                    Builtin::FinishCpu | Builtin::Noop => Ok(()),
+                    Builtin::FinishCpu | Builtin::Noop | Builtin::OwnCpu(_) => Ok(()),
                 };
                 (r, self.cpus[c].state)
             },
