@@ -29,7 +29,35 @@
 //! never freed: 64 live in a static array (claiming one does not allocate), more are leaked on a
 //! lock-free list that only grows to the peak number of threads ever inside a read section at once.
 //!
-//! `tests/loom.rs` model-checks this argument together with `AtomicChain`.
+//! # Thread exit, and guards that outlive their section
+//!
+//! Safe code can end a thread with a section open: `std::mem::forget(ThreadRcu.read_lock())`, or a
+//! guard kept in a thread-local. A slot given back with an odd value would hand its next owner an
+//! inverted parity (its sections even, its idle time odd), and `synchronize` would then return
+//! while that thread is inside a section — freeing what it reads. So the teardown at thread exit
+//! (`Local::exit`, run by `OWNER`'s destructor) *closes* any open section before it gives the slot
+//! back: it stores the next even value (`Release`), resets the depth, and bumps the thread's
+//! section *generation*. Why that is sound:
+//!
+//! * `OWNER`'s destructor runs after the thread's main function has returned, and thread-local
+//!   destructors run one after another, never nested inside user code of the same thread. So no
+//!   frame that entered a section is still on the stack: `AtomicChain` only uses sections scoped
+//!   to a call, and none is running. A *forgotten* guard protects nothing.
+//! * A guard can still be alive in another thread-local whose destructor runs later (destructors
+//!   run in reverse order of registration). Its section was closed for it — a section of
+//!   `ThreadRcu` ends at the latest when its thread's `ThreadRcu` state is torn down, and this is
+//!   part of the type's contract. Each guard carries the generation it was opened in; `leave`
+//!   ignores a guard of an older generation, so the late drop neither underflows the depth nor
+//!   closes a section that a later destructor opened since.
+//! * A section opened after the teardown (a later destructor calling an atomic chain) claims a
+//!   slot *transiently*: it is announced like any other (odd value, fence) and the slot is given
+//!   back when its outermost guard drops.
+//! * Closing at exit means a dead thread never blocks `synchronize` for good. (A guard forgotten
+//!   on a live thread, or by a destructor after the teardown, does: the section never ends — as
+//!   a forgotten lock guard keeps its lock.)
+//!
+//! `tests/loom.rs` model-checks this argument together with `AtomicChain`, the thread-exit case
+//! included; `tests/thread_exit.rs` runs it with real threads.
 
 #![allow(unsafe_code)]
 
@@ -53,6 +81,12 @@ use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, Backoff};
 /// domain: [`in_read_section`](Rcu::in_read_section) is true inside a callback of *any* atomic
 /// chain, which is why `unregister` from there reports
 /// [`WouldDeadlock`](crate::UnregisterError::WouldDeadlock) rather than waiting for itself.
+///
+/// A thread's sections end, at the latest, when the thread exits: a guard leaked with
+/// [`mem::forget`](core::mem::forget) does not hold up grace periods once its thread is gone, and
+/// a guard kept in a thread-local destroyed after `ThreadRcu`'s own state protects nothing (its
+/// drop does nothing). A guard forgotten on a live thread keeps its section open for good, and
+/// with it every `synchronize` (as a forgotten lock guard keeps its lock).
 ///
 /// # Examples
 ///
@@ -92,6 +126,9 @@ impl fmt::Debug for ThreadRcu {
 /// assert!(!ThreadRcu.in_read_section());
 /// ```
 pub struct ThreadReadGuard {
+    /// The thread's section generation when the guard was made: a guard of an older generation
+    /// had its section closed at thread exit, and its drop does nothing (module docs).
+    generation: u32,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -109,8 +146,8 @@ unsafe impl Rcu for ThreadRcu {
 
     #[inline]
     fn read_lock(&self) -> ThreadReadGuard {
-        LOCAL.with(Local::enter);
         ThreadReadGuard {
+            generation: LOCAL.with(Local::enter),
             _not_send: PhantomData,
         }
     }
@@ -128,7 +165,7 @@ unsafe impl Rcu for ThreadRcu {
 impl Drop for ThreadReadGuard {
     #[inline]
     fn drop(&mut self) {
-        LOCAL.with(Local::leave);
+        LOCAL.with(|l| l.leave(self.generation));
     }
 }
 
@@ -243,8 +280,11 @@ impl Registry {
 /// This thread's view of its slot.
 struct Local {
     slot: Cell<Option<&'static Slot>>,
-    /// Read-section nesting depth.
-    depth: Cell<u32>,
+    /// Read-section nesting depth: the number of live guards of the current generation (`u64`:
+    /// forgetting guards one by one can never overflow it).
+    depth: Cell<u64>,
+    /// Bumped when thread exit closes an open section (module docs); at most once per thread.
+    generation: Cell<u32>,
     /// The value last stored in the slot (the owner's copy: saves a load).
     seq: Cell<u64>,
     /// Give the slot back when the outermost section ends: it was claimed while this thread's
@@ -263,6 +303,7 @@ std::thread_local! {
         Local {
             slot: Cell::new(None),
             depth: Cell::new(0),
+            generation: Cell::new(0),
             seq: Cell::new(0),
             transient: Cell::new(false),
         }
@@ -275,6 +316,7 @@ loom::thread_local! {
     static LOCAL: Local = Local {
         slot: Cell::new(None),
         depth: Cell::new(0),
+        generation: Cell::new(0),
         seq: Cell::new(0),
         transient: Cell::new(false),
     };
@@ -283,19 +325,15 @@ loom::thread_local! {
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        let _ = LOCAL.try_with(|l| {
-            if let Some(slot) = l.slot.take() {
-                // Thread exit: no section can be open (a guard cannot outlive its thread).
-                debug_assert_eq!(l.depth.get(), 0);
-                slot.release();
-            }
-        });
+        // `LOCAL` has no destructor, so it is still there.
+        let _ = LOCAL.try_with(Local::exit);
     }
 }
 
 impl Local {
+    /// Enters a section; returns the generation its guard belongs to.
     #[inline]
-    fn enter(&self) {
+    fn enter(&self) -> u32 {
         let depth = self.depth.get();
         if depth == 0 {
             let slot = match self.slot.get() {
@@ -310,10 +348,16 @@ impl Local {
             self.seq.set(seq);
         }
         self.depth.set(depth + 1);
+        self.generation.get()
     }
 
     #[inline]
-    fn leave(&self) {
+    fn leave(&self, generation: u32) {
+        if generation != self.generation.get() {
+            // Its section was closed at thread exit (module docs).
+            return;
+        }
+        // A guard of the current generation is one of the `depth` live ones: no underflow.
         let depth = self.depth.get() - 1;
         self.depth.set(depth);
         if depth == 0 {
@@ -331,6 +375,25 @@ impl Local {
         }
     }
 
+    /// Thread exit (`OWNER`'s destructor; loom calls it directly): closes a section left open by
+    /// a guard that outlives this point, then gives the slot back, even (module docs).
+    fn exit(&self) {
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        if self.depth.get() > 0 {
+            let seq = self.seq.get() + 1;
+            // Release, as in `leave`: whatever the section read happens-before a writer that sees
+            // it closed.
+            slot.seq.store(seq, Release);
+            self.seq.set(seq);
+            self.depth.set(0);
+            self.generation.set(self.generation.get().wrapping_add(1));
+        }
+        self.transient.set(false);
+        slot.release();
+    }
+
     #[cold]
     fn claim(&self) -> &'static Slot {
         let slot = registry().claim();
@@ -343,17 +406,52 @@ impl Local {
     }
 }
 
+/// Test hook: the slot (index + 1) a `synchronize` is waiting on, 0 if none. Written only on the
+/// slow path (a section is open), so a grace period with no reader pays nothing for it.
+#[cfg(not(loom))]
+static WAITING_ON: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
 fn synchronize() {
     // Orders the caller's publication before the slot loads below. Pairs with the fence in
     // `Local::enter`.
     fence(SeqCst);
-    for slot in registry().slots() {
+    for (_index, slot) in registry().slots().enumerate() {
         let seq = slot.seq.load(Acquire);
         if seq & 1 == 1 {
+            #[cfg(not(loom))]
+            WAITING_ON.store(_index + 1, SeqCst);
             let mut backoff = Backoff::new();
             while slot.seq.load(Acquire) == seq {
                 backoff.snooze();
             }
+            #[cfg(not(loom))]
+            WAITING_ON.store(0, SeqCst);
         }
+    }
+}
+
+/// Hooks for the crate's own tests (thread exit and slot reuse); not part of the API.
+impl ThreadRcu {
+    /// The index of the calling thread's slot, if it holds one.
+    #[doc(hidden)]
+    pub fn __slot_index() -> Option<usize> {
+        let mine = LOCAL.with(|l| l.slot.get())?;
+        registry().slots().position(|s| ptr::eq(s, mine))
+    }
+
+    /// The index of the slot a `synchronize` is waiting on right now (it saw that slot's
+    /// section open and waits for it to end), if any.
+    #[doc(hidden)]
+    #[cfg(not(loom))]
+    pub fn __waiting_on() -> Option<usize> {
+        WAITING_ON.load(SeqCst).checked_sub(1)
+    }
+
+    /// Runs the calling thread's exit teardown now, as its `OWNER` destructor would (loom's
+    /// thread-local destructors run in no fixed order, so the model calls it explicitly).
+    #[doc(hidden)]
+    #[cfg(loom)]
+    pub fn __thread_exit() {
+        LOCAL.with(Local::exit);
     }
 }
