@@ -99,6 +99,8 @@ pub use rcu::Rcu;
 #[cfg(feature = "std")]
 pub use rcu::{ThreadRcu, ThreadReadGuard};
 pub use result::{NotifyResult, Verdict};
+#[cfg(feature = "std")]
+pub use walk::take_callback_panic;
 pub use walk::Bounded;
 
 #[cfg(all(loom, not(feature = "std")))]
