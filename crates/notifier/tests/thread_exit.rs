@@ -166,3 +166,72 @@ fn a_guard_in_a_late_thread_local_drops_harmlessly() {
     // No section of the dead thread is left open: this returns.
     ThreadRcu.synchronize();
 }
+
+/// Chains called from a thread-local destructor that runs after the crate's own thread-locals
+/// are gone: every kind still works (no "thread-local destroyed" panic), a robust call still
+/// catches a panicking callback, and the transient read section ends.
+#[test]
+fn chains_work_from_late_thread_local_destructors() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    static BLOCKING: notifier::BlockingChain<u64> = notifier::BlockingChain::new();
+    static ATOMIC: AtomicChain<u64> = AtomicChain::new();
+    static OK: notifier::FnBlock<u64> = notifier::FnBlock::new(|_, _| NotifyResult::OK, 1);
+    static BOOM: notifier::FnBlock<u64> = notifier::FnBlock::new(
+        |e, _| {
+            if e == 7 {
+                panic!("late")
+            }
+            NotifyResult::OK
+        },
+        0,
+    );
+    BLOCKING.register(&OK).unwrap().keep();
+    BLOCKING.register(&BOOM).unwrap().keep();
+    ATOMIC.register(&OK).unwrap().keep();
+    ATOMIC.register(&BOOM).unwrap().keep();
+
+    type Report = (NotifyResult, NotifyResult, NotifyResult, NotifyResult, bool);
+    struct Late(Option<mpsc::Sender<Report>>);
+    impl Drop for Late {
+        fn drop(&mut self) {
+            let report = (
+                BLOCKING.call(1, &()),
+                BLOCKING.call_robust(7, 8, &()),
+                ATOMIC.call(1, &()),
+                ATOMIC.call_robust(7, 8, &()),
+                ThreadRcu.in_read_section(),
+            );
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(report);
+            }
+        }
+    }
+    thread_local! {
+        static LATE: RefCell<Late> = const { RefCell::new(Late(None)) };
+    }
+
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        LATE.with(|l| l.borrow_mut().0 = Some(tx));
+        // Initialise the crate's thread-locals after LATE: they are destroyed before it.
+        assert_eq!(BLOCKING.call(1, &()), NotifyResult::OK);
+        assert_eq!(BLOCKING.call_robust(7, 8, &()), NotifyResult::PANICKED);
+        assert_eq!(ATOMIC.call(1, &()), NotifyResult::OK);
+        assert!(notifier::take_callback_panic().is_some());
+    })
+    .join()
+    .unwrap();
+    let got = rx.recv().expect("the late destructor ran to the end");
+    assert_eq!(
+        got,
+        (
+            NotifyResult::OK,
+            NotifyResult::PANICKED,
+            NotifyResult::OK,
+            NotifyResult::PANICKED,
+            false
+        )
+    );
+    // The transient slot was given back and closed: no grace period waits for the dead thread.
+    ThreadRcu.synchronize();
+}
