@@ -349,11 +349,14 @@ fn script() -> std::sync::MutexGuard<'static, Script> {
     SCRIPT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs an `Inner` on the chain under test.
+type InnerRunner = Box<dyn Fn(Inner)>;
+
 thread_local! {
     /// Nested-call depth on this thread: nested callbacks just return OK.
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     /// Runs an `Inner` on the chain under test (set per case on the calling thread).
-    static INNER: std::cell::RefCell<Option<Box<dyn Fn(Inner)>>> = const { std::cell::RefCell::new(None) };
+    static INNER: std::cell::RefCell<Option<InnerRunner>> = const { std::cell::RefCell::new(None) };
 }
 
 /// A panic payload the silent hook recognises.
