@@ -108,7 +108,7 @@ pub use error::{RegisterError, UnregisterError};
 pub use raw::RawChain;
 pub use rcu::Rcu;
 #[cfg(feature = "std")]
-pub use rcu::{ThreadRcu, ThreadReadGuard};
+pub use rcu::{RcuFlavour, ThreadRcu, ThreadReadGuard};
 pub use result::{NotifyResult, Verdict};
 #[cfg(feature = "std")]
 pub use walk::take_callback_panic;

@@ -4,11 +4,18 @@
 //!
 //! Every thread that enters a read section owns a *slot*: a sequence number on a cache line of its
 //! own, odd while the thread is inside a read section. Entering the outermost section stores the
-//! next odd value and issues a `SeqCst` fence; leaving stores the next even value (`Release`). Only
-//! the owner writes its slot, so readers never contend and never execute a read-modify-write.
+//! next odd value and issues the *read-side barrier*; leaving stores the next even value
+//! (`Release`). Only the owner writes its slot, so readers never contend and never execute a
+//! read-modify-write.
 //!
-//! `synchronize` issues a `SeqCst` fence and then reads every slot; for each slot that is odd, it
-//! waits until the value changes (the section it saw has ended).
+//! `synchronize` issues the *write-side barrier* and then reads every slot; for each slot that is
+//! odd, it waits until the value changes (the section it saw has ended).
+//!
+//! The barrier pair comes in two flavours (see [`RcuFlavour`] and the `flavour` module): on
+//! Linux a compiler fence in the reader and `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` in the
+//! writer; elsewhere a `SeqCst` fence on each side. The argument below is written for the fences;
+//! the `flavour` module shows that the membarrier pair gives the reader the same full barrier
+//! between its store and its loads, at a point ordered with the writer's.
 //!
 //! # Why it is correct (the [`Rcu`] contract)
 //!
@@ -69,14 +76,16 @@ use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 use alloc::boxed::Box;
 
+use super::flavour::{self, RcuFlavour};
 use super::Rcu;
-use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, Backoff};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Backoff};
 
 /// The process-wide RCU domain of `std` builds: the default read side of
 /// [`AtomicChain`](crate::AtomicChain).
 ///
-/// A read section costs a thread-local access, one store to the thread's own cache line and a
-/// fence — no shared write, no lock, no allocation. A grace period reads one slot per thread that
+/// A read section costs a thread-local access and one store to the thread's own cache line — on
+/// Linux no fence instruction (grace periods issue `membarrier(2)` instead; see
+/// [`flavour`](ThreadRcu::flavour)), elsewhere a fence — no shared write, no lock, no allocation. A grace period reads one slot per thread that
 /// ever entered a read section and waits only for sections already running. All chains share the
 /// domain: [`in_read_section`](Rcu::in_read_section) is true inside a callback of *any* atomic
 /// chain, which is why `unregister` from there reports
@@ -138,8 +147,9 @@ impl fmt::Debug for ThreadReadGuard {
     }
 }
 
-// SAFETY: see the module docs: `read_lock` announces the section in the thread's slot and fences
-// before the caller loads anything (points 1 and 3); `synchronize` fences, then waits for every odd
+// SAFETY: see the module docs: `read_lock` announces the section in the thread's slot and issues
+// the read-side barrier before the caller loads anything (points 1 and 3); `synchronize` issues
+// the write-side barrier of the same flavour, then waits for every odd
 // slot to change, reading with `Acquire` (point 2); the thread-local depth answers point 4.
 unsafe impl Rcu for ThreadRcu {
     type Guard<'a> = ThreadReadGuard;
@@ -342,9 +352,10 @@ impl Local {
             };
             let seq = self.seq.get() + 1;
             slot.seq.store(seq, Relaxed);
-            // Orders the announcement above before every load of the section. Pairs with the
-            // fence in `synchronize` (module docs: the Dekker pair).
-            fence(SeqCst);
+            // Orders the announcement above before every load of the section: a `SeqCst` fence,
+            // or a compiler fence under the membarrier flavour. Pairs with the writer's barrier
+            // in `synchronize` (module docs: the Dekker pair).
+            flavour::read_side();
             self.seq.set(seq);
         }
         self.depth.set(depth + 1);
@@ -412,9 +423,9 @@ impl Local {
 static WAITING_ON: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 fn synchronize() {
-    // Orders the caller's publication before the slot loads below. Pairs with the fence in
-    // `Local::enter`.
-    fence(SeqCst);
+    // Orders the caller's publication before the slot loads below (a `SeqCst` fence, then the
+    // membarrier under that flavour). Pairs with the reader's barrier in `Local::enter`.
+    flavour::write_side();
     for (_index, slot) in registry().slots().enumerate() {
         let seq = slot.seq.load(Acquire);
         if seq & 1 == 1 {
@@ -427,6 +438,38 @@ fn synchronize() {
             #[cfg(not(loom))]
             WAITING_ON.store(0, SeqCst);
         }
+    }
+}
+
+impl ThreadRcu {
+    /// How read sections are ordered against grace periods in this process: decided once, at the
+    /// first grace period or the first call of this function, and never changed afterwards.
+    ///
+    /// [`RcuFlavour::Membarrier`] on Linux 4.14 and later (read sections issue no fence
+    /// instruction; grace periods issue `membarrier(2)`), [`RcuFlavour::Fences`] elsewhere, when a
+    /// seccomp filter refuses membarrier, or when the environment variable `NOTIFIER_THREAD_RCU`
+    /// is `fences` at that moment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use notifier::{RcuFlavour, ThreadRcu};
+    ///
+    /// let flavour = ThreadRcu::flavour();
+    /// assert_eq!(ThreadRcu::flavour(), flavour); // fixed for the life of the process
+    /// if !cfg!(target_os = "linux") {
+    ///     assert_eq!(flavour, RcuFlavour::Fences);
+    /// }
+    /// ```
+    pub fn flavour() -> RcuFlavour {
+        flavour::decide()
+    }
+
+    /// Test hook: fixes the flavour to fences if it is still undecided (as the environment
+    /// variable would); returns the flavour in force.
+    #[doc(hidden)]
+    pub fn __force_fences() -> RcuFlavour {
+        flavour::force_fences()
     }
 }
 
