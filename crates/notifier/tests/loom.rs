@@ -4,6 +4,13 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p notifier --release --test loom` (CI does).
 //! Under loom each published snapshot carries a cell that walks read and freeing writes, so a walk
 //! not ordered before the free of its snapshot is reported as a causality violation.
+//!
+//! `ThreadRcu`'s membarrier flavour is modelled by its fences flavour: the full barrier that
+//! `membarrier(2)` makes each running reader execute is placed at the reader's compiler fence (a
+//! `SeqCst` fence there, on the reader's behalf) and the writer's side is its own `SeqCst` fence.
+//! The models thus check the slot protocol built on that barrier pair — including thread exit and
+//! slot reuse — not the kernel's guarantee, nor barrier placements outside the section (which
+//! order more, not less; the argument is in the `flavour` module's docs).
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
