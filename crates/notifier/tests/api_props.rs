@@ -49,6 +49,10 @@ enum CallKind {
 
 #[derive(Clone, Debug)]
 enum Op {
+    /// `Registration::unregister` on the block's guard, if it has one.
+    GuardUnregister {
+        block: usize,
+    },
     Register {
         block: usize,
         unique: bool,
@@ -137,6 +141,7 @@ fn op() -> BoxedStrategy<Op> {
         3 => (0..BLOCKS, any::<bool>()).prop_map(|(block, unique)| Op::Register { block, unique }),
         1 => (0..=BLOCKS).prop_map(|block| Op::Unregister { block }),
         1 => (0..BLOCKS).prop_map(|block| Op::DropGuard { block }),
+        1 => (0..BLOCKS).prop_map(|block| Op::GuardUnregister { block }),
         4 => (kind, any::<u64>(), prop::array::uniform5(up()), prop::array::uniform5(down()))
             .prop_map(|(kind, event, up, down)| Op::Call { kind, event, up, down }),
         1 => (any::<u64>(), prop::array::uniform5(ret())).prop_map(|(event, rets)| Op::Twice { event, rets }),
@@ -493,6 +498,16 @@ fn check<C: Chain<u64> + 'static>(
                     model.guards[block] = false;
                 }
                 drop(guards[block].take());
+            }
+            Op::GuardUnregister { block } => {
+                if model.guards[block] {
+                    model.guards[block] = false;
+                    want.push(Ev::Unregistered(model.unregister(block)));
+                }
+                if let Some(g) = guards[block].take() {
+                    let r = g.unregister();
+                    script().log.push(Ev::Unregistered(r));
+                }
             }
             Op::Call {
                 kind: call,
