@@ -87,9 +87,9 @@ use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Backoff};
 ///
 /// A read section costs a thread-local access and one store to the thread's own cache line — on
 /// Linux no fence instruction (grace periods issue `membarrier(2)` instead; see
-/// [`flavour`](ThreadRcu::flavour)), elsewhere a fence — no shared write, no lock, no allocation. A grace period reads one slot per thread that
-/// ever entered a read section and waits only for sections already running. All chains share the
-/// domain: [`in_read_section`](Rcu::in_read_section) is true inside a callback of *any* atomic
+/// [`flavour`](ThreadRcu::flavour)), elsewhere a fence — no shared write, no lock, no
+/// allocation. A grace period reads one slot per thread that ever entered a read section and
+/// waits only for sections already running. All chains share the domain: [`in_read_section`](Rcu::in_read_section) is true inside a callback of *any* atomic
 /// chain, which is why `unregister` from there reports
 /// [`WouldDeadlock`](crate::UnregisterError::WouldDeadlock) rather than waiting for itself.
 ///
