@@ -27,8 +27,8 @@ use std::time::Duration;
 use cpuhp::preset::{Preset, DEMO, LINUX_6_1};
 use cpuhp::sim::Machine;
 use cpuhp::{
-    CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, InstanceId, Online, Slot, SmtControl,
-    StateId, Topology,
+    CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, InstanceId, Online, Slot, SmtControl, StateId,
+    Topology,
 };
 use lang::{
     Beh, Cbs, Env, InstPick, Model, NamePick, NotifierBeh, Op, Reenter, Sec, SlotPick, StatePick,
@@ -84,8 +84,12 @@ fn config(cases: u32) -> ProptestConfig {
 
 // ---- generators -------------------------------------------------------------------------------
 
+/// Errnos a callback returns: any but `EDEADLK`, which the simulator's tests take as "would
+/// deadlock".
 fn errno() -> impl Strategy<Value = Errno> {
-    (1..=133i32).prop_map(|c| Errno::new(c).unwrap_or(Errno::EIO))
+    (1..=133i32)
+        .prop_filter("EDEADLK", |&c| c != Errno::EDEADLK.code())
+        .prop_map(|c| Errno::new(c).unwrap_or(Errno::EIO))
 }
 
 /// CPU numbers: mostly ones that exist (the machine has `nr`), some just past, some huge.
@@ -119,7 +123,7 @@ fn reenter(nr: u32) -> impl Strategy<Value = Reenter> {
 }
 
 fn beh(nr: u32, reentrant: bool) -> impl Strategy<Value = Option<Beh>> {
-    let re = if reentrant { 2 } else { 0 };
+    let re = if reentrant { 5 } else { 0 };
     prop_oneof![
         1 => Just(None),
         4 => Just(Some(Beh::Ok)),
@@ -264,7 +268,7 @@ fn op(sh: Shape, reentrant: bool) -> BoxedStrategy<Op> {
 }
 
 fn notifier_behs(nr: u32, reentrant: bool) -> impl Strategy<Value = Vec<NotifierBeh>> {
-    let re = if reentrant { 2 } else { 0 };
+    let re = if reentrant { 4 } else { 0 };
     let one = prop_oneof![
         6 => Just(NotifierBeh::Ok),
         2 => (any::<bool>(), cpu(nr), errno()).prop_map(|(up, cpu, errno)| NotifierBeh::Veto { up, cpu, errno }),
@@ -322,8 +326,8 @@ fn shape(max_cpus: u32) -> impl Strategy<Value = Shape> {
 
 /// Boots `shape` inline and runs `ops`, checking after every step.
 fn run_inline(shape: Shape, behs: Vec<NotifierBeh>, ops: Vec<Op>) -> Result<(), String> {
-    let mut hp = Hotplug::new(shape.preset(), shape.topology(), Inline)
-        .map_err(|e| format!("boot: {e}"))?;
+    let mut hp =
+        Hotplug::new(shape.preset(), shape.topology(), Inline).map_err(|e| format!("boot: {e}"))?;
     let hook = lang::no_hook();
     let mut env = Env {
         model: Model::of(&hp),
@@ -385,7 +389,8 @@ impl Back {
             Reenter::CpuDown(c) => deadlock("cpu_down", m.cpu_down(CpuId(c), StateId::OFFLINE)),
             Reenter::Setup => deadlock(
                 "setup_state",
-                m.setup_state(Slot::OnlineDyn, "re", Online::new()).map(drop),
+                m.setup_state(Slot::OnlineDyn, "re", Online::new())
+                    .map(drop),
             ),
             Reenter::Remove(s) => deadlock("remove_state", m.remove_state(StateId(s))),
             Reenter::SysfsRead => match m.sysfs_read("online") {
@@ -399,10 +404,16 @@ impl Back {
                 Err(e) => Err(format!("sysfs_write from a callback: {e:?}")),
             },
             Reenter::ReadLock => deadlock("cpus_read_lock", m.cpus_read_lock().map(drop)),
-            Reenter::With => deadlock("with", m.with(|hp| { let _ = hp.nr_cpus(); })),
+            Reenter::With => deadlock(
+                "with",
+                m.with(|hp| {
+                    let _ = hp.nr_cpus();
+                }),
+            ),
             Reenter::Disable => deadlock(
                 "cpu_hotplug_disable",
-                m.cpu_hotplug_disable().and_then(|()| m.cpu_hotplug_enable()),
+                m.cpu_hotplug_disable()
+                    .and_then(|()| m.cpu_hotplug_enable()),
             ),
             Reenter::Freeze => deadlock(
                 "freeze_secondary_cpus",
@@ -435,6 +446,13 @@ enum SimOp {
     /// Operations through `Machine`'s methods while this thread holds `cpus_read_lock`: the
     /// hotplug operations among them must fail with `WouldDeadlock`.
     ReadLocked(Vec<Op>),
+    /// `inject_start_failure` (`start`) or `inject_stop_failure`, any CPU.
+    PlatformFault { cpu: u32, start: bool, errno: Errno },
+    /// `set_tracer` with a tracer that calls back into the machine on every event, or
+    /// `clear_tracer`.
+    Tracer(Option<Reenter>),
+    /// `set_boot_delay` of this many microseconds.
+    BootDelay(u16),
 }
 
 fn sim_op(sh: Shape) -> BoxedStrategy<SimOp> {
@@ -442,6 +460,10 @@ fn sim_op(sh: Shape) -> BoxedStrategy<SimOp> {
         3 => op(sh, true).prop_map(SimOp::With),
         3 => op(sh, true).prop_map(SimOp::Direct),
         1 => prop::collection::vec(op(sh, true), 1..4).prop_map(SimOp::ReadLocked),
+        1 => (cpu(sh.possible), any::<bool>(), errno())
+            .prop_map(|(cpu, start, errno)| SimOp::PlatformFault { cpu, start, errno }),
+        1 => prop::option::of(reenter(sh.possible)).prop_map(SimOp::Tracer),
+        1 => (0..200u16).prop_map(SimOp::BootDelay),
     ]
     .boxed()
 }
@@ -524,7 +546,9 @@ fn direct(m: &Machine, blocks: &[lang::Block], hook: &lang::Hook, op: &Op) -> Op
         } else {
             m.add_instance(state(s), 1u32).map(drop)
         }),
-        &Op::RemoveInstance { state: s, inst: i, .. } => e(m.remove_instance(state(s), inst(i))),
+        &Op::RemoveInstance {
+            state: s, inst: i, ..
+        } => e(m.remove_instance(state(s), inst(i))),
         &Op::Inject {
             state: s,
             bringup,
@@ -565,13 +589,15 @@ fn direct(m: &Machine, blocks: &[lang::Block], hook: &lang::Hook, op: &Op) -> Op
                 .collect();
             e(m.bringup_cpus_parallel(&cpus).map(drop))
         }
-        Op::EnableNotifiers(slots) => e(m.enable_cpu_notifiers(slots.map(|[p, s, o]| {
-            cpuhp::legacy::LegacySlots {
-                prepare: StateId(p),
-                starting: StateId(s),
-                online: StateId(o),
-            }
-        }))),
+        Op::EnableNotifiers(slots) => {
+            e(
+                m.enable_cpu_notifiers(slots.map(|[p, s, o]| cpuhp::legacy::LegacySlots {
+                    prepare: StateId(p),
+                    starting: StateId(s),
+                    online: StateId(o),
+                })),
+            )
+        }
         &Op::Register { id, replay } => {
             let b = blocks[id % blocks.len()].clone();
             e(if replay {
@@ -589,9 +615,41 @@ fn direct(m: &Machine, blocks: &[lang::Block], hook: &lang::Hook, op: &Op) -> Op
     }
 }
 
+/// Runs a simulator-only step; `Err` if it failed, or said `WouldDeadlock` on a thread that
+/// `holds_nothing`.
+fn machine_only(m: &Machine, back: &Back, op: &SimOp, holds_nothing: bool) -> Result<(), String> {
+    let r = match *op {
+        SimOp::PlatformFault { cpu, start, errno } => {
+            if start {
+                m.inject_start_failure(CpuId(cpu), errno)
+            } else {
+                m.inject_stop_failure(CpuId(cpu), errno)
+            }
+        }
+        SimOp::Tracer(Some(r)) => {
+            let back = back.clone();
+            m.set_tracer(move |event| {
+                let _ = event.to_string();
+                back.reenter(r);
+            })
+        }
+        SimOp::Tracer(None) => m.clear_tracer(),
+        SimOp::BootDelay(us) => m.set_boot_delay(Duration::from_micros(u64::from(us))),
+        _ => return Ok(()),
+    };
+    match r {
+        Err(e) if e.kind() == ErrorKind::WouldDeadlock && holds_nothing => Err(format!(
+            "{op:?} said WouldDeadlock on a thread that holds nothing"
+        )),
+        Err(e) if e.kind() != ErrorKind::WouldDeadlock => Err(format!("{op:?}: {e}")),
+        _ => Ok(()),
+    }
+}
+
 /// Boots `shape` on the simulator with callbacks that call back into it.
 fn boot_sim(shape: Shape, behs: &[NotifierBeh]) -> Result<(Arc<Machine>, Back, Env), String> {
-    let m = Arc::new(Machine::new(shape.preset(), shape.topology()).map_err(|e| format!("boot: {e}"))?);
+    let m =
+        Arc::new(Machine::new(shape.preset(), shape.topology()).map_err(|e| format!("boot: {e}"))?);
     let back = Back::default();
     let _ = back.machine.set(Arc::downgrade(&m));
     let hook = back.hook();
@@ -627,7 +685,9 @@ fn run_sim(shape: Shape, behs: Vec<NotifierBeh>, ops: Vec<SimOp>) -> Result<(), 
             SimOp::Direct(op) => {
                 if let Some(errno) = direct(&m, &env.blocks, &env.hook, op) {
                     if errno == Errno::EDEADLK {
-                        return Err(at("EDEADLK from the test thread, which holds nothing".into()));
+                        return Err(at(
+                            "EDEADLK from the test thread, which holds nothing".into()
+                        ));
                     }
                 }
                 // Direct operations change the machine behind the model's back.
@@ -650,6 +710,7 @@ fn run_sim(shape: Shape, behs: Vec<NotifierBeh>, ops: Vec<SimOp>) -> Result<(), 
                 env.model = m.with(|hp| Model::of(hp)).map_err(|e| at(e.to_string()))?;
                 env.model.broken = broken;
             }
+            other => machine_only(&m, &back, other, true).map_err(at)?,
         }
         let model = &env.model;
         m.with(|hp| lang::check(hp, model))
@@ -661,20 +722,27 @@ fn run_sim(shape: Shape, behs: Vec<NotifierBeh>, ops: Vec<SimOp>) -> Result<(), 
 }
 
 /// Several test threads at once, each with its own operations; checked once all are done.
-fn run_threads(shape: Shape, behs: Vec<NotifierBeh>, threads: Vec<Vec<SimOp>>) -> Result<(), String> {
+fn run_threads(
+    shape: Shape,
+    behs: Vec<NotifierBeh>,
+    threads: Vec<Vec<SimOp>>,
+) -> Result<(), String> {
     let (m, back, env) = boot_sim(shape, &behs)?;
     let blocks = Arc::new(env.blocks);
+    let back2 = back.clone();
     let hook = env.hook;
     let handles: Vec<_> = threads
         .into_iter()
         .map(|ops| {
-            let (m, blocks, hook) = (m.clone(), blocks.clone(), hook.clone());
+            let (m, blocks, hook, back) = (m.clone(), blocks.clone(), hook.clone(), back2.clone());
             std::thread::spawn(move || {
                 for op in ops {
                     match op {
                         SimOp::With(op) | SimOp::Direct(op) => {
                             if direct(&m, &blocks, &hook, &op) == Some(Errno::EDEADLK) {
-                                return Err(format!("{op:?}: EDEADLK on a thread that holds nothing"));
+                                return Err(format!(
+                                    "{op:?}: EDEADLK on a thread that holds nothing"
+                                ));
                             }
                         }
                         SimOp::ReadLocked(ops) => {
@@ -689,6 +757,7 @@ fn run_threads(shape: Shape, behs: Vec<NotifierBeh>, threads: Vec<Vec<SimOp>>) -
                             }
                             drop(guard);
                         }
+                        other => machine_only(&m, &back, &other, true)?,
                     }
                 }
                 Ok(())
@@ -799,4 +868,64 @@ fn bringup_cpus_parallel_with_a_cpu_that_does_not_exist() {
         [(7, Err(ErrorKind::InvalidCpu)), (1, Ok(())), (1, Ok(()))]
     );
     assert_eq!(hp.online_mask().to_string(), "0-1");
+}
+
+// ---- boot -------------------------------------------------------------------------------------
+
+/// Boots `topology` (fields as given, not normalised by `Topology`'s builders) inline and on the
+/// simulator: either a machine that passes the checks, or a typed error.
+fn boot_any(linux: bool, topology: Topology) -> Result<(), String> {
+    let preset = if linux { &LINUX_6_1 } else { &DEMO };
+    match Hotplug::new(preset, topology, Inline) {
+        Ok(hp) => {
+            lang::check(&hp, &Model::of(&hp))?;
+            let want = topology.present.min(topology.possible);
+            if hp.present_mask().weight() != want {
+                return Err(format!("present {} for {topology:?}", hp.present_mask()));
+            }
+        }
+        Err(e) => {
+            // More present than possible CPUs (a struct literal; the builder clamps) is refused.
+            let bad = topology.possible == 0
+                || topology.present == 0
+                || topology.present > topology.possible;
+            if !bad {
+                return Err(format!("{topology:?} did not boot inline: {e}"));
+            }
+            if e.kind() != ErrorKind::InvalidCpu {
+                return Err(format!("{topology:?}: {e:?}"));
+            }
+        }
+    }
+    // The simulator spawns a thread per CPU: only small machines.
+    if topology.possible <= 8 {
+        match Machine::new(preset, topology) {
+            Ok(m) => m
+                .with(|hp| lang::check(hp, &Model::of(hp)))
+                .map_err(|e| e.to_string())??,
+            Err(e) if e.kind() == ErrorKind::InvalidCpu => {}
+            Err(e) => return Err(format!("{topology:?} on the simulator: {e:?}")),
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// Any topology boots, or is refused with `InvalidCpu` (no CPUs, or more present than possible);
+    /// none panics.
+    #[test]
+    fn boot_never_panics(
+        linux in any::<bool>(),
+        possible in prop_oneof![4 => 0..6u32, 1 => 60..=130u32],
+        present in prop_oneof![4 => 0..8u32, 1 => 60..=140u32],
+        threads_per_core in 0..4u32,
+        smt_control in prop::sample::select(vec![
+            SmtControl::On, SmtControl::Off, SmtControl::ForceOff, SmtControl::NotSupported,
+        ]),
+    ) {
+        let topology = Topology { possible, present, threads_per_core, smt_control };
+        watchdog(move || boot_any(linux, topology))?;
+    }
 }

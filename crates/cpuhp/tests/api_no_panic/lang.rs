@@ -358,10 +358,12 @@ pub fn callbacks(cbs: &Cbs, hook: &Hook) -> Callbacks {
     }
     match (cbs.sec, cbs.multi) {
         (Sec::Prepare, false) => single!(Prepare, |f, c| f(c), |g, c| g(c).unwrap_or(())),
-        (Sec::Starting, false) => single!(Starting, |f, c| f(c).unwrap_or(()), |g, c| g(c).unwrap_or(())),
+        (Sec::Starting, false) => single!(Starting, |f, c| f(c).unwrap_or(()), |g, c| g(c)
+            .unwrap_or(())),
         (Sec::Online, false) => single!(Online, |f, c| f(c), |g, c| g(c)),
         (Sec::Prepare, true) => multi!(PrepareMulti, |f, c| f(c), |g, c| g(c).unwrap_or(())),
-        (Sec::Starting, true) => multi!(StartingMulti, |f, c| f(c).unwrap_or(()), |g, c| g(c).unwrap_or(())),
+        (Sec::Starting, true) => multi!(StartingMulti, |f, c| f(c).unwrap_or(()), |g, c| g(c)
+            .unwrap_or(())),
         (Sec::Online, true) => multi!(OnlineMulti, |f, c| f(c), |g, c| g(c)),
     }
 }
@@ -492,7 +494,9 @@ fn check_error(e: &Error) -> Result<(), String> {
         return Err(format!("errno {code} out of range in {e:?}"));
     }
     if e.kind() == ErrorKind::Callback && e.failure().is_none() {
-        return Err(format!("a Callback error without the failing callback: {e:?}"));
+        return Err(format!(
+            "a Callback error without the failing callback: {e:?}"
+        ));
     }
     if e.to_string().is_empty() {
         return Err(format!("{e:?} displays as nothing"));
@@ -521,7 +525,9 @@ pub fn exec<P: Platform>(hp: &mut Hotplug<P>, env: &mut Env, op: &Op) -> Result<
             moves = Moves::OnSuccess;
             let r = hp.cpu_up(CpuId(cpu), StateId(target));
             if disabled && r.is_ok() {
-                return Err(format!("cpu_up({cpu}, {target}) worked with hotplug disabled"));
+                return Err(format!(
+                    "cpu_up({cpu}, {target}) worked with hotplug disabled"
+                ));
             }
             r
         }
@@ -675,7 +681,10 @@ pub fn exec<P: Platform>(hp: &mut Hotplug<P>, env: &mut Env, op: &Op) -> Result<
             hp.inject(fault);
             let want = n + usize::from(times != Some(0));
             if hp.faults().len() != want {
-                return Err(format!("{} faults after injecting one to {n}", hp.faults().len()));
+                return Err(format!(
+                    "{} faults after injecting one to {n}",
+                    hp.faults().len()
+                ));
             }
             Ok(())
         }
@@ -768,7 +777,11 @@ pub fn exec<P: Platform>(hp: &mut Hotplug<P>, env: &mut Env, op: &Op) -> Result<
                 .collect();
             let outcomes = hp.bringup_cpus_parallel(&cpus);
             if outcomes.len() != cpus.len() {
-                return Err(format!("{} outcomes for {} CPUs", outcomes.len(), cpus.len()));
+                return Err(format!(
+                    "{} outcomes for {} CPUs",
+                    outcomes.len(),
+                    cpus.len()
+                ));
             }
             for (cpu, r) in &outcomes {
                 match r {
@@ -845,16 +858,22 @@ pub fn exec<P: Platform>(hp: &mut Hotplug<P>, env: &mut Env, op: &Op) -> Result<
             let _ = hp.instances(s);
             let st = hp.cpu_status(CpuId(cpu));
             if st.is_some() != (cpu < hp.nr_cpus()) {
-                return Err(format!("cpu_status({cpu}) = {st:?} with {} CPUs", hp.nr_cpus()));
+                return Err(format!(
+                    "cpu_status({cpu}) = {st:?} with {} CPUs",
+                    hp.nr_cpus()
+                ));
             }
             let _ = (hp.default_legacy_slots(), hp.legacy_slots());
-            let _ = (hp.smt_active(), hp.tasks_frozen(), hp.cpu_notifiers_enabled());
+            let _ = (
+                hp.smt_active(),
+                hp.tasks_frozen(),
+                hp.cpu_notifiers_enabled(),
+            );
             let _ = (hp.active_mask(), hp.present_mask(), hp.possible_mask());
             let _ = (format!("{hp:?}"), hp.layout(), hp.platform());
             Ok(())
         }
     };
-    if std::env::var("API_STATS").is_ok() { eprintln!("STAT {} {}", format!("{op:?}").split(|c: char| !c.is_alphanumeric()).next().unwrap(), match &res { Ok(()) => "ok".to_string(), Err(e) => format!("{:?}", e.kind()) }); }
     if let Err(e) = &res {
         check_error(e)?;
         if e.rollback_failure().is_some() {
@@ -896,7 +915,9 @@ pub fn check<P: Platform>(hp: &Hotplug<P>, model: &Model) -> Result<(), String> 
         ] {
             let got = sysfs(&format!("cpu{c}/hotplug/{file}"))?;
             if got != format!("{want}\n") {
-                return Err(format!("cpu{c}/hotplug/{file} = {got:?}, status says {want}"));
+                return Err(format!(
+                    "cpu{c}/hotplug/{file} = {got:?}, status says {want}"
+                ));
             }
         }
         if model.broken {
