@@ -368,8 +368,11 @@ pub fn callbacks(cbs: &Cbs, hook: &Hook) -> Callbacks {
     }
 }
 
+/// A legacy notifier's callback.
+pub type NotifierFn = Box<dyn Fn(CpuAction, &CpuId) -> NotifyResult + Send + Sync>;
+
 /// A legacy notifier block.
-pub type Block = Arc<NotifierBlock<Box<dyn Fn(CpuAction, &CpuId) -> NotifyResult + Send + Sync>>>;
+pub type Block = Arc<NotifierBlock<NotifierFn>>;
 
 /// The case's notifiers.
 pub fn notifiers(behs: &[NotifierBeh], hook: &Hook) -> Vec<Block> {
@@ -377,27 +380,26 @@ pub fn notifiers(behs: &[NotifierBeh], hook: &Hook) -> Vec<Block> {
         .map(|i| {
             let beh = behs.get(i).copied().unwrap_or(NotifierBeh::Ok);
             let hook = hook.clone();
-            let f: Box<dyn Fn(CpuAction, &CpuId) -> NotifyResult + Send + Sync> =
-                Box::new(move |action: CpuAction, cpu: &CpuId| match beh {
-                    NotifierBeh::Ok => NotifyResult::OK,
-                    NotifierBeh::Veto { up, cpu: c, errno } => {
-                        let event = if up {
-                            CpuEvent::UpPrepare
-                        } else {
-                            CpuEvent::DownPrepare
-                        };
-                        if action.event == event && cpu.0 == c {
-                            NotifyResult::from_errno(errno.to_neg())
-                        } else {
-                            NotifyResult::OK
-                        }
-                    }
-                    NotifierBeh::Stop => NotifyResult::STOP,
-                    NotifierBeh::Reenter(r) => {
-                        hook(r);
+            let f: NotifierFn = Box::new(move |action: CpuAction, cpu: &CpuId| match beh {
+                NotifierBeh::Ok => NotifyResult::OK,
+                NotifierBeh::Veto { up, cpu: c, errno } => {
+                    let event = if up {
+                        CpuEvent::UpPrepare
+                    } else {
+                        CpuEvent::DownPrepare
+                    };
+                    if action.event == event && cpu.0 == c {
+                        NotifyResult::from_errno(errno.to_neg())
+                    } else {
                         NotifyResult::OK
                     }
-                });
+                }
+                NotifierBeh::Stop => NotifyResult::STOP,
+                NotifierBeh::Reenter(r) => {
+                    hook(r);
+                    NotifyResult::OK
+                }
+            });
             // Priorities collide on purpose (FIFO among equals).
             Arc::new(NotifierBlock::new(f, (i % 2) as i32))
         })
