@@ -517,6 +517,32 @@ enum Moves {
     Any,
 }
 
+/// Checks the outcome of `cpu_up`/`cpu_down(cpu, target)`: refused while hotplug is disabled;
+/// on success the CPU is at `want`.
+#[allow(clippy::too_many_arguments)]
+fn updown<P: Platform>(
+    hp: &Hotplug<P>,
+    model: &Model,
+    what: &str,
+    cpu: u32,
+    target: u32,
+    disabled: bool,
+    r: &Result<(), Error>,
+    before: &[u32],
+    want: Option<u32>,
+) -> Result<(), String> {
+    if disabled && r.is_ok() {
+        return Err(format!(
+            "{what}({cpu}, {target}) worked with hotplug disabled"
+        ));
+    }
+    let now = states_of(hp);
+    if r.is_ok() && !model.broken && now.get(cpu as usize).copied() != want {
+        return Err(format!("{what}({cpu}, {target}) from {before:?}: {now:?}"));
+    }
+    Ok(())
+}
+
 /// Runs one operation and checks its result and the invariants after it.
 pub fn exec<P: Platform>(hp: &mut Hotplug<P>, env: &mut Env, op: &Op) -> Result<(), String> {
     let before = states_of(hp);
@@ -526,16 +552,21 @@ pub fn exec<P: Platform>(hp: &mut Hotplug<P>, env: &mut Env, op: &Op) -> Result<
         &Op::Up { cpu, target } => {
             moves = Moves::OnSuccess;
             let r = hp.cpu_up(CpuId(cpu), StateId(target));
-            if disabled && r.is_ok() {
-                return Err(format!(
-                    "cpu_up({cpu}, {target}) worked with hotplug disabled"
-                ));
-            }
+            // A CPU brought up stops exactly at its target (or stays, if it was above).
+            let want = before.get(cpu as usize).map(|&b| b.max(target));
+            updown(
+                hp, &env.model, "cpu_up", cpu, target, disabled, &r, &before, want,
+            )?;
             r
         }
         &Op::Down { cpu, target } => {
             moves = Moves::OnSuccess;
-            hp.cpu_down(CpuId(cpu), StateId(target))
+            let r = hp.cpu_down(CpuId(cpu), StateId(target));
+            let want = before.get(cpu as usize).map(|&b| b.min(target));
+            updown(
+                hp, &env.model, "cpu_down", cpu, target, disabled, &r, &before, want,
+            )?;
+            r
         }
         &Op::Device { cpu, online } => {
             moves = Moves::OnSuccess;
@@ -743,7 +774,11 @@ pub fn exec<P: Platform>(hp: &mut Hotplug<P>, env: &mut Env, op: &Op) -> Result<
         }
         &Op::Freeze(primary) => {
             moves = Moves::Any;
-            hp.freeze_secondary_cpus(primary.map(CpuId))
+            let r = hp.freeze_secondary_cpus(primary.map(CpuId));
+            if r.is_ok() && !env.model.broken && hp.online_mask().weight() != 1 {
+                return Err(format!("froze; still online: {}", hp.online_mask()));
+            }
+            r
         }
         Op::Thaw => {
             moves = Moves::Any;
@@ -762,6 +797,9 @@ pub fn exec<P: Platform>(hp: &mut Hotplug<P>, env: &mut Env, op: &Op) -> Result<
             let r = hp.set_smt_control(c);
             if r.is_ok() && hp.smt_control() != c {
                 return Err(format!("set_smt_control({c}) left {}", hp.smt_control()));
+            }
+            if r.is_ok() && c != SmtControl::On && !env.model.broken && hp.smt_active() {
+                return Err(format!("SMT {c}, yet active: online {}", hp.online_mask()));
             }
             r
         }
