@@ -21,12 +21,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use cpuhp::legacy::{CpuAction, CpuEvent, LegacySlots};
+use cpuhp::legacy::{CpuAction, CpuEvent, CpuNotifier, LegacySlots, Typed};
 use cpuhp::{
     Callbacks, CpuId, Errno, Error, ErrorKind, Fault, Hotplug, InstanceId, Online, OnlineMulti,
     Platform, Prepare, PrepareMulti, Slot, SmtControl, Starting, StartingMulti, StateId,
 };
-use notifier::{NotifierBlock, NotifyResult};
+use notifier::{Notifier, NotifierBlock, NotifyResult, Verdict};
 
 /// A callback's section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -380,30 +380,64 @@ pub fn notifiers(behs: &[NotifierBeh], hook: &Hook) -> Vec<Block> {
         .map(|i| {
             let beh = behs.get(i).copied().unwrap_or(NotifierBeh::Ok);
             let hook = hook.clone();
-            let f: NotifierFn = Box::new(move |action: CpuAction, cpu: &CpuId| match beh {
-                NotifierBeh::Ok => NotifyResult::OK,
-                NotifierBeh::Veto { up, cpu: c, errno } => {
-                    let event = if up {
-                        CpuEvent::UpPrepare
-                    } else {
-                        CpuEvent::DownPrepare
-                    };
-                    if action.event == event && cpu.0 == c {
-                        NotifyResult::from_errno(errno.to_neg())
-                    } else {
+            let f: NotifierFn = if i == NOTIFIERS - 1 {
+                // The last one through the typed adapter.
+                let typed = Typed(TypedBeh(beh, hook));
+                Box::new(move |action: CpuAction, cpu: &CpuId| typed.notify(action, cpu))
+            } else {
+                Box::new(move |action: CpuAction, cpu: &CpuId| match beh {
+                    NotifierBeh::Ok => NotifyResult::OK,
+                    NotifierBeh::Veto { up, cpu: c, errno } => {
+                        if action.event == veto_event(up) && cpu.0 == c {
+                            NotifyResult::from_errno(errno.to_neg())
+                        } else {
+                            NotifyResult::OK
+                        }
+                    }
+                    NotifierBeh::Stop => NotifyResult::STOP,
+                    NotifierBeh::Reenter(r) => {
+                        hook(r);
                         NotifyResult::OK
                     }
-                }
-                NotifierBeh::Stop => NotifyResult::STOP,
-                NotifierBeh::Reenter(r) => {
-                    hook(r);
-                    NotifyResult::OK
-                }
-            });
+                })
+            };
             // Priorities collide on purpose (FIFO among equals).
             Arc::new(NotifierBlock::new(f, (i % 2) as i32))
         })
         .collect()
+}
+
+fn veto_event(up: bool) -> CpuEvent {
+    if up {
+        CpuEvent::UpPrepare
+    } else {
+        CpuEvent::DownPrepare
+    }
+}
+
+/// A notifier behaviour as a [`CpuNotifier`].
+struct TypedBeh(NotifierBeh, Hook);
+
+impl CpuNotifier for TypedBeh {
+    fn prepare(&self, event: CpuEvent, cpu: CpuId, _frozen: bool) -> Verdict {
+        match self.0 {
+            NotifierBeh::Veto { up, cpu: c, errno } if event == veto_event(up) && cpu.0 == c => {
+                Verdict::Errno(errno)
+            }
+            NotifierBeh::Stop => Verdict::Stop,
+            NotifierBeh::Reenter(r) => {
+                (self.1)(r);
+                Verdict::Ok
+            }
+            _ => Verdict::Ok,
+        }
+    }
+
+    fn event(&self, _event: CpuEvent, _cpu: CpuId, _frozen: bool) {
+        if let NotifierBeh::Reenter(r) = self.0 {
+            (self.1)(r);
+        }
+    }
 }
 
 /// What the model knows about the machine.
