@@ -14,7 +14,7 @@
 //! hangs; it measures nothing.
 //!
 //! `PROPTEST_CASES=N` runs every property with `N` cases instead of the defaults (sized for
-//! about 20 s in a debug build on 2 cores).
+//! about 10 s in a debug build on 2 busy cores).
 
 #[path = "api_no_panic/lang.rs"]
 mod lang;
@@ -31,8 +31,8 @@ use cpuhp::{
     Topology,
 };
 use lang::{
-    Beh, Cbs, Env, InstPick, Model, NamePick, NotifierBeh, Op, Reenter, Sec, SlotPick, StatePick,
-    Violations,
+    Beh, Call, Cbs, Env, InstPick, Model, NamePick, NotifierBeh, Op, Reenter, Sec, SlotPick,
+    StatePick, Violations,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -342,7 +342,7 @@ fn run_inline(shape: Shape, behs: Vec<NotifierBeh>, ops: Vec<Op>) -> Result<(), 
 }
 
 proptest! {
-    #![proptest_config(config(160))]
+    #![proptest_config(config(2000))]
 
     /// Inline (`Hotplug<Inline>`): every operation, arbitrary arguments, the invariants after
     /// every step.
@@ -430,9 +430,29 @@ impl Back {
         }
     }
 
+    /// A state callback runs where its section says: STARTING on its CPU with interrupts off,
+    /// ONLINE on its CPU's hotplug thread, PREPARE with interrupts on.
+    fn ran(&self, sec: Sec, startup: bool, cpu: CpuId) {
+        let (on, irqs_off) = (cpuhp::sim::current_cpu(), cpuhp::sim::irqs_disabled());
+        let ok = match sec {
+            Sec::Starting => on == Some(cpu) && irqs_off,
+            Sec::Online => on == Some(cpu) && !irqs_off,
+            Sec::Prepare => !irqs_off,
+        };
+        if !ok {
+            let dir = if startup { "startup" } else { "teardown" };
+            self.note(format!(
+                "{sec:?} {dir} for {cpu} ran on {on:?}, interrupts off: {irqs_off}"
+            ));
+        }
+    }
+
     fn hook(&self) -> lang::Hook {
         let me = self.clone();
-        Arc::new(move |r| me.reenter(r))
+        Arc::new(move |call| match call {
+            Call::Ran { sec, startup, cpu } => me.ran(sec, startup, cpu),
+            Call::Reenter(r) => me.reenter(r),
+        })
     }
 }
 
@@ -780,7 +800,7 @@ fn run_threads(
 }
 
 proptest! {
-    #![proptest_config(config(24))]
+    #![proptest_config(config(600))]
 
     /// The simulator, one test thread: operations through `Machine::with` (checked like inline),
     /// through `Machine`'s methods, and under `cpus_read_lock`; callbacks and notifiers call back
@@ -911,7 +931,7 @@ fn boot_any(linux: bool, topology: Topology) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(128))]
 
     /// Any topology boots, or is refused with `InvalidCpu` (no CPUs, or more present than possible);
     /// none panics.

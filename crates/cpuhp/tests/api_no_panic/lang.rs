@@ -306,32 +306,57 @@ pub fn sysfs_path(word: usize, cpu: Option<u32>, prefix: bool, slash: bool) -> S
 /// A log of what callbacks and notifiers saw going wrong (they cannot fail a test themselves).
 pub type Violations = Arc<Mutex<Vec<String>>>;
 
-/// Calls back into the machine (installed by the simulator's tests; inline: nothing).
-pub type Hook = Arc<dyn Fn(Reenter) + Send + Sync>;
+/// What a callback tells its hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// A state callback of section `sec` runs for `cpu` (before it does anything else).
+    Ran {
+        /// Its section.
+        sec: Sec,
+        /// Startup or teardown.
+        startup: bool,
+        /// For which CPU.
+        cpu: CpuId,
+    },
+    /// It calls back into the machine.
+    Reenter(Reenter),
+}
+
+/// Where callbacks report and call back into the machine (the simulator's tests check the
+/// context and call back in; inline: nothing).
+pub type Hook = Arc<dyn Fn(Call) + Send + Sync>;
 
 /// A hook that does nothing.
 pub fn no_hook() -> Hook {
     Arc::new(|_| {})
 }
 
-fn behave(beh: Beh, hook: &Hook) -> Arc<dyn Fn(CpuId) -> Result<(), Errno> + Send + Sync> {
+fn behave(
+    beh: Beh,
+    hook: &Hook,
+    sec: Sec,
+    startup: bool,
+) -> Arc<dyn Fn(CpuId) -> Result<(), Errno> + Send + Sync> {
     let hook = hook.clone();
-    Arc::new(move |cpu: CpuId| match beh {
-        Beh::Ok => Ok(()),
-        Beh::FailOn(c, e) if c == cpu.0 => Err(e),
-        Beh::FailOn(..) => Ok(()),
-        Beh::Fail(e) => Err(e),
-        Beh::Reenter(r) => {
-            hook(r);
-            Ok(())
+    Arc::new(move |cpu: CpuId| {
+        hook(Call::Ran { sec, startup, cpu });
+        match beh {
+            Beh::Ok => Ok(()),
+            Beh::FailOn(c, e) if c == cpu.0 => Err(e),
+            Beh::FailOn(..) => Ok(()),
+            Beh::Fail(e) => Err(e),
+            Beh::Reenter(r) => {
+                hook(Call::Reenter(r));
+                Ok(())
+            }
         }
     })
 }
 
 /// The callbacks `cbs` describes.
 pub fn callbacks(cbs: &Cbs, hook: &Hook) -> Callbacks {
-    let su = cbs.startup.map(|b| behave(b, hook));
-    let td = cbs.teardown.map(|b| behave(b, hook));
+    let su = cbs.startup.map(|b| behave(b, hook, cbs.sec, true));
+    let td = cbs.teardown.map(|b| behave(b, hook, cbs.sec, false));
     macro_rules! single {
         ($ty:ident, |$f:ident, $cpu:ident| $su:expr, |$g:ident, $cpu2:ident| $td:expr) => {{
             let mut c = $ty::new();
@@ -396,7 +421,7 @@ pub fn notifiers(behs: &[NotifierBeh], hook: &Hook) -> Vec<Block> {
                     }
                     NotifierBeh::Stop => NotifyResult::STOP,
                     NotifierBeh::Reenter(r) => {
-                        hook(r);
+                        hook(Call::Reenter(r));
                         NotifyResult::OK
                     }
                 })
@@ -426,7 +451,7 @@ impl CpuNotifier for TypedBeh {
             }
             NotifierBeh::Stop => Verdict::Stop,
             NotifierBeh::Reenter(r) => {
-                (self.1)(r);
+                (self.1)(Call::Reenter(r));
                 Verdict::Ok
             }
             _ => Verdict::Ok,
@@ -435,7 +460,7 @@ impl CpuNotifier for TypedBeh {
 
     fn event(&self, _event: CpuEvent, _cpu: CpuId, _frozen: bool) {
         if let NotifierBeh::Reenter(r) = self.0 {
-            (self.1)(r);
+            (self.1)(Call::Reenter(r));
         }
     }
 }
