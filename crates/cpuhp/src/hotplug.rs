@@ -559,7 +559,8 @@ impl<P: Platform> Hotplug<P> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidState`] if not installed; [`ErrorKind::HasInstances`];
+    /// [`ErrorKind::InvalidState`] if not installed, or one of the core's or the legacy
+    /// API's own states; [`ErrorKind::HasInstances`];
     /// [`ErrorKind::Callback`] if a teardown failed — where Linux would `BUG()`, the CPUs already
     /// torn down get their startup again and the state stays installed.
     ///
