@@ -949,3 +949,46 @@ proptest! {
         watchdog(move || boot_any(linux, topology))?;
     }
 }
+
+/// Bug: `remove_state` removed the legacy API's bridge states like any other, telling the
+/// notifiers `CPU_DOWN_PREPARE`, `CPU_DEAD` and `CPU_DYING` for CPUs that stayed online (the
+/// boot CPU included). They belong to the legacy API, as the core's positions belong to the
+/// core: removing them is refused with `InvalidState`, and nothing is called.
+#[test]
+fn legacy_bridge_states_cannot_be_removed() {
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = heard.clone();
+    let block = Arc::new(notifier::NotifierBlock::new(
+        move |a: cpuhp::legacy::CpuAction, c: &CpuId| {
+            log.lock().unwrap().push(format!("{a} {c}"));
+            notifier::NotifyResult::OK
+        },
+        0,
+    ));
+    let mut hp = Hotplug::new(&DEMO, Topology::new(2), Inline).unwrap();
+    hp.enable_cpu_notifiers(None).unwrap();
+    hp.register_cpu_notifier(block).unwrap();
+    let slots = hp.legacy_slots().unwrap();
+    for s in [slots.online, slots.prepare, slots.starting] {
+        assert_eq!(
+            hp.remove_state(s).unwrap_err().kind(),
+            ErrorKind::InvalidState
+        );
+        assert_eq!(
+            hp.remove_state_nocalls(s).unwrap_err().kind(),
+            ErrorKind::InvalidState
+        );
+        assert!(hp.state_name(s).is_some_and(|n| n.starts_with("notify:")));
+    }
+    assert!(heard.lock().unwrap().is_empty());
+    hp.cpu_down(CpuId(1), StateId::OFFLINE).unwrap();
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [
+            "CPU_DOWN_PREPARE 1",
+            "CPU_DYING 1",
+            "CPU_DEAD 1",
+            "CPU_POST_DEAD 1"
+        ]
+    );
+}
