@@ -14,6 +14,12 @@ use crate::preset::{Preset, PresetKind};
 use crate::table::Instance;
 use crate::{CpuId, CpuMask, Errno, Error, ErrorKind, InstanceId, Layout, Platform, Slot, StateId};
 
+/// The most possible CPUs a machine may have (Linux's largest `NR_CPUS`, x86's `MAXSMP`).
+const MAX_CPUS: u32 = 8192;
+
+/// The highest state number a layout may use (Linux 6.1 x86_64 ends at 236).
+const MAX_STATE: u32 = 4095;
+
 /// Which CPUs a machine has.
 ///
 /// # Examples
@@ -184,9 +190,9 @@ impl<P: Platform> Hotplug<P> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidCpu`] for a topology without CPUs; [`ErrorKind::InvalidState`] for a
-    /// preset whose layout is invalid or whose states lie outside it; a failed boot of a
-    /// secondary CPU.
+    /// [`ErrorKind::InvalidCpu`] for a topology without CPUs or with more than 8192;
+    /// [`ErrorKind::InvalidState`] for a preset whose layout is invalid or ends above state 4095,
+    /// or whose states lie outside it; a failed boot of a secondary CPU.
     ///
     /// # Examples
     ///
@@ -198,6 +204,8 @@ impl<P: Platform> Hotplug<P> {
     /// assert_eq!(hp.cpu_status(CpuId(2)).unwrap().state, StateId(99));
     /// let e = Hotplug::new(&preset::DEMO, Topology::new(0), Inline).unwrap_err();
     /// assert_eq!(e.kind(), ErrorKind::InvalidCpu);
+    /// let e = Hotplug::new(&preset::DEMO, Topology::new(u32::MAX).with_present(1), Inline);
+    /// assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidCpu);
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn new(preset: &Preset, topology: Topology, platform: P) -> Result<Hotplug<P>, Error> {
@@ -205,7 +213,12 @@ impl<P: Platform> Hotplug<P> {
         layout
             .validate()
             .map_err(|_| Error::new(ErrorKind::InvalidState))?;
-        if topology.possible == 0 || topology.present == 0 {
+        // Every state and every possible CPU gets a record up front: absurd sizes would abort
+        // on allocation instead of returning an error.
+        if layout.online.get() > MAX_STATE {
+            return Err(Error::new(ErrorKind::InvalidState));
+        }
+        if topology.possible == 0 || topology.present == 0 || topology.possible > MAX_CPUS {
             return Err(Error::new(ErrorKind::InvalidCpu));
         }
         let mut core = Core::new(layout, topology.possible);
