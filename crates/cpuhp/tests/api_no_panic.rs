@@ -992,3 +992,25 @@ fn legacy_bridge_states_cannot_be_removed() {
         ]
     );
 }
+
+/// Bug: `Hotplug::new` allocated a record per possible CPU and per state before checking
+/// anything, so a topology of `u32::MAX` CPUs, or a layout ending at state `u32::MAX`, aborted
+/// the process ("memory allocation of … bytes failed"). Both are refused with a typed error.
+#[test]
+fn boot_with_absurd_sizes_is_refused() {
+    let t = Topology::new(u32::MAX).with_present(1);
+    let e = Hotplug::new(&DEMO, t, Inline).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidCpu);
+    let mut p = DEMO;
+    p.layout.ap_active = StateId(u32::MAX - 1);
+    p.layout.online = StateId(u32::MAX);
+    assert_eq!(p.layout.validate(), Ok(()));
+    let e = Hotplug::new(&p, Topology::new(1), Inline).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidState);
+    // The largest sizes still boot.
+    let t = Topology::new(8192).with_present(2);
+    assert_eq!(Hotplug::new(&DEMO, t, Inline).unwrap().nr_cpus(), 8192);
+    p.layout.ap_active = StateId(4094);
+    p.layout.online = StateId(4095);
+    assert!(Hotplug::new(&p, Topology::new(2), Inline).is_ok());
+}
