@@ -286,14 +286,19 @@ struct Shape {
     present: u32,
     threads: u32,
     smt: SmtControl,
+    boot_hotpluggable: bool,
+    state_control: bool,
 }
 
 impl Shape {
-    fn preset(&self) -> &'static Preset {
-        if self.linux {
-            &LINUX_6_1
-        } else {
-            &DEMO
+    /// The preset, with the boot CPU hotpluggable (it then has a `cpu0/online` file) and
+    /// `hotplug/target` limited to offline/online as asked.
+    fn preset(&self) -> Preset {
+        let base = if self.linux { LINUX_6_1 } else { DEMO };
+        Preset {
+            boot_cpu_hotpluggable: self.boot_hotpluggable,
+            state_control: self.state_control,
+            ..base
         }
     }
 
@@ -312,22 +317,28 @@ fn shape(max_cpus: u32) -> impl Strategy<Value = Shape> {
         1..=max_cpus,
         prop_oneof![Just(1u32), Just(2u32)],
         prop::sample::select(vec![SmtControl::On, SmtControl::Off, SmtControl::ForceOff]),
+        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.8),
     )
-        .prop_map(|(linux, possible, present, threads, smt)| Shape {
-            linux,
-            possible,
-            present: present.min(possible),
-            threads,
-            smt,
-        })
+        .prop_map(
+            |(linux, possible, present, threads, smt, boot_hotpluggable, state_control)| Shape {
+                linux,
+                possible,
+                present: present.min(possible),
+                threads,
+                smt,
+                boot_hotpluggable,
+                state_control,
+            },
+        )
 }
 
 // ---- inline -----------------------------------------------------------------------------------
 
 /// Boots `shape` inline and runs `ops`, checking after every step.
 fn run_inline(shape: Shape, behs: Vec<NotifierBeh>, ops: Vec<Op>) -> Result<(), String> {
-    let mut hp =
-        Hotplug::new(shape.preset(), shape.topology(), Inline).map_err(|e| format!("boot: {e}"))?;
+    let mut hp = Hotplug::new(&shape.preset(), shape.topology(), Inline)
+        .map_err(|e| format!("boot: {e}"))?;
     let hook = lang::no_hook();
     let mut env = Env {
         model: Model::of(&hp),
@@ -668,8 +679,9 @@ fn machine_only(m: &Machine, back: &Back, op: &SimOp, holds_nothing: bool) -> Re
 
 /// Boots `shape` on the simulator with callbacks that call back into it.
 fn boot_sim(shape: Shape, behs: &[NotifierBeh]) -> Result<(Arc<Machine>, Back, Env), String> {
-    let m =
-        Arc::new(Machine::new(shape.preset(), shape.topology()).map_err(|e| format!("boot: {e}"))?);
+    let m = Arc::new(
+        Machine::new(&shape.preset(), shape.topology()).map_err(|e| format!("boot: {e}"))?,
+    );
     let back = Back::default();
     let _ = back.machine.set(Arc::downgrade(&m));
     let hook = back.hook();
