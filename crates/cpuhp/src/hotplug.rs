@@ -192,7 +192,9 @@ impl<P: Platform> Hotplug<P> {
     ///
     /// [`ErrorKind::InvalidCpu`] for a topology without CPUs or with more than 8192;
     /// [`ErrorKind::InvalidState`] for a preset whose layout is invalid or ends above state 4095,
-    /// or whose states lie outside it; a failed boot of a secondary CPU.
+    /// whose states lie outside it, or that lacks a state of the core's own steps
+    /// (`bringup_cpu`, `teardown_cpu`, `ap_active`, and `bp_kick_ap` if the layout has one); a
+    /// failed boot of a secondary CPU.
     ///
     /// # Examples
     ///
@@ -231,6 +233,13 @@ impl<P: Platform> Hotplug<P> {
         };
         for ps in preset.states {
             install_preset_state(&mut core, ps)?;
+        }
+        // The core's own steps (booting, kicking, stopping the CPU, (de)activating it) exist only
+        // if the preset lists their states: without them a CPU would "come up" without booting.
+        let core_steps = [layout.bringup_cpu, layout.teardown_cpu, layout.ap_active];
+        let named = |s: StateId| core.table.get(s).is_some_and(|step| step.name.is_some());
+        if !core_steps.into_iter().chain(layout.bp_kick_ap).all(named) {
+            return Err(Error::new(ErrorKind::InvalidState));
         }
         core.table.reindex();
         for c in 0..topology.possible {
