@@ -24,11 +24,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use cpuhp::preset::{Preset, DEMO, LINUX_6_1};
+use cpuhp::preset::{Preset, PresetKind, PresetState, DEMO, LINUX_6_1};
 use cpuhp::sim::Machine;
 use cpuhp::{
-    CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, InstanceId, Online, Slot, SmtControl, StateId,
-    Topology,
+    CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, InstanceId, Layout, Online, Slot, SmtControl,
+    StateId, Topology,
 };
 use lang::{
     Beh, Call, Cbs, Env, InstPick, Model, NamePick, NotifierBeh, Op, Reenter, Sec, SlotPick,
@@ -1014,7 +1014,6 @@ fn boot_with_absurd_sizes_is_refused() {
     let e = Hotplug::new(&DEMO, t, Inline).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidCpu);
     let mut p = DEMO;
-    p.layout.ap_active = StateId(u32::MAX - 1);
     p.layout.online = StateId(u32::MAX);
     assert_eq!(p.layout.validate(), Ok(()));
     let e = Hotplug::new(&p, Topology::new(1), Inline).unwrap_err();
@@ -1022,7 +1021,202 @@ fn boot_with_absurd_sizes_is_refused() {
     // The largest sizes still boot.
     let t = Topology::new(8192).with_present(2);
     assert_eq!(Hotplug::new(&DEMO, t, Inline).unwrap().nr_cpus(), 8192);
-    p.layout.ap_active = StateId(4094);
     p.layout.online = StateId(4095);
     assert!(Hotplug::new(&p, Topology::new(2), Inline).is_ok());
+}
+
+// ---- presets ----------------------------------------------------------------------------------
+
+/// A layout: mostly 13 ascending positions (valid, with or without a kick state), sometimes
+/// numbers at random.
+fn layout() -> impl Strategy<Value = Layout> {
+    let valid =
+        (prop::collection::btree_set(1..300u32, 13), any::<bool>()).prop_map(|(set, kick)| {
+            let v: Vec<StateId> = set.into_iter().map(StateId).collect();
+            Layout {
+                prepare_dyn: (v[0], v[1]),
+                bp_kick_ap: kick.then_some(v[2]),
+                bringup_cpu: v[3],
+                ap_idle_dead: v[4],
+                ap_offline: v[5],
+                ap_online: v[6],
+                teardown_cpu: v[7],
+                ap_online_idle: v[8],
+                online_dyn: (v[9], v[10]),
+                ap_active: v[11],
+                online: v[12],
+            }
+        });
+    let raw = (prop::collection::vec(0..300u32, 13), any::<bool>()).prop_map(|(v, kick)| {
+        let v: Vec<StateId> = v.into_iter().map(StateId).collect();
+        Layout {
+            prepare_dyn: (v[0], v[1]),
+            bp_kick_ap: kick.then_some(v[2]),
+            bringup_cpu: v[3],
+            ap_idle_dead: v[4],
+            ap_offline: v[5],
+            ap_online: v[6],
+            teardown_cpu: v[7],
+            ap_online_idle: v[8],
+            online_dyn: (v[9], v[10]),
+            ap_active: v[11],
+            online: v[12],
+        }
+    });
+    prop_oneof![6 => valid, 1 => raw]
+}
+
+/// Boot-time states: mostly the core's own (as `DEMO` names them, one sometimes left out), then
+/// any numbers (in, at the core's positions of, and past the layout), single or multi-instance,
+/// with or without callbacks, some `cant_stop`.
+fn preset_states(l: Layout) -> impl Strategy<Value = Vec<PresetState>> {
+    let core = move |leave_out: usize| {
+        let mut v: Vec<(StateId, &'static str)> = vec![
+            (StateId::OFFLINE, "offline"),
+            (l.bringup_cpu, "cpu:bringup"),
+            (l.ap_idle_dead, "idle:dead"),
+            (l.ap_offline, "ap:offline"),
+            (l.ap_online, "ap:online"),
+            (l.teardown_cpu, "cpu:teardown"),
+            (l.ap_active, "sched:active"),
+            (l.online, "online"),
+        ];
+        v.extend(l.bp_kick_ap.map(|k| (k, "cpu:kick_ap")));
+        v.into_iter()
+            .enumerate()
+            .filter(move |&(i, _)| i != leave_out)
+            .map(|(_, (s, name))| PresetState {
+                number: s.get(),
+                name,
+                startup: None,
+                teardown: None,
+                kind: PresetKind::Single,
+                cant_stop: false,
+            })
+            .collect::<Vec<_>>()
+    };
+    let one = (
+        prop_oneof![4 => 0..300u32, 1 => 300..320u32],
+        prop_oneof![3 => Just(PresetKind::Single), 1 => (0..3u32).prop_map(PresetKind::Multi)],
+        any::<bool>(),
+        any::<bool>(),
+        prop::bool::weighted(0.2),
+        0..4usize,
+    )
+        .prop_map(|(number, kind, su, td, cant_stop, name)| PresetState {
+            number,
+            name: ["a:one", "b:two", "c:three", "a:one"][name],
+            startup: su.then_some("start"),
+            teardown: td.then_some("stop"),
+            kind,
+            cant_stop,
+        });
+    (
+        prop_oneof![8 => Just(usize::MAX), 1 => 0..9usize],
+        prop::collection::vec(one, 0..8),
+    )
+        .prop_map(move |(leave_out, extra)| {
+            let mut all = core(leave_out);
+            all.extend(extra);
+            all
+        })
+}
+
+/// Boots a made-up preset inline: either a typed error, or a machine on which `ops` run with
+/// the invariants holding.
+fn run_preset(
+    layout: Layout,
+    states: Vec<PresetState>,
+    boot_cpu_target: u32,
+    flags: (bool, bool),
+    shape: Shape,
+    ops: Vec<Op>,
+) -> Result<(), String> {
+    let preset = Preset {
+        name: "made-up",
+        kernel: "made-up",
+        layout,
+        // A preset's states are `'static`; a few bytes per case.
+        states: Vec::leak(states),
+        boot_cpu_target: StateId(boot_cpu_target),
+        boot_cpu_hotpluggable: flags.0,
+        state_control: flags.1,
+    };
+    let mut hp = match Hotplug::new(&preset, shape.topology(), Inline) {
+        Ok(hp) => hp,
+        Err(e) => {
+            let layout_ok = layout.validate().is_ok();
+            return match e.kind() {
+                ErrorKind::InvalidState => Ok(()),
+                // A boot-time state may fail (a core position claimed twice, say): typed.
+                _ if layout_ok => Ok(()),
+                _ => Err(format!("an invalid layout boots with {e:?}")),
+            };
+        }
+    };
+    if layout.validate().is_err() {
+        return Err(format!("booted with an invalid layout {layout:?}"));
+    }
+    let hook = lang::no_hook();
+    let mut env = Env {
+        model: Model::of(&hp),
+        blocks: lang::notifiers(&[], &hook),
+        hook,
+    };
+    lang::check(&hp, &env.model).map_err(|e| format!("after boot: {e}"))?;
+    for (i, op) in ops.iter().enumerate() {
+        lang::exec(&mut hp, &mut env, op).map_err(|e| format!("step {i}, {op:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(500))]
+
+    /// A made-up preset (any layout, boot-time states anywhere) boots or is refused with a typed
+    /// error; one that boots takes any operation.
+    #[test]
+    fn made_up_presets_never_panic(
+        (layout, states) in layout().prop_flat_map(|l| (Just(l), preset_states(l))),
+        boot_cpu_target in 0..320u32,
+        flags in (any::<bool>(), any::<bool>()),
+        (shape, ops) in shape(3).prop_flat_map(|s| (Just(s), prop::collection::vec(op(s, false), 0..24))),
+    ) {
+        watchdog(move || run_preset(layout, states, boot_cpu_target, flags, shape, ops))?;
+    }
+}
+
+/// Bug: a preset without the states of the core's own steps booted: its CPUs "came up" to
+/// `bringup_cpu` without booting (online mask, state and active mask disagreeing). Refused with
+/// `InvalidState`.
+#[test]
+fn preset_without_the_core_steps_is_refused() {
+    for missing in ["cpu:bringup", "cpu:teardown", "sched:active", "cpu:kick_ap"] {
+        let states: Vec<PresetState> = DEMO
+            .states
+            .iter()
+            .copied()
+            .filter(|s| s.name != missing)
+            .collect();
+        let p = Preset {
+            states: Vec::leak(states),
+            ..DEMO
+        };
+        let e = Hotplug::new(&p, Topology::new(2), Inline).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidState, "{missing}");
+    }
+    // Without a kick state in the layout, its state is not needed.
+    let states: Vec<PresetState> = DEMO
+        .states
+        .iter()
+        .copied()
+        .filter(|s| s.name != "cpu:kick_ap")
+        .collect();
+    let mut p = Preset {
+        states: Vec::leak(states),
+        ..DEMO
+    };
+    p.layout.bp_kick_ap = None;
+    let hp = Hotplug::new(&p, Topology::new(2), Inline).unwrap();
+    assert_eq!(hp.online_mask().to_string(), "0-1");
 }

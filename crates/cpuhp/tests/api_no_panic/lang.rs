@@ -653,7 +653,10 @@ pub fn exec<P: Platform>(hp: &mut Hotplug<P>, env: &mut Env, op: &Op) -> Result<
                 }
                 NamePick::Dup(i) => {
                     let names: Vec<&String> = env.model.states.values().map(|(n, _)| n).collect();
-                    names[i % names.len()].clone()
+                    match names.len() {
+                        0 => "dup".to_string(),
+                        n => names[i % n].clone(),
+                    }
                 }
                 NamePick::Text(t) => t.clone(),
             };
