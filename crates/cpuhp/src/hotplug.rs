@@ -375,13 +375,15 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// A target a CPU can stop at: not inside the STARTING section or at the core's positions
-    /// between `ap_idle_dead` and `teardown_cpu` (Linux would `BUG()` going down there).
+    /// between `ap_idle_dead` and `ap_online_idle` (Linux would `BUG()` going down there).
     fn check_target(&self, target: StateId) -> Result<(), Error> {
         let l = &self.core.layout;
         // From the bring-up to the end of the STARTING section a CPU cannot stop: at
         // `bringup_cpu` itself Linux would leave it online without its STARTING callbacks (its
         // sysfs `target` refuses that state, `cant_stop`); inside the section the walk `BUG()`s.
-        if target > l.online || (target >= l.bringup_cpu && target <= l.teardown_cpu) {
+        // Nor between `teardown_cpu` and `ap_online_idle` (adjacent in Linux; a layout may leave
+        // a gap): the CPU would stay online below the state that marks it so.
+        if target > l.online || (target >= l.bringup_cpu && target < l.ap_online_idle) {
             return Err(Error::new(ErrorKind::InvalidTarget));
         }
         Ok(())
