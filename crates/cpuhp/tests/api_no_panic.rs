@@ -1220,3 +1220,24 @@ fn preset_without_the_core_steps_is_refused() {
     let hp = Hotplug::new(&p, Topology::new(2), Inline).unwrap();
     assert_eq!(hp.online_mask().to_string(), "0-1");
 }
+
+/// Bug: with a layout that leaves a gap between `teardown_cpu` and `ap_online_idle` (Linux's are
+/// adjacent; `Layout::validate` allows a gap), `cpu_down` to a state in the gap stopped there:
+/// the CPU stayed online below the state that marks a CPU online. Such targets are refused.
+#[test]
+fn target_between_teardown_cpu_and_ap_online_idle_is_refused() {
+    let mut p = DEMO;
+    // DEMO: cpu:teardown 61, ap_online_idle 62. Move the latter to 65: 62..=64 is a gap.
+    p.layout.ap_online_idle = StateId(65);
+    p.layout.validate().unwrap();
+    let mut hp = Hotplug::new(&p, Topology::new(2), Inline).unwrap();
+    for target in 61..65 {
+        let e = hp.cpu_down(CpuId(1), StateId(target)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidTarget, "{target}");
+    }
+    assert_eq!(hp.cpu_status(CpuId(1)).unwrap().state, StateId(99));
+    hp.cpu_down(CpuId(1), StateId(65)).unwrap();
+    assert!(hp.online_mask().contains(CpuId(1)));
+    hp.cpu_down(CpuId(1), StateId::OFFLINE).unwrap();
+    assert_eq!(hp.online_mask().to_string(), "0");
+}
