@@ -678,10 +678,12 @@ fn machine_only(m: &Machine, back: &Back, op: &SimOp, holds_nothing: bool) -> Re
 }
 
 /// Boots `shape` on the simulator with callbacks that call back into it.
-fn boot_sim(shape: Shape, behs: &[NotifierBeh]) -> Result<(Arc<Machine>, Back, Env), String> {
-    let m = Arc::new(
-        Machine::new(&shape.preset(), shape.topology()).map_err(|e| format!("boot: {e}"))?,
-    );
+fn boot_sim(
+    preset: &Preset,
+    topology: Topology,
+    behs: &[NotifierBeh],
+) -> Result<(Arc<Machine>, Back, Env), String> {
+    let m = Arc::new(Machine::new(preset, topology).map_err(|e| format!("boot: {e}"))?);
     let back = Back::default();
     let _ = back.machine.set(Arc::downgrade(&m));
     let hook = back.hook();
@@ -704,8 +706,13 @@ fn violations(back: &Back) -> Result<(), String> {
 }
 
 /// One test thread: `ops` on the simulator, checked after every step.
-fn run_sim(shape: Shape, behs: Vec<NotifierBeh>, ops: Vec<SimOp>) -> Result<(), String> {
-    let (m, back, mut env) = boot_sim(shape, &behs)?;
+fn run_sim(
+    preset: &Preset,
+    topology: Topology,
+    behs: Vec<NotifierBeh>,
+    ops: Vec<SimOp>,
+) -> Result<(), String> {
+    let (m, back, mut env) = boot_sim(preset, topology, &behs)?;
     for (i, op) in ops.iter().enumerate() {
         let at = |e: String| format!("step {i}, {op:?}: {e}");
         match op {
@@ -759,7 +766,7 @@ fn run_threads(
     behs: Vec<NotifierBeh>,
     threads: Vec<Vec<SimOp>>,
 ) -> Result<(), String> {
-    let (m, back, env) = boot_sim(shape, &behs)?;
+    let (m, back, env) = boot_sim(&shape.preset(), shape.topology(), &behs)?;
     let blocks = Arc::new(env.blocks);
     let back2 = back.clone();
     let hook = env.hook;
@@ -825,7 +832,7 @@ proptest! {
             prop::collection::vec(sim_op(s), 0..24),
         )),
     ) {
-        watchdog(move || run_sim(shape, behs, ops))?;
+        watchdog(move || run_sim(&shape.preset(), shape.topology(), behs, ops))?;
     }
 
     /// The simulator, 2–3 test threads at once.
@@ -1167,11 +1174,13 @@ fn run_preset(
     for (i, op) in ops.iter().enumerate() {
         lang::exec(&mut hp, &mut env, op).map_err(|e| format!("step {i}, {op:?}: {e}"))?;
     }
-    Ok(())
+    // The same on the simulator, with callbacks calling back in.
+    let sim: Vec<SimOp> = ops.into_iter().map(SimOp::With).collect();
+    run_sim(&preset, shape.topology(), Vec::new(), sim).map_err(|e| format!("simulator: {e}"))
 }
 
 proptest! {
-    #![proptest_config(config(500))]
+    #![proptest_config(config(300))]
 
     /// A made-up preset (any layout, boot-time states anywhere) boots or is refused with a typed
     /// error; one that boots takes any operation.
