@@ -518,8 +518,23 @@ fn serialises(op: &Op) -> bool {
 
 static NAMES: AtomicU32 = AtomicU32::new(0);
 
-/// Runs `op` through `Machine`'s own methods. Returns the errno it failed with, if any.
-fn direct(m: &Machine, blocks: &[lang::Block], hook: &lang::Hook, op: &Op) -> Option<Errno> {
+/// How a step through `Machine`'s methods failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Failed {
+    errno: Errno,
+    /// Undoing it may have failed (a reported rollback failure; or a failed sysfs write, whose
+    /// errno cannot tell).
+    maybe_broken: bool,
+}
+
+/// Runs `op` through `Machine`'s own methods. Returns how it failed, if it did.
+fn direct(m: &Machine, blocks: &[lang::Block], hook: &lang::Hook, op: &Op) -> Option<Failed> {
+    let errno = |r: Result<(), Errno>| {
+        r.err().map(|errno| Failed {
+            errno,
+            maybe_broken: true,
+        })
+    };
     // States and instances by index come from `hotplug/states` (readable under the read lock).
     let states: Vec<u32> = m
         .sysfs_read("hotplug/states")
@@ -536,13 +551,18 @@ fn direct(m: &Machine, blocks: &[lang::Block], hook: &lang::Hook, op: &Op) -> Op
         InstPick::Raw(n) => InstanceId(n),
         InstPick::Known(i) => InstanceId(i as u64 % 64),
     };
-    let e = |r: Result<(), cpuhp::Error>| r.err().map(|e| e.errno());
+    let e = |r: Result<(), cpuhp::Error>| {
+        r.err().map(|e| Failed {
+            errno: e.errno(),
+            maybe_broken: e.rollback_failure().is_some(),
+        })
+    };
     match op {
         &Op::Up { cpu, target } => e(m.cpu_up(CpuId(cpu), StateId(target))),
         &Op::Down { cpu, target } => e(m.cpu_down(CpuId(cpu), StateId(target))),
-        &Op::Device { cpu, online } => m
-            .sysfs_write(&format!("cpu{cpu}/online"), if online { "1" } else { "0" })
-            .err(),
+        &Op::Device { cpu, online } => {
+            errno(m.sysfs_write(&format!("cpu{cpu}/online"), if online { "1" } else { "0" }))
+        }
         Op::Setup {
             slot,
             name,
@@ -598,8 +618,8 @@ fn direct(m: &Machine, blocks: &[lang::Block], hook: &lang::Hook, op: &Op) -> Op
             skip,
         })),
         Op::ClearFaults => e(m.with(|hp| hp.clear_faults())),
-        Op::SysfsRead(p) => m.sysfs_read(p).err(),
-        Op::SysfsWrite(p, v) => m.sysfs_write(p, v).err(),
+        Op::SysfsRead(p) => errno(m.sysfs_read(p).map(drop)),
+        Op::SysfsWrite(p, v) => errno(m.sysfs_write(p, v)),
         &Op::Hotplug { disable } => e(if disable {
             m.cpu_hotplug_disable()
         } else {
@@ -722,22 +742,21 @@ fn run_sim(
                     .map_err(at)?;
             }
             SimOp::Direct(op) => {
-                if let Some(errno) = direct(&m, &env.blocks, &env.hook, op) {
-                    if errno == Errno::EDEADLK {
-                        return Err(at(
-                            "EDEADLK from the test thread, which holds nothing".into()
-                        ));
-                    }
+                let failed = direct(&m, &env.blocks, &env.hook, op);
+                if failed.is_some_and(|f| f.errno == Errno::EDEADLK) {
+                    return Err(at(
+                        "EDEADLK from the test thread, which holds nothing".into()
+                    ));
                 }
                 // Direct operations change the machine behind the model's back.
                 let broken = env.model.broken;
                 env.model = m.with(|hp| Model::of(hp)).map_err(|e| at(e.to_string()))?;
-                env.model.broken = broken || matches!(op, Op::SysfsWrite(..));
+                env.model.broken = broken || failed.is_some_and(|f| f.maybe_broken);
             }
             SimOp::ReadLocked(ops) => {
                 let guard = m.cpus_read_lock().map_err(|e| at(e.to_string()))?;
                 for op in ops {
-                    let r = direct(&m, &env.blocks, &env.hook, op);
+                    let r = direct(&m, &env.blocks, &env.hook, op).map(|f| f.errno);
                     if serialises(op) && r != Some(Errno::EDEADLK) {
                         return Err(at(format!(
                             "{op:?} under cpus_read_lock returned {r:?}, not EDEADLK"
@@ -778,7 +797,9 @@ fn run_threads(
                 for op in ops {
                     match op {
                         SimOp::With(op) | SimOp::Direct(op) => {
-                            if direct(&m, &blocks, &hook, &op) == Some(Errno::EDEADLK) {
+                            if direct(&m, &blocks, &hook, &op).map(|f| f.errno)
+                                == Some(Errno::EDEADLK)
+                            {
                                 return Err(format!(
                                     "{op:?}: EDEADLK on a thread that holds nothing"
                                 ));
@@ -787,7 +808,7 @@ fn run_threads(
                         SimOp::ReadLocked(ops) => {
                             let guard = m.cpus_read_lock().map_err(|e| e.to_string())?;
                             for op in ops {
-                                let r = direct(&m, &blocks, &hook, &op);
+                                let r = direct(&m, &blocks, &hook, &op).map(|f| f.errno);
                                 if serialises(&op) && r != Some(Errno::EDEADLK) {
                                     return Err(format!(
                                         "{op:?} under cpus_read_lock returned {r:?}, not EDEADLK"
@@ -841,7 +862,7 @@ proptest! {
         (shape, behs, threads) in shape(3).prop_flat_map(|s| (
             Just(s),
             notifier_behs(s.possible, true),
-            prop::collection::vec(prop::collection::vec(sim_op(s), 0..10), 2..=3),
+            prop::collection::vec(prop::collection::vec(sim_op(s), 0..20), 2..=3),
         )),
     ) {
         watchdog(move || run_threads(shape, behs, threads))?;
