@@ -808,7 +808,27 @@ pub fn exec<P: Platform>(hp: &mut Hotplug<P>, env: &mut Env, op: &Op) -> Result<
                 Moves::OnSuccess
             };
             match hp.sysfs_write(path, value) {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    // A written target is where the CPU ends; a written fail is armed.
+                    let file = rel.trim_end_matches('/').strip_prefix("cpu");
+                    let (cpu, file) = file.and_then(|f| f.split_once('/')).unwrap_or(("", ""));
+                    let (Ok(cpu), Ok(v)) = (cpu.parse::<u32>(), value.trim_end().parse::<i64>())
+                    else {
+                        return check(hp, &env.model);
+                    };
+                    let st = hp
+                        .cpu_status(CpuId(cpu))
+                        .ok_or("wrote a CPU without status")?;
+                    let ok = match file {
+                        "hotplug/target" => env.model.broken || i64::from(st.state.get()) == v,
+                        "hotplug/fail" => st.fail.map_or(-1, |s| i64::from(s.get())) == v,
+                        _ => true,
+                    };
+                    if !ok {
+                        return Err(format!("wrote {value:?} to {path}; now {st:?}"));
+                    }
+                    Ok(())
+                }
                 Err(errno) => {
                     // Errno only: a rollback failure cannot be told apart; a CPU that moved
                     // on a failed write is checked only when the machine is not broken.
