@@ -5,13 +5,17 @@
 //! CPU-notifier API — with arbitrary arguments: CPU ids and state numbers out of range, unknown
 //! states and instances, partial targets, sysfs reads and writes of every file with arbitrary
 //! values, fault injection, freeze/thaw, SMT control, parallel bring-up of arbitrary CPU lists,
-//! `cpu_hotplug_disable`/`enable`. On the simulator, callbacks and notifiers call back into their
-//! own machine: that must fail with `WouldDeadlock` or work.
+//! `cpu_hotplug_disable`/`enable`. On the simulator, callbacks, notifiers and tracers call back
+//! into their own machine: that must fail with `WouldDeadlock` or work; and every state callback
+//! checks where it runs. Machines boot from any topology, and from made-up presets (any layout,
+//! boot-time states anywhere): a typed error or a machine that takes any operation.
 //!
 //! Every call must return (a value or a typed error) and the invariants of
 //! `api_no_panic/lang.rs` must hold after every step. Each case runs on a thread of its own under
 //! a watchdog: a case still running after [`HANG_SECS`] fails as a hang. That bound only detects
 //! hangs; it measures nothing.
+//!
+//! Below the properties: one focused regression test per bug they found.
 //!
 //! `PROPTEST_CASES=N` runs every property with `N` cases instead of the defaults (sized for
 //! about 10 s in a debug build on 2 busy cores).
