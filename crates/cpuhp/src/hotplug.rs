@@ -14,6 +14,12 @@ use crate::preset::{Preset, PresetKind};
 use crate::table::Instance;
 use crate::{CpuId, CpuMask, Errno, Error, ErrorKind, InstanceId, Layout, Platform, Slot, StateId};
 
+/// The most possible CPUs a machine may have (Linux's largest `NR_CPUS`, x86's `MAXSMP`).
+const MAX_CPUS: u32 = 8192;
+
+/// The highest state number a layout may use (Linux 6.1 x86_64 ends at 236).
+const MAX_STATE: u32 = 4095;
+
 /// Which CPUs a machine has.
 ///
 /// # Examples
@@ -197,9 +203,11 @@ impl<P: Platform> Hotplug<P> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidCpu`] for a topology without CPUs; [`ErrorKind::InvalidState`] for a
-    /// preset whose layout is invalid or whose states lie outside it; a failed boot of a
-    /// secondary CPU.
+    /// [`ErrorKind::InvalidCpu`] for a topology without CPUs or with more than 8192;
+    /// [`ErrorKind::InvalidState`] for a preset whose layout is invalid or ends above state 4095,
+    /// whose states lie outside it, or that lacks a state of the core's own steps
+    /// (`bringup_cpu`, `teardown_cpu`, `ap_active`, and `bp_kick_ap` if the layout has one); a
+    /// failed boot of a secondary CPU.
     ///
     /// # Examples
     ///
@@ -211,6 +219,8 @@ impl<P: Platform> Hotplug<P> {
     /// assert_eq!(hp.cpu_status(CpuId(2)).unwrap().state, StateId(99));
     /// let e = Hotplug::new(&preset::DEMO, Topology::new(0), Inline).unwrap_err();
     /// assert_eq!(e.kind(), ErrorKind::InvalidCpu);
+    /// let e = Hotplug::new(&preset::DEMO, Topology::new(u32::MAX).with_present(1), Inline);
+    /// assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidCpu);
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn new(preset: &Preset, topology: Topology, platform: P) -> Result<Hotplug<P>, Error> {
@@ -218,7 +228,12 @@ impl<P: Platform> Hotplug<P> {
         layout
             .validate()
             .map_err(|_| Error::new(ErrorKind::InvalidState))?;
-        if topology.possible == 0 || topology.present == 0 {
+        // Every state and every possible CPU gets a record up front: absurd sizes would abort
+        // on allocation instead of returning an error.
+        if layout.online.get() > MAX_STATE {
+            return Err(Error::new(ErrorKind::InvalidState));
+        }
+        if topology.possible == 0 || topology.present == 0 || topology.possible > MAX_CPUS {
             return Err(Error::new(ErrorKind::InvalidCpu));
         }
         let mut core = Core::new(layout, topology.possible);
@@ -231,6 +246,13 @@ impl<P: Platform> Hotplug<P> {
         };
         for ps in preset.states {
             install_preset_state(&mut core, ps)?;
+        }
+        // The core's own steps (booting, kicking, stopping the CPU, (de)activating it) exist only
+        // if the preset lists their states: without them a CPU would "come up" without booting.
+        let core_steps = [layout.bringup_cpu, layout.teardown_cpu, layout.ap_active];
+        let named = |s: StateId| core.table.get(s).is_some_and(|step| step.name.is_some());
+        if !core_steps.into_iter().chain(layout.bp_kick_ap).all(named) {
+            return Err(Error::new(ErrorKind::InvalidState));
         }
         core.table.reindex();
         for c in 0..topology.possible {
@@ -367,13 +389,15 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// A target a CPU can stop at: not inside the STARTING section or at the core's positions
-    /// between `ap_idle_dead` and `teardown_cpu` (Linux would `BUG()` going down there).
+    /// between `ap_idle_dead` and `ap_online_idle` (Linux would `BUG()` going down there).
     fn check_target(&self, target: StateId) -> Result<(), Error> {
         let l = &self.core.layout;
         // From the bring-up to the end of the STARTING section a CPU cannot stop: at
         // `bringup_cpu` itself Linux would leave it online without its STARTING callbacks (its
         // sysfs `target` refuses that state, `cant_stop`); inside the section the walk `BUG()`s.
-        if target > l.online || (target >= l.bringup_cpu && target <= l.teardown_cpu) {
+        // Nor between `teardown_cpu` and `ap_online_idle` (adjacent in Linux; a layout may leave
+        // a gap): the CPU would stay online below the state that marks it so.
+        if target > l.online || (target >= l.bringup_cpu && target < l.ap_online_idle) {
             return Err(Error::new(ErrorKind::InvalidTarget));
         }
         Ok(())
@@ -576,7 +600,8 @@ impl<P: Platform> Hotplug<P> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidState`] if not installed; [`ErrorKind::HasInstances`];
+    /// [`ErrorKind::InvalidState`] if not installed, or one of the core's or the legacy
+    /// API's own states; [`ErrorKind::HasInstances`];
     /// [`ErrorKind::Callback`] if a teardown failed — where Linux would `BUG()`, the CPUs already
     /// torn down get their startup again and the state stays installed.
     ///

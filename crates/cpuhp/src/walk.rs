@@ -590,13 +590,16 @@ impl Core {
         let last = if use_last { self.cpus[c].last } else { None };
         let mut done = 0;
         let mut failed = None;
+        // As above: no fault fires for a callback that cannot fail by type.
+        let may_fail = self.fail_applies(state, bringup);
         for inst in &step.instances {
             if last == Some(inst.id) {
                 break;
             }
-            if let Some(errno) =
-                Self::fault_for(&mut self.faults, state, cpu, bringup, Some(inst.id))
-            {
+            let fault = may_fail
+                .then(|| Self::fault_for(&mut self.faults, state, cpu, bringup, Some(inst.id)))
+                .flatten();
+            if let Some(errno) = fault {
                 p.trace(&TraceEvent::Injected {
                     cpu,
                     step: state,
