@@ -46,6 +46,9 @@ pub use trace::{latency_table, parse_trace, Latency, TraceLine, TracePoint};
 
 use std::fmt;
 
+/// Re-exported so that callers can serialise the findings without naming serde.
+pub use serde::Serialize;
+
 /// What can go wrong.
 #[derive(Debug)]
 #[non_exhaustive]

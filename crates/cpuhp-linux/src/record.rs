@@ -75,6 +75,8 @@ pub struct Recording {
     pub calls: Vec<Call>,
     /// The live state table.
     pub states: Vec<StateRow>,
+    /// Each CPU's state before the first operation.
+    pub states_before: Vec<u32>,
     /// Each CPU's state after each operation.
     pub states_after: Vec<Vec<u32>>,
     /// How many CPUs.
@@ -159,6 +161,7 @@ pub fn record(
     if let Err(why) = io.tracefs() {
         return Err(crate::Error::Usage(format!("cannot record: {why}")));
     }
+    let states_before = cpu_states(io, top)?;
     let n = INSTANCES.fetch_add(1, Ordering::SeqCst);
     let tag = if tag.is_empty() {
         std::process::id().to_string()
@@ -229,6 +232,7 @@ pub fn record(
         raw,
         calls,
         states,
+        states_before,
         states_after,
         nr_cpus,
         kernel,
@@ -293,11 +297,24 @@ impl Recording {
     /// The recording as a simulator [`Record`] (steps, enters and exits), and the kernel
     /// timestamp of each of its events (a step's begin and end take their neighbours').
     pub fn to_record(&self) -> (Record, Vec<Option<u64>>) {
-        let mut events = Vec::new();
-        let mut ts = Vec::new();
+        // A setup step with no events carries the states before the first operation, which
+        // the timeline compares the first operation's result with.
+        let mut events = vec![
+            Event::Step {
+                index: 0,
+                what: "read the CPUs' states".into(),
+                op: false,
+            },
+            Event::StepDone {
+                index: 0,
+                outcome: Outcome::Ok,
+            },
+        ];
+        let first = self.lines.iter().flatten().find_map(|l| l.ts_us);
+        let mut ts = vec![first, first];
         for (i, ls) in self.lines.iter().enumerate() {
             events.push(Event::Step {
-                index: i,
+                index: i + 1,
                 what: self.ops[i].clone(),
                 op: true,
             });
@@ -383,7 +400,10 @@ impl Recording {
                     rollback_failure: None,
                 },
             };
-            events.push(Event::StepDone { index: i, outcome });
+            events.push(Event::StepDone {
+                index: i + 1,
+                outcome,
+            });
             ts.push(ls.iter().rev().find_map(|l| l.ts_us));
         }
         let state_names: BTreeMap<u32, String> = self
@@ -391,13 +411,17 @@ impl Recording {
             .iter()
             .map(|r| (r.number, r.name.clone()))
             .collect();
+        let mut states_after = vec![self.states_before.clone()];
+        states_after.extend(self.states_after.iter().cloned());
+        let mut steps = vec!["read the CPUs' states".to_string()];
+        steps.extend(self.ops.iter().cloned());
         let record = Record {
             events,
-            steps: self.ops.clone(),
-            setup_steps: 0,
+            steps,
+            setup_steps: 1,
             violations: Vec::new(),
-            final_states: self.states_after.last().cloned().unwrap_or_default(),
-            states_after: self.states_after.clone(),
+            final_states: states_after.last().cloned().unwrap_or_default(),
+            states_after,
             state_names,
             stopped_at: None,
             reached: Vec::new(),

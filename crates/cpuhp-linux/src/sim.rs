@@ -218,8 +218,9 @@ impl SimKernel {
         self
     }
 
-    /// Makes every later `op` (`read`, `write`, `mkdir`, `rmdir`) of one path fail with
-    /// `errno`: a kernel or file system error the state machine does not model.
+    /// Makes every later `op` (`read`, `write`, `mkdir`, `rmdir`) of `rel`, or of any path ending
+    /// in `/rel` (`tracing_on` of whichever instance), fail with `errno`: a kernel or file
+    /// system error the state machine does not model.
     ///
     /// # Examples
     ///
@@ -255,8 +256,11 @@ impl SimKernel {
     }
 
     fn check(&self, op: &'static str, fs: Fs, rel: &str) -> Result<(), IoError> {
-        match self.failing.get(&(op, fs, rel.to_string())) {
-            Some(e) => Err(IoError::new(op, self.display(fs, rel), *e)),
+        let hit = self.failing.iter().find(|((o, f, r), _)| {
+            *o == op && *f == fs && (rel == r || rel.ends_with(&format!("/{r}")))
+        });
+        match hit {
+            Some((_, e)) => Err(IoError::new(op, self.display(fs, rel), *e)),
             None => Ok(()),
         }
     }
