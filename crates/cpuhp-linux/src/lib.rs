@@ -24,6 +24,7 @@
 //! ```
 
 mod io;
+mod learn;
 mod ops;
 mod probe;
 mod record;
@@ -35,6 +36,7 @@ pub use io::{Fs, HostIo, IoError, SysfsIo};
 pub use ops::{
     execute, parse_cpus, parse_op, plan, JournalEntry, Op, Plan, Report, Transaction, Write,
 };
+pub use learn::{learn, LearnedCallback, LearnedState, PresetFile, PRESET_FORMAT};
 pub use probe::{probe, CpuInfo, Finding, Probe, Tristate};
 pub use record::{record, render_recording, Call, Recording, RecordFormat};
 pub use sim::SimKernel;
