@@ -82,6 +82,28 @@ enum Cmd {
         #[arg(last = true, required = true, num_args = 1..)]
         ops: Vec<String>,
     },
+    /// Records a full offline and online of one CPU and writes a preset file: the live table
+    /// with each state's callbacks and where they ran (the simulator loads it:
+    /// `cpuhp states --preset-file FILE`).
+    Learn {
+        /// The CPU to take offline and back online.
+        #[arg(long)]
+        cpu: u32,
+        /// Where to write the preset file.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        yes: YesArg,
+    },
+    /// Compares a preset file with a built-in preset: exit 0 identical, 1 different (one line per
+    /// difference), 2 bad input.
+    DiffPreset {
+        /// The preset file (`linux learn -o`).
+        file: PathBuf,
+        /// The built-in preset.
+        #[arg(long, default_value = "linux-6.1")]
+        preset: String,
+    },
 }
 
 #[derive(ClapArgs, Debug)]
@@ -113,6 +135,9 @@ fn fail(e: &Error) -> u8 {
 }
 
 pub fn run(args: &Args) -> u8 {
+    if let Cmd::DiffPreset { file, preset } = &args.command {
+        return diff_cmd(file, preset);
+    }
     let mut io: Box<dyn SysfsIo> = match args.simulate {
         Some(n) => match SimKernel::new(&cpuhp::preset::LINUX_6_1, n) {
             Ok(k) => Box::new(k),
@@ -160,6 +185,8 @@ pub fn run(args: &Args) -> u8 {
             op_cmd(&mut *io, &["target", &cpu.to_string(), state], yes.yes)
         }
         Cmd::Record { format, yes, ops } => record_cmd(&mut *io, ops, *format, yes.yes),
+        Cmd::Learn { cpu, output, yes } => learn_cmd(&mut *io, *cpu, output, yes.yes),
+        Cmd::DiffPreset { file, preset } => diff_cmd(file, preset),
     }
 }
 
@@ -306,5 +333,68 @@ fn record_cmd(io: &mut dyn SysfsIo, words: &[String], format: FormatArg, yes: bo
             eprintln!("error: {e}");
             failure_code(e)
         }
+    }
+}
+
+fn learn_cmd(io: &mut dyn SysfsIo, cpu: u32, output: &std::path::Path, yes: bool) -> u8 {
+    for op in [Op::Offline(vec![cpu]), Op::Online(vec![cpu])] {
+        if let Err(e) = plan(io, &op) {
+            return fail(&e);
+        }
+    }
+    eprintln!("plan: record offline {cpu} then online {cpu}; write {}", output.display());
+    if let Err(code) = confirm(yes) {
+        return code;
+    }
+    match cpuhp_linux::learn(io, cpu, "") {
+        Ok(f) => match std::fs::write(output, f.to_json()) {
+            Ok(()) => {
+                let called = f
+                    .states
+                    .iter()
+                    .filter(|s| s.startup.is_some() || s.teardown.is_some())
+                    .count();
+                println!(
+                    "wrote {}: {} states, {called} with a traced callback, kernel {}",
+                    output.display(),
+                    f.states.len(),
+                    f.kernel
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("error: write {}: {e}", output.display());
+                2
+            }
+        },
+        Err(e) => fail(&e),
+    }
+}
+
+fn diff_cmd(file: &std::path::Path, preset: &str) -> u8 {
+    let Some(p) = cpuhp::preset::by_name(preset) else {
+        eprintln!("error: no built-in preset {preset:?}");
+        return 2;
+    };
+    let f = match std::fs::read_to_string(file) {
+        Ok(t) => match cpuhp_linux::PresetFile::parse(&t) {
+            Ok(f) => f,
+            Err(e) => return fail(&e),
+        },
+        Err(e) => {
+            eprintln!("error: read {}: {e}", file.display());
+            return 2;
+        }
+    };
+    let d = f.diff(p);
+    if d.is_empty() {
+        println!("identical: {} states ({} vs {preset})", f.states.len(), f.kernel);
+        0
+    } else {
+        for l in &d {
+            println!("{l}");
+        }
+        println!("{} differences ({} vs {preset})", d.len(), f.kernel);
+        1
     }
 }

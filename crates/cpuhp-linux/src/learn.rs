@@ -54,6 +54,7 @@ pub struct LearnedState {
 /// assert_eq!(rcu.startup.as_ref().unwrap().symbol, "rcutree_online_cpu");
 /// assert_eq!(rcu.startup.as_ref().unwrap().ctx, "cpu");
 /// assert!(f.diff(&cpuhp::preset::LINUX_6_1).is_empty());
+/// assert!(f.states.last().unwrap().teardown.is_none(), "the kick is not a callback");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +96,13 @@ impl PresetFile {
     pub fn from_recording(rec: &Recording, cpu: u32) -> PresetFile {
         // (step, bringup) → (symbol, ctx, multi calls)
         let mut seen: BTreeMap<(u32, bool), (String, Context, u32, bool)> = BTreeMap::new();
-        for c in rec.calls.iter().filter(|c| c.cpu == cpu) {
+        // `cpuhp_kick_ap_work` is traced at the online state, but it is `_cpu_down` handing the
+        // ONLINE section to the hotplug thread, not a callback of that state.
+        for c in rec
+            .calls
+            .iter()
+            .filter(|c| c.cpu == cpu && c.symbol != "cpuhp_kick_ap_work")
+        {
             let e = seen
                 .entry((c.step, c.bringup))
                 .or_insert((c.symbol.clone(), c.context, 0, c.multi));
