@@ -95,6 +95,19 @@ enum Cmd {
         #[command(flatten)]
         yes: YesArg,
     },
+    /// Runs operations on the kernel (recorded) and on the simulator booted with the learned
+    /// preset (or the built-in one for the kernel's version), and compares callback by
+    /// callback: exit 0 identical, 1 different (the first difference shown), 2 bad input.
+    Check {
+        /// A preset file from `linux learn` (default: the built-in preset for this kernel).
+        #[arg(long, value_name = "FILE")]
+        preset_file: Option<PathBuf>,
+        #[command(flatten)]
+        yes: YesArg,
+        /// The operations, separated by `then`.
+        #[arg(last = true, required = true, num_args = 1..)]
+        ops: Vec<String>,
+    },
     /// Compares a preset file with a built-in preset: exit 0 identical, 1 different (one line per
     /// difference), 2 bad input.
     DiffPreset {
@@ -187,6 +200,11 @@ pub fn run(args: &Args) -> u8 {
         Cmd::Record { format, yes, ops } => record_cmd(&mut *io, ops, *format, yes.yes),
         Cmd::Learn { cpu, output, yes } => learn_cmd(&mut *io, *cpu, output, yes.yes),
         Cmd::DiffPreset { file, preset } => diff_cmd(file, preset),
+        Cmd::Check {
+            preset_file,
+            yes,
+            ops,
+        } => check_cmd(&mut *io, preset_file.as_deref(), ops, yes.yes),
     }
 }
 
@@ -396,5 +414,70 @@ fn diff_cmd(file: &std::path::Path, preset: &str) -> u8 {
         }
         println!("{} differences ({} vs {preset})", d.len(), f.kernel);
         1
+    }
+}
+
+fn check_cmd(
+    io: &mut dyn SysfsIo,
+    preset_file: Option<&std::path::Path>,
+    words: &[String],
+    yes: bool,
+) -> u8 {
+    let ops = match parse_ops(words) {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    let preset = match preset_file {
+        Some(f) => match std::fs::read_to_string(f)
+            .map_err(|e| Error::Usage(format!("read {}: {e}", f.display())))
+            .and_then(|t| cpuhp_linux::PresetFile::parse(&t))
+            .and_then(|p| p.to_preset())
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        },
+        None => {
+            let release = cpuhp_linux::probe(io)
+                .ok()
+                .and_then(|p| p.kernel.value)
+                .unwrap_or_default();
+            match cpuhp_linux::preset_for_kernel(&release) {
+                Some(p) => p,
+                None => {
+                    eprintln!(
+                        "error: no built-in preset for kernel {release:?}: learn one (`cpuhp linux learn`) and pass --preset-file"
+                    );
+                    return 2;
+                }
+            }
+        }
+    };
+    if let Some(first) = ops.first() {
+        if let Err(e) = plan(io, first) {
+            return fail(&e);
+        }
+    }
+    eprintln!(
+        "plan: check {} against preset {} ({})",
+        ops.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" then "),
+        preset.name,
+        preset.kernel
+    );
+    if let Err(code) = confirm(yes) {
+        return code;
+    }
+    match cpuhp_linux::check(io, &ops, preset, "") {
+        Ok(c) => {
+            print!("{}", c.report(3));
+            print_report(&c.kernel.report);
+            u8::from(c.first_difference.is_some())
+        }
+        Err(e) => fail(&e),
     }
 }

@@ -23,6 +23,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod check;
 mod io;
 mod learn;
 mod ops;
@@ -32,6 +33,7 @@ mod sim;
 mod status;
 mod trace;
 
+pub use check::{check, preset_for_kernel, Check};
 pub use io::{Fs, HostIo, IoError, SysfsIo};
 pub use ops::{
     execute, parse_cpus, parse_op, plan, JournalEntry, Op, Plan, Report, Transaction, Write,
