@@ -397,7 +397,10 @@ fn diff_cmd(file: &std::path::Path, preset: &str) -> u8 {
     let f = match std::fs::read_to_string(file) {
         Ok(t) => match cpuhp_linux::PresetFile::parse(&t) {
             Ok(f) => f,
-            Err(e) => return fail(&e),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
         },
         Err(e) => {
             eprintln!("error: read {}: {e}", file.display());

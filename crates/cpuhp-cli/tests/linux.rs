@@ -394,3 +394,90 @@ fn linux_bad_input_exits_2() {
         .code(1)
         .stderr(predicate::str::contains("/nonexistent-root/sys/devices/system/cpu: ENOENT"));
 }
+
+#[test]
+fn linux_learn_writes_a_preset_file_the_simulator_and_diff_accept() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("learned.json");
+    cpuhp()
+        .args(["linux", "--simulate", "2", "learn", "--cpu", "1", "--yes", "-o"])
+        .arg(&file)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "65 states, 50 with a traced callback, kernel 6.1.0-56-amd64",
+        ));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["format"], "cpuhp-preset/1");
+    let rcu = v["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["number"] == 199)
+        .unwrap();
+    assert_eq!(
+        rcu["teardown"],
+        serde_json::json!({"symbol": "rcutree_offline_cpu", "ctx": "cpu"})
+    );
+    cpuhp()
+        .args(["linux", "diff-preset"])
+        .arg(&file)
+        .assert()
+        .code(0)
+        .stdout("identical: 65 states (6.1.0-56-amd64 vs linux-6.1)\n");
+    let sim = cpuhp().args(["states"]).assert().code(0).get_output().stdout.clone();
+    cpuhp()
+        .args(["states", "--preset-file"])
+        .arg(&file)
+        .assert()
+        .code(0)
+        .stdout(String::from_utf8(sim).unwrap());
+    cpuhp()
+        .args(["linux", "--simulate", "3", "check", "--yes", "--preset-file"])
+        .arg(&file)
+        .args(["--", "offline", "2", "then", "online", "2"])
+        .assert()
+        .code(0)
+        .stdout("PASS (73 callbacks)\n");
+
+    // Another kernel's callback: diff and check both find it.
+    let other = d.path().join("other.json");
+    std::fs::write(&other, text.replace("rcutree_offline_cpu", "rcu_other_offline")).unwrap();
+    cpuhp()
+        .args(["linux", "diff-preset"])
+        .arg(&other)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "199 RCU/tree:online: teardown rcu_other_offline in the file, rcutree_offline_cpu in the preset",
+        ));
+    cpuhp()
+        .args(["linux", "--simulate", "3", "check", "--yes", "--preset-file"])
+        .arg(&other)
+        .args(["--", "offline", "2"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL: callback 7 differs (- kernel, + simulator)"))
+        .stdout(predicate::str::contains(
+            "  -     7  cpu 2 down 199 rcutree_offline_cpu ret 0 state 198 (cpu)\n  +     7  cpu 2 down 199 rcu_other_offline ret 0 state 198 (cpu)",
+        ));
+    std::fs::write(&other, "{\"format\": \"something-else\"}").unwrap();
+    cpuhp()
+        .args(["linux", "diff-preset"])
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("preset file:"));
+}
+
+#[test]
+fn linux_check_passes_a_kernel_rollback_the_simulator_predicts() {
+    cpuhp()
+        .args(["linux", "--simulate", "3", "check", "--yes"])
+        .args(["--", "fail", "2", "200", "then", "offline", "2"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with("PASS ("))
+        .stderr(predicate::str::contains("restored cpu2: online 1 (state 236)"));
+}
