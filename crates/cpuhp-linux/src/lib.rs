@@ -33,7 +33,7 @@ mod sim;
 mod status;
 mod trace;
 
-pub use check::{check, preset_for_kernel, Check};
+pub use check::{check, preset_for_kernel, sweep, Check, Sweep, SweepCase};
 pub use io::{Fs, HostIo, IoError, SysfsIo};
 pub use ops::{
     execute, parse_cpus, parse_op, plan, JournalEntry, Op, Plan, Report, Transaction, Write,

@@ -150,6 +150,18 @@ pub fn record(
     interrupt: Option<&AtomicBool>,
     tag: &str,
 ) -> Result<Recording, crate::Error> {
+    record_with(io, ops, interrupt, tag, true)
+}
+
+/// [`record`], and with `keep: false` everything is put back afterwards even when every
+/// operation succeeded (a sweep case leaves the machine as it found it).
+pub(crate) fn record_with(
+    io: &mut dyn SysfsIo,
+    ops: &[Op],
+    interrupt: Option<&AtomicBool>,
+    tag: &str,
+    keep: bool,
+) -> Result<Recording, crate::Error> {
     let states = read_states(io)?;
     let top = states.last().map_or(0, |r| r.number);
     let nr_cpus = read_status(io)?.len() as u32;
@@ -215,7 +227,7 @@ pub fn record(
                 }
             }
         }
-        report = if outcome.is_ok() {
+        report = if outcome.is_ok() && keep {
             tx.commit()
         } else {
             tx.rollback()
