@@ -481,3 +481,33 @@ fn linux_check_passes_a_kernel_rollback_the_simulator_predicts() {
         .stdout(predicate::str::starts_with("PASS ("))
         .stderr(predicate::str::contains("restored cpu2: online 1 (state 236)"));
 }
+
+#[test]
+fn linux_sweep_prints_the_summary_and_json() {
+    cpuhp()
+        .args(["linux", "--simulate", "2", "sweep", "--yes", "--states", "199,235"])
+        .assert()
+        .code(0)
+        .stdout(
+            "CPU STATE NAME                           DIR  ERRNO   ROLLBACK MATCHES\n\
+             \x20 1   199 RCU/tree:online                down EAGAIN  yes\n\
+             \x20 1   199 RCU/tree:online                up   EAGAIN  yes\n\
+             \x20 1   235 sched:active                   down EAGAIN  yes\n\
+             \x20 1   235 sched:active                   up   EAGAIN  yes\n\
+             4 cases run of 4; fail accepted in 4, refused in 0; 4 of 4 match the simulator\n",
+        );
+    let out = cpuhp()
+        .args(["linux", "--simulate", "2", "sweep", "--yes", "--json", "--max-seconds", "0"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["stopped"], "time limit");
+    assert_eq!(v["planned"], 126);
+    cpuhp()
+        .args(["linux", "--simulate", "2", "sweep", "--yes", "--states", "x"])
+        .assert()
+        .code(2);
+}

@@ -355,3 +355,103 @@ fn host_io_reads_a_tree_shaped_like_sys() {
         Err(Error::Io(_))
     ));
 }
+
+#[test]
+fn sweep_injects_both_directions_restores_each_case_and_reports_refusals() {
+    let mut k = sim(3);
+    let s = cpuhp_linux::sweep(
+        &mut k,
+        &[2],
+        Some(&[1, 50, 93, 199]),
+        &cpuhp::preset::LINUX_6_1,
+        None,
+        None,
+        |_, _| {},
+    )
+    .unwrap();
+    let rows: Vec<(u32, &str, Option<&str>, Option<&str>, bool)> = s
+        .cases
+        .iter()
+        .map(|c| {
+            (
+                c.state,
+                c.direction,
+                c.fail_refused.as_deref(),
+                c.errno.as_deref(),
+                c.matches,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            // A PREPARE state below cpu:bringup cannot fail while the CPU is up (EINVAL).
+            (1, "down", Some("EINVAL"), None, true),
+            (1, "up", None, Some("EAGAIN"), true),
+            (50, "down", Some("EINVAL"), None, true),
+            (50, "up", None, Some("EAGAIN"), true),
+            // STARTING/DYING states cannot fail.
+            (93, "down", Some("EINVAL"), None, true),
+            (93, "up", Some("EINVAL"), None, true),
+            (199, "down", None, Some("EAGAIN"), true),
+            (199, "up", None, Some("EAGAIN"), true),
+        ]
+    );
+    assert_eq!(s.planned, 8);
+    assert_eq!(s.stopped, None);
+    assert!(s.table().ends_with(
+        "8 cases run of 8; fail accepted in 4, refused in 4; 4 of 4 match the simulator\n"
+    ));
+    assert_eq!(states(&k), [Some(236); 3]);
+    for c in 0..3 {
+        assert_eq!(k.read(Fs::Cpu, &format!("cpu{c}/hotplug/fail")).unwrap(), "-1\n");
+    }
+    assert!(k.instances().is_empty());
+}
+
+#[test]
+fn sweep_against_another_table_reports_the_difference_and_stops_when_told() {
+    let mut k = sim(2);
+    let s = cpuhp_linux::sweep(
+        &mut k,
+        &[1],
+        Some(&[199]),
+        &cpuhp::preset::DEMO,
+        None,
+        None,
+        |_, _| {},
+    )
+    .unwrap();
+    assert!(s.cases.iter().all(|c| !c.matches));
+    let d = s.cases[0].difference.as_deref().unwrap();
+    assert!(d.starts_with("FAIL: callback "), "{d}");
+    assert!(d.contains("  - "), "{d}");
+
+    let stop = AtomicBool::new(true);
+    let s = cpuhp_linux::sweep(
+        &mut k,
+        &[1],
+        None,
+        &cpuhp::preset::LINUX_6_1,
+        None,
+        Some(&stop),
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!((s.cases.len(), s.stopped.as_deref()), (0, Some("interrupted")));
+    let s = cpuhp_linux::sweep(
+        &mut k,
+        &[1],
+        None,
+        &cpuhp::preset::LINUX_6_1,
+        Some(std::time::Duration::ZERO),
+        None,
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!((s.cases.len(), s.stopped.as_deref()), (0, Some("time limit")));
+    assert!(matches!(
+        cpuhp_linux::sweep(&mut k, &[0], None, &cpuhp::preset::LINUX_6_1, None, None, |_, _| {}),
+        Err(Error::Refused(_))
+    ));
+}
