@@ -330,7 +330,8 @@ fn op_cmd(io: &mut dyn SysfsIo, words: &[&str], yes: bool) -> u8 {
             print_report(&report);
             0
         }
-        Err((e, report)) => {
+        Err(f) => {
+            let (e, report) = (f.error, f.report);
             eprintln!("error: {e}");
             print_report(&report);
             if report.not_restored.is_empty() {
@@ -399,7 +400,10 @@ fn learn_cmd(io: &mut dyn SysfsIo, cpu: u32, output: &std::path::Path, yes: bool
             return fail(&e);
         }
     }
-    eprintln!("plan: record offline {cpu} then online {cpu}; write {}", output.display());
+    eprintln!(
+        "plan: record offline {cpu} then online {cpu}; write {}",
+        output.display()
+    );
     if let Err(code) = confirm(yes) {
         return code;
     }
@@ -448,7 +452,11 @@ fn diff_cmd(file: &std::path::Path, preset: &str) -> u8 {
     };
     let d = f.diff(p);
     if d.is_empty() {
-        println!("identical: {} states ({} vs {preset})", f.states.len(), f.kernel);
+        println!(
+            "identical: {} states ({} vs {preset})",
+            f.states.len(),
+            f.kernel
+        );
         0
     } else {
         for l in &d {
@@ -619,7 +627,14 @@ fn sweep_cmd(io: &mut dyn SysfsIo, a: SweepArgs<'_>) -> u8 {
     } else {
         print!("{}", s.table());
         for c in s.cases.iter().filter(|c| !c.matches) {
-            print!("\ncpu {} state {} {} {}:\n{}", c.cpu, c.state, c.name, c.direction, c.difference.as_deref().unwrap_or(""));
+            print!(
+                "\ncpu {} state {} {} {}:\n{}",
+                c.cpu,
+                c.state,
+                c.name,
+                c.direction,
+                c.difference.as_deref().unwrap_or("")
+            );
         }
     }
     if s.stopped.as_deref() == Some("interrupted") {

@@ -86,13 +86,21 @@ fn linux_probe_reports_each_finding_with_its_reason() {
         ("kernel", "6.1.0-56-amd64", "proc/sys/kernel/osrelease"),
         ("hotplug", "yes", "cpu1/online exists"),
         ("online files", "1-3", "cpu0/online is missing"),
-        ("state control", "unknown", "only a write of an intermediate target would tell"),
+        (
+            "state control",
+            "unknown",
+            "only a write of an intermediate target would tell",
+        ),
         ("fail", "yes", "cpu0/hotplug/fail exists"),
         ("tracefs", tracefs.as_str(), "from /proc/mounts"),
         ("isolated", "3", "isolated"),
         ("nohz_full", "none", "nohz_full does not exist"),
         ("housekeeping", "0-2", "online minus isolated"),
-        ("must stay", "0", "CPU 0 is the lowest online housekeeping CPU"),
+        (
+            "must stay",
+            "0",
+            "CPU 0 is the lowest online housekeeping CPU",
+        ),
     ] {
         let line = text
             .lines()
@@ -142,7 +150,13 @@ fn linux_status_and_states_read_the_tree() {
     assert_eq!(v[1]["state"], 236);
 
     // The same table as the simulator's `cpuhp states`.
-    let sim = cpuhp().args(["states"]).assert().code(0).get_output().stdout.clone();
+    let sim = cpuhp()
+        .args(["states"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
     cpuhp()
         .args(["linux", "states"])
         .args(root_arg(d.path()))
@@ -170,7 +184,9 @@ fn linux_offline_refuses_unsafe_cpus_with_exit_2() {
         .args(root_arg(d.path()))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("refused: CPU 0 has no online file"));
+        .stderr(predicate::str::contains(
+            "refused: CPU 0 has no online file",
+        ));
     // All four online files, CPUs 1-3 isolated: 0 is the last housekeeping CPU.
     let d = tree(4, &[0, 1, 2, 3], "1-3");
     cpuhp()
@@ -178,13 +194,17 @@ fn linux_offline_refuses_unsafe_cpus_with_exit_2() {
         .args(root_arg(d.path()))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("would take the last housekeeping CPU offline"));
+        .stderr(predicate::str::contains(
+            "would take the last housekeeping CPU offline",
+        ));
     cpuhp()
         .args(["linux", "offline", "0-3", "--yes"])
         .args(root_arg(d.path()))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("would take the last online CPU offline"));
+        .stderr(predicate::str::contains(
+            "would take the last online CPU offline",
+        ));
     cpuhp()
         .args(["linux", "offline", "9", "--yes"])
         .args(root_arg(d.path()))
@@ -196,7 +216,9 @@ fn linux_offline_refuses_unsafe_cpus_with_exit_2() {
         .args(root_arg(d.path()))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no state \"no:such\" in hotplug/states"));
+        .stderr(predicate::str::contains(
+            "no state \"no:such\" in hotplug/states",
+        ));
     for c in 0..4 {
         assert_eq!(
             std::fs::read_to_string(cpu_file(d.path(), &format!("cpu{c}/online"))).unwrap(),
@@ -252,7 +274,10 @@ fn linux_offline_restores_everything_on_sigint() {
     let d = tree(3, &[1, 2], "");
     let state = cpu_file(d.path(), "cpu2/hotplug/state");
     std::fs::remove_file(&state).unwrap();
-    let st = std::process::Command::new("mkfifo").arg(&state).status().unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(&state)
+        .status()
+        .unwrap();
     assert!(st.success());
     let regular = cpu_file(d.path(), "cpu2/hotplug/state.new");
     std::fs::write(&regular, "236\n").unwrap();
@@ -267,7 +292,10 @@ fn linux_offline_restores_everything_on_sigint() {
         .unwrap();
     // Opening the FIFO for writing returns once the CLI has opened it for reading: it has
     // written CPU 1, checked for a signal, and is remembering where CPU 2 is.
-    let mut f = std::fs::OpenOptions::new().write(true).open(&state).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&state)
+        .unwrap();
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
     std::fs::rename(&regular, &state).unwrap();
@@ -300,7 +328,9 @@ fn linux_record_always_removes_its_tracefs_instance() {
         .args(["record", "--yes", "--", "offline", "1"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("events/cpuhp/cpuhp_enter/enable: ENOENT"));
+        .stderr(predicate::str::contains(
+            "events/cpuhp/cpuhp_enter/enable: ENOENT",
+        ));
     let left: Vec<_> = std::fs::read_dir(d.path().join("sys/kernel/tracing/instances"))
         .unwrap()
         .collect();
@@ -315,7 +345,15 @@ fn linux_record_always_removes_its_tracefs_instance() {
 #[test]
 fn linux_record_on_the_simulator_renders_every_format() {
     let ftrace = cpuhp()
-        .args(["linux", "--simulate", "2", "record", "--yes", "--format", "ftrace"])
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "record",
+            "--yes",
+            "--format",
+            "ftrace",
+        ])
         .args(["--", "offline", "1", "then", "online", "1"])
         .assert()
         .code(0)
@@ -330,7 +368,15 @@ fn linux_record_on_the_simulator_renders_every_format() {
     assert_eq!(parse_count(&ftrace), lines.len());
 
     let jsonl = cpuhp()
-        .args(["linux", "--simulate", "2", "record", "--yes", "--format", "jsonl"])
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "record",
+            "--yes",
+            "--format",
+            "jsonl",
+        ])
         .args(["--", "offline", "1"])
         .assert()
         .code(0)
@@ -349,7 +395,15 @@ fn linux_record_on_the_simulator_renders_every_format() {
     assert_eq!(events.last().unwrap()["event"], "step_done");
 
     let perfetto = cpuhp()
-        .args(["linux", "--simulate", "2", "record", "--yes", "--format", "perfetto"])
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "record",
+            "--yes",
+            "--format",
+            "perfetto",
+        ])
         .args(["--", "offline", "1"])
         .assert()
         .code(0)
@@ -357,7 +411,9 @@ fn linux_record_on_the_simulator_renders_every_format() {
         .stdout
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&perfetto).unwrap();
-    assert!(v.to_string().contains("teardown 235 sched:active (sched_cpu_deactivate)"));
+    assert!(v
+        .to_string()
+        .contains("teardown 235 sched:active (sched_cpu_deactivate)"));
 
     cpuhp()
         .args(["linux", "--simulate", "3", "record", "--yes"])
@@ -366,7 +422,9 @@ fn linux_record_on_the_simulator_renders_every_format() {
         .code(1)
         .stdout(predicate::str::contains("── 2. offline 2"))
         .stdout(predicate::str::contains("⇒ failed with EAGAIN"))
-        .stdout(predicate::str::contains("STATE DIR      CALLS TOTAL_US   MAX_US CALLBACK"))
+        .stdout(predicate::str::contains(
+            "STATE DIR      CALLS TOTAL_US   MAX_US CALLBACK",
+        ))
         .stderr(predicate::str::contains(
             "error: write /sys/devices/system/cpu/cpu2/online: EAGAIN",
         ));
@@ -379,7 +437,15 @@ fn parse_count(text: &str) -> usize {
 #[test]
 fn linux_bad_input_exits_2() {
     cpuhp()
-        .args(["linux", "--simulate", "2", "record", "--yes", "--", "reboot"])
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "record",
+            "--yes",
+            "--",
+            "reboot",
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not an operation: \"reboot\""));
@@ -392,7 +458,9 @@ fn linux_bad_input_exits_2() {
         .args(["linux", "--sysfs-root", "/nonexistent-root", "status"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("/nonexistent-root/sys/devices/system/cpu: ENOENT"));
+        .stderr(predicate::str::contains(
+            "/nonexistent-root/sys/devices/system/cpu: ENOENT",
+        ));
 }
 
 #[test]
@@ -400,7 +468,16 @@ fn linux_learn_writes_a_preset_file_the_simulator_and_diff_accept() {
     let d = tempfile::tempdir().unwrap();
     let file = d.path().join("learned.json");
     cpuhp()
-        .args(["linux", "--simulate", "2", "learn", "--cpu", "1", "--yes", "-o"])
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "learn",
+            "--cpu",
+            "1",
+            "--yes",
+            "-o",
+        ])
         .arg(&file)
         .assert()
         .code(0)
@@ -426,7 +503,13 @@ fn linux_learn_writes_a_preset_file_the_simulator_and_diff_accept() {
         .assert()
         .code(0)
         .stdout("identical: 65 states (6.1.0-56-amd64 vs linux-6.1)\n");
-    let sim = cpuhp().args(["states"]).assert().code(0).get_output().stdout.clone();
+    let sim = cpuhp()
+        .args(["states"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
     cpuhp()
         .args(["states", "--preset-file"])
         .arg(&file)
@@ -434,7 +517,14 @@ fn linux_learn_writes_a_preset_file_the_simulator_and_diff_accept() {
         .code(0)
         .stdout(String::from_utf8(sim).unwrap());
     cpuhp()
-        .args(["linux", "--simulate", "3", "check", "--yes", "--preset-file"])
+        .args([
+            "linux",
+            "--simulate",
+            "3",
+            "check",
+            "--yes",
+            "--preset-file",
+        ])
         .arg(&file)
         .args(["--", "offline", "2", "then", "online", "2"])
         .assert()
@@ -443,7 +533,11 @@ fn linux_learn_writes_a_preset_file_the_simulator_and_diff_accept() {
 
     // Another kernel's callback: diff and check both find it.
     let other = d.path().join("other.json");
-    std::fs::write(&other, text.replace("rcutree_offline_cpu", "rcu_other_offline")).unwrap();
+    std::fs::write(
+        &other,
+        text.replace("rcutree_offline_cpu", "rcu_other_offline"),
+    )
+    .unwrap();
     cpuhp()
         .args(["linux", "diff-preset"])
         .arg(&other)
@@ -479,13 +573,23 @@ fn linux_check_passes_a_kernel_rollback_the_simulator_predicts() {
         .assert()
         .code(0)
         .stdout(predicate::str::starts_with("PASS ("))
-        .stderr(predicate::str::contains("restored cpu2: online 1 (state 236)"));
+        .stderr(predicate::str::contains(
+            "restored cpu2: online 1 (state 236)",
+        ));
 }
 
 #[test]
 fn linux_sweep_prints_the_summary_and_json() {
     cpuhp()
-        .args(["linux", "--simulate", "2", "sweep", "--yes", "--states", "199,235"])
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "sweep",
+            "--yes",
+            "--states",
+            "199,235",
+        ])
         .assert()
         .code(0)
         .stdout(
@@ -497,7 +601,16 @@ fn linux_sweep_prints_the_summary_and_json() {
              4 cases run of 4; fail accepted in 4, refused in 0; 4 of 4 match the simulator\n",
         );
     let out = cpuhp()
-        .args(["linux", "--simulate", "2", "sweep", "--yes", "--json", "--max-seconds", "0"])
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "sweep",
+            "--yes",
+            "--json",
+            "--max-seconds",
+            "0",
+        ])
         .assert()
         .code(0)
         .get_output()
@@ -507,7 +620,15 @@ fn linux_sweep_prints_the_summary_and_json() {
     assert_eq!(v["stopped"], "time limit");
     assert_eq!(v["planned"], 126);
     cpuhp()
-        .args(["linux", "--simulate", "2", "sweep", "--yes", "--states", "x"])
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "sweep",
+            "--yes",
+            "--states",
+            "x",
+        ])
         .assert()
         .code(2);
 }

@@ -85,7 +85,13 @@ impl Check {
                 .get(at)
                 .map_or("<end of simulation>", String::as_str)
         );
-        for (i, l) in self.simulator_lines.iter().enumerate().skip(at + 1).take(context) {
+        for (i, l) in self
+            .simulator_lines
+            .iter()
+            .enumerate()
+            .skip(at + 1)
+            .take(context)
+        {
             let _ = writeln!(out, "  + {:>5}  {l}", i + 1);
         }
         out
@@ -156,7 +162,7 @@ fn check_with(
                 Op::Target(c as u32, s.to_string())
             };
             let p = plan(&sim, &op)?;
-            execute(&mut sim, &p, None).map_err(|(e, _)| e)?;
+            execute(&mut sim, &p, None).map_err(|f| f.error)?;
         }
     }
     let simulator = record_with(&mut sim, ops, None, tag, keep)?;
@@ -277,7 +283,13 @@ pub fn sweep(
                     r => r?,
                 };
                 let errno_of = |e: &str| e.rsplit(": ").next().unwrap_or(e).to_string();
-                let fail_refused = c.kernel.op_results.get(fail_at).cloned().flatten().map(|e| errno_of(&e));
+                let fail_refused = c
+                    .kernel
+                    .op_results
+                    .get(fail_at)
+                    .cloned()
+                    .flatten()
+                    .map(|e| errno_of(&e));
                 cases.push(SweepCase {
                     cpu,
                     state: r.number,
@@ -286,7 +298,12 @@ pub fn sweep(
                     errno: if fail_refused.is_some() {
                         None
                     } else {
-                        c.kernel.op_results.last().cloned().flatten().map(|e| errno_of(&e))
+                        c.kernel
+                            .op_results
+                            .last()
+                            .cloned()
+                            .flatten()
+                            .map(|e| errno_of(&e))
                     },
                     fail_refused,
                     matches: c.first_difference.is_none(),
@@ -307,7 +324,9 @@ impl Sweep {
     /// The summary table: `STATE NAME DIR ERRNO MATCH`, for the cases whose `fail` the kernel
     /// accepted, then a count line.
     pub fn table(&self) -> String {
-        let mut out = String::from("CPU STATE NAME                           DIR  ERRNO   ROLLBACK MATCHES\n");
+        let mut out = String::from(
+            "CPU STATE NAME                           DIR  ERRNO   ROLLBACK MATCHES\n",
+        );
         for c in self.cases.iter().filter(|c| c.fail_refused.is_none()) {
             let _ = writeln!(
                 out,
@@ -320,7 +339,11 @@ impl Sweep {
                 if c.matches { "yes" } else { "no" }
             );
         }
-        let accepted = self.cases.iter().filter(|c| c.fail_refused.is_none()).count();
+        let accepted = self
+            .cases
+            .iter()
+            .filter(|c| c.fail_refused.is_none())
+            .count();
         let matched = self
             .cases
             .iter()

@@ -82,7 +82,12 @@ fn ctx_name(c: Context) -> &'static str {
 ///
 /// As [`record`]; an operation that failed (the CPU could not go offline or come back).
 pub fn learn(io: &mut dyn SysfsIo, cpu: u32, tag: &str) -> Result<PresetFile, crate::Error> {
-    let rec = record(io, &[Op::Offline(vec![cpu]), Op::Online(vec![cpu])], None, tag)?;
+    let rec = record(
+        io,
+        &[Op::Offline(vec![cpu]), Op::Online(vec![cpu])],
+        None,
+        tag,
+    )?;
     if let Err(e) = &rec.outcome {
         return Err(crate::Error::Parse(format!(
             "learning needs a clean offline and online of CPU {cpu}: {e}"
@@ -103,19 +108,23 @@ impl PresetFile {
             .iter()
             .filter(|c| c.cpu == cpu && c.symbol != "cpuhp_kick_ap_work")
         {
-            let e = seen
-                .entry((c.step, c.bringup))
-                .or_insert((c.symbol.clone(), c.context, 0, c.multi));
+            let e = seen.entry((c.step, c.bringup)).or_insert((
+                c.symbol.clone(),
+                c.context,
+                0,
+                c.multi,
+            ));
             if c.multi {
                 e.2 += 1;
             }
         }
         let cb = |n: u32, up: bool| {
-            seen.get(&(n, up)).map(|(s, ctx, k, multi)| LearnedCallback {
-                symbol: s.clone(),
-                ctx: ctx_name(*ctx).into(),
-                instances: multi.then_some(*k),
-            })
+            seen.get(&(n, up))
+                .map(|(s, ctx, k, multi)| LearnedCallback {
+                    symbol: s.clone(),
+                    ctx: ctx_name(*ctx).into(),
+                    instances: multi.then_some(*k),
+                })
         };
         PresetFile {
             format: PRESET_FORMAT.into(),
@@ -185,12 +194,18 @@ impl PresetFile {
                 (None, Some(t)) => out.push(format!("{n} {}: only in the preset", t.name)),
                 (Some(m), Some(t)) => {
                     if m.name != t.name {
-                        out.push(format!("{n}: named {:?} in the file, {:?} in the preset", m.name, t.name));
+                        out.push(format!(
+                            "{n}: named {:?} in the file, {:?} in the preset",
+                            m.name, t.name
+                        ));
                         continue;
                     }
                     // Not traced: STARTING/DYING callbacks, and the states a walk never calls
                     // (0 offline, the top online, and the idle:dead placeholder).
-                    if (l.ap_idle_dead.get()..l.ap_online.get()).contains(&n) || n == 0 || n == l.online.get() {
+                    if (l.ap_idle_dead.get()..l.ap_online.get()).contains(&n)
+                        || n == 0
+                        || n == l.online.get()
+                    {
                         continue;
                     }
                     for (up, got, want) in [

@@ -35,16 +35,16 @@ mod trace;
 
 pub use check::{check, preset_for_kernel, sweep, Check, Sweep, SweepCase};
 pub use io::{Fs, HostIo, IoError, SysfsIo};
-pub use ops::{
-    execute, parse_cpus, parse_op, plan, JournalEntry, Op, Plan, Report, Transaction, Write,
-};
 pub use learn::{learn, LearnedCallback, LearnedState, PresetFile, PRESET_FORMAT};
+pub use ops::{
+    execute, parse_cpus, parse_op, plan, Failed, JournalEntry, Op, Plan, Report, Transaction, Write,
+};
 pub use probe::{probe, CpuInfo, Finding, Probe, Tristate};
-pub use record::{record, render_recording, Call, Recording, RecordFormat};
+pub use record::{record, render_recording, Call, RecordFormat, Recording};
 pub use sim::SimKernel;
 pub use status::{
-    parse_states, read_states, read_status, resolve_state, states_json, states_text,
-    status_table, CpuRow, StateRow,
+    parse_states, read_states, read_status, resolve_state, states_json, states_text, status_table,
+    CpuRow, StateRow,
 };
 pub use trace::{latency_table, parse_trace, Latency, TraceLine, TracePoint};
 
@@ -92,7 +92,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Unsupported => f.write_str("unsupported on this OS: the Linux backend needs Linux"),
+            Error::Unsupported => {
+                f.write_str("unsupported on this OS: the Linux backend needs Linux")
+            }
             Error::Io(e) => write!(f, "{e}"),
             Error::Parse(m) | Error::Usage(m) => f.write_str(m),
             Error::Refused(m) => write!(f, "refused: {m}"),

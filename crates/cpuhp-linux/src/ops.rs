@@ -258,9 +258,7 @@ pub fn plan(io: &dyn SysfsIo, op: &Op) -> Result<Plan, crate::Error> {
             "{op}: would take the last online CPU offline"
         )));
     }
-    let was_housekeeping = going
-        .iter()
-        .any(|c| info.housekeeping.contains(CpuId(*c)));
+    let was_housekeeping = going.iter().any(|c| info.housekeeping.contains(CpuId(*c)));
     if was_housekeeping && !stays(&info.housekeeping) {
         return Err(crate::Error::Refused(format!(
             "{op}: would take the last housekeeping CPU offline (housekeeping: {}; isolated: {}; nohz_full: {})",
@@ -390,9 +388,7 @@ impl<'a> Transaction<'a> {
             value: value.to_string(),
             result: match &r {
                 Ok(()) => "ok".into(),
-                Err(e) => e
-                    .errno
-                    .map_or_else(|| e.detail.clone(), |n| n.to_string()),
+                Err(e) => e.errno.map_or_else(|| e.detail.clone(), |n| n.to_string()),
             },
             restore,
         });
@@ -464,7 +460,10 @@ impl<'a> Transaction<'a> {
             let online_file = format!("cpu{c}/online");
             let state_file = format!("cpu{c}/hotplug/state");
             let io: &dyn SysfsIo = self.io;
-            let now_online = read_num::<u8>(io, &online_file).ok().flatten().map(|v| v != 0);
+            let now_online = read_num::<u8>(io, &online_file)
+                .ok()
+                .flatten()
+                .map(|v| v != 0);
             let now_state = read_num::<u32>(io, &state_file).ok().flatten();
             let mut changed = false;
             if let (Some(was), Some(now)) = (b.online_file, now_online) {
@@ -493,7 +492,10 @@ impl<'a> Transaction<'a> {
             }
             let io: &dyn SysfsIo = self.io;
             let final_state = read_num::<u32>(io, &state_file).ok().flatten();
-            let final_online = read_num::<u8>(io, &online_file).ok().flatten().map(|v| v != 0);
+            let final_online = read_num::<u8>(io, &online_file)
+                .ok()
+                .flatten()
+                .map(|v| v != 0);
             if final_state != b.state || final_online != b.online_file {
                 not_restored.push(format!(
                     "cpu{c}: is at online {} state {}, was online {} state {}",
@@ -520,11 +522,14 @@ impl<'a> Transaction<'a> {
 }
 
 fn show<T: fmt::Display>(v: Option<T>) -> String {
-    v.map_or_else(|| "-".into(), |v| match format!("{v}").as_str() {
-        "true" => "1".into(),
-        "false" => "0".into(),
-        s => s.to_string(),
-    })
+    v.map_or_else(
+        || "-".into(),
+        |v| match format!("{v}").as_str() {
+            "true" => "1".into(),
+            "false" => "0".into(),
+            s => s.to_string(),
+        },
+    )
 }
 
 impl Drop for Transaction<'_> {
@@ -557,7 +562,8 @@ impl Drop for Transaction<'_> {
 /// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 4)?;
 /// k.fail_path("write", Fs::Cpu, "cpu2/online", cpuhp::Errno::EBUSY);
 /// let p = plan(&k, &Op::Offline(vec![1, 2]))?;
-/// let (err, report) = execute(&mut k, &p, None).unwrap_err();
+/// let failed = execute(&mut k, &p, None).unwrap_err();
+/// let (err, report) = (failed.error, failed.report);
 /// assert_eq!(err.to_string(), "write /sys/devices/system/cpu/cpu2/online: EBUSY");
 /// assert_eq!(report.restored, ["cpu1: online 1 (state 236)"]);
 /// assert_eq!(k.read(Fs::Cpu, "online")?, "0-3\n");
@@ -567,10 +573,22 @@ pub fn execute(
     io: &mut dyn SysfsIo,
     plan: &Plan,
     interrupt: Option<&AtomicBool>,
-) -> Result<Report, (crate::Error, Report)> {
+) -> Result<Report, Box<Failed>> {
     let mut tx = Transaction::new(io, interrupt);
     match tx.apply(plan) {
         Ok(()) => Ok(tx.commit()),
-        Err(e) => Err((e, tx.rollback())),
+        Err(error) => Err(Box::new(Failed {
+            error,
+            report: tx.rollback(),
+        })),
     }
+}
+
+/// A transaction that failed: why, and what was restored.
+#[derive(Debug)]
+pub struct Failed {
+    /// The failed write or the interrupt.
+    pub error: crate::Error,
+    /// The journal and what was restored.
+    pub report: Report,
 }

@@ -101,7 +101,9 @@ impl InstanceGuard<'_> {
         }
         // Stop recording first: an instance with tracing on and events enabled can still be
         // removed, but disabling first leaves nothing behind if rmdir fails.
-        let _ = self.io.write(Fs::Tracing, &format!("{}/tracing_on", self.dir), "0");
+        let _ = self
+            .io
+            .write(Fs::Tracing, &format!("{}/tracing_on", self.dir), "0");
         let r = self.io.rmdir(Fs::Tracing, &self.dir);
         self.removed = Some(r.clone());
         r
@@ -193,7 +195,9 @@ pub(crate) fn record_with(
             .io
             .write(Fs::Tracing, &format!("{dir}/events/cpuhp/{ev}/enable"), "1")?;
     }
-    guard.io.write(Fs::Tracing, &format!("{dir}/tracing_on"), "1")?;
+    guard
+        .io
+        .write(Fs::Tracing, &format!("{dir}/tracing_on"), "1")?;
     let trace_file = format!("{dir}/trace");
 
     let mut lines: Vec<Vec<TraceLine>> = Vec::new();
@@ -372,16 +376,14 @@ impl Recording {
                         step,
                         ret,
                     } => {
-                        let (bringup, instance, ctx) = match open
-                            .iter()
-                            .rposition(|o| o.0 == *cpu && o.1 == *step)
-                        {
-                            Some(k) => {
-                                let o = open.remove(k);
-                                (o.2, o.3, o.4)
-                            }
-                            None => (false, None, context),
-                        };
+                        let (bringup, instance, ctx) =
+                            match open.iter().rposition(|o| o.0 == *cpu && o.1 == *step) {
+                                Some(k) => {
+                                    let o = open.remove(k);
+                                    (o.2, o.3, o.4)
+                                }
+                                None => (false, None, context),
+                            };
                         events.push(Event::Exit {
                             cpu: *cpu,
                             state: *state,
@@ -398,11 +400,7 @@ impl Recording {
             let outcome = match self.op_results.get(i).cloned().flatten() {
                 None => Outcome::Ok,
                 Some(e) => Outcome::Failed {
-                    errno: e
-                        .rsplit(": ")
-                        .next()
-                        .unwrap_or(&e)
-                        .to_string(),
+                    errno: e.rsplit(": ").next().unwrap_or(&e).to_string(),
                     kind: "Write".into(),
                     failure: self
                         .calls
@@ -485,12 +483,8 @@ pub fn render_recording(r: &Recording, format: RecordFormat, color: bool) -> Str
     let t0 = ts.iter().flatten().copied().min().unwrap_or(0);
     match format {
         RecordFormat::Timeline => {
-            let text = cpuhp_scenario::render(
-                &rec,
-                &scenario,
-                cpuhp_scenario::Format::Timeline,
-                color,
-            );
+            let text =
+                cpuhp_scenario::render(&rec, &scenario, cpuhp_scenario::Format::Timeline, color);
             // The simulator's header describes a scenario; this is a kernel.
             let body = text.split_once('\n').map_or("", |(_, b)| b);
             format!(
@@ -510,12 +504,8 @@ pub fn render_recording(r: &Recording, format: RecordFormat, color: bool) -> Str
             out
         }
         RecordFormat::Perfetto => {
-            let text = cpuhp_scenario::render(
-                &rec,
-                &scenario,
-                cpuhp_scenario::Format::Perfetto,
-                false,
-            );
+            let text =
+                cpuhp_scenario::render(&rec, &scenario, cpuhp_scenario::Format::Perfetto, false);
             retime_perfetto(&text, &ts, t0)
         }
         RecordFormat::Jsonl => {
@@ -541,12 +531,7 @@ fn retime_perfetto(text: &str, ts: &[Option<u64>], t0: u64) -> String {
     let Ok(mut v) = serde_json::from_str::<Value>(text) else {
         return text.to_string();
     };
-    let at = |i: u64| {
-        ts.get(i as usize)
-            .copied()
-            .flatten()
-            .map_or(i, |t| t - t0)
-    };
+    let at = |i: u64| ts.get(i as usize).copied().flatten().map_or(i, |t| t - t0);
     let list = match &mut v {
         Value::Array(a) => Some(a),
         Value::Object(m) => m.get_mut("traceEvents").and_then(Value::as_array_mut),
@@ -560,7 +545,10 @@ fn retime_perfetto(text: &str, ts: &[Option<u64>], t0: u64) -> String {
         let new_start = at(start);
         if let Some(dur) = m.get("dur").and_then(Value::as_u64) {
             let end = at(start + dur);
-            m.insert("dur".into(), Value::from(end.saturating_sub(new_start).max(1)));
+            m.insert(
+                "dur".into(),
+                Value::from(end.saturating_sub(new_start).max(1)),
+            );
         }
         m.insert("ts".into(), Value::from(new_start));
     }

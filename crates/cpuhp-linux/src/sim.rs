@@ -293,7 +293,8 @@ impl SysfsIo for SimKernel {
                     Ok(if self.state_control {
                         "CONFIG_HOTPLUG_CPU=y\nCONFIG_CPU_HOTPLUG_STATE_CONTROL=y\n".into()
                     } else {
-                        "CONFIG_HOTPLUG_CPU=y\n# CONFIG_CPU_HOTPLUG_STATE_CONTROL is not set\n".into()
+                        "CONFIG_HOTPLUG_CPU=y\n# CONFIG_CPU_HOTPLUG_STATE_CONTROL is not set\n"
+                            .into()
                     })
                 }
                 _ => Err(enoent()),
@@ -438,7 +439,8 @@ impl SysfsIo for SimKernel {
     fn list(&self, fs: Fs, rel: &str) -> Result<Vec<String>, IoError> {
         match (fs, rel) {
             (Fs::Cpu, "") => {
-                let mut v: Vec<String> = (0..self.hp.nr_cpus()).map(|c| format!("cpu{c}")).collect();
+                let mut v: Vec<String> =
+                    (0..self.hp.nr_cpus()).map(|c| format!("cpu{c}")).collect();
                 v.extend(
                     ["hotplug", "isolated", "online", "possible", "present"].map(String::from),
                 );

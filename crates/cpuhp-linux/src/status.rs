@@ -121,9 +121,8 @@ pub fn resolve_state(rows: &[StateRow], state: &str) -> Result<u32, crate::Error
         Ok(n) => rows.iter().find(|r| r.number == n),
         Err(_) => rows.iter().find(|r| r.name == state.trim()),
     };
-    hit.map(|r| r.number).ok_or_else(|| {
-        crate::Error::Usage(format!("no state {state:?} in hotplug/states"))
-    })
+    hit.map(|r| r.number)
+        .ok_or_else(|| crate::Error::Usage(format!("no state {state:?} in hotplug/states")))
 }
 
 /// One CPU's hotplug files.

@@ -232,14 +232,16 @@ pub fn latency_table(lines: &[TraceLine]) -> Vec<Latency> {
     }
     let mut v: Vec<Latency> = acc
         .into_iter()
-        .map(|((step, bringup, symbol), (calls, total_us, max_us))| Latency {
-            step,
-            symbol,
-            bringup,
-            calls,
-            total_us,
-            max_us,
-        })
+        .map(
+            |((step, bringup, symbol), (calls, total_us, max_us))| Latency {
+                step,
+                symbol,
+                bringup,
+                calls,
+                total_us,
+                max_us,
+            },
+        )
         .collect();
     v.sort_by(|a, b| b.total_us.cmp(&a.total_us).then(a.step.cmp(&b.step)));
     v
@@ -316,6 +318,9 @@ mod tests {
         let l = latency_table(&t);
         assert_eq!(l.len(), 2);
         assert_eq!((l[0].step, l[0].bringup, l[0].total_us), (236, false, 100));
-        assert_eq!((l[1].step, l[1].symbol.as_str(), l[1].max_us), (235, "deact", 3));
+        assert_eq!(
+            (l[1].step, l[1].symbol.as_str(), l[1].max_us),
+            (235, "deact", 3)
+        );
     }
 }

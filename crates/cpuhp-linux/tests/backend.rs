@@ -22,7 +22,10 @@ fn states(k: &SimKernel) -> Vec<Option<u32>> {
 fn refuses_the_last_online_cpu_the_last_housekeeping_cpu_and_cpus_without_online_file() {
     let k = sim(4);
     let e = plan(&k, &Op::Offline(vec![0])).unwrap_err();
-    assert!(matches!(&e, Error::Refused(m) if m.starts_with("CPU 0 has no online file")), "{e}");
+    assert!(
+        matches!(&e, Error::Refused(m) if m.starts_with("CPU 0 has no online file")),
+        "{e}"
+    );
     assert_eq!(e.exit_code(), 2);
 
     // CPUs 2-3 isolated: they may go; then 0 and 1 are online and keep house.
@@ -44,7 +47,10 @@ fn refuses_the_last_online_cpu_the_last_housekeeping_cpu_and_cpus_without_online
         matches!(&e, Error::Refused(m) if m.contains("last housekeeping CPU")),
         "{e}"
     );
-    assert!(plan(&k, &Op::Offline(vec![1, 2])).is_ok(), "isolated CPUs may go");
+    assert!(
+        plan(&k, &Op::Offline(vec![1, 2])).is_ok(),
+        "isolated CPUs may go"
+    );
     assert_eq!(CpuInfo::read(&k).unwrap().must_stay().to_string(), "0,3");
 }
 
@@ -61,7 +67,10 @@ fn refuses_a_target_that_would_take_the_last_housekeeping_cpu_down() {
         plan(&k, &Op::Target(1, "no:such".into())),
         Err(Error::Usage(_))
     ));
-    assert!(matches!(plan(&k, &Op::Offline(vec![7])), Err(Error::Usage(_))));
+    assert!(matches!(
+        plan(&k, &Op::Offline(vec![7])),
+        Err(Error::Usage(_))
+    ));
 }
 
 #[test]
@@ -69,7 +78,8 @@ fn a_failed_write_restores_every_cpu_touched_and_names_errno_and_file() {
     let mut k = sim(4);
     k.fail_path("write", Fs::Cpu, "cpu3/online", Errno::EBUSY);
     let p = plan(&k, &Op::Offline(vec![1, 2, 3])).unwrap();
-    let (e, report) = execute(&mut k, &p, None).unwrap_err();
+    let f = execute(&mut k, &p, None).unwrap_err();
+    let (e, report) = (f.error, f.report);
     assert_eq!(
         e.to_string(),
         "write /sys/devices/system/cpu/cpu3/online: EBUSY"
@@ -104,15 +114,16 @@ fn a_kernel_rollback_is_reported_and_the_armed_fail_is_disarmed() {
     let mut tx = Transaction::new(&mut k, None);
     tx.apply(&plan_of(&tx, Op::Offline(vec![1]))).unwrap();
     tx.apply(&plan_of(&tx, Op::Fail(2, 235))).unwrap();
-    let e = tx
-        .apply(&plan_of(&tx, Op::Offline(vec![2])))
-        .unwrap_err();
+    let e = tx.apply(&plan_of(&tx, Op::Offline(vec![2]))).unwrap_err();
     assert_eq!(
         e.to_string(),
         "write /sys/devices/system/cpu/cpu2/online: EAGAIN"
     );
     let report = tx.rollback();
-    assert_eq!(report.restored, ["cpu1: online 1 (state 236)", "cpu2: online 1 (state 236)"]);
+    assert_eq!(
+        report.restored,
+        ["cpu1: online 1 (state 236)", "cpu2: online 1 (state 236)"]
+    );
     assert_eq!(states(&k), [Some(236); 3]);
     assert_eq!(k.read(Fs::Cpu, "cpu2/hotplug/fail").unwrap(), "-1\n");
 }
@@ -157,7 +168,8 @@ fn an_interrupt_stops_before_the_next_write_and_restores() {
     let mut k = sim(4);
     let flag = AtomicBool::new(true);
     let p = plan(&k, &Op::Offline(vec![1])).unwrap();
-    let (e, report) = execute(&mut k, &p, Some(&flag)).unwrap_err();
+    let f = execute(&mut k, &p, Some(&flag)).unwrap_err();
+    let (e, report) = (f.error, f.report);
     assert!(matches!(e, Error::Interrupted));
     assert!(report.journal.is_empty(), "nothing written");
     assert_eq!(states(&k), [Some(236); 4]);
@@ -175,7 +187,10 @@ fn a_target_write_is_restored_by_target() {
     let report = tx.rollback();
     assert_eq!(report.restored, ["cpu1: online 1 (state 236)"]);
     assert_eq!(
-        report.journal.last().map(|j| (j.file.as_str(), j.value.as_str())),
+        report
+            .journal
+            .last()
+            .map(|j| (j.file.as_str(), j.value.as_str())),
         Some(("/sys/devices/system/cpu/cpu1/hotplug/target", "236"))
     );
     assert_eq!(states(&k), [Some(236); 2]);
@@ -184,7 +199,13 @@ fn a_target_write_is_restored_by_target() {
 #[test]
 fn record_pairs_kernel_events_and_always_removes_its_instance() {
     let mut k = sim(2);
-    let r = record(&mut k, &[Op::Offline(vec![1]), Op::Online(vec![1])], None, "t").unwrap();
+    let r = record(
+        &mut k,
+        &[Op::Offline(vec![1]), Op::Online(vec![1])],
+        None,
+        "t",
+    )
+    .unwrap();
     assert!(k.instances().is_empty());
     assert!(r.outcome.is_ok());
     // Down: the control side kicks the hotplug thread, which walks the ONLINE section.
@@ -211,8 +232,7 @@ fn record_pairs_kernel_events_and_always_removes_its_instance() {
     assert_eq!(ftrace.lines().count(), 2 + r.raw.len());
     assert_eq!(parse_trace(&ftrace).unwrap().len(), 2 * r.calls.len());
     let jsonl = render_recording(&r, RecordFormat::Jsonl, false);
-    let first: serde_json::Value =
-        serde_json::from_str(jsonl.lines().nth(3).unwrap()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().nth(3).unwrap()).unwrap();
     assert_eq!(first["event"], "enter");
     assert_eq!(first["symbol"], "cpuhp_kick_ap_work");
     assert_eq!(first["ts_us"], 0);
@@ -253,7 +273,10 @@ fn record_of_a_failing_operation_shows_the_kernel_rollback_and_restores() {
         r.outcome.as_ref().map_err(ToString::to_string).unwrap_err(),
         "write /sys/devices/system/cpu/cpu2/online: EAGAIN"
     );
-    assert_eq!(r.op_results[2].as_deref(), Some("write /sys/devices/system/cpu/cpu2/online: EAGAIN"));
+    assert_eq!(
+        r.op_results[2].as_deref(),
+        Some("write /sys/devices/system/cpu/cpu2/online: EAGAIN")
+    );
     // The kernel tore down 235..200 on CPU 2 (the states with a teardown), failed 199 (not
     // traced: the injection returns before the tracepoint), and brought 200.. back up (the
     // states with a startup).
@@ -283,7 +306,10 @@ fn record_of_a_failing_operation_shows_the_kernel_rollback_and_restores() {
             (235, true)
         ]
     );
-    assert_eq!(r.report.restored, ["cpu1: online 1 (state 236)", "cpu2: online 1 (state 236)"]);
+    assert_eq!(
+        r.report.restored,
+        ["cpu1: online 1 (state 236)", "cpu2: online 1 (state 236)"]
+    );
     assert_eq!(states(&k), [Some(236); 3]);
     let timeline = render_recording(&r, RecordFormat::Timeline, false);
     assert!(timeline.contains("⇒ failed with EAGAIN"), "{timeline}");
@@ -292,9 +318,18 @@ fn record_of_a_failing_operation_shows_the_kernel_rollback_and_restores() {
 #[test]
 fn record_removes_its_instance_when_setup_fails_midway() {
     let mut k = sim(2);
-    k.fail_path("write", Fs::Tracing, "events/cpuhp/cpuhp_exit/enable", Errno::EACCES);
+    k.fail_path(
+        "write",
+        Fs::Tracing,
+        "events/cpuhp/cpuhp_exit/enable",
+        Errno::EACCES,
+    );
     let e = record(&mut k, &[Op::Offline(vec![1])], None, "t").unwrap_err();
-    assert!(e.to_string().ends_with("/events/cpuhp/cpuhp_exit/enable: EACCES"), "{e}");
+    assert!(
+        e.to_string()
+            .ends_with("/events/cpuhp/cpuhp_exit/enable: EACCES"),
+        "{e}"
+    );
     assert!(k.instances().is_empty());
     assert_eq!(states(&k), [Some(236); 2], "no operation ran");
 
@@ -324,7 +359,14 @@ fn parses_trace_text_as_tracefs_prints_it() {
         &t[1].point,
         cpuhp_linux::TracePoint::Enter { multi: true, symbol, .. } if symbol == "multi_teardown [hporacle]"
     ));
-    assert!(matches!(t[3].point, cpuhp_linux::TracePoint::Exit { ret: -16, state: 153, .. }));
+    assert!(matches!(
+        t[3].point,
+        cpuhp_linux::TracePoint::Exit {
+            ret: -16,
+            state: 153,
+            ..
+        }
+    ));
     let lat = cpuhp_linux::latency_table(&t);
     assert_eq!((lat[0].step, lat[0].total_us), (236, 997));
     assert_eq!((lat[1].step, lat[1].total_us), (214, 3));
@@ -369,7 +411,9 @@ fn sweep_injects_both_directions_restores_each_case_and_reports_refusals() {
         |_, _| {},
     )
     .unwrap();
-    let rows: Vec<(u32, &str, Option<&str>, Option<&str>, bool)> = s
+    /// state, direction, fail refused with, errno, matches
+    type Row<'a> = (u32, &'a str, Option<&'a str>, Option<&'a str>, bool);
+    let rows: Vec<Row<'_>> = s
         .cases
         .iter()
         .map(|c| {
@@ -404,7 +448,10 @@ fn sweep_injects_both_directions_restores_each_case_and_reports_refusals() {
     ));
     assert_eq!(states(&k), [Some(236); 3]);
     for c in 0..3 {
-        assert_eq!(k.read(Fs::Cpu, &format!("cpu{c}/hotplug/fail")).unwrap(), "-1\n");
+        assert_eq!(
+            k.read(Fs::Cpu, &format!("cpu{c}/hotplug/fail")).unwrap(),
+            "-1\n"
+        );
     }
     assert!(k.instances().is_empty());
 }
@@ -438,7 +485,10 @@ fn sweep_against_another_table_reports_the_difference_and_stops_when_told() {
         |_, _| {},
     )
     .unwrap();
-    assert_eq!((s.cases.len(), s.stopped.as_deref()), (0, Some("interrupted")));
+    assert_eq!(
+        (s.cases.len(), s.stopped.as_deref()),
+        (0, Some("interrupted"))
+    );
     let s = cpuhp_linux::sweep(
         &mut k,
         &[1],
@@ -449,9 +499,20 @@ fn sweep_against_another_table_reports_the_difference_and_stops_when_told() {
         |_, _| {},
     )
     .unwrap();
-    assert_eq!((s.cases.len(), s.stopped.as_deref()), (0, Some("time limit")));
+    assert_eq!(
+        (s.cases.len(), s.stopped.as_deref()),
+        (0, Some("time limit"))
+    );
     assert!(matches!(
-        cpuhp_linux::sweep(&mut k, &[0], None, &cpuhp::preset::LINUX_6_1, None, None, |_, _| {}),
+        cpuhp_linux::sweep(
+            &mut k,
+            &[0],
+            None,
+            &cpuhp::preset::LINUX_6_1,
+            None,
+            None,
+            |_, _| {}
+        ),
         Err(Error::Refused(_))
     ));
 }
