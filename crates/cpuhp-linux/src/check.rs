@@ -126,7 +126,8 @@ pub fn preset_for_kernel(release: &str) -> Option<&'static Preset> {
 /// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 3)?;
 /// let c = check(&mut k, &[Op::Offline(vec![2])], &cpuhp::preset::DEMO, "doc")?;
 /// assert!(c.first_difference.is_some(), "another kernel's table");
-/// assert!(c.report(2).starts_with("FAIL: callback 2 differs"));
+/// assert!(c.report(2).starts_with("FAIL: callback "));
+/// assert_eq!(c.kernel_lines[0], "cpu 2 down 236 cpuhp_kick_ap_work ret 0 state 153 (control)");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn check(
