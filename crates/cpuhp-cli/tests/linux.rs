@@ -632,3 +632,40 @@ fn linux_sweep_prints_the_summary_and_json() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn linux_target_names_the_kernels_errno() {
+    // Linux 6.1 without CONFIG_CPU_HOTPLUG_STATE_CONTROL: only offline and online are targets.
+    cpuhp()
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "target",
+            "1",
+            "RCU/tree:online",
+            "--yes",
+        ])
+        .assert()
+        .code(1)
+        .stdout("plan: target 1 RCU/tree:online\n  write 199 > cpu1/hotplug/target  (was 236)\n")
+        .stderr(
+            "error: write /sys/devices/system/cpu/cpu1/hotplug/target: EINVAL\n\
+             everything touched is back where it was\n",
+        );
+    cpuhp()
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "target",
+            "1",
+            "offline",
+            "--yes",
+        ])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::ends_with(
+            "wrote 0 > /sys/devices/system/cpu/cpu1/hotplug/target: ok\n",
+        ));
+}

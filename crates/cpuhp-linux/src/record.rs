@@ -190,6 +190,12 @@ pub(crate) fn record_with(
         dir: dir.clone(),
         removed: None,
     };
+    // The hotplug thread and the control task trace on different CPUs; the default (local)
+    // clock is not ordered across CPUs, the global one is. Best effort: an older kernel without
+    // it still records, with per-CPU timestamps.
+    let _ = guard
+        .io
+        .write(Fs::Tracing, &format!("{dir}/trace_clock"), "global");
     for ev in EVENTS {
         guard
             .io

@@ -328,6 +328,13 @@ impl SysfsIo for SimKernel {
             Fs::Root => Err(err(Errno::EACCES)),
             Fs::Tracing => {
                 let (name, file) = Self::instance_file(rel).ok_or_else(|| err(Errno::ENOENT))?;
+                if file == "trace_clock" {
+                    // One clock: the simulator's events are ordered whatever is chosen.
+                    return match value.trim() {
+                        "local" | "global" | "counter" | "mono" => Ok(()),
+                        _ => Err(err(Errno::EINVAL)),
+                    };
+                }
                 let on = match value.trim() {
                     "1" => true,
                     "0" => false,
