@@ -32,6 +32,17 @@ fn line(c: &Call) -> String {
 }
 
 /// What a check found.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{check, Op, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let c = check(&mut k, &[Op::Offline(vec![1])], &cpuhp::preset::LINUX_6_1, "doc")?;
+/// assert_eq!(c.first_difference, None);
+/// assert_eq!(c.report(3), format!("PASS ({} callbacks)\n", c.kernel_lines.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Check {
     /// The kernel's recording.
@@ -181,6 +192,16 @@ fn check_with(
 }
 
 /// One case of a sweep: a failure injected at one state in one direction.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{sweep, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let s = sweep(&mut k, &[1], Some(&[93]), &cpuhp::preset::LINUX_6_1, None, None, |_, _| {})?;
+/// assert_eq!(s.cases[0].fail_refused.as_deref(), Some("EINVAL"), "STARTING states cannot fail");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SweepCase {
     /// The CPU operated.
@@ -202,6 +223,17 @@ pub struct SweepCase {
 }
 
 /// What a sweep did.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{sweep, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let s = sweep(&mut k, &[1], Some(&[235]), &cpuhp::preset::LINUX_6_1, None, None, |_, _| {})?;
+/// assert_eq!((s.planned, s.cases.len(), s.stopped.as_deref()), (2, 2, None));
+/// assert!(s.table().contains("  1   235 sched:active                   down EAGAIN  yes"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Sweep {
     /// Every case run, in order.

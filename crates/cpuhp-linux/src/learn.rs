@@ -16,6 +16,15 @@ use crate::record::{record, Recording};
 pub const PRESET_FORMAT: &str = "cpuhp-preset/1";
 
 /// One callback direction of a learned state.
+///
+/// # Examples
+///
+/// ```
+/// let c: cpuhp_linux::LearnedCallback =
+///     serde_json::from_str(r#"{"symbol": "bio_cpu_dead", "ctx": "control", "instances": 2}"#)?;
+/// assert_eq!(c.instances, Some(2));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LearnedCallback {
     /// The symbol (`%ps`: ` [module]` appended for a module's).
@@ -28,6 +37,15 @@ pub struct LearnedCallback {
 }
 
 /// One state of a preset file.
+///
+/// # Examples
+///
+/// ```
+/// let s: cpuhp_linux::LearnedState =
+///     serde_json::from_str(r#"{"number": 0, "name": "offline", "startup": null, "teardown": null}"#)?;
+/// assert_eq!(s.name, "offline");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LearnedState {
     /// The number, from `hotplug/states`.

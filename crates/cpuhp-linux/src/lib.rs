@@ -54,6 +54,17 @@ use std::fmt;
 pub use serde::Serialize;
 
 /// What can go wrong.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{plan, Error, Op, SimKernel};
+/// let k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let e = plan(&k, &Op::Offline(vec![0])).unwrap_err();
+/// assert!(matches!(e, Error::Refused(_)));
+/// assert!(e.to_string().starts_with("refused: CPU 0 has no online file"));
+/// # Ok::<(), cpuhp::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

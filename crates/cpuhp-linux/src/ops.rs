@@ -13,6 +13,14 @@ use crate::probe::CpuInfo;
 use crate::status::{read_num, read_states, resolve_state, StateRow};
 
 /// An operation on the real machine.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::Op;
+/// assert_eq!(Op::Offline(vec![1, 3]).to_string(), "offline 1,3");
+/// assert_eq!(Op::Target(2, "online".into()).to_string(), "target 2 online");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// Write `0` to each CPU's `online`.
@@ -106,6 +114,15 @@ pub fn parse_cpus(list: &str) -> Result<Vec<u32>, crate::Error> {
 }
 
 /// One write a plan makes.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{plan, Op, SimKernel};
+/// let p = plan(&SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?, &Op::Offline(vec![1]))?;
+/// assert_eq!((p.writes[0].value.as_str(), p.writes[0].before.as_str()), ("0", "1\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Write {
     /// The CPU.
@@ -119,6 +136,15 @@ pub struct Write {
 }
 
 /// The writes of an operation, checked against the refusal rules.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{plan, Op, SimKernel};
+/// let p = plan(&SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?, &Op::Offline(vec![1]))?;
+/// assert_eq!(p.to_string(), "plan: offline 1\n  write 0 > cpu1/online  (was 1)\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Plan {
     /// The operation, as the user wrote it.
@@ -272,6 +298,17 @@ pub fn plan(io: &dyn SysfsIo, op: &Op) -> Result<Plan, crate::Error> {
 }
 
 /// One write the transaction made.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{execute, plan, Op, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let p = plan(&k, &Op::Offline(vec![1]))?;
+/// let j = &execute(&mut k, &p, None)?.journal[0];
+/// assert_eq!((j.value.as_str(), j.result.as_str(), j.restore), ("0", "ok", false));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct JournalEntry {
     /// The file, as the user would name it.
@@ -294,6 +331,17 @@ struct Before {
 }
 
 /// How a transaction ended.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{execute, plan, Op, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let p = plan(&k, &Op::Offline(vec![1]))?;
+/// let r = execute(&mut k, &p, None)?;
+/// assert!(r.restored.is_empty() && r.not_restored.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Every write, in order (the restoring ones flagged).
@@ -585,6 +633,18 @@ pub fn execute(
 }
 
 /// A transaction that failed: why, and what was restored.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{execute, plan, Error, Op, SimKernel};
+/// use std::sync::atomic::AtomicBool;
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let p = plan(&k, &Op::Offline(vec![1]))?;
+/// let f = execute(&mut k, &p, Some(&AtomicBool::new(true))).unwrap_err();
+/// assert!(matches!(f.error, Error::Interrupted));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Failed {
     /// The failed write or the interrupt.
@@ -592,3 +652,19 @@ pub struct Failed {
     /// The journal and what was restored.
     pub report: Report,
 }
+
+/// The error, then one line per CPU restored (or not).
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error)?;
+        for l in &self.report.restored {
+            write!(f, "\nrestored {l}")?;
+        }
+        for l in &self.report.not_restored {
+            write!(f, "\nNOT restored {l}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Failed {}

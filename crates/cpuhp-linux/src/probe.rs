@@ -31,6 +31,12 @@ fn found<T>(value: T, reason: impl Into<String>) -> Finding<T> {
 }
 
 /// Yes, no, or cannot be told without trying.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(serde_json::to_string(&cpuhp_linux::Tristate::Unknown).unwrap(), "\"unknown\"");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tristate {
@@ -160,6 +166,16 @@ impl CpuInfo {
 }
 
 /// What `linux probe` reports.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{probe, SimKernel};
+/// let p = probe(&SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?.as_root(false))?;
+/// assert!(!p.root.value);
+/// assert_eq!(p.online_files.value, "1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Probe {
     /// The kernel release.

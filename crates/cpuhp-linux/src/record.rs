@@ -21,6 +21,17 @@ pub(crate) const EVENTS: [&str; 3] = ["cpuhp_enter", "cpuhp_multi_enter", "cpuhp
 static INSTANCES: AtomicU32 = AtomicU32::new(0);
 
 /// One callback as the kernel traced it: enter and exit paired.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{record, Op, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let r = record(&mut k, &[Op::Offline(vec![1])], None, "doc")?;
+/// let c = &r.calls[1];
+/// assert_eq!((c.step, c.symbol.as_str(), c.bringup, c.ret), (235, "sched_cpu_deactivate", false, Some(0)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Call {
     /// The operation it belongs to (index into [`Recording::ops`]).
@@ -57,6 +68,17 @@ fn ser_context<S: serde::Serializer>(c: &Context, s: S) -> Result<S::Ok, S::Erro
 }
 
 /// What a recording captured.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{record, Op, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let r = record(&mut k, &[Op::Offline(vec![1])], None, "doc")?;
+/// assert_eq!((r.ops.len(), r.op_results[0].is_none(), r.nr_cpus), (1, true, 2));
+/// assert_eq!(r.raw.len(), 2 * r.calls.len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Recording {
     /// The operations, as written.
@@ -447,6 +469,16 @@ impl Recording {
 }
 
 /// How to render a recording.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{record, render_recording, Op, RecordFormat, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let r = record(&mut k, &[Op::Offline(vec![1])], None, "doc")?;
+/// assert!(render_recording(&r, RecordFormat::Ftrace, false).starts_with("# tracer: nop\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordFormat {
     /// The simulator's timeline, then the latency table.

@@ -126,6 +126,15 @@ pub fn resolve_state(rows: &[StateRow], state: &str) -> Result<u32, crate::Error
 }
 
 /// One CPU's hotplug files.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{read_status, SimKernel};
+/// let row = &read_status(&SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?)?[1];
+/// assert_eq!((row.online, row.online_file, row.fail), (true, Some(true), Some(-1)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CpuRow {
     /// The CPU.
