@@ -15,7 +15,7 @@ use crate::table::Instance;
 use crate::{CpuId, CpuMask, Errno, Error, ErrorKind, InstanceId, Layout, Platform, Slot, StateId};
 
 /// The most possible CPUs a machine may have (Linux's largest `NR_CPUS`, x86's `MAXSMP`).
-const MAX_CPUS: u32 = 8192;
+pub(crate) const MAX_CPUS: u32 = 8192;
 
 /// The highest state number a layout may use (Linux 6.1 x86_64 ends at 236).
 const MAX_STATE: u32 = 4095;

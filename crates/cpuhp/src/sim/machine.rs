@@ -446,6 +446,11 @@ impl Machine {
     /// ```
     pub fn new(preset: &Preset, topology: Topology) -> Result<Machine, Error> {
         let id = NEXT_MACHINE.fetch_add(1, Ordering::Relaxed);
+        // Refused before a thread is spawned: `Hotplug::new` would refuse it too, but only after
+        // this machine had started one thread per possible CPU.
+        if topology.possible > crate::hotplug::MAX_CPUS {
+            return Err(Error::new(ErrorKind::InvalidCpu));
+        }
         let cpus = (0..topology.possible)
             .map(|c| CpuThread::spawn(CpuId(c)))
             .collect::<Result<Vec<_>, _>>()

@@ -155,7 +155,7 @@ pub enum NotifierBeh {
 
 /// Whether `bringup_cpus_parallel` may be asked for CPUs that do not exist (see `Op::Parallel`
 /// in [`exec`]).
-pub const PARALLEL_ANY_CPU: bool = false;
+pub const PARALLEL_ANY_CPU: bool = true;
 
 /// How many notifiers a case has (registered and unregistered by index).
 pub const NOTIFIERS: usize = 4;
