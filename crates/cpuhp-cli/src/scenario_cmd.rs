@@ -179,7 +179,9 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     bar.finish_and_clear();
     if args.json {
         let text = serde_json::to_string_pretty(&found).unwrap_or_default();
-        println!("{text}");
+        // As `run`: a closed pipe (`| head`) is not an error; the exit code still says whether
+        // every invariant held.
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     } else {
         print_summary(&found);
     }

@@ -258,3 +258,35 @@ fn usage_errors_suggest_the_closest_command() {
             "a similar subcommand exists: 'demo'",
         ));
 }
+
+/// Runs `cpuhp ARGS | head -c 100`: reads 100 bytes of standard output, closes the pipe, and
+/// returns the exit code and standard error.
+fn with_head(args: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::process::{Command as Std, Stdio};
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("cpuhp"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    let mut stdout = child.stdout.take().unwrap();
+    stdout.read_exact(&mut head).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn explore_json_into_a_closed_pipe_exits_with_its_verdict_not_a_panic() {
+    // 120 KB of JSON: more than a pipe holds, so the write meets the closed pipe.
+    let (code, stderr) = with_head(&["explore", "--json", &example("parallel-boot")]);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    // As `run`: the exit code is the exploration's verdict (clean), not 101.
+    assert_eq!(code, Some(0));
+    let (code, stderr) = with_head(&["explore", "--json", &example("leaky-driver")]);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(code, Some(1));
+}
