@@ -290,3 +290,38 @@ fn explore_json_into_a_closed_pipe_exits_with_its_verdict_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(code, Some(1));
 }
+
+#[test]
+fn a_bad_cpu_at_the_end_of_a_5_mb_line_gives_a_short_error() {
+    // A generated scenario: 5 MB of operations on one line, the last names a CPU that does not
+    // exist.
+    let dir = std::env::temp_dir().join(format!("cpuhp-cli-long-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("long.toml");
+    let ops = "\"down 1\", \"up 1\", ".repeat(5_000_000 / 18);
+    let column = "ops = [".len() + ops.len() + "\"down ".len() + 1;
+    std::fs::write(
+        &file,
+        format!("ops = [{ops}\"down 7\"]\n[machine]\ncpus = 2\n"),
+    )
+    .unwrap();
+    let out = cpuhp()
+        .args(["run", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.len() < 1024, "{} bytes", stderr.len());
+    assert!(
+        stderr.contains(&format!("long.toml:1:{column}: error: no CPU 7 on this machine")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("= help: the machine has CPUs 0 to 1"), "{stderr}");
+    // The caret still points at the 7.
+    let lines: Vec<&str> = stderr.lines().collect();
+    let shown = lines.iter().find(|l| l.starts_with("1 | ")).unwrap();
+    let caret = lines.iter().find(|l| l.trim_end().ends_with('^')).unwrap();
+    let at = caret.chars().position(|c| c == '^').unwrap();
+    assert_eq!(shown.chars().nth(at), Some('7'), "{stderr}");
+    assert!(shown.starts_with("1 | …") && shown.ends_with("\"down 7\"]"));
+}
