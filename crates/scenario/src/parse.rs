@@ -911,7 +911,10 @@ mod tests {
     #[test]
     fn a_short_line_is_shown_whole() {
         let w = Window::around("ops = [\"down 7\"]", 12, 1);
-        assert_eq!((w.text.as_str(), w.caret, w.width), ("ops = [\"down 7\"]", 12, 1));
+        assert_eq!(
+            (w.text.as_str(), w.caret, w.width),
+            ("ops = [\"down 7\"]", 12, 1)
+        );
     }
 
     #[test]
