@@ -5,6 +5,7 @@
 //!   3 (deliberate difference only); `--emit`.
 //! * `demo_*`, `run_*`, `explore_*`, `states_*`: the scenario commands — exit codes 0 (ran, every
 //!   invariant held), 1 (an invariant broke), 2 (bad usage or input, with file:line:column).
+//! * `torture_*`: `cpuhp torture` — 0 (every invariant held), 2 (bad usage).
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -275,7 +276,10 @@ fn with_head(args: &[&str]) -> (Option<i32>, String) {
     stdout.read_exact(&mut head).unwrap();
     drop(stdout);
     let out = child.wait_with_output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -313,10 +317,15 @@ fn a_bad_cpu_at_the_end_of_a_5_mb_line_gives_a_short_error() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.len() < 1024, "{} bytes", stderr.len());
     assert!(
-        stderr.contains(&format!("long.toml:1:{column}: error: no CPU 7 on this machine")),
+        stderr.contains(&format!(
+            "long.toml:1:{column}: error: no CPU 7 on this machine"
+        )),
         "{stderr}"
     );
-    assert!(stderr.contains("= help: the machine has CPUs 0 to 1"), "{stderr}");
+    assert!(
+        stderr.contains("= help: the machine has CPUs 0 to 1"),
+        "{stderr}"
+    );
     // The caret still points at the 7.
     let lines: Vec<&str> = stderr.lines().collect();
     let shown = lines.iter().find(|l| l.starts_with("1 | ")).unwrap();
@@ -324,4 +333,100 @@ fn a_bad_cpu_at_the_end_of_a_5_mb_line_gives_a_short_error() {
     let at = caret.chars().position(|c| c == '^').unwrap();
     assert_eq!(shown.chars().nth(at), Some('7'), "{stderr}");
     assert!(shown.starts_with("1 | …") && shown.ends_with("\"down 7\"]"));
+}
+
+#[test]
+fn torture_for_a_second_prints_the_summary_and_exits_0() {
+    let out = cpuhp()
+        .args([
+            "torture",
+            "--seconds",
+            "1",
+            "--threads",
+            "2",
+            "--cpus",
+            "4",
+            "--seed",
+            "99",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("torture: 2 threads, 4 CPUs, seed 99, "),
+        "{stdout}"
+    );
+    for kind in [
+        "up ",
+        "partial-down ",
+        "sysfs-target ",
+        "add-instance ",
+        "suspend ",
+        "smt ",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(kind)),
+            "no {kind}in {stdout}"
+        );
+    }
+    assert!(stdout.contains("ops/s)"));
+    assert!(
+        stdout.trim_end().ends_with("every invariant held"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn torture_json_is_the_report() {
+    let out = cpuhp()
+        .args([
+            "torture",
+            "--seconds",
+            "1",
+            "--threads",
+            "1",
+            "--cpus",
+            "2",
+            "--seed",
+            "3",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["seed"], 3);
+    assert_eq!(v["threads"], 1);
+    assert_eq!(v["cpus"], 2);
+    assert_eq!(v["violation_count"], 0);
+    assert_eq!(v["violations"], serde_json::json!([]));
+    assert!(v["ops"]["down"]["attempted"].as_u64().unwrap() > 0);
+    assert_eq!(v["ops"].as_object().unwrap().len(), 19);
+}
+
+#[test]
+fn torture_rejects_bad_usage_with_exit_2() {
+    for (args, message) in [
+        (
+            &["torture", "--seconds", "0"][..],
+            "--seconds 0 must be more than 0",
+        ),
+        (&["torture", "--cpus", "65"][..], "--cpus 65 is not 1 to 64"),
+        (
+            &["torture", "--threads", "0"][..],
+            "--threads must be 1 to 1024",
+        ),
+        (
+            &["torture", "--seconds", "soon"][..],
+            "invalid value 'soon'",
+        ),
+    ] {
+        cpuhp()
+            .args(args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains(message));
+    }
 }
