@@ -178,6 +178,19 @@ impl<P: Platform> fmt::Debug for Hotplug<P> {
     }
 }
 
+/// An operation that went through although a callback that cannot fail panicked on the way (a
+/// STARTING callback, a PREPARE or DYING teardown): [`ErrorKind::Panicked`] with the panic as the
+/// rollback failure — reported, not hidden behind an `Ok`. (Only a panic records a rollback failure
+/// in an operation that succeeds.)
+fn completed_with_panic<T, E>(r: Result<T, E>, report: &Report) -> Result<Result<T, E>, Error> {
+    match r {
+        Ok(_) if report.rollback_failed.is_some() => {
+            Err(Error::new(ErrorKind::Panicked).with_report(report.clone()))
+        }
+        r => Ok(r),
+    }
+}
+
 impl<P: Platform> Hotplug<P> {
     /// A machine with `preset`'s state table and `topology`'s CPUs: CPU 0 is up (the boot CPU),
     /// and every other present CPU is brought up to online, as at boot.
@@ -319,6 +332,7 @@ impl<P: Platform> Hotplug<P> {
         self.core.report = Report::default();
         let r = op(&mut self.core, &self.platform);
         let report = core::mem::take(&mut self.core.report);
+        let r = completed_with_panic(r, &report)?;
         let l = self.core.layout;
         r.map_err(|errno| {
             // The platform's own steps (booting, kicking, stopping the CPU) failing is the
@@ -330,7 +344,7 @@ impl<P: Platform> Hotplug<P> {
                 Some(_) => ErrorKind::Callback,
                 None => kind,
             };
-            Error::with_errno(kind, errno).with_failures(report.failed, report.rollback_failed)
+            Error::with_errno(kind, errno).with_report(report)
         })
     }
 
@@ -341,7 +355,7 @@ impl<P: Platform> Hotplug<P> {
         self.core.report = Report::default();
         let r = op(&mut self.core, &self.platform);
         let report = core::mem::take(&mut self.core.report);
-        r.map_err(|e| e.with_failures(report.failed, report.rollback_failed))
+        completed_with_panic(r, &report)?.map_err(|e| e.with_report(report))
     }
 
     fn check_cpu(&self, cpu: CpuId) -> Result<(), Error> {
@@ -488,7 +502,7 @@ impl<P: Platform> Hotplug<P> {
     /// Sends the `CPU_POST_DEAD` events that are due.
     pub(crate) fn deliver_post_dead(&mut self) {
         for (cpu, frozen) in core::mem::take(&mut self.core.post_dead_pending) {
-            self.core.post_dead(cpu, frozen);
+            self.core.post_dead(&self.platform, cpu, frozen);
         }
     }
 
