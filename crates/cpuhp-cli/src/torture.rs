@@ -46,6 +46,14 @@ pub fn run(args: &Args) -> u8 {
         seed: args.seed.unwrap_or_else(clock_seed),
         ..defaults
     };
+    // The panics the torture injects into callbacks are caught by the machine and counted in
+    // the report: keep their messages off the terminal (any other panic is still printed).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&torture::INJECTED_PANIC) {
+            default_hook(info);
+        }
+    }));
     let total = config.duration.as_millis() as u64;
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(total)

@@ -476,6 +476,8 @@ struct Sink {
     callback_failures: AtomicU64,
     /// Notifier vetoes fired by the coin.
     vetoes: AtomicU64,
+    /// Panics fired by the coin (callbacks and notifiers).
+    panics: AtomicU64,
     /// `Fault`s and `hotplug/fail` that fired (the trace's `Injected`).
     faults_fired: AtomicU64,
     warnings: Mutex<BTreeMap<String, u64>>,
@@ -641,6 +643,7 @@ impl Sink {
                 "notifier veto (fired)".to_string(),
                 self.vetoes.load(SeqCst),
             ),
+            ("panic (fired)".to_string(), self.panics.load(SeqCst)),
             (
                 "fault/hotplug-fail (fired)".to_string(),
                 self.faults_fired.load(SeqCst),
@@ -653,13 +656,62 @@ impl Sink {
 #[derive(Default)]
 struct Arm(AtomicU32);
 
+/// What a fired [`Arm`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fire {
+    /// Return an errno (or veto).
+    Fail,
+    /// Panic (a buggy driver): the machine treats it as a failure with `EIO`, or as a rollback
+    /// failure where a callback cannot fail.
+    Panic,
+}
+
 impl Arm {
-    fn fires(&self) -> bool {
+    /// The top bit: panic instead of failing.
+    const PANIC: u32 = 1 << 31;
+
+    fn arm(&self, n: u32, panic: bool) {
         self.0
-            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
-            .is_ok_and(|n| n == 1)
+            .store(n | if panic { Self::PANIC } else { 0 }, SeqCst);
+    }
+
+    fn disarm(&self) {
+        self.0.store(0, SeqCst);
+    }
+
+    /// Counts one call; `Some` if this is the armed one.
+    fn fires(&self) -> Option<Fire> {
+        let before = self
+            .0
+            .fetch_update(SeqCst, SeqCst, |v| {
+                let n = v & !Self::PANIC;
+                match n {
+                    0 => None,
+                    1 => Some(0),
+                    _ => Some((n - 1) | (v & Self::PANIC)),
+                }
+            })
+            .ok()?;
+        (before & !Self::PANIC == 1).then_some(if before & Self::PANIC != 0 {
+            Fire::Panic
+        } else {
+            Fire::Fail
+        })
     }
 }
+
+/// The payload of every panic the torture injects into callbacks and notifiers (a panic hook
+/// may recognise it to keep them off the terminal).
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::torture::INJECTED_PANIC;
+///
+/// let payload: Box<dyn std::any::Any + Send> = Box::new(INJECTED_PANIC);
+/// assert_eq!(payload.downcast_ref::<&str>(), Some(&"torture: injected panic"));
+/// ```
+pub const INJECTED_PANIC: &str = "torture: injected panic";
 
 /// What the callbacks of one torture state (or one instance of it) hold, per CPU.
 struct Held(Vec<AtomicU32>);
@@ -706,6 +758,8 @@ struct Counters {
     sink: Arc<Sink>,
     arm_up: Arm,
     arm_down: Arm,
+    /// Panics in a callback that cannot fail.
+    arm_panic: Arm,
 }
 
 const ERRNOS: [Errno; 4] = [Errno::ENOMEM, Errno::EBUSY, Errno::EIO, Errno::EAGAIN];
@@ -718,12 +772,28 @@ impl Counters {
         } else {
             &self.arm_down
         };
-        if arm.fires() {
-            let n = self.sink.callback_failures.fetch_add(1, SeqCst);
-            return Err(ERRNOS[n as usize % ERRNOS.len()]);
+        match arm.fires() {
+            Some(Fire::Fail) => {
+                let n = self.sink.callback_failures.fetch_add(1, SeqCst);
+                return Err(ERRNOS[n as usize % ERRNOS.len()]);
+            }
+            Some(Fire::Panic) => {
+                self.sink.panics.fetch_add(1, SeqCst);
+                std::panic::panic_any(INJECTED_PANIC);
+            }
+            None => {}
         }
         self.account(held, what, cpu, bringup);
         Ok(())
+    }
+
+    /// An infallible callback's body: it may still panic (a rollback failure for the machine).
+    fn infallible(&self, held: &Held, what: &str, cpu: CpuId, bringup: bool) {
+        if self.arm_panic.fires().is_some() {
+            self.sink.panics.fetch_add(1, SeqCst);
+            std::panic::panic_any(INJECTED_PANIC);
+        }
+        self.account(held, what, cpu, bringup);
     }
 
     /// An infallible callback's body.
@@ -794,11 +864,11 @@ impl Entry {
         match self.kind {
             Kind::Prepare => Prepare::new()
                 .startup(move |cpu| c.call(&h, name, cpu, true))
-                .teardown(move |cpu| c2.account(&h2, name, cpu, false))
+                .teardown(move |cpu| c2.infallible(&h2, name, cpu, false))
                 .into(),
             Kind::Starting => Starting::new()
-                .startup(move |cpu| c.account(&h, name, cpu, true))
-                .teardown(move |cpu| c2.account(&h2, name, cpu, false))
+                .startup(move |cpu| c.infallible(&h, name, cpu, true))
+                .teardown(move |cpu| c2.infallible(&h2, name, cpu, false))
                 .into(),
             Kind::Online => Online::new()
                 .startup(move |cpu| c.call(&h, name, cpu, true))
@@ -806,7 +876,7 @@ impl Entry {
                 .into(),
             Kind::PrepareMulti => PrepareMulti::<Arc<Inst>>::new()
                 .startup(move |cpu, i| c.call(&i.held, name, cpu, true))
-                .teardown(move |cpu, i| c2.account(&i.held, name, cpu, false))
+                .teardown(move |cpu, i| c2.infallible(&i.held, name, cpu, false))
                 .into(),
             Kind::OnlineMulti => OnlineMulti::<Arc<Inst>>::new()
                 .startup(move |cpu, i| c.call(&i.held, name, cpu, true))
@@ -922,11 +992,13 @@ struct NotifState {
 impl NotifState {
     fn hear(&self, action: CpuAction, cpu: CpuId) -> NotifyResult {
         let event = action.event;
-        let veto = match event {
+        let fire = match event {
             CpuEvent::UpPrepare => self.arm_up.fires(),
             CpuEvent::DownPrepare => self.arm_down.fires(),
-            _ => false,
+            _ => None,
         };
+        // A panic on a PREPARE event is a veto (EIO) for the machine.
+        let veto = fire.is_some();
         let replaying = self.replaying.load(SeqCst);
         let epoch = self.sink.epoch(cpu);
         if let Ok(mut heard) = self.heard.lock() {
@@ -989,6 +1061,10 @@ impl NotifState {
                     }
                 }
             }
+        }
+        if fire == Some(Fire::Panic) {
+            self.sink.panics.fetch_add(1, SeqCst);
+            std::panic::panic_any(INJECTED_PANIC);
         }
         if veto {
             self.sink.vetoes.fetch_add(1, SeqCst);
@@ -1104,15 +1180,16 @@ impl Shared {
             for h in &e.held.0 {
                 h.store(0, SeqCst);
             }
-            e.counters.arm_up.0.store(0, SeqCst);
-            e.counters.arm_down.0.store(0, SeqCst);
+            e.counters.arm_up.disarm();
+            e.counters.arm_down.disarm();
+            e.counters.arm_panic.disarm();
         }
         for n in &self.notifs {
             if let Ok(mut r) = n.registered.lock() {
                 *r = false;
             }
-            n.state.arm_up.0.store(0, SeqCst);
-            n.state.arm_down.0.store(0, SeqCst);
+            n.state.arm_up.disarm();
+            n.state.arm_down.disarm();
         }
         for c in 0..self.cpus {
             let cpu = CpuId(c);
@@ -1149,6 +1226,7 @@ impl Shared {
                     sink: Arc::clone(&sink),
                     arm_up: Arm::default(),
                     arm_down: Arm::default(),
+                    arm_panic: Arm::default(),
                 }),
                 held: Arc::new(Held::new(cpus)),
                 installed: Mutex::new(None),
@@ -1344,6 +1422,8 @@ fn rollback_warning(w: Warning) -> bool {
             | Warning::DeadCallbackError
             | Warning::InstanceRollbackFailed
             | Warning::TeardownFailedOnRemove
+            // A callback that cannot fail panicked: the machine counts it as having run.
+            | Warning::CallbackPanicked
     )
 }
 
@@ -1615,6 +1695,8 @@ impl<'a> Worker<'a> {
         // Failing teardowns mostly fail rollbacks, after which a CPU is no longer checked:
         // rarer, so that most of a run is checked.
         let up = self.rng.u32(0..16) != 0;
+        // One armed failure in ten is a panic.
+        let panic = self.rng.u32(0..10) == 0;
         let (what, arm) = if self.rng.u32(0..4) == 0 {
             let nb = &self.sh.notifs[self.rng.usize(0..self.sh.notifs.len())].state;
             (
@@ -1623,10 +1705,18 @@ impl<'a> Worker<'a> {
             )
         } else {
             let e = &self.sh.entries[self.rng.usize(0..self.sh.entries.len())].counters;
-            ("callback (armed)", if up { &e.arm_up } else { &e.arm_down })
+            if panic && self.rng.u32(0..4) == 0 {
+                // Where a callback cannot fail: a rollback failure for the machine.
+                ("callback (armed)", &e.arm_panic)
+            } else {
+                ("callback (armed)", if up { &e.arm_up } else { &e.arm_down })
+            }
         };
-        arm.0.store(n, SeqCst);
+        arm.arm(n, panic);
         *self.stats.injected.entry(what).or_default() += 1;
+        if panic {
+            *self.stats.injected.entry("panic (armed)").or_default() += 1;
+        }
     }
 
     fn count(&mut self, kind: usize, outcome: &Outcome) {
@@ -1906,12 +1996,17 @@ impl<'a> Worker<'a> {
                         Outcome::Ok
                     }
                     Err(err) if err.rollback_failure().is_some() => {
-                        // Undoing the install failed: the resources of the CPUs whose teardown
-                        // failed leak (Linux `BUG()`s). Not installed, so no callback can race
-                        // with forgetting them.
                         sh.sink.settle(&err);
-                        for h in &e.held.0 {
-                            h.store(0, SeqCst);
+                        // A panic in a callback that cannot fail is reported, but the install
+                        // completes anyway: installed after all?
+                        *installed = sh.m().with(|hp| hp.find_state(name)).ok().flatten();
+                        if installed.is_none() {
+                            // Undoing the install failed: the resources of the CPUs whose
+                            // teardown failed leak (Linux `BUG()`s). Not installed, so no
+                            // callback can race with forgetting them.
+                            for h in &e.held.0 {
+                                h.store(0, SeqCst);
+                            }
                         }
                         Outcome::Err(err)
                     }
@@ -1940,6 +2035,24 @@ impl<'a> Worker<'a> {
                 } else {
                     self.checked(&format!("remove {name}"), |hp| hp.remove_state(id))
                 };
+                if let Outcome::Err(err) = &r {
+                    if err.rollback_failure().is_some() {
+                        // A removal may complete despite a reported failure (a panic in a
+                        // teardown that cannot fail): removed after all?
+                        if sh
+                            .m()
+                            .with(|hp| hp.find_state(name))
+                            .ok()
+                            .flatten()
+                            .is_none()
+                        {
+                            *installed = None;
+                            if let Ok(mut l) = e.live.lock() {
+                                l.clear();
+                            }
+                        }
+                    }
+                }
                 if let Outcome::Ok = r {
                     *installed = None;
                     if e.held.any_held(&sh.sink) {
@@ -2002,6 +2115,9 @@ impl<'a> Worker<'a> {
         if let Ok(mut live) = e.live.lock() {
             live.push(Arc::clone(&inst));
         }
+        // Only this thread changes this state's instances (the entry's lock).
+        let linked = |sh: &Shared| sh.m().with(|hp| hp.instances(state)).unwrap_or_default();
+        let before = linked(self.sh);
         let r = if self.rng.bool() {
             self.sh.m().add_instance(state, Arc::clone(&inst))
         } else {
@@ -2021,6 +2137,20 @@ impl<'a> Worker<'a> {
             Ok(id) => {
                 let _ = inst.id.set(id);
                 Outcome::Ok
+            }
+            Err(err)
+                if err.rollback_failure().is_some() && {
+                    // A panic in a callback that cannot fail is reported, but the add completes
+                    // anyway: added after all?
+                    let new: Vec<InstanceId> = linked(self.sh)
+                        .into_iter()
+                        .filter(|i| !before.contains(i))
+                        .collect();
+                    new.len() == 1 && inst.id.set(new[0]).is_ok()
+                } =>
+            {
+                self.sh.sink.settle(&err);
+                Outcome::Err(err)
             }
             Err(err) => {
                 // Undoing the add failed: the resources whose teardown failed leak, as the
@@ -2082,6 +2212,21 @@ impl<'a> Worker<'a> {
                 hp.remove_instance(state, id).map(drop)
             })
         };
+        if let Outcome::Err(err) = &r {
+            // A removal may complete despite a reported failure (a panic in a teardown that
+            // cannot fail): removed after all?
+            let gone = err.rollback_failure().is_some()
+                && self
+                    .sh
+                    .m()
+                    .with(|hp| !hp.instances(state).contains(&id))
+                    .unwrap_or(false);
+            if gone {
+                if let Ok(mut live) = e.live.lock() {
+                    live.retain(|i| i.key != inst.key);
+                }
+            }
+        }
         if let Outcome::Ok = r {
             if inst.held.any_held(&self.sh.sink) {
                 self.violation(

@@ -75,6 +75,8 @@ fn one_thread_does_every_kind_of_operation_and_failure_reproducibly() {
         "platform start (armed)",
         "platform stop (armed)",
         "wakeup (armed)",
+        "panic (armed)",
+        "panic (fired)",
     ] {
         assert!(r.injected[source] > 0, "no {source}: {}", show(&r));
     }
@@ -93,6 +95,11 @@ fn one_thread_does_every_kind_of_operation_and_failure_reproducibly() {
         );
     }
     assert!(r.rollbacks > 0);
+    // Injected panics are failures the machine reports, never a panic out of an operation.
+    assert!(r
+        .violations
+        .iter()
+        .all(|v| v.check != torture::Check::NoPanic));
     assert!(r.quiescent_checks > 0);
     // One thread: the same seed runs the same operations with the same outcomes.
     let again = single(7);
