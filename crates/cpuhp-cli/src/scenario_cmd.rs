@@ -172,6 +172,18 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    // The panics exploration injects into callbacks are caught by the machine: keep their
+    // messages off the terminal (any other panic is still printed).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let injected = info
+            .payload()
+            .downcast_ref::<&str>()
+            .is_some_and(|m| m.ends_with("injected panic"));
+        if !injected {
+            default_hook(info);
+        }
+    }));
     let found = explore(&s, &options, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -198,7 +210,7 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
     let green = AnsiColor::Green.on_default();
     let _ = writeln!(
         out,
-        "{}{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>11}{}",
+        "{}{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>7} {:>11}{}",
         bold.render(),
         "step",
         "",
@@ -206,6 +218,7 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         "absorbed",
         "rolled back",
         "+double",
+        "+panic",
         "violations",
         bold.render_reset()
     );
@@ -213,8 +226,13 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let singles: Vec<_> = found
             .cases
             .iter()
-            .filter(|c| c.step == i && c.second.is_none())
+            .filter(|c| c.step == i && c.second.is_none() && !c.panic)
             .collect();
+        let panics = found
+            .cases
+            .iter()
+            .filter(|c| c.step == i && c.panic)
+            .count();
         let doubles = found
             .cases
             .iter()
@@ -223,7 +241,7 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let broken = found
             .cases
             .iter()
-            .filter(|c| c.step == i && !c.violations.is_empty())
+            .filter(|c| c.step == i && c.is_broken())
             .count();
         if singles.is_empty() && broken == 0 {
             continue;
@@ -232,22 +250,19 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let rolled = singles.len() - absorbed;
         let _ = writeln!(
             out,
-            "{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>11}",
+            "{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>7} {:>11}",
             i + 1,
             step,
             singles.len(),
             absorbed,
             rolled,
             doubles,
+            panics,
             broken
         );
     }
     let runs = found.cases.len();
-    let broken: Vec<_> = found
-        .cases
-        .iter()
-        .filter(|c| !c.violations.is_empty())
-        .collect();
+    let broken: Vec<_> = found.cases.iter().filter(|c| c.is_broken()).collect();
     let _ = writeln!(out);
     for v in &found.baseline {
         let _ = writeln!(
@@ -278,11 +293,19 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
             );
             let _ = writeln!(
                 out,
-                "  inject: {} — in step {} ({})",
+                "  inject: {}{} — in step {} ({})",
                 c.first,
+                if c.panic {
+                    " (the callback panics)"
+                } else {
+                    ""
+                },
                 c.step + 1,
                 found.steps.get(c.step).map_or("", String::as_str)
             );
+            if let Some(d) = &c.differs {
+                let _ = writeln!(out, "  rolled back otherwise than with EIO: {d}");
+            }
             if let Some(second) = &c.second {
                 let _ = writeln!(out, "  and, during its rollback: {second}");
             }

@@ -5,7 +5,30 @@
 
 use std::time::Duration;
 
-use cpuhp_scenario::torture::{self, TortureConfig, TortureReport, OP_KINDS};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+use cpuhp_scenario::torture::{self, TortureConfig, TortureReport, INJECTED_PANIC, OP_KINDS};
+
+/// Panics the exploration injected (the machine catches them).
+static EXPLORE_PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// Keeps the injected panics (caught by the machine) off the test output, and counts
+/// exploration's; any other panic is printed as usual.
+fn quiet_injected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            match info.payload().downcast_ref::<&str>() {
+                Some(&"explore: injected panic") => {
+                    EXPLORE_PANICS.fetch_add(1, SeqCst);
+                }
+                Some(&m) if m == INJECTED_PANIC => {}
+                _ => default_hook(info),
+            }
+        }));
+    });
+}
 
 fn show(r: &TortureReport) -> String {
     format!(
@@ -29,6 +52,7 @@ fn two_threads_on_four_cpus_keep_every_invariant() {
         seed: 0x5EED,
         ..TortureConfig::default()
     };
+    quiet_injected_panics();
     let r = torture::run(&config, |_| {});
     assert!(r.is_clean(), "{}", show(&r));
     assert_eq!(r.violations, []);
@@ -41,6 +65,7 @@ fn two_threads_on_four_cpus_keep_every_invariant() {
 }
 
 fn single(seed: u64) -> TortureReport {
+    quiet_injected_panics();
     torture::run(
         &TortureConfig {
             threads: 1,
@@ -109,4 +134,84 @@ fn one_thread_does_every_kind_of_operation_and_failure_reproducibly() {
     assert_eq!(again.rollbacks, r.rollbacks);
     // Another seed, another run.
     assert_ne!(single(8).ops, r.ops);
+}
+
+// ----- exploration's "panic" failure kind ---------------------------------------------------------
+
+fn example(name: &str) -> cpuhp_scenario::Scenario {
+    let path = format!("{}/../../examples/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    cpuhp_scenario::Scenario::parse(&path, &text).unwrap()
+}
+
+#[test]
+fn explore_makes_every_callback_failure_point_panic_once_and_expects_the_eio_rollback() {
+    use cpuhp_scenario::{explore, ExploreOptions, Point};
+    quiet_injected_panics();
+    let found = explore(
+        &example("multi-instance"),
+        &ExploreOptions::default(),
+        |_, _| {},
+    );
+    assert!(found.is_clean(), "{:?}", found.first_violation());
+    let callback = |c: &&cpuhp_scenario::Case| matches!(c.first.point, Point::Callback { .. });
+    let errno_points: Vec<_> = found
+        .cases
+        .iter()
+        .filter(|c| !c.panic && c.second.is_none())
+        .filter(callback)
+        .map(|c| (&c.first, c.step, c.failed))
+        .collect();
+    let panic_points: Vec<_> = found
+        .cases
+        .iter()
+        .filter(|c| c.panic)
+        .map(|c| (&c.first, c.step, c.failed))
+        .collect();
+    // The same points, in the same steps, with the same outcome; only callbacks panic.
+    assert_eq!(panic_points, errno_points);
+    assert!(!panic_points.is_empty());
+    assert!(found
+        .cases
+        .iter()
+        .filter(|c| c.panic)
+        .all(|c| c.second.is_none()
+            && c.differs.is_none()
+            && matches!(c.first.point, Point::Callback { .. })));
+    // Off: no panic runs.
+    let options = ExploreOptions {
+        panics: false,
+        ..ExploreOptions::default()
+    };
+    let without = explore(&example("multi-instance"), &options, |_, _| {});
+    assert_eq!(without.cases.len() + panic_points.len(), found.cases.len());
+}
+
+#[test]
+fn a_panicking_leaky_driver_breaks_the_same_invariants_as_a_failing_one() {
+    use cpuhp_scenario::{explore, ExploreOptions};
+    quiet_injected_panics();
+    let found = explore(
+        &example("leaky-driver"),
+        &ExploreOptions::default(),
+        |_, _| {},
+    );
+    let panic_runs = found.cases.iter().filter(|c| c.panic).count();
+    assert!(panic_runs > 0);
+    // One panic per panic run (this test's own exploration, at least).
+    assert!(EXPLORE_PANICS.load(SeqCst) >= panic_runs);
+    let broken = |panic: bool| -> Vec<_> {
+        found
+            .cases
+            .iter()
+            .filter(|c| c.panic == panic && c.second.is_none() && !c.violations.is_empty())
+            .map(|c| (c.first.to_string(), c.violations.clone()))
+            .collect()
+    };
+    assert!(!broken(false).is_empty());
+    // Same leak, same step, same words: the machine rolled back identically.
+    assert_eq!(broken(true), broken(false));
+    assert!(found.cases.iter().all(|c| c.differs.is_none()));
+    // The minimal case stays the errno one.
+    assert!(!found.first_violation().unwrap().panic);
 }
