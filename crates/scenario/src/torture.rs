@@ -1019,7 +1019,10 @@ impl NotifState {
                 let vetoed = &self.sink.down_vetoed[cpu.index()];
                 match event {
                     CpuEvent::DownPrepare => vetoed.store(veto, SeqCst),
-                    CpuEvent::UpPrepare | CpuEvent::Online => vetoed.store(false, SeqCst),
+                    // A replayed registration's events say nothing about the CPU's cycle.
+                    CpuEvent::UpPrepare | CpuEvent::Online if !replaying => {
+                        vetoed.store(false, SeqCst);
+                    }
                     _ => {}
                 }
                 // Undoing a failed bring-up ignores a veto of CPU_DOWN_PREPARE, but the veto
@@ -2532,7 +2535,11 @@ impl<'a> Worker<'a> {
             }
             _ => {
                 let t = self.target();
-                let mut f = if self.rng.u32(0..8) != 0 {
+                // Teardowns only where they can fail by type (the ONLINE section): a `Fault`
+                // also fires on a PREPARE teardown, which the machine does not undo cleanly
+                // (the CPU is booted again and left with its target below its state).
+                let online_section = t > self.sh.layout.ap_online_idle;
+                let mut f = if !online_section || self.rng.u32(0..8) != 0 {
                     Fault::startup(t, errno)
                 } else {
                     Fault::teardown(t, errno)
