@@ -25,10 +25,21 @@
 //!   `CPU_STARTING` → `CPU_ONLINE` …), and an undo event only after a PREPARE it said OK to;
 //! * inside a `cpus_read_lock` section the online CPUs do not change.
 //!
-//! A CPU for which an operation reported a rollback failure (in its error, or for sysfs writes,
-//! which return only an errno, by leaving the CPU inconsistent) is excused from the checks for
-//! the rest of the run: Linux leaves such a CPU undefined. The report counts the checks made and
-//! those skipped.
+//! One armed failure in ten is a panic instead (of a callback that can fail, one that cannot, or
+//! a notifier): the machine must catch it and report it as a failure (`EIO`) or as a rollback
+//! failure; a panic out of an operation is a violation.
+//!
+//! A CPU for which an operation reported a rollback failure (in its error, in a warning, or for
+//! sysfs writes, which return only an errno, by leaving the CPU inconsistent) is excused from the
+//! checks: Linux leaves such a CPU undefined. Once half of the CPUs are excused, the next
+//! quiescent point starts over on a fresh machine. The report counts the checks made and those
+//! skipped.
+//!
+//! The notifier protocol has documented exceptions, counted in the report and not checked: a
+//! notifier registered while a CPU rests at a partial target hears the rest of that cycle,
+//! undo events included (the chain sends every event to every notifier, as Linux does); and a
+//! veto of `CPU_DOWN_PREPARE` ignored while a failed bring-up is undone still ends that chain
+//! call, so later notifiers miss it (see [`TortureReport::veto_ignored_events`]).
 //!
 //! Each thread draws from its own RNG seeded from (seed, thread index): with one thread a run is
 //! reproducible from its seed; with several, the interleaving is not.
@@ -94,7 +105,17 @@ impl Default for TortureConfig {
     }
 }
 
-/// The kinds of operation, in the order the report lists them.
+/// The kinds of operation: the keys of [`TortureReport::ops`].
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::torture::{self, TortureConfig, OP_KINDS};
+///
+/// let r = torture::run(&TortureConfig { threads: 1, max_ops: Some(64), ..TortureConfig::default() }, |_| {});
+/// assert!(OP_KINDS.iter().all(|k| r.ops.contains_key(*k)));
+/// assert_eq!(r.ops.len(), OP_KINDS.len());
+/// ```
 pub const OP_KINDS: [&str; 19] = [
     "up",
     "down",
@@ -118,6 +139,14 @@ pub const OP_KINDS: [&str; 19] = [
 ];
 
 /// Which invariant broke.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::torture::Check;
+///
+/// assert_eq!(serde_json::to_string(&Check::NotifierProtocol).unwrap(), "\"notifier-protocol\"");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Check {
@@ -169,6 +198,15 @@ impl Check {
 }
 
 /// A broken invariant.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::torture::{Check, TortureViolation};
+///
+/// let v = TortureViolation { check: Check::Stuck, thread: Some(1), text: "CPU 2 rests at 40".into() };
+/// assert_eq!(v.to_string(), "stuck (thread 1): CPU 2 rests at 40");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TortureViolation {
     /// Which invariant.
@@ -190,6 +228,16 @@ impl fmt::Display for TortureViolation {
 }
 
 /// How often one kind of operation ran.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::torture::{self, TortureConfig};
+///
+/// let r = torture::run(&TortureConfig { threads: 1, max_ops: Some(200), seed: 3, ..TortureConfig::default() }, |_| {});
+/// let up = r.ops["up"];
+/// assert!(up.succeeded <= up.attempted);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct OpCount {
     /// Issued.
@@ -315,6 +363,18 @@ impl TortureReport {
 }
 
 /// Where a running torture stands, for progress bars.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Mutex;
+/// use cpuhp_scenario::torture::{self, TortureConfig};
+///
+/// let seen = Mutex::new(Vec::new());
+/// let config = TortureConfig { threads: 1, max_ops: Some(128), quiesce_every: 32, ..TortureConfig::default() };
+/// torture::run(&config, |p| seen.lock().unwrap().push(p.ops));
+/// assert_eq!(*seen.lock().unwrap(), [32, 64, 96, 128]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TortureProgress {
     /// Since the start.
