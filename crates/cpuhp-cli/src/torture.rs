@@ -166,8 +166,12 @@ fn summary(r: &TortureReport) -> String {
     }
     line(String::new());
     line(format!(
-        "rollbacks {}, rollback failures {} (+{} through sysfs), fresh machines {}",
-        r.rollbacks, r.rollback_failures, r.sysfs_rollback_failures, r.reboots
+        "rollbacks {}, rollback failures {} (+{} through sysfs, +{} unreported by freeze/thaw/SMT), fresh machines {}",
+        r.rollbacks,
+        r.rollback_failures,
+        r.sysfs_rollback_failures,
+        r.unreported_rollback_failures,
+        r.reboots
     ));
     line(format!(
         "checks {} after operations and at {} quiescent points: {} of CPUs, {} skipped (CPUs a rollback failure left undefined)",

@@ -283,6 +283,9 @@ pub struct TortureReport {
     /// Failed sysfs writes that left their CPU inconsistent: sysfs returns only an errno, so a
     /// rollback failure there is reported only by the machine's (once-only) warning.
     pub sysfs_rollback_failures: u64,
+    /// CPUs a failed freeze, thaw or SMT switch left inconsistent although its error named
+    /// another CPU (a thaw returns its first error only; the machine's warning is once-only).
+    pub unreported_rollback_failures: u64,
     /// Per-CPU checks (state, online mask, every resource) of CPUs no rollback failure excused.
     pub cpu_checks: u64,
     /// Per-CPU checks skipped because a rollback failure left the CPU undefined.
@@ -515,6 +518,7 @@ pub fn run(config: &TortureConfig, progress: impl Fn(&TortureProgress)) -> Tortu
     report.excused_cpu_checks = sh.sink.cpu_checks_excused.load(SeqCst);
     report.excused_cpus = sh.sink.excused.iter().filter(|e| e.load(SeqCst)).count() as u32;
     report.sysfs_rollback_failures = sh.sink.sysfs_excuses.load(SeqCst);
+    report.unreported_rollback_failures = sh.sink.unreported_excuses.load(SeqCst);
     report.veto_ignored_events = sh.sink.veto_cut.load(SeqCst);
     sh.sink.judge();
     report.violation_count = sh.sink.count.load(SeqCst);
@@ -570,6 +574,8 @@ struct Sink {
     recent: Mutex<std::collections::VecDeque<String>>,
     /// Failed sysfs writes that left their CPU inconsistent.
     sysfs_excuses: AtomicU64,
+    /// CPUs a failed freeze, thaw or SMT switch left inconsistent without naming them.
+    unreported_excuses: AtomicU64,
     /// Undo events heard by a notifier registered after the CPU's PREPARE event.
     late_undo: AtomicU64,
     /// Per CPU: a notifier vetoed `CPU_DOWN_PREPARE` in the current cycle.
@@ -1971,16 +1977,17 @@ impl<'a> Worker<'a> {
             sink.settle(e);
         }
         if !errors.is_empty() {
-            // A thaw reports only its first error, and a freeze stops at its first: a CPU left
-            // between states by an unreported rollback failure is excused (Linux warns once),
-            // and what the notifiers hear is no longer checked against the past.
-            for c in 0..self.sh.cpus {
-                let cpu = CpuId(c);
+            // A thaw reports only its first error, and a freeze stops at its first: a CPU that a
+            // rollback failure the error does not name left inconsistent is excused (the machine
+            // warns once), and what the notifiers hear is no longer checked against the past.
+            let sh = self.sh;
+            let problems = sh.m().with(|hp| sh.problems(hp)).unwrap_or_default();
+            for (c, p) in problems.iter().enumerate() {
+                let cpu = CpuId(c as u32);
                 sink.forget(cpu);
-                if let Ok(Some(st)) = self.sh.m().cpu_status(cpu) {
-                    if st.state != st.target {
-                        sink.excuse(cpu);
-                    }
+                if !p.is_empty() && !sink.excused(cpu) {
+                    sink.excuse(cpu);
+                    sink.unreported_excuses.fetch_add(1, SeqCst);
                 }
             }
         }
