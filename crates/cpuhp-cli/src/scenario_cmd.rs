@@ -75,6 +75,9 @@ pub struct ExploreArgs {
     /// Only single failures: skip injecting a second failure into each rollback.
     #[arg(long)]
     no_rollback_failures: bool,
+    /// Skip the runs where a failing callback panics instead of returning its errno.
+    #[arg(long)]
+    no_panics: bool,
     /// Print every run as JSON instead of the summary table.
     #[arg(long)]
     json: bool,
@@ -158,6 +161,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     };
     let mut options = ExploreOptions {
         rollback_failures: !args.no_rollback_failures,
+        panics: !args.no_panics,
         ..ExploreOptions::default()
     };
     if let Some(j) = args.jobs {

@@ -430,3 +430,24 @@ fn torture_rejects_bad_usage_with_exit_2() {
             .stderr(predicate::str::contains(message));
     }
 }
+
+#[test]
+fn explore_also_makes_each_failing_callback_panic_unless_told_not_to() {
+    // multi-instance.toml: 37 runs with errnos; its 17 callback failure points once more panicking.
+    cpuhp()
+        .args(["explore", &example("multi-instance")])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("+panic").and(predicate::str::contains(
+                "every invariant held in all 54 runs",
+            )),
+        );
+    cpuhp()
+        .args(["explore", "--no-panics", &example("multi-instance")])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "every invariant held in all 37 runs",
+        ));
+}
