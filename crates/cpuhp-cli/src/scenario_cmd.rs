@@ -75,6 +75,9 @@ pub struct ExploreArgs {
     /// Only single failures: skip injecting a second failure into each rollback.
     #[arg(long)]
     no_rollback_failures: bool,
+    /// Skip the runs where a failing callback panics instead of returning its errno.
+    #[arg(long)]
+    no_panics: bool,
     /// Print every run as JSON instead of the summary table.
     #[arg(long)]
     json: bool,
@@ -158,6 +161,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     };
     let mut options = ExploreOptions {
         rollback_failures: !args.no_rollback_failures,
+        panics: !args.no_panics,
         ..ExploreOptions::default()
     };
     if let Some(j) = args.jobs {
@@ -172,6 +176,18 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    // The panics exploration injects into callbacks are caught by the machine: keep their
+    // messages off the terminal (any other panic is still printed).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let injected = info
+            .payload()
+            .downcast_ref::<&str>()
+            .is_some_and(|m| m.ends_with("injected panic"));
+        if !injected {
+            default_hook(info);
+        }
+    }));
     let found = explore(&s, &options, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -179,7 +195,9 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     bar.finish_and_clear();
     if args.json {
         let text = serde_json::to_string_pretty(&found).unwrap_or_default();
-        println!("{text}");
+        // As `run`: a closed pipe (`| head`) is not an error; the exit code still says whether
+        // every invariant held.
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     } else {
         print_summary(&found);
     }
@@ -196,7 +214,7 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
     let green = AnsiColor::Green.on_default();
     let _ = writeln!(
         out,
-        "{}{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>11}{}",
+        "{}{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>7} {:>11}{}",
         bold.render(),
         "step",
         "",
@@ -204,6 +222,7 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         "absorbed",
         "rolled back",
         "+double",
+        "+panic",
         "violations",
         bold.render_reset()
     );
@@ -211,8 +230,13 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let singles: Vec<_> = found
             .cases
             .iter()
-            .filter(|c| c.step == i && c.second.is_none())
+            .filter(|c| c.step == i && c.second.is_none() && !c.panic)
             .collect();
+        let panics = found
+            .cases
+            .iter()
+            .filter(|c| c.step == i && c.panic)
+            .count();
         let doubles = found
             .cases
             .iter()
@@ -221,7 +245,7 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let broken = found
             .cases
             .iter()
-            .filter(|c| c.step == i && !c.violations.is_empty())
+            .filter(|c| c.step == i && c.is_broken())
             .count();
         if singles.is_empty() && broken == 0 {
             continue;
@@ -230,22 +254,19 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let rolled = singles.len() - absorbed;
         let _ = writeln!(
             out,
-            "{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>11}",
+            "{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>7} {:>11}",
             i + 1,
             step,
             singles.len(),
             absorbed,
             rolled,
             doubles,
+            panics,
             broken
         );
     }
     let runs = found.cases.len();
-    let broken: Vec<_> = found
-        .cases
-        .iter()
-        .filter(|c| !c.violations.is_empty())
-        .collect();
+    let broken: Vec<_> = found.cases.iter().filter(|c| c.is_broken()).collect();
     let _ = writeln!(out);
     for v in &found.baseline {
         let _ = writeln!(
@@ -276,11 +297,19 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
             );
             let _ = writeln!(
                 out,
-                "  inject: {} — in step {} ({})",
+                "  inject: {}{} — in step {} ({})",
                 c.first,
+                if c.panic {
+                    " (the callback panics)"
+                } else {
+                    ""
+                },
                 c.step + 1,
                 found.steps.get(c.step).map_or("", String::as_str)
             );
+            if let Some(d) = &c.differs {
+                let _ = writeln!(out, "  rolled back otherwise than with EIO: {d}");
+            }
             if let Some(second) = &c.second {
                 let _ = writeln!(out, "  and, during its rollback: {second}");
             }

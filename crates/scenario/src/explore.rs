@@ -2,7 +2,8 @@
 //! CPU × direction × instance, each notifier's PREPARE answer, each CPU's boot and death — run
 //! with that one failure injected, and then each callback of the rollback it causes with a second
 //! failure injected there; the invariants ([`crate::check`]) checked after every step of every
-//! run.
+//! run. At every failure point of a scenario callback, one more run has the callback panic
+//! instead of returning its errno: the machine must roll back exactly as for the errno (`EIO`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -11,7 +12,7 @@ use cpuhp::Errno;
 use serde::Serialize;
 
 use crate::check::Violation;
-use crate::journal::Point;
+use crate::journal::{Event, Outcome, Point};
 use crate::run::{run_with, Reached, Record};
 use crate::scenario::Scenario;
 
@@ -24,6 +25,9 @@ pub struct Options {
     pub rollback_failures: bool,
     /// The errno injected failures return.
     pub errno: Errno,
+    /// Also run every failure point of a scenario callback with the callback panicking
+    /// instead (a buggy driver), expecting the same rollback as for an `EIO` failure.
+    pub panics: bool,
 }
 
 impl Default for Options {
@@ -32,6 +36,7 @@ impl Default for Options {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             rollback_failures: true,
             errno: Errno::EIO,
+            panics: true,
         }
     }
 }
@@ -64,6 +69,11 @@ pub struct Case {
     pub second: Option<Failure>,
     /// The step in which the (first) failure fired.
     pub step: usize,
+    /// The first failure is a panic of the callback instead of an errno.
+    pub panic: bool,
+    /// For a panic: where its run differs from the run with the callback failing with `EIO`
+    /// (it must not).
+    pub differs: Option<String>,
     /// The operation failed (the failure was not absorbed).
     pub failed: bool,
     /// Broken invariants.
@@ -117,8 +127,8 @@ impl Exploration {
     pub fn first_violation(&self) -> Option<&Case> {
         self.cases
             .iter()
-            .filter(|c| !c.violations.is_empty())
-            .min_by_key(|c| (c.second.is_some(), c.step))
+            .filter(|c| c.is_broken())
+            .min_by_key(|c| (c.second.is_some(), c.panic, c.step))
     }
 
     /// Whether every invariant held in every run.
@@ -133,7 +143,95 @@ impl Exploration {
     /// # Ok::<(), cpuhp_scenario::ParseError>(())
     /// ```
     pub fn is_clean(&self) -> bool {
-        self.baseline.is_empty() && self.cases.iter().all(|c| c.violations.is_empty())
+        self.baseline.is_empty() && self.cases.iter().all(|c| !c.is_broken())
+    }
+}
+
+impl Case {
+    /// An invariant broke in this run, or (for a panic) it rolled back otherwise than the same
+    /// failure with `EIO`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp_scenario::{explore, ExploreOptions, Scenario};
+    ///
+    /// let s = Scenario::parse("s.toml", r#"
+    ///     ops = ["down 1", "up 1"]
+    ///     [machine]
+    ///     cpus = 2
+    ///     [[state]]
+    ///     name = "drv:online"
+    ///     section = "online"
+    /// "#)?;
+    /// let found = explore(&s, &ExploreOptions::default(), |_, _| {});
+    /// // Each callback's failure, once as EIO and once as a panic; neither breaks anything.
+    /// assert!(found.cases.iter().any(|c| c.panic));
+    /// assert!(found.cases.iter().all(|c| !c.is_broken()));
+    /// # Ok::<(), cpuhp_scenario::ParseError>(())
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        !self.violations.is_empty() || self.differs.is_some()
+    }
+}
+
+/// The payload of the panics exploration injects into scenario callbacks.
+pub(crate) const INJECTED_PANIC: &str = "explore: injected panic";
+
+/// A run's events as they must be equal for a callback's panic and its `EIO` failure: the
+/// error's kind (`Panicked`, not `Callback`) and the panic's message in the failure aside.
+fn comparable(events: &[Event]) -> Vec<Event> {
+    let strip = |f: &Option<String>| {
+        f.as_ref()
+            .map(|f| f.split(" (panicked: ").next().unwrap_or(f).to_string())
+    };
+    events
+        .iter()
+        .map(|e| match e {
+            Event::StepDone {
+                index,
+                outcome:
+                    Outcome::Failed {
+                        errno,
+                        kind,
+                        failure,
+                        rollback_failure,
+                    },
+            } => Event::StepDone {
+                index: *index,
+                outcome: Outcome::Failed {
+                    errno: errno.clone(),
+                    kind: if kind == "Panicked" {
+                        "Callback".to_string()
+                    } else {
+                        kind.clone()
+                    },
+                    failure: strip(failure),
+                    rollback_failure: strip(rollback_failure),
+                },
+            },
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// Where two runs' events first differ.
+fn first_difference(errno: &[Event], panic: &[Event]) -> Option<String> {
+    let (a, b) = (comparable(errno), comparable(panic));
+    let at = a.iter().zip(&b).position(|(x, y)| x != y);
+    match at {
+        Some(i) => Some(format!(
+            "event {}: {:?} with EIO, {:?} with the panic",
+            i + 1,
+            a[i],
+            b[i]
+        )),
+        None if a.len() != b.len() => Some(format!(
+            "{} events with EIO, {} with the panic",
+            a.len(),
+            b.len()
+        )),
+        None => None,
     }
 }
 
@@ -177,7 +275,7 @@ pub fn explore(
     options: &Options,
     progress: impl Fn(usize, usize) + Sync,
 ) -> Exploration {
-    let baseline = run_with(scenario, false, &[], &[]);
+    let baseline = run_with(scenario, false, &[], &[], None);
     let singles: Vec<Failure> = candidates(&baseline)
         .into_iter()
         .map(|(r, _)| Failure {
@@ -188,12 +286,18 @@ pub fn explore(
     let total = AtomicUsize::new(singles.len());
     let done = AtomicUsize::new(0);
     let errnos = [options.errno, options.errno];
-    let run_case = |first: &Failure, second: Option<&Failure>| -> (Case, Record) {
+    let run_case = |first: &Failure, second: Option<&Failure>, panic: bool| -> (Case, Record) {
         let mut extra = vec![(first.point.clone(), first.occurrence)];
         if let Some(s) = second {
             extra.push((s.point.clone(), s.occurrence));
         }
-        let rec = run_with(scenario, false, &extra, &errnos);
+        let panic_at = (first.point.clone(), first.occurrence);
+        let eio = [Errno::EIO];
+        let rec = if panic {
+            run_with(scenario, false, &extra, &eio, Some(&panic_at))
+        } else {
+            run_with(scenario, false, &extra, &errnos, None)
+        };
         // Where the first failure fired.
         let fired = rec
             .reached
@@ -207,6 +311,8 @@ pub fn explore(
             first: first.clone(),
             second: second.cloned(),
             step,
+            panic,
+            differs: None,
             failed,
             violations: rec.violations.clone(),
         };
@@ -217,7 +323,7 @@ pub fn explore(
 
     // Single failures; each failing operation's rollback gives the second failures to try.
     let single_results: Vec<(Case, Vec<Failure>)> = parallel(&singles, options.jobs, |f| {
-        let (case, rec) = run_case(f, None);
+        let (case, rec) = run_case(f, None, false);
         let mut seconds = Vec::new();
         if options.rollback_failures && case.failed {
             if let Some(at) = rec
@@ -243,9 +349,32 @@ pub fn explore(
         .iter()
         .flat_map(|(c, seconds)| seconds.iter().map(|s| (c.first.clone(), s.clone())))
         .collect();
-    let double_cases = parallel(&doubles, options.jobs, |(a, b)| run_case(a, Some(b)).0);
+    let double_cases = parallel(&doubles, options.jobs, |(a, b)| {
+        run_case(a, Some(b), false).0
+    });
+    // Every failure point of a scenario callback once more, the callback panicking: the same
+    // run as with EIO is expected, event for event.
+    let panics: Vec<Failure> = if options.panics {
+        singles
+            .iter()
+            .filter(|f| matches!(f.point, Point::Callback { .. }))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    total.fetch_add(panics.len(), Ordering::Relaxed);
+    let panic_cases = parallel(&panics, options.jobs, |f| {
+        let extra = [(f.point.clone(), f.occurrence)];
+        let with_eio = run_with(scenario, false, &extra, &[Errno::EIO], None);
+        let (mut case, rec) = run_case(f, None, true);
+        // Exactly the EIO run: the events (the error's kind and the panic's message aside).
+        case.differs = first_difference(&with_eio.events, &rec.events);
+        case
+    });
     let mut cases: Vec<Case> = single_results.into_iter().map(|(c, _)| c).collect();
     cases.extend(double_cases);
+    cases.extend(panic_cases);
     Exploration {
         steps: baseline.steps.clone(),
         baseline: baseline.violations,

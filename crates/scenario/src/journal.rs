@@ -352,6 +352,9 @@ pub(crate) struct Journal {
     pub(crate) instance_names: BTreeMap<u64, String>,
     /// The core's platform steps: (state, startup?, name) — booting and stopping CPUs.
     pub(crate) platform: Vec<(u32, bool, &'static str)>,
+    /// The failing call (point, occurrence) that panics instead of returning its errno
+    /// (exploration's "panic" failure kind).
+    pub(crate) panic_at: Option<(Point, u32)>,
 }
 
 impl Journal {
@@ -369,6 +372,14 @@ impl Journal {
         };
         if let Some(n) = id.strip_prefix('#').and_then(|n| n.parse::<u64>().ok()) {
             self.instance_names.insert(n, name.clone());
+        }
+    }
+
+    /// Whether the call just recorded failed and is the one planned to panic instead.
+    pub(crate) fn panics_now(&self) -> bool {
+        match (&self.panic_at, self.calls.last()) {
+            (Some((point, k)), Some(c)) => c.failed && c.point == *point && c.occurrence == *k,
+            _ => false,
         }
     }
 

@@ -125,21 +125,24 @@ pub(crate) fn steps(s: &Scenario) -> Vec<Step> {
 /// # Ok::<(), cpuhp_scenario::ParseError>(())
 /// ```
 pub fn run(s: &Scenario, threads: bool) -> Record {
-    run_with(s, threads, &[], &[])
+    run_with(s, threads, &[], &[], None)
 }
 
 /// [`run`] with extra injected failures: at scenario points (the `skip`-th call fails) and at
-/// platform points (through the state machine's fault injection).
+/// platform points (through the state machine's fault injection); `panic_at`: the failing
+/// scenario callback call that panics instead.
 pub(crate) fn run_with(
     s: &Scenario,
     threads: bool,
     extra: &[(Point, u32)],
     errno_for: &[Errno],
+    panic_at: Option<&(Point, u32)>,
 ) -> Record {
     let sh = Shared::default();
     let mut platform_faults = Vec::new();
     {
         let mut j = sh.lock();
+        j.panic_at = panic_at.cloned();
         j.injections = planned(s);
         let l = s.machine.preset.preset().layout;
         j.platform = vec![
@@ -717,6 +720,11 @@ fn callbacks(st: &StateSpec, sh: &Shared) -> cpuhp::Callbacks {
                 j.acquire(r);
             } else if paired && release {
                 j.release(r);
+            }
+            if fails.is_some() && j.panics_now() {
+                // A buggy driver: the machine must roll back as for the errno (EIO).
+                drop(j);
+                std::panic::panic_any(crate::explore::INJECTED_PANIC);
             }
             fails.map_or(Ok(()), Err)
         }
