@@ -83,6 +83,47 @@ fn replay_rejects_a_malformed_file_with_its_line() {
         .stderr(predicate::str::contains("/nonexistent/file.txt"));
 }
 
+/// The last line sums the run up, each deliberate difference named once.
+#[test]
+fn replay_ends_with_a_summary_line() {
+    let out = cpuhp()
+        .args([
+            "replay",
+            &data("cpuhp_basic"),
+            &data("trace_cpuhp"),
+            &data("cpuhp_offline_fail_prep_teardown"),
+        ])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("3 recordings: 2 identical, 1 deliberate difference (PREPARE-section teardowns cannot fail by type"),
+        "{last}"
+    );
+    assert!(last.ends_with(", 0 different"), "{last}");
+}
+
+/// A file that is no recording is bad input (exit 2), never a pass of zero lines.
+#[test]
+fn replay_refuses_an_empty_file() {
+    let dir = std::env::temp_dir().join(format!("cpuhp-cli-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "\n").unwrap();
+    cpuhp()
+        .args(["replay", empty.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a recording"))
+        .stdout(predicate::str::contains(
+            "1 recording: 0 identical, 0 deliberate differences, 0 different, 1 not replayed (bad input)",
+        ));
+}
+
 #[test]
 fn replay_emits_the_complete_file() {
     let expected = std::fs::read_to_string(data("multi_basic")).unwrap();
