@@ -320,3 +320,82 @@ pub fn state_machine() {
         "callbacks of cpu_up(2)",
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 0. The runtime this program brings along: the allocator and the memory functions.
+
+/// Scenario 0 (codes 30–34): run first, since everything else rests on it.
+pub fn runtime() {
+    use core::alloc::{GlobalAlloc, Layout};
+
+    use crate::heap::ARENA_SIZE;
+    use crate::rt::{bcmp, memcmp, memcpy, memmove, memset};
+    use crate::HEAP;
+
+    // Exhaustion is a null pointer, not a panic or an out-of-bounds block.
+    let too_big = Layout::from_size_align(ARENA_SIZE + 1, 1).unwrap_or(Layout::new::<u8>());
+    // SAFETY: a non-zero-sized layout; a non-null result would be freed below.
+    let p = unsafe { HEAP.alloc(too_big) };
+    ensure(p.is_null(), Code::HeapExhaustion, "allocating more than the arena");
+
+    // Alignment is honoured from any cursor position (one byte in); freeing the last block
+    // rewinds to its start, so the same request gets the same block again.
+    let byte = Layout::new::<u8>();
+    let page = Layout::from_size_align(64, 4096).unwrap_or(byte);
+    // SAFETY: non-zero-sized layouts; each non-null block is freed once, with its layout.
+    unsafe {
+        let one = HEAP.alloc(byte);
+        let first = HEAP.alloc(page);
+        let aligned = !one.is_null() && !first.is_null() && first.addr() % 4096 == 0;
+        if !first.is_null() {
+            HEAP.dealloc(first, page);
+        }
+        let again = HEAP.alloc(page);
+        ensure(
+            aligned && again == first,
+            Code::HeapAlignment,
+            "a 4096-aligned block, freed and allocated again",
+        );
+        HEAP.dealloc(again, page);
+        HEAP.dealloc(one, byte);
+    }
+
+    // A growing Vec keeps its contents (in-place `realloc`, then a moved one).
+    let mut v: Vec<u32> = Vec::with_capacity(1);
+    v.extend(0..1000);
+    let _pin = Vec::<u8>::with_capacity(1); // `v` is no longer last: the next growth moves it
+    v.extend(1000..3000);
+    ensure(
+        v.iter().copied().eq(0..3000),
+        Code::HeapAlignment,
+        "a Vec grown in place and moved",
+    );
+
+    // The memory functions, called directly (LLVM may inline the calls it generates itself).
+    let mut buf = *b"0123456789";
+    // SAFETY: every range below lies inside `buf` (10 bytes) or `src` (4 bytes).
+    unsafe {
+        memmove(buf.as_mut_ptr().add(2), buf.as_ptr(), 6); // overlapping, copied backwards
+        ensure_eq(&buf, b"0101234589", Code::MemMove, "memmove to a higher address");
+        memmove(buf.as_mut_ptr(), buf.as_ptr().add(3), 7); // overlapping, copied forwards
+        ensure_eq(&buf, b"1234589589", Code::MemMove, "memmove to a lower address");
+        memset(buf.as_mut_ptr().add(1), i32::from(b'x'), 3);
+        let src = *b"abcd";
+        memcpy(buf.as_mut_ptr().add(6), src.as_ptr(), 4);
+        ensure_eq(&buf, b"1xxx58abcd", Code::MemCopy, "memset and memcpy");
+        let cmp = |a: &[u8], b: &[u8]| memcmp(a.as_ptr(), b.as_ptr(), a.len()).signum();
+        let eq = |a: &[u8], b: &[u8]| bcmp(a.as_ptr(), b.as_ptr(), a.len()) == 0;
+        ensure_eq(
+            (cmp(b"abc", b"abd"), cmp(b"abd", b"abc"), cmp(b"\xff", b"\x01"), cmp(b"ab", b"ab")),
+            (-1, 1, 1, 0),
+            Code::MemCompare,
+            "memcmp (bytes compare unsigned)",
+        );
+        ensure_eq(
+            (eq(b"abc", b"abc"), eq(b"abc", b"abx"), eq(b"", b"")),
+            (true, false, true),
+            Code::MemCompare,
+            "bcmp",
+        );
+    }
+}

@@ -1,9 +1,10 @@
 //! The global allocator: a bump allocator over a static arena.
 //!
 //! Allocation moves a cursor forward past alignment padding and the block; freeing rewinds the
-//! cursor only when the freed block is the last one handed out (and `realloc` grows that block in
-//! place), so short-lived temporaries and a growing `Vec` cost nothing, and everything else is
-//! reclaimed at exit. Exhaustion returns null, which `alloc` turns into `handle_alloc_error` (a
+//! cursor to the block's start only when it is the last block handed out (and `realloc` grows or
+//! shrinks that block in place), so short-lived temporaries and a growing `Vec` cost nothing.
+//! Everything else — blocks freed out of order, the padding before a block — stays used until
+//! exit: right for a program that builds its structures once, wrong for a long-running kernel. Exhaustion returns null, which `alloc` turns into `handle_alloc_error` (a
 //! panic: exit status 101). A kernel replaces this with its page/slab allocator.
 
 use core::alloc::{GlobalAlloc, Layout};

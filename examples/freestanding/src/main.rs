@@ -40,7 +40,7 @@ pub const PANIC_STATUS: u8 = 101;
 pub const UNWIND_STATUS: u8 = 102;
 
 #[global_allocator]
-static HEAP: heap::Bump = heap::Bump::new();
+pub static HEAP: heap::Bump = heap::Bump::new();
 
 /// Why the program failed: its exit status. Each check has its own code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +78,16 @@ pub enum Code {
     BringupState = 24,
     /// Bringing CPU 2 up again without the failure did not succeed.
     BringupRetry = 25,
+    /// An allocation larger than the arena did not return null.
+    HeapExhaustion = 30,
+    /// A block was misaligned, freeing did not rewind, or a grown `Vec` lost its contents.
+    HeapAlignment = 31,
+    /// `memmove` of overlapping ranges is wrong.
+    MemMove = 32,
+    /// `memcpy` or `memset` is wrong.
+    MemCopy = 33,
+    /// `memcmp` or `bcmp` is wrong.
+    MemCompare = 34,
 }
 
 /// Fails the program with `code` unless `got == want`, printing both.
@@ -104,6 +114,7 @@ pub fn fail(code: Code, what: &str) -> ! {
 
 /// Called by `_start` (entry.rs) with a 16-byte aligned stack.
 extern "C" fn freestanding_main() -> ! {
+    checks::runtime();
     checks::notifier_chain();
     checks::state_machine();
     let _ = writeln!(
