@@ -72,7 +72,12 @@ pub fn notifier_chain() {
             Err(_) => crate::fail(Code::ChainRegister, "register"),
         }
     }
-    ensure_eq(CPU_CHAIN.len(), 4, Code::ChainRegister, "blocks on the chain");
+    ensure_eq(
+        CPU_CHAIN.len(),
+        4,
+        Code::ChainRegister,
+        "blocks on the chain",
+    );
 
     let ret = CPU_CHAIN.call_robust(CPU_UP_PREPARE, CPU_UP_CANCELED, &2);
     ensure_eq(
@@ -96,7 +101,12 @@ pub fn notifier_chain() {
     );
 
     let ret = CPU_CHAIN.call_robust(CPU_UP_PREPARE, CPU_UP_CANCELED, &1);
-    ensure_eq(ret.to_errno(), 0, Code::ChainPlainCall, "CPU_UP_PREPARE for CPU 1");
+    ensure_eq(
+        ret.to_errno(),
+        0,
+        Code::ChainPlainCall,
+        "CPU_UP_PREPARE for CPU 1",
+    );
     ensure_eq(
         take_heard(),
         alloc::vec![
@@ -121,7 +131,12 @@ pub fn notifier_chain() {
         "unregister the vetoing block",
     );
     let ret = CPU_CHAIN.call_robust(CPU_UP_PREPARE, CPU_UP_CANCELED, &2);
-    ensure_eq(ret.to_errno(), 0, Code::ChainUnregister, "CPU_UP_PREPARE for CPU 2 without c");
+    ensure_eq(
+        ret.to_errno(),
+        0,
+        Code::ChainUnregister,
+        "CPU_UP_PREPARE for CPU 2 without c",
+    );
     ensure_eq(
         take_heard(),
         alloc::vec![
@@ -157,7 +172,10 @@ static ARMED: AtomicBool = AtomicBool::new(false);
 /// Where every CPU is.
 fn states(hp: &Hotplug<Uniprocessor>) -> Vec<u32> {
     (0..hp.nr_cpus())
-        .map(|cpu| hp.cpu_status(CpuId(cpu)).map_or(u32::MAX, |s| s.state.get()))
+        .map(|cpu| {
+            hp.cpu_status(CpuId(cpu))
+                .map_or(u32::MAX, |s| s.state.get())
+        })
         .collect()
 }
 
@@ -166,7 +184,12 @@ pub fn state_machine() {
     let Ok(mut hp) = Hotplug::new(&preset::DEMO, Topology::new(4), Uniprocessor::new()) else {
         crate::fail(Code::MachineBoot, "Hotplug::new(DEMO, 4 CPUs)");
     };
-    ensure_eq(states(&hp), alloc::vec![ONLINE; 4], Code::MachineBoot, "CPU states at boot");
+    ensure_eq(
+        states(&hp),
+        alloc::vec![ONLINE; 4],
+        Code::MachineBoot,
+        "CPU states at boot",
+    );
     hp.platform().take_log(); // the boot's bring-up
 
     // 2a. setup_state: the startup fails on CPU 3, after succeeding on 0-2, which are torn down.
@@ -175,7 +198,13 @@ pub fn state_machine() {
             Slot::OnlineDyn,
             "free:fails-on-3",
             Online::new()
-                .startup(|cpu: CpuId| if cpu.0 == 3 { Err(Errno::ENOMEM) } else { Ok(()) })
+                .startup(|cpu: CpuId| {
+                    if cpu.0 == 3 {
+                        Err(Errno::ENOMEM)
+                    } else {
+                        Ok(())
+                    }
+                })
                 .teardown(|_| Ok(())),
         )
         .err();
@@ -200,7 +229,12 @@ pub fn state_machine() {
         Code::SetupSequence,
         "callbacks of the failed setup_state",
     );
-    ensure_eq(states(&hp), alloc::vec![ONLINE; 4], Code::SetupState, "CPU states after it");
+    ensure_eq(
+        states(&hp),
+        alloc::vec![ONLINE; 4],
+        Code::SetupState,
+        "CPU states after it",
+    );
     ensure_eq(
         hp.state_name(StateId(s)),
         None,
@@ -238,7 +272,12 @@ pub fn state_machine() {
         .iter()
         .flat_map(|&step| (0..4).map(move |cpu| call(cpu, step, true, 0)))
         .collect();
-    ensure_eq(hp.platform().take_log(), installed, Code::BringupInstall, "their startups");
+    ensure_eq(
+        hp.platform().take_log(),
+        installed,
+        Code::BringupInstall,
+        "their startups",
+    );
 
     ensure(
         hp.cpu_down(CpuId(2), StateId::OFFLINE).is_ok(),
@@ -305,7 +344,12 @@ pub fn state_machine() {
         Code::BringupRetry,
         "cpu_up(2) without the failure",
     );
-    ensure_eq(states(&hp), alloc::vec![ONLINE; 4], Code::BringupRetry, "CPU states at the end");
+    ensure_eq(
+        states(&hp),
+        alloc::vec![ONLINE; 4],
+        Code::BringupRetry,
+        "CPU states at the end",
+    );
     ensure_eq(
         hp.platform().take_log(),
         alloc::vec![
@@ -333,15 +377,23 @@ pub fn runtime() {
     use crate::HEAP;
 
     // Exhaustion is a null pointer, not a panic or an out-of-bounds block.
-    let too_big = Layout::from_size_align(ARENA_SIZE + 1, 1).unwrap_or(Layout::new::<u8>());
-    // SAFETY: a non-zero-sized layout; a non-null result would be freed below.
+    let (Ok(too_big), Ok(page)) = (
+        Layout::from_size_align(ARENA_SIZE + 1, 1),
+        Layout::from_size_align(64, 4096),
+    ) else {
+        crate::fail(Code::HeapExhaustion, "building the test layouts");
+    };
+    // SAFETY: a non-zero-sized layout. (A non-null block is never freed: the program fails.)
     let p = unsafe { HEAP.alloc(too_big) };
-    ensure(p.is_null(), Code::HeapExhaustion, "allocating more than the arena");
+    ensure(
+        p.is_null(),
+        Code::HeapExhaustion,
+        "allocating more than the arena",
+    );
 
     // Alignment is honoured from any cursor position (one byte in); freeing the last block
     // rewinds to its start, so the same request gets the same block again.
     let byte = Layout::new::<u8>();
-    let page = Layout::from_size_align(64, 4096).unwrap_or(byte);
     // SAFETY: non-zero-sized layouts; each non-null block is freed once, with its layout.
     unsafe {
         let one = HEAP.alloc(byte);
@@ -376,9 +428,19 @@ pub fn runtime() {
     // SAFETY: every range below lies inside `buf` (10 bytes) or `src` (4 bytes).
     unsafe {
         memmove(buf.as_mut_ptr().add(2), buf.as_ptr(), 6); // overlapping, copied backwards
-        ensure_eq(&buf, b"0101234589", Code::MemMove, "memmove to a higher address");
+        ensure_eq(
+            &buf,
+            b"0101234589",
+            Code::MemMove,
+            "memmove to a higher address",
+        );
         memmove(buf.as_mut_ptr(), buf.as_ptr().add(3), 7); // overlapping, copied forwards
-        ensure_eq(&buf, b"1234589589", Code::MemMove, "memmove to a lower address");
+        ensure_eq(
+            &buf,
+            b"1234589589",
+            Code::MemMove,
+            "memmove to a lower address",
+        );
         memset(buf.as_mut_ptr().add(1), i32::from(b'x'), 3);
         let src = *b"abcd";
         memcpy(buf.as_mut_ptr().add(6), src.as_ptr(), 4);
@@ -386,7 +448,12 @@ pub fn runtime() {
         let cmp = |a: &[u8], b: &[u8]| memcmp(a.as_ptr(), b.as_ptr(), a.len()).signum();
         let eq = |a: &[u8], b: &[u8]| bcmp(a.as_ptr(), b.as_ptr(), a.len()) == 0;
         ensure_eq(
-            (cmp(b"abc", b"abd"), cmp(b"abd", b"abc"), cmp(b"\xff", b"\x01"), cmp(b"ab", b"ab")),
+            (
+                cmp(b"abc", b"abd"),
+                cmp(b"abd", b"abc"),
+                cmp(b"\xff", b"\x01"),
+                cmp(b"ab", b"ab"),
+            ),
             (-1, 1, 1, 0),
             Code::MemCompare,
             "memcmp (bytes compare unsigned)",

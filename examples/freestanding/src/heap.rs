@@ -10,7 +10,10 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering::{AcqRel, Acquire, Relaxed}};
+use core::sync::atomic::{
+    AtomicUsize,
+    Ordering::{AcqRel, Acquire, Relaxed},
+};
 
 /// The arena's size: the program's peak is a few KiB (it prints it).
 pub const ARENA_SIZE: usize = 64 * 1024;
