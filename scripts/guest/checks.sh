@@ -13,11 +13,9 @@ CPUS="1 2 3"
 check() { echo "CHECK $1 $2 ${3:-}"; }
 begin() { echo "===BEGIN $1==="; }
 end() { echo "===END $1==="; }
-# Nanoseconds since boot-ish; busybox date has %N when built with nanosecond support.
-now_ns() {
-	n=$(date +%s%N)
-	case $n in *N) awk '{ printf "%d\n", $1 * 1000000000 }' /proc/uptime ;; *) echo "$n" ;; esac
-}
+# Nanoseconds since boot: Debian's busybox date has no %N and /proc/uptime counts in 10 ms
+# steps; /proc/timer_list's header says "now at N nsecs".
+now_ns() { sed -n 's/^now at \([0-9]*\) nsecs$/\1/p' /proc/timer_list | head -n 1; }
 restore() {
 	for c in $CPUS; do
 		echo -1 > $S/cpu$c/hotplug/fail 2>/dev/null
@@ -135,10 +133,201 @@ bench_bare() {
 	restore
 }
 
+# --- The cpuhp CLI on the real kernel -----------------------------------------------------------
+# has SUB: `cpuhp linux SUB` exists in this build (a check whose command is missing prints SKIP).
+has() { cpuhp linux "$1" --help >/dev/null 2>&1; }
+skip_unless() {
+	for sub in "$@"; do
+		has "$sub" || { check "$CHK" SKIP "command not available: cpuhp linux $sub"; return 1; }
+	done
+}
+# run NAME CMD...: runs CMD, its output (stdout+stderr) between markers, exit code in $RC.
+run() {
+	name=$1; shift
+	echo "CMD $*"
+	"$@" > /tmp/out 2>&1; RC=$?
+	begin "$name"; cat /tmp/out; end "$name"
+	echo "RC $name $RC"
+}
+# json_value KEY FILE: the "value" of a probe finding, from pretty or compact JSON.
+json_value() {
+	tr -d ' \n\t' < "$2" | grep -o "\"$1\":{\"value\":[^,}]*" | head -n 1 | sed 's/.*"value"://; s/^"//; s/"$//'
+}
+
+# 1. probe says what sysfs says.
+linux_probe() {
+	CHK=linux_probe; skip_unless probe || return
+	run probe cpuhp linux probe --json
+	cp /tmp/out /tmp/probe.json
+	bad=
+	[ $RC = 0 ] || bad="$bad rc=$RC"
+	v=$(json_value kernel /tmp/probe.json); [ "$v" = "$(uname -r)" ] || bad="$bad kernel=$v"
+	v=$(json_value online /tmp/probe.json); [ "$v" = "$(cat $S/online)" ] || bad="$bad online=$v"
+	files=$(for c in 0 $CPUS; do [ -e $S/cpu$c/online ] && echo $c; done | tr '\n' ' ')
+	want=$(echo $files | sed 's/ /,/g')
+	[ "$want" = 1,2,3 ] && want=1-3
+	v=$(json_value online_files /tmp/probe.json); [ "$v" = "$want" ] || bad="$bad online_files=$v(want $want)"
+	v=$(json_value root /tmp/probe.json); [ "$v" = true ] || bad="$bad root=$v"
+	v=$(json_value hotplug /tmp/probe.json); [ "$v" = true ] || bad="$bad hotplug=$v"
+	v=$(json_value fail /tmp/probe.json); [ "$v" = true ] || bad="$bad fail=$v"
+	v=$(json_value tracefs /tmp/probe.json); [ "$v" = "$T" ] || bad="$bad tracefs=$v(want $T)"
+	v=$(json_value tracefs_writable /tmp/probe.json); [ "$v" = true ] || bad="$bad tracefs_writable=$v"
+	v=$(json_value must_stay /tmp/probe.json); [ "$v" = 0 ] || bad="$bad must_stay=$v"
+	[ -z "$bad" ] && check $CHK PASS "kernel, online, online_files, root, hotplug, fail, tracefs, must_stay as sysfs says" \
+		|| check $CHK FAIL "$bad"
+}
+
+# 2. offline/online of CPUs 1-3 through the tool, recorded.
+linux_offline_online() {
+	CHK=linux_offline_online; skip_unless record offline online || return
+	bad=
+	for c in $CPUS; do
+		run "record_offline_$c" cpuhp linux record --format ftrace -- offline $c --yes
+		[ $RC = 0 ] || bad="$bad offline$c.rc=$RC"
+		want=$(case $c in 1) echo 0,2-3 ;; 2) echo 0-1,3 ;; 3) echo 0-2 ;; esac)
+		[ "$(cat $S/online)" = "$want" ] || bad="$bad after-offline$c=$(cat $S/online)"
+		n=$(grep -c "cpuhp_enter: cpu: 000$c " /tmp/out); x=$(grep -c "cpuhp_exit: *cpu: 000$c " /tmp/out)
+		[ "$n" -gt 0 ] && [ "$x" -gt 0 ] || bad="$bad record-offline$c:enter=$n,exit=$x"
+		run "record_online_$c" cpuhp linux record --format ftrace -- online $c --yes
+		[ $RC = 0 ] || bad="$bad online$c.rc=$RC"
+		[ "$(cat $S/online)" = 0-3 ] || bad="$bad after-online$c=$(cat $S/online)"
+		n=$(grep -c "cpuhp_enter: cpu: 000$c " /tmp/out); x=$(grep -c "cpuhp_exit: *cpu: 000$c " /tmp/out)
+		[ "$n" -gt 0 ] && [ "$x" -gt 0 ] || bad="$bad record-online$c:enter=$n,exit=$x"
+	done
+	left=$(ls $T/instances)
+	[ -z "$left" ] || bad="$bad instances-left=$left"
+	[ -z "$bad" ] && check $CHK PASS "cpus 1-3 offline and online, ONLINE mask after each, cpuhp_enter/exit for that CPU, no instance left" \
+		|| check $CHK FAIL "$bad"
+	restore
+}
+
+# 3. The live kernel learned equals the built-in linux-6.1 preset.
+linux_learn() {
+	CHK=linux_learn; skip_unless learn || return
+	run learn cpuhp linux learn --cpu 1 -o /tmp/learned.toml --yes
+	[ $RC = 0 ] || { check $CHK FAIL "learn rc=$RC"; restore; return; }
+	begin learned; cat /tmp/learned.toml; end learned
+	run learn_diff cpuhp states --preset linux-6.1 --diff-preset-file /tmp/learned.toml
+	[ $RC = 0 ] && [ "$(clean_state)" = ok ] && check $CHK PASS "learned preset equals the built-in linux-6.1 (diff rc=0)" \
+		|| check $CHK FAIL "diff rc=$RC state=$(clean_state)"
+	restore
+}
+
+# 4. check: the real kernel and the simulator walk the same callbacks.
+linux_check() {
+	CHK=linux_check; skip_unless check || return
+	run check_offline cpuhp linux check -- offline 2 --yes; r1=$RC
+	run check_online cpuhp linux check -- online 2 --yes; r2=$RC
+	[ $r1 = 0 ] && [ $r2 = 0 ] && [ "$(clean_state)" = ok ] && check $CHK PASS "offline 2 and online 2 identical to the simulator (rc 0, 0)" \
+		|| check $CHK FAIL "rc offline=$r1 online=$r2 state=$(clean_state)"
+	restore
+}
+
+# 5. sweep: each real rollback against the simulator's prediction.
+linux_sweep() {
+	CHK=linux_sweep; skip_unless sweep || return
+	run sweep cpuhp linux sweep --cpus 2 --yes
+	st=$(clean_state)
+	if [ $RC = 0 ] && [ "$st" = ok ]; then
+		check $CHK PASS "every rollback on cpu2 matches the simulator; all online, fail -1 after"
+	else
+		check $CHK FAIL "rc=$RC state=$st (the differences are in the sweep section above)"
+	fi
+	restore
+}
+
+# 6. An injected failure in a multi-CPU operation: the tool puts back the CPUs it had taken.
+linux_fail_restore() {
+	CHK=linux_fail_restore; skip_unless offline || return
+	st=$(statenum sched:active)
+	echo "$st" > $S/cpu3/hotplug/fail
+	run fail_restore cpuhp linux offline 1-3 --yes
+	after=$(clean_state)
+	if [ $RC != 0 ] && [ $RC != 2 ] && [ "$after" = ok ] && grep -q EAGAIN /tmp/out \
+		&& grep -q 'cpu3/online' /tmp/out; then
+		check $CHK PASS "fail=$st on cpu3: offline 1-3 failed (rc=$RC, EAGAIN on cpu3/online), cpus 1-2 put back, all fail -1"
+	else
+		check $CHK FAIL "rc=$RC after=$after"
+	fi
+	restore
+}
+
+# 7. SIGINT in the middle of a sweep.
+linux_sigint() {
+	CHK=linux_sigint; skip_unless sweep || return
+	cpuhp linux sweep --cpus 1 --yes > /tmp/sigint.out 2>&1 &
+	pid=$!
+	# Wait for the sweep to have changed something (a CPU offline or a fail set), then interrupt.
+	i=0
+	while [ $i -lt 200 ] && [ "$(clean_state)" = ok ]; do i=$((i + 1)); usleep 20000; done
+	mid=$(clean_state)
+	kill -INT $pid
+	wait $pid; rc=$?
+	begin sigint; cat /tmp/sigint.out; end sigint
+	after=$(clean_state)
+	if [ "$mid" != ok ] && [ "$after" = ok ]; then
+		check $CHK PASS "SIGINT with$mid: rc=$rc, all online and fail -1 after"
+	else
+		check $CHK FAIL "interrupted at '$mid', rc=$rc, after: $after"
+	fi
+	restore
+}
+
+# 8. The last CPU: offline 1-3, then cpu0 (the last online CPU, no online file) is refused.
+linux_last_cpu() {
+	CHK=linux_last_cpu; skip_unless offline online || return
+	run last_offline cpuhp linux offline 1-3 --yes; r1=$RC
+	run last_refused cpuhp linux offline 0 --yes; r2=$RC
+	left=$(cat $S/online)
+	run last_online cpuhp linux online 1-3 --yes; r3=$RC
+	if [ $r1 = 0 ] && [ $r2 = 2 ] && [ "$left" = 0 ] && [ $r3 = 0 ] && [ "$(clean_state)" = ok ]; then
+		check $CHK PASS "offline 1-3 rc=0; offline 0 refused rc=2: $(head -n 1 /tmp/out); online 1-3 rc=0"
+	else
+		check $CHK FAIL "rc offline1-3=$r1 offline0=$r2 (online then $left) online1-3=$r3 after=$(clean_state)"
+	fi
+	restore
+}
+
+bench_cli() {
+	has offline && has online || { echo "BENCH tool_overhead SKIP command not available"; return; }
+	t0=$(now_ns)
+	i=0; while [ $i -lt $N ]; do
+		cpuhp linux offline 1 --yes > /dev/null 2>&1; cpuhp linux online 1 --yes > /dev/null 2>&1; i=$((i + 1))
+	done
+	t1=$(now_ns)
+	TOOL_NS=$(((t1 - t0) / N))
+	echo "BENCH tool_offline_online_ns $TOOL_NS ns per cpuhp linux offline 1 + online 1 (mean of $N)"
+	echo "BENCH tool_overhead_ratio $((TOOL_NS * 100 / BARE_NS / 100)).$((TOOL_NS * 100 / BARE_NS % 100)) x tool over bare echo"
+	restore
+	has record || { echo "BENCH record_cost SKIP command not available"; return; }
+	t0=$(now_ns)
+	i=0; while [ $i -lt $N ]; do
+		cpuhp linux record -- offline 1 --yes > /dev/null 2>&1; cpuhp linux record -- online 1 --yes > /dev/null 2>&1; i=$((i + 1))
+	done
+	t1=$(now_ns)
+	REC_NS=$(((t1 - t0) / N))
+	echo "BENCH tool_recorded_offline_online_ns $REC_NS ns per recorded offline 1 + online 1 (mean of $N)"
+	echo "BENCH record_cost_ratio $((REC_NS * 100 / TOOL_NS / 100)).$((REC_NS * 100 / TOOL_NS % 100)) x recorded over unrecorded"
+	restore
+	cpuhp linux record --latency -- offline 1 --yes > /tmp/lat.out 2>&1
+	cpuhp linux record --latency -- online 1 --yes >> /tmp/lat.out 2>&1
+	sed 's/^/BENCH latency /' /tmp/lat.out
+	restore
+}
+
 echo "CHECKS-START uptime=$(cut -d' ' -f1 /proc/uptime)"
 facts
 sysfs_offline_online
 sysfs_fail
 sysfs_last_cpu
+linux_probe
+linux_offline_online
+linux_learn
+linux_check
+linux_sweep
+linux_fail_restore
+linux_sigint
+linux_last_cpu
 bench_bare
+bench_cli
 echo "FINAL $(clean_state)"
