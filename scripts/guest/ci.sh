@@ -61,19 +61,29 @@ if [ -z "$KPKG" ] || ! apt-cache show "$KPKG" >/dev/null 2>&1; then
 	KPKG=$(pick_kernel)
 fi
 [ -n "$KPKG" ] || die "no Linux 6.1 kernel package found (apt-cache search linux-image-6.1)"
-KDIR=$WORK/kernel/$KPKG
-VMLINUZ=$(ls "$KDIR"/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
-if [ -z "$VMLINUZ" ]; then
+fetch_kernel() {
+	KDIR=$WORK/kernel/$KPKG
+	VMLINUZ=$(ls "$KDIR"/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
+	[ -z "$VMLINUZ" ] || return 0
 	say "downloading $KPKG"
-	rm -rf "$KDIR"; mkdir -p "$KDIR/deb"
+	rm -rf "$KDIR"
+	mkdir -p "$KDIR/deb"
 	# apt-get download writes to the current directory; _apt must be able to write there.
 	chmod 777 "$KDIR/deb"
 	(cd "$KDIR/deb" && apt-get download -qq "$KPKG" 2>&1 | grep -v 'unsandboxed' || true)
+	local deb
 	deb=$(ls "$KDIR"/deb/*.deb 2>/dev/null | head -n1 || true)
-	[ -n "$deb" ] || die "apt-get download $KPKG produced no .deb"
+	[ -n "$deb" ] || return 1
 	dpkg-deb -x "$deb" "$KDIR"
 	rm -rf "$KDIR/deb"
 	VMLINUZ=$(ls "$KDIR"/boot/vmlinuz-* | head -n1)
+}
+if ! fetch_kernel; then
+	# Stale package lists can name a version the mirror no longer has.
+	[ $APT_UPDATED = 1 ] && die "apt-get download $KPKG produced no .deb"
+	apt_update
+	KPKG=$(pick_kernel)
+	fetch_kernel || die "apt-get download $KPKG produced no .deb"
 fi
 say "kernel $VMLINUZ"
 
