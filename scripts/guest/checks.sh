@@ -132,6 +132,82 @@ bench_bare() {
 	restore
 }
 
+# --- The simulator replays a live recording of plain sysfs writes -------------------------------
+# The same line format as the project's conformance recordings (CMD write / WRITE / TRACE /
+# ONLINE / CPUSTATE), recorded here on the live kernel without any test module, then replayed
+# line by line by `cpuhp replay`: every callback, return code and per-CPU state must agree.
+errno_of() {
+	case $1 in
+	'') echo "0 0" ;;
+	*'Resource temporarily unavailable'*) echo "-11 EAGAIN" ;;
+	*'Device or resource busy'*) echo "-16 EBUSY" ;;
+	*'Invalid argument'*) echo "-22 EINVAL" ;;
+	*'Input/output error'*) echo "-5 EIO" ;;
+	*'Cannot allocate memory'*) echo "-12 ENOMEM" ;;
+	*) echo "-1 UNKNOWN" ;;
+	esac
+}
+# rw PATH VALUE: one write, as "CMD write" + "WRITE ... rc= err=" (the shell's error text mapped
+# back to the errno name).
+rw() {
+	echo "CMD write $1 $2"
+	msg=$( { echo "$2" > "$1"; } 2>&1 )
+	set -- "$1" "$2" $(errno_of "$msg")
+	echo "WRITE path=$1 val=$2 rc=$3 err=$4"
+}
+rsnap() {
+	echo "ONLINE $(cat $S/online)"
+	for c in 0 $CPUS; do
+		echo "CPUSTATE cpu=$c state=$(cat $S/cpu$c/hotplug/state) target=$(cat $S/cpu$c/hotplug/target) fail=$(cat $S/cpu$c/hotplug/fail)"
+	done
+}
+# The global buffer, as the recordings used: each trace instance adds a trace_rb_cpu_prepare
+# instance callback to every bring-up.
+rtstart() { echo 0 > $T/tracing_on; echo > $T/trace; echo 1 > $T/events/cpuhp/enable; echo 1 > $T/tracing_on; }
+# The CPU's hotplug thread (cpuhp/N) is ctx=ap, anything else (the writer, a kworker) ctx=bp.
+rtstop() {
+	echo 0 > $T/tracing_on; echo 0 > $T/events/cpuhp/enable
+	grep -v '^#' $T/trace | sed -e 's/^ *cpuhp\/[0-9]*-[0-9]* *\[[0-9]*\] [^ ]* *[0-9.]*: /TRACE ctx=ap /' \
+		-e 't sp' -e 's/^ *.*-[0-9]* *\[[0-9]*\] [^ ]* *[0-9.]*: /TRACE ctx=bp /' -e ': sp' -e 's/  */ /g'
+}
+sysfs_replay() {
+	act=$(statenum sched:active)
+	{
+		echo "KERNEL $(uname -r)"
+		rsnap
+		rtstart; rw $S/cpu1/online 0; rtstop; rsnap
+		rtstart; rw $S/cpu1/online 1; rtstop; rsnap
+		# A failure injected through the fail file, down and up.
+		echo "INFO state_active=$act"
+		rw $S/cpu2/hotplug/fail "$act"; rsnap
+		rtstart; rw $S/cpu2/online 0; rtstop; rsnap
+		rw $S/cpu2/online 0; rsnap
+		rw $S/cpu2/hotplug/fail "$act"
+		rtstart; rw $S/cpu2/online 1; rtstop; rsnap
+		rw $S/cpu2/online 1; rsnap
+		# target: only offline and online without CONFIG_CPU_HOTPLUG_STATE_CONTROL.
+		rw $S/cpu3/hotplug/target 100
+		rtstart; rw $S/cpu3/hotplug/target 0; rtstop; rsnap
+		rw $S/cpu3/hotplug/target "$(statenum online)"; rsnap
+		rw $S/cpu3/hotplug/fail 5000
+		rw $S/cpu1/online 2
+		rsnap
+	} > /tmp/live.txt 2>&1
+	begin live_recording; cat /tmp/live.txt; end live_recording
+	# The same recording with the kernel's EAGAIN turned into success must not replay: the
+	# comparison can fail.
+	sed 's/rc=-11 err=EAGAIN/rc=0 err=0/' /tmp/live.txt > /tmp/tampered.txt
+	rt=same-file
+	cmp -s /tmp/live.txt /tmp/tampered.txt || { run replay_tampered cpuhp replay /tmp/tampered.txt; rt=$RC; }
+	run replay cpuhp replay /tmp/live.txt
+	if [ $RC = 0 ] && [ $rt != 0 ] && [ $rt != same-file ] && [ "$(clean_state)" = ok ]; then
+		check sysfs_replay PASS "cpuhp replay of a live recording ($(grep -c '^TRACE' /tmp/live.txt) trace lines, $(grep -c '^WRITE' /tmp/live.txt) writes): identical; a tampered copy rc=$rt"
+	else
+		check sysfs_replay FAIL "replay rc=$RC, tampered copy rc=$rt, state=$(clean_state)"
+	fi
+	restore
+}
+
 # --- The cpuhp CLI on the real kernel -----------------------------------------------------------
 # has SUB: `cpuhp linux SUB` exists in this build (a check whose command is missing prints SKIP).
 has() { cpuhp linux "$1" --help >/dev/null 2>&1; }
@@ -329,6 +405,7 @@ facts
 sysfs_offline_online
 sysfs_fail
 sysfs_last_cpu
+sysfs_replay
 linux_probe
 linux_offline_online
 linux_learn

@@ -129,5 +129,5 @@ grep -q '^GUEST-DONE' "$CONSOLE" || { tail -n 40 "$CONSOLE"; die "the guest did 
 VRC=0
 python3 "$HERE/verify.py" --console "$CONSOLE" --expected "$HERE/expected-checks" \
 	--bench "$WORK/bench.txt" --strict "$STRICT" || VRC=$?
-say "times: build ${T_BUILD}-${T0}=$((T_BUILD - T0))s, guest $((T_END - T_BOOT))s, total $((T_END - T0))s"
+say "times: setup (tools, kernel, static build) $((T_BUILD - T0)) s, guest $((T_END - T_BOOT)) s, total $((T_END - T0)) s"
 exit $VRC
