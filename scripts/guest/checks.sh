@@ -442,19 +442,71 @@ bench() {
 	fi
 }
 
+# --- The second boot, with cpu0_hotplug: cpu0 has an online file too ------------------------------
+# Only here can the last online CPU be one the kernel would let go: the tool must refuse it.
+sysfs_cpu0_facts() {
+	begin facts_cpu0
+	for c in $CPUS; do
+		echo "HAS_ONLINE_FILE cpu=$c $([ -e $S/cpu$c/online ] && echo yes || echo no)"
+	done
+	end facts_cpu0
+	[ "$(cat $S/cpu0/online 2>/dev/null)" = 1 ] && [ "$(cat $S/online)" = 0-3 ] \
+		&& check sysfs_cpu0_facts PASS "booted with cpu0_hotplug: cpu0/online exists and reads 1" \
+		|| check sysfs_cpu0_facts FAIL "cpu0/online=$(cat $S/cpu0/online 2>&1) online=$(cat $S/online)"
+}
+# The kernel's own rule underneath: the last online CPU's offline write fails with EBUSY.
+sysfs_last_online() {
+	for c in 1 2 3; do echo 0 > $S/cpu$c/online; done
+	msg=$( { echo 0 > $S/cpu0/online; } 2>&1 )
+	left=$(cat $S/online)
+	restore
+	set -- $(errno_of "$msg")
+	[ "$2" = EBUSY ] && [ "$left" = 0 ] && [ "$(clean_state)" = ok ] \
+		&& check sysfs_last_online PASS "cpus 1-3 offline, then cpu0: EBUSY, cpu0 stays online; restored" \
+		|| check sysfs_last_online FAIL "cpu0 write: $2 ($msg), online then $left, after: $(clean_state)"
+}
+linux_last_online() {
+	CHK=linux_last_online; skip_unless offline online || return
+	run last_all cpuhp linux offline 0-3 --yes; r0=$RC
+	grep -q 'last online CPU' /tmp/out || r0="$r0(no message)"
+	all=$(cat $S/online)
+	run last_three cpuhp linux offline 1-3 --yes; r1=$RC
+	run last_one cpuhp linux offline 0 --yes; r2=$RC
+	why=$(grep -m 1 'last online CPU' /tmp/out) || r2="$r2(no message)"
+	left=$(cat $S/online)
+	run last_back cpuhp linux online 1-3 --yes; r3=$RC
+	if [ "$r0" = 2 ] && [ "$all" = 0-3 ] && [ $r1 = 0 ] && [ "$r2" = 2 ] && [ "$left" = 0 ] \
+		&& [ $r3 = 0 ] && [ "$(clean_state)" = ok ]; then
+		check $CHK PASS "offline 0-3 refused (rc 2, nothing written); offline 1-3 rc 0; offline 0 rc 2 ($why); online 1-3 rc 0"
+	else
+		check $CHK FAIL "offline0-3=$r0 (online then $all) offline1-3=$r1 offline0=$r2 (online then $left) online1-3=$r3 after=$(clean_state)"
+	fi
+	restore
+}
+
 echo "CHECKS-START uptime=$(cut -d' ' -f1 /proc/uptime)"
-facts
-sysfs_offline_online
-sysfs_fail
-sysfs_last_cpu
-sysfs_replay
-linux_probe
-linux_offline_online
-linux_learn
-linux_check
-linux_sweep
-linux_fail_restore
-linux_sigint
-linux_last_cpu
-bench
+case ${1:-main} in
+cpu0)
+	CPUS="0 1 2 3"
+	sysfs_cpu0_facts
+	sysfs_last_online
+	linux_last_online
+	;;
+*)
+	facts
+	sysfs_offline_online
+	sysfs_fail
+	sysfs_last_cpu
+	sysfs_replay
+	linux_probe
+	linux_offline_online
+	linux_learn
+	linux_check
+	linux_sweep
+	linux_fail_restore
+	linux_sigint
+	linux_last_cpu
+	bench
+	;;
+esac
 echo "FINAL $(clean_state)"

@@ -9,13 +9,16 @@ import sys
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--console", required=True)
+    ap.add_argument("--console", required=True, action="append", help="one per guest run")
     ap.add_argument("--expected", required=True)
     ap.add_argument("--bench", required=True)
     ap.add_argument("--strict", default="0")
     a = ap.parse_args()
 
-    lines = open(a.console, encoding="utf-8", errors="replace").read().splitlines()
+    consoles = [
+        open(c, encoding="utf-8", errors="replace").read().splitlines() for c in a.console
+    ]
+    lines = [l for c in consoles for l in c]
     expected = [
         l.strip()
         for l in open(a.expected, encoding="utf-8")
@@ -54,10 +57,11 @@ def main() -> int:
         print(f"  BAD {name:<28} {results[name][0]} (not in the expected list)")
         failed.append(name)
 
-    final = [l for l in lines if l.startswith("FINAL ")]
-    if final != ["FINAL ok"]:
-        print(f"  BAD machine state at the end: {final or 'no FINAL line'}")
-        failed.append("final-state")
+    for path, c in zip(a.console, consoles):
+        final = [l for l in c if l.startswith("FINAL ")]
+        if final != ["FINAL ok"]:
+            print(f"  BAD machine state at the end of {path}: {final or 'no FINAL line'}")
+            failed.append(f"final-state ({path})")
 
     passed = sum(1 for n in expected if results.get(n, ("",))[0] == "PASS")
     skipped = sum(1 for n in expected if results.get(n, ("",))[0] == "SKIP")
