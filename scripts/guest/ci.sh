@@ -8,7 +8,9 @@
 #   GUEST_WORK=DIR        scratch dir (default: target/guest)
 #   GUEST_KERNEL_PKG=PKG  the kernel package (default: linux-image-6.1.0-56-amd64 if apt has it,
 #                         else the one linux-image-amd64 depends on)
-#   GUEST_TIMEOUT=SECS    hard limit for the whole QEMU run (default: 300)
+#   GUEST_TIMEOUT=SECS    hard limit for each QEMU run (default: 300)
+#   GUEST_BENCH_N=N       timing iterations in the guest (default: 20)
+#   GUEST_BENCH_BUDGET_S=SECS  the timing loop stops early after this long (default: 90)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -118,7 +120,7 @@ boot() {
 	timeout --foreground -k 5 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 4 -m 1G \
 		-nographic -no-reboot -monitor none -serial stdio -display none -nodefaults \
 		-kernel "$VMLINUZ" -initrd "$INITRD" \
-		-append "console=ttyS0 panic=-1 quiet cpuhp_guest=$mode $*" </dev/null >"$console.raw" 2>&1
+		-append "console=ttyS0 panic=-1 quiet cpuhp_guest=$mode $BENCH_ENV $*" </dev/null >"$console.raw" 2>&1
 	qrc=$?
 	set -e
 	tr -d '\r' <"$console.raw" >"$console"
@@ -127,6 +129,8 @@ boot() {
 	[ $qrc = 0 ] || { tail -n 40 "$console"; die "QEMU ($mode) exited with $qrc"; }
 	grep -q '^GUEST-DONE' "$console" || { tail -n 40 "$console"; die "the $mode guest did not finish its checks (no GUEST-DONE line)"; }
 }
+# Unknown name=value kernel parameters reach /init as environment variables.
+BENCH_ENV="BENCH_N=${GUEST_BENCH_N:-20} BENCH_BUDGET_S=${GUEST_BENCH_BUDGET_S:-90}"
 T_BOOT=$(date +%s)
 boot main qemu64
 T_MAIN=$(date +%s)
