@@ -10,7 +10,9 @@ S=/sys/devices/system/cpu
 T=/sys/kernel/tracing
 CPUS="1 2 3"
 
-check() { echo "CHECK $1 $2 ${3:-}"; }
+# Every step leaves what it is doing in /tmp/progress, for /init's watchdog.
+step() { echo "$*" > /tmp/progress; }
+check() { echo "CHECK $1 $2 ${3:-}"; step "after CHECK $1"; }
 begin() { echo "===BEGIN $1==="; }
 end() { echo "===END $1==="; }
 restore() {
@@ -62,6 +64,7 @@ trace_drop() { echo 0 > $T/instances/guest/events/cpuhp/enable; rmdir $T/instanc
 sysfs_offline_online() {
 	bad=
 	for c in $CPUS; do
+		step "sysfs_offline_online cpu$c"
 		trace_on
 		echo 0 > $S/cpu$c/online || bad="$bad offline$c.rc"
 		tr=$(trace_off)
@@ -130,6 +133,7 @@ errno_of() {
 # back to the errno name).
 rw() {
 	echo "CMD write $1 $2"
+	step "write $2 > $1"
 	msg=$( { echo "$2" > "$1"; } 2>&1 )
 	set -- "$1" "$2" $(errno_of "$msg")
 	echo "WRITE path=$1 val=$2 rc=$3 err=$4"
@@ -202,6 +206,7 @@ CMD_TIMEOUT=${CMD_TIMEOUT:-120}
 run() {
 	name=$1; shift
 	echo "CMD $*"
+	step "CMD $*"
 	timeout "$CMD_TIMEOUT" "$@" < /dev/null > /tmp/out 2>&1; RC=$?
 	begin "$name"; cat /tmp/out; end "$name"
 	echo "RC $name $RC"
@@ -261,7 +266,7 @@ linux_offline_online() {
 # 3. The live kernel learned equals the built-in linux-6.1 preset.
 linux_learn() {
 	CHK=linux_learn; skip_unless learn || return
-	run learn cpuhp linux learn --cpu 1 -o /tmp/learned.toml --yes
+	run learn cpuhp linux learn --yes --cpu 1 -o /tmp/learned.toml
 	[ $RC = 0 ] || { check $CHK FAIL "learn rc=$RC"; restore; return; }
 	begin learned; cat /tmp/learned.toml; end learned
 	run learn_diff cpuhp states --preset linux-6.1 --diff-preset-file /tmp/learned.toml
@@ -273,8 +278,8 @@ linux_learn() {
 # 4. check: the real kernel and the simulator walk the same callbacks.
 linux_check() {
 	CHK=linux_check; skip_unless check || return
-	run check_offline cpuhp linux check -- offline 2 --yes; r1=$RC
-	run check_online cpuhp linux check -- online 2 --yes; r2=$RC
+	run check_offline cpuhp linux check --yes -- offline 2; r1=$RC
+	run check_online cpuhp linux check --yes -- online 2; r2=$RC
 	[ $r1 = 0 ] && [ $r2 = 0 ] && [ "$(clean_state)" = ok ] && check $CHK PASS "offline 2 and online 2 identical to the simulator (rc 0, 0)" \
 		|| check $CHK FAIL "rc offline=$r1 online=$r2 state=$(clean_state)"
 	restore
@@ -395,7 +400,7 @@ ratio() {
 	printf '%d.%02d' $(($1 * 100 / $2 / 100)) $(($1 * 100 / $2 % 100))
 }
 mark() { echo "$1" > $T/trace_marker; }
-pair_bare() { echo 0 > $S/cpu1/online; echo 1 > $S/cpu1/online; }
+pair_bare() { step "bench $i"; echo 0 > $S/cpu1/online; echo 1 > $S/cpu1/online; }
 pair_tool() {
 	cpuhp linux offline 1 --yes < /dev/null > /dev/null 2>&1
 	cpuhp linux online 1 --yes < /dev/null > /dev/null 2>&1
