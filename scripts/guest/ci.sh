@@ -125,6 +125,11 @@ boot() {
 	set -e
 	tr -d '\r' <"$console.raw" >"$console"
 	rm -f "$console.raw"
+	if grep -q '^GUEST-STALLED' "$console"; then
+		# The guest's watchdog fired: what was running, the blocked tasks, the CPUs' backtraces.
+		sed -n '/^GUEST-STALLED/,$p' "$console" | head -n 200
+		die "the $mode guest stalled: $(grep -m1 '^GUEST-STALLED' "$console")"
+	fi
 	[ $qrc = 124 ] && { tail -n 40 "$console"; die "the $mode guest did not finish within ${TIMEOUT}s"; }
 	[ $qrc = 0 ] || { tail -n 40 "$console"; die "QEMU ($mode) exited with $qrc"; }
 	grep -q '^GUEST-DONE' "$console" || { tail -n 40 "$console"; die "the $mode guest did not finish its checks (no GUEST-DONE line)"; }
