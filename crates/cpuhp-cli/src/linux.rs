@@ -82,6 +82,62 @@ enum Cmd {
         #[arg(last = true, required = true, num_args = 1..)]
         ops: Vec<String>,
     },
+    /// Records a full offline and online of one CPU and writes a preset file: the live table
+    /// with each state's callbacks and where they ran (the simulator loads it:
+    /// `cpuhp states --preset-file FILE`).
+    Learn {
+        /// The CPU to take offline and back online.
+        #[arg(long)]
+        cpu: u32,
+        /// Where to write the preset file.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        yes: YesArg,
+    },
+    /// Runs operations on the kernel (recorded) and on the simulator booted with the learned
+    /// preset (or the built-in one for the kernel's version), and compares callback by
+    /// callback: exit 0 identical, 1 different (the first difference shown), 2 bad input.
+    Check {
+        /// A preset file from `linux learn` (default: the built-in preset for this kernel).
+        #[arg(long, value_name = "FILE")]
+        preset_file: Option<PathBuf>,
+        #[command(flatten)]
+        yes: YesArg,
+        /// The operations, separated by `then`.
+        #[arg(last = true, required = true, num_args = 1..)]
+        ops: Vec<String>,
+    },
+    /// For every state whose `fail` the kernel accepts, both directions: inject, operate,
+    /// record, restore, and compare the kernel's rollback with the simulator's prediction.
+    /// Exit 0 all match, 1 one differs, 2 bad input, 130 interrupted (restored).
+    Sweep {
+        /// CPUs to operate (default: the highest CPU that may go offline).
+        #[arg(long)]
+        cpus: Option<String>,
+        /// States to inject at (numbers, Linux list format; default: all).
+        #[arg(long)]
+        states: Option<String>,
+        /// Starts no new case after this many seconds.
+        #[arg(long, value_name = "S")]
+        max_seconds: Option<u64>,
+        /// A preset file from `linux learn` (default: the built-in preset for this kernel).
+        #[arg(long, value_name = "FILE")]
+        preset_file: Option<PathBuf>,
+        #[command(flatten)]
+        json: JsonArg,
+        #[command(flatten)]
+        yes: YesArg,
+    },
+    /// Compares a preset file with a built-in preset: exit 0 identical, 1 different (one line per
+    /// difference), 2 bad input.
+    DiffPreset {
+        /// The preset file (`linux learn -o`).
+        file: PathBuf,
+        /// The built-in preset.
+        #[arg(long, default_value = "linux-6.1")]
+        preset: String,
+    },
 }
 
 #[derive(ClapArgs, Debug)]
@@ -113,6 +169,9 @@ fn fail(e: &Error) -> u8 {
 }
 
 pub fn run(args: &Args) -> u8 {
+    if let Cmd::DiffPreset { file, preset } = &args.command {
+        return diff_cmd(file, preset);
+    }
     let mut io: Box<dyn SysfsIo> = match args.simulate {
         Some(n) => match SimKernel::new(&cpuhp::preset::LINUX_6_1, n) {
             Ok(k) => Box::new(k),
@@ -160,6 +219,31 @@ pub fn run(args: &Args) -> u8 {
             op_cmd(&mut *io, &["target", &cpu.to_string(), state], yes.yes)
         }
         Cmd::Record { format, yes, ops } => record_cmd(&mut *io, ops, *format, yes.yes),
+        Cmd::Learn { cpu, output, yes } => learn_cmd(&mut *io, *cpu, output, yes.yes),
+        Cmd::DiffPreset { file, preset } => diff_cmd(file, preset),
+        Cmd::Check {
+            preset_file,
+            yes,
+            ops,
+        } => check_cmd(&mut *io, preset_file.as_deref(), ops, yes.yes),
+        Cmd::Sweep {
+            cpus,
+            states,
+            max_seconds,
+            preset_file,
+            json,
+            yes,
+        } => sweep_cmd(
+            &mut *io,
+            SweepArgs {
+                cpus: cpus.as_deref(),
+                states: states.as_deref(),
+                max_seconds: *max_seconds,
+                preset_file: preset_file.as_deref(),
+                json: json.json,
+                yes: yes.yes,
+            },
+        ),
     }
 }
 
@@ -246,7 +330,8 @@ fn op_cmd(io: &mut dyn SysfsIo, words: &[&str], yes: bool) -> u8 {
             print_report(&report);
             0
         }
-        Err((e, report)) => {
+        Err(f) => {
+            let (e, report) = (f.error, f.report);
             eprintln!("error: {e}");
             print_report(&report);
             if report.not_restored.is_empty() {
@@ -306,5 +391,256 @@ fn record_cmd(io: &mut dyn SysfsIo, words: &[String], format: FormatArg, yes: bo
             eprintln!("error: {e}");
             failure_code(e)
         }
+    }
+}
+
+fn learn_cmd(io: &mut dyn SysfsIo, cpu: u32, output: &std::path::Path, yes: bool) -> u8 {
+    for op in [Op::Offline(vec![cpu]), Op::Online(vec![cpu])] {
+        if let Err(e) = plan(io, &op) {
+            return fail(&e);
+        }
+    }
+    eprintln!(
+        "plan: record offline {cpu} then online {cpu}; write {}",
+        output.display()
+    );
+    if let Err(code) = confirm(yes) {
+        return code;
+    }
+    match cpuhp_linux::learn(io, cpu, "") {
+        Ok(f) => match std::fs::write(output, f.to_json()) {
+            Ok(()) => {
+                let called = f
+                    .states
+                    .iter()
+                    .filter(|s| s.startup.is_some() || s.teardown.is_some())
+                    .count();
+                println!(
+                    "wrote {}: {} states, {called} with a traced callback, kernel {}",
+                    output.display(),
+                    f.states.len(),
+                    f.kernel
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("error: write {}: {e}", output.display());
+                2
+            }
+        },
+        Err(e) => fail(&e),
+    }
+}
+
+fn diff_cmd(file: &std::path::Path, preset: &str) -> u8 {
+    let Some(p) = cpuhp::preset::by_name(preset) else {
+        eprintln!("error: no built-in preset {preset:?}");
+        return 2;
+    };
+    let f = match std::fs::read_to_string(file) {
+        Ok(t) => match cpuhp_linux::PresetFile::parse(&t) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        },
+        Err(e) => {
+            eprintln!("error: read {}: {e}", file.display());
+            return 2;
+        }
+    };
+    let d = f.diff(p);
+    if d.is_empty() {
+        println!(
+            "identical: {} states ({} vs {preset})",
+            f.states.len(),
+            f.kernel
+        );
+        0
+    } else {
+        for l in &d {
+            println!("{l}");
+        }
+        println!("{} differences ({} vs {preset})", d.len(), f.kernel);
+        1
+    }
+}
+
+fn check_cmd(
+    io: &mut dyn SysfsIo,
+    preset_file: Option<&std::path::Path>,
+    words: &[String],
+    yes: bool,
+) -> u8 {
+    let ops = match parse_ops(words) {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    let preset = match choose_preset(io, preset_file) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if let Some(first) = ops.first() {
+        if let Err(e) = plan(io, first) {
+            return fail(&e);
+        }
+    }
+    eprintln!(
+        "plan: check {} against preset {} ({})",
+        ops.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" then "),
+        preset.name,
+        preset.kernel
+    );
+    if let Err(code) = confirm(yes) {
+        return code;
+    }
+    match cpuhp_linux::check(io, &ops, preset, "") {
+        Ok(c) => {
+            print!("{}", c.report(3));
+            print_report(&c.kernel.report);
+            u8::from(c.first_difference.is_some())
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// The learned preset, or the built-in one for the kernel's release; `Err(2)` when neither.
+fn choose_preset(
+    io: &dyn SysfsIo,
+    preset_file: Option<&std::path::Path>,
+) -> Result<&'static cpuhp::preset::Preset, u8> {
+    Ok(match preset_file {
+        Some(f) => match std::fs::read_to_string(f)
+            .map_err(|e| Error::Usage(format!("read {}: {e}", f.display())))
+            .and_then(|t| cpuhp_linux::PresetFile::parse(&t))
+            .and_then(|p| p.to_preset())
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Err(2);
+            }
+        },
+        None => {
+            let release = cpuhp_linux::probe(io)
+                .ok()
+                .and_then(|p| p.kernel.value)
+                .unwrap_or_default();
+            match cpuhp_linux::preset_for_kernel(&release) {
+                Some(p) => p,
+                None => {
+                    eprintln!(
+                        "error: no built-in preset for kernel {release:?}: learn one (`cpuhp linux learn`) and pass --preset-file"
+                    );
+                    return Err(2);
+                }
+            }
+        }
+    })
+}
+
+struct SweepArgs<'a> {
+    cpus: Option<&'a str>,
+    states: Option<&'a str>,
+    max_seconds: Option<u64>,
+    preset_file: Option<&'a std::path::Path>,
+    json: bool,
+    yes: bool,
+}
+
+fn sweep_cmd(io: &mut dyn SysfsIo, a: SweepArgs<'_>) -> u8 {
+    let flag = interrupt_flag();
+    let preset = match choose_preset(io, a.preset_file) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let cpus = match a.cpus {
+        Some(l) => match cpuhp_linux::parse_cpus(l) {
+            Ok(c) => c,
+            Err(e) => return fail(&e),
+        },
+        None => match cpuhp_linux::CpuInfo::read(io) {
+            Ok(info) => {
+                let stay = info.must_stay();
+                match info
+                    .online_files
+                    .iter()
+                    .filter(|c| info.online.contains(*c) && !stay.contains(*c))
+                    .last()
+                {
+                    Some(c) => vec![c.0],
+                    None => {
+                        eprintln!("error: refused: no CPU may go offline");
+                        return 2;
+                    }
+                }
+            }
+            Err(e) => return fail(&e),
+        },
+    };
+    let states = match a.states.map(cpuhp_linux::parse_cpus) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => {
+            eprintln!("error: --states: not a list of state numbers (e.g. 199,201-210)");
+            return 2;
+        }
+    };
+    eprintln!(
+        "plan: sweep CPU {} over {} states, both directions, against preset {} ({}); every case restored",
+        cpus.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+        states.as_ref().map_or("all".to_string(), |s| s.len().to_string()),
+        preset.name,
+        preset.kernel
+    );
+    if let Err(code) = confirm(a.yes) {
+        return code;
+    }
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let r = cpuhp_linux::sweep(
+        io,
+        &cpus,
+        states.as_deref(),
+        preset,
+        a.max_seconds.map(std::time::Duration::from_secs),
+        Some(&flag),
+        |done, planned| {
+            bar.set_length(planned as u64);
+            bar.set_position(done as u64);
+        },
+    );
+    bar.finish_and_clear();
+    let s = match r {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    if a.json {
+        print_json(&s);
+    } else {
+        print!("{}", s.table());
+        for c in s.cases.iter().filter(|c| !c.matches) {
+            print!(
+                "\ncpu {} state {} {} {}:\n{}",
+                c.cpu,
+                c.state,
+                c.name,
+                c.direction,
+                c.difference.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if s.stopped.as_deref() == Some("interrupted") {
+        eprintln!("interrupted: every case run was restored");
+        130
+    } else {
+        u8::from(s.cases.iter().any(|c| !c.matches))
     }
 }

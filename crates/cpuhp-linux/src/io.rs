@@ -9,6 +9,15 @@ use std::path::{Path, PathBuf};
 use cpuhp::Errno;
 
 /// Which file system a path is relative to.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{Fs, SimKernel, SysfsIo};
+/// let k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// assert_eq!(k.display(Fs::Cpu, "online"), "/sys/devices/system/cpu/online");
+/// # Ok::<(), cpuhp::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fs {
     /// `/sys/devices/system/cpu` (under the root).

@@ -23,7 +23,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod check;
 mod io;
+mod learn;
 mod ops;
 mod probe;
 mod record;
@@ -31,16 +33,18 @@ mod sim;
 mod status;
 mod trace;
 
+pub use check::{check, preset_for_kernel, sweep, Check, Sweep, SweepCase};
 pub use io::{Fs, HostIo, IoError, SysfsIo};
+pub use learn::{learn, LearnedCallback, LearnedState, PresetFile, PRESET_FORMAT};
 pub use ops::{
-    execute, parse_cpus, parse_op, plan, JournalEntry, Op, Plan, Report, Transaction, Write,
+    execute, parse_cpus, parse_op, plan, Failed, JournalEntry, Op, Plan, Report, Transaction, Write,
 };
 pub use probe::{probe, CpuInfo, Finding, Probe, Tristate};
-pub use record::{record, render_recording, Call, Recording, RecordFormat};
+pub use record::{record, render_recording, Call, RecordFormat, Recording};
 pub use sim::SimKernel;
 pub use status::{
-    parse_states, read_states, read_status, resolve_state, states_json, states_text,
-    status_table, CpuRow, StateRow,
+    parse_states, read_states, read_status, resolve_state, states_json, states_text, status_table,
+    CpuRow, StateRow,
 };
 pub use trace::{latency_table, parse_trace, Latency, TraceLine, TracePoint};
 
@@ -50,6 +54,17 @@ use std::fmt;
 pub use serde::Serialize;
 
 /// What can go wrong.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{plan, Error, Op, SimKernel};
+/// let k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let e = plan(&k, &Op::Offline(vec![0])).unwrap_err();
+/// assert!(matches!(e, Error::Refused(_)));
+/// assert!(e.to_string().starts_with("refused: CPU 0 has no online file"));
+/// # Ok::<(), cpuhp::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -88,7 +103,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Unsupported => f.write_str("unsupported on this OS: the Linux backend needs Linux"),
+            Error::Unsupported => {
+                f.write_str("unsupported on this OS: the Linux backend needs Linux")
+            }
             Error::Io(e) => write!(f, "{e}"),
             Error::Parse(m) | Error::Usage(m) => f.write_str(m),
             Error::Refused(m) => write!(f, "refused: {m}"),

@@ -13,6 +13,14 @@ use crate::probe::CpuInfo;
 use crate::status::{read_num, read_states, resolve_state, StateRow};
 
 /// An operation on the real machine.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::Op;
+/// assert_eq!(Op::Offline(vec![1, 3]).to_string(), "offline 1,3");
+/// assert_eq!(Op::Target(2, "online".into()).to_string(), "target 2 online");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// Write `0` to each CPU's `online`.
@@ -106,6 +114,15 @@ pub fn parse_cpus(list: &str) -> Result<Vec<u32>, crate::Error> {
 }
 
 /// One write a plan makes.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{plan, Op, SimKernel};
+/// let p = plan(&SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?, &Op::Offline(vec![1]))?;
+/// assert_eq!((p.writes[0].value.as_str(), p.writes[0].before.as_str()), ("0", "1\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Write {
     /// The CPU.
@@ -119,6 +136,15 @@ pub struct Write {
 }
 
 /// The writes of an operation, checked against the refusal rules.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{plan, Op, SimKernel};
+/// let p = plan(&SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?, &Op::Offline(vec![1]))?;
+/// assert_eq!(p.to_string(), "plan: offline 1\n  write 0 > cpu1/online  (was 1)\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Plan {
     /// The operation, as the user wrote it.
@@ -258,9 +284,7 @@ pub fn plan(io: &dyn SysfsIo, op: &Op) -> Result<Plan, crate::Error> {
             "{op}: would take the last online CPU offline"
         )));
     }
-    let was_housekeeping = going
-        .iter()
-        .any(|c| info.housekeeping.contains(CpuId(*c)));
+    let was_housekeeping = going.iter().any(|c| info.housekeeping.contains(CpuId(*c)));
     if was_housekeeping && !stays(&info.housekeeping) {
         return Err(crate::Error::Refused(format!(
             "{op}: would take the last housekeeping CPU offline (housekeeping: {}; isolated: {}; nohz_full: {})",
@@ -274,6 +298,17 @@ pub fn plan(io: &dyn SysfsIo, op: &Op) -> Result<Plan, crate::Error> {
 }
 
 /// One write the transaction made.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{execute, plan, Op, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let p = plan(&k, &Op::Offline(vec![1]))?;
+/// let j = &execute(&mut k, &p, None)?.journal[0];
+/// assert_eq!((j.value.as_str(), j.result.as_str(), j.restore), ("0", "ok", false));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct JournalEntry {
     /// The file, as the user would name it.
@@ -296,6 +331,17 @@ struct Before {
 }
 
 /// How a transaction ended.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{execute, plan, Op, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let p = plan(&k, &Op::Offline(vec![1]))?;
+/// let r = execute(&mut k, &p, None)?;
+/// assert!(r.restored.is_empty() && r.not_restored.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Every write, in order (the restoring ones flagged).
@@ -390,9 +436,7 @@ impl<'a> Transaction<'a> {
             value: value.to_string(),
             result: match &r {
                 Ok(()) => "ok".into(),
-                Err(e) => e
-                    .errno
-                    .map_or_else(|| e.detail.clone(), |n| n.to_string()),
+                Err(e) => e.errno.map_or_else(|| e.detail.clone(), |n| n.to_string()),
             },
             restore,
         });
@@ -464,7 +508,10 @@ impl<'a> Transaction<'a> {
             let online_file = format!("cpu{c}/online");
             let state_file = format!("cpu{c}/hotplug/state");
             let io: &dyn SysfsIo = self.io;
-            let now_online = read_num::<u8>(io, &online_file).ok().flatten().map(|v| v != 0);
+            let now_online = read_num::<u8>(io, &online_file)
+                .ok()
+                .flatten()
+                .map(|v| v != 0);
             let now_state = read_num::<u32>(io, &state_file).ok().flatten();
             let mut changed = false;
             if let (Some(was), Some(now)) = (b.online_file, now_online) {
@@ -493,7 +540,10 @@ impl<'a> Transaction<'a> {
             }
             let io: &dyn SysfsIo = self.io;
             let final_state = read_num::<u32>(io, &state_file).ok().flatten();
-            let final_online = read_num::<u8>(io, &online_file).ok().flatten().map(|v| v != 0);
+            let final_online = read_num::<u8>(io, &online_file)
+                .ok()
+                .flatten()
+                .map(|v| v != 0);
             if final_state != b.state || final_online != b.online_file {
                 not_restored.push(format!(
                     "cpu{c}: is at online {} state {}, was online {} state {}",
@@ -520,11 +570,14 @@ impl<'a> Transaction<'a> {
 }
 
 fn show<T: fmt::Display>(v: Option<T>) -> String {
-    v.map_or_else(|| "-".into(), |v| match format!("{v}").as_str() {
-        "true" => "1".into(),
-        "false" => "0".into(),
-        s => s.to_string(),
-    })
+    v.map_or_else(
+        || "-".into(),
+        |v| match format!("{v}").as_str() {
+            "true" => "1".into(),
+            "false" => "0".into(),
+            s => s.to_string(),
+        },
+    )
 }
 
 impl Drop for Transaction<'_> {
@@ -557,7 +610,8 @@ impl Drop for Transaction<'_> {
 /// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 4)?;
 /// k.fail_path("write", Fs::Cpu, "cpu2/online", cpuhp::Errno::EBUSY);
 /// let p = plan(&k, &Op::Offline(vec![1, 2]))?;
-/// let (err, report) = execute(&mut k, &p, None).unwrap_err();
+/// let failed = execute(&mut k, &p, None).unwrap_err();
+/// let (err, report) = (failed.error, failed.report);
 /// assert_eq!(err.to_string(), "write /sys/devices/system/cpu/cpu2/online: EBUSY");
 /// assert_eq!(report.restored, ["cpu1: online 1 (state 236)"]);
 /// assert_eq!(k.read(Fs::Cpu, "online")?, "0-3\n");
@@ -567,10 +621,50 @@ pub fn execute(
     io: &mut dyn SysfsIo,
     plan: &Plan,
     interrupt: Option<&AtomicBool>,
-) -> Result<Report, (crate::Error, Report)> {
+) -> Result<Report, Box<Failed>> {
     let mut tx = Transaction::new(io, interrupt);
     match tx.apply(plan) {
         Ok(()) => Ok(tx.commit()),
-        Err(e) => Err((e, tx.rollback())),
+        Err(error) => Err(Box::new(Failed {
+            error,
+            report: tx.rollback(),
+        })),
     }
 }
+
+/// A transaction that failed: why, and what was restored.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{execute, plan, Error, Op, SimKernel};
+/// use std::sync::atomic::AtomicBool;
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let p = plan(&k, &Op::Offline(vec![1]))?;
+/// let f = execute(&mut k, &p, Some(&AtomicBool::new(true))).unwrap_err();
+/// assert!(matches!(f.error, Error::Interrupted));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Failed {
+    /// The failed write or the interrupt.
+    pub error: crate::Error,
+    /// The journal and what was restored.
+    pub report: Report,
+}
+
+/// The error, then one line per CPU restored (or not).
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error)?;
+        for l in &self.report.restored {
+            write!(f, "\nrestored {l}")?;
+        }
+        for l in &self.report.not_restored {
+            write!(f, "\nNOT restored {l}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Failed {}

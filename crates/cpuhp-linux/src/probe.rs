@@ -31,6 +31,12 @@ fn found<T>(value: T, reason: impl Into<String>) -> Finding<T> {
 }
 
 /// Yes, no, or cannot be told without trying.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(serde_json::to_string(&cpuhp_linux::Tristate::Unknown).unwrap(), "\"unknown\"");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tristate {
@@ -160,6 +166,16 @@ impl CpuInfo {
 }
 
 /// What `linux probe` reports.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{probe, SimKernel};
+/// let p = probe(&SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?.as_root(false))?;
+/// assert!(!p.root.value);
+/// assert_eq!(p.online_files.value, "1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Probe {
     /// The kernel release.
@@ -212,17 +228,19 @@ pub fn probe(io: &dyn SysfsIo) -> Result<Probe, crate::Error> {
     let kernel = match io.read(Fs::Root, "proc/sys/kernel/osrelease") {
         Ok(r) => found(Some(r.trim().to_string()), "proc/sys/kernel/osrelease"),
         Err(_) => match io.uname_release() {
-            Some(r) => found(Some(r), "uname(2) (no proc/sys/kernel/osrelease under the root)"),
+            Some(r) => found(
+                Some(r),
+                "uname(2) (no proc/sys/kernel/osrelease under the root)",
+            ),
             None => found(None, "no proc/sys/kernel/osrelease and no uname"),
         },
     };
     let first_file = info.online_files.iter().next();
     let hotplug = match first_file {
         Some(c) => found(true, format!("cpu{}/online exists", c.0)),
-        None if io.exists(Fs::Cpu, "hotplug/states") => found(
-            true,
-            "hotplug/states exists, but no CPU has an online file",
-        ),
+        None if io.exists(Fs::Cpu, "hotplug/states") => {
+            found(true, "hotplug/states exists, but no CPU has an online file")
+        }
         None => found(
             false,
             "no cpuN/online and no hotplug/states: CONFIG_HOTPLUG_CPU is off",
@@ -314,7 +332,10 @@ pub fn probe(io: &dyn SysfsIo) -> Result<Probe, crate::Error> {
 /// offline and online with `EINVAL`, so only a write could tell otherwise.
 fn probe_state_control(io: &dyn SysfsIo, release: Option<&str>) -> Finding<Tristate> {
     let Some(release) = release else {
-        return found(Tristate::Unknown, "kernel release unknown; only a write would tell");
+        return found(
+            Tristate::Unknown,
+            "kernel release unknown; only a write would tell",
+        );
     };
     let file = format!("boot/config-{release}");
     match io.read(Fs::Root, &file) {
@@ -333,7 +354,9 @@ fn probe_state_control(io: &dyn SysfsIo, release: Option<&str>) -> Finding<Trist
         }
         Err(_) => found(
             Tristate::Unknown,
-            format!("no /{file}; only a write of an intermediate target would tell (EINVAL without it)"),
+            format!(
+                "no /{file}; only a write of an intermediate target would tell (EINVAL without it)"
+            ),
         ),
     }
 }
@@ -342,11 +365,20 @@ impl Probe {
     /// The findings as rows: (name, value, reason).
     fn rows(&self) -> Vec<(&'static str, String, &str)> {
         let b = |v: bool| if v { "yes" } else { "no" }.to_string();
-        let m = |v: &str| if v.is_empty() { "none".to_string() } else { v.to_string() };
+        let m = |v: &str| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.to_string()
+            }
+        };
         vec![
             (
                 "kernel",
-                self.kernel.value.clone().unwrap_or_else(|| "unknown".into()),
+                self.kernel
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
                 &self.kernel.reason,
             ),
             ("hotplug", b(self.hotplug.value), &self.hotplug.reason),
@@ -379,13 +411,21 @@ impl Probe {
             ),
             ("root", b(self.root.value), &self.root.reason),
             ("isolated", m(&self.isolated.value), &self.isolated.reason),
-            ("nohz_full", m(&self.nohz_full.value), &self.nohz_full.reason),
+            (
+                "nohz_full",
+                m(&self.nohz_full.value),
+                &self.nohz_full.reason,
+            ),
             (
                 "housekeeping",
                 m(&self.housekeeping.value),
                 &self.housekeeping.reason,
             ),
-            ("must stay", m(&self.must_stay.value), &self.must_stay.reason),
+            (
+                "must stay",
+                m(&self.must_stay.value),
+                &self.must_stay.reason,
+            ),
         ]
     }
 

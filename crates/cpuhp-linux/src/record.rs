@@ -21,6 +21,17 @@ pub(crate) const EVENTS: [&str; 3] = ["cpuhp_enter", "cpuhp_multi_enter", "cpuhp
 static INSTANCES: AtomicU32 = AtomicU32::new(0);
 
 /// One callback as the kernel traced it: enter and exit paired.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{record, Op, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let r = record(&mut k, &[Op::Offline(vec![1])], None, "doc")?;
+/// let c = &r.calls[1];
+/// assert_eq!((c.step, c.symbol.as_str(), c.bringup, c.ret), (235, "sched_cpu_deactivate", false, Some(0)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Call {
     /// The operation it belongs to (index into [`Recording::ops`]).
@@ -57,6 +68,17 @@ fn ser_context<S: serde::Serializer>(c: &Context, s: S) -> Result<S::Ok, S::Erro
 }
 
 /// What a recording captured.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{record, Op, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let r = record(&mut k, &[Op::Offline(vec![1])], None, "doc")?;
+/// assert_eq!((r.ops.len(), r.op_results[0].is_none(), r.nr_cpus), (1, true, 2));
+/// assert_eq!(r.raw.len(), 2 * r.calls.len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Recording {
     /// The operations, as written.
@@ -101,7 +123,9 @@ impl InstanceGuard<'_> {
         }
         // Stop recording first: an instance with tracing on and events enabled can still be
         // removed, but disabling first leaves nothing behind if rmdir fails.
-        let _ = self.io.write(Fs::Tracing, &format!("{}/tracing_on", self.dir), "0");
+        let _ = self
+            .io
+            .write(Fs::Tracing, &format!("{}/tracing_on", self.dir), "0");
         let r = self.io.rmdir(Fs::Tracing, &self.dir);
         self.removed = Some(r.clone());
         r
@@ -150,6 +174,18 @@ pub fn record(
     interrupt: Option<&AtomicBool>,
     tag: &str,
 ) -> Result<Recording, crate::Error> {
+    record_with(io, ops, interrupt, tag, true)
+}
+
+/// [`record`], and with `keep: false` everything is put back afterwards even when every
+/// operation succeeded (a sweep case leaves the machine as it found it).
+pub(crate) fn record_with(
+    io: &mut dyn SysfsIo,
+    ops: &[Op],
+    interrupt: Option<&AtomicBool>,
+    tag: &str,
+    keep: bool,
+) -> Result<Recording, crate::Error> {
     let states = read_states(io)?;
     let top = states.last().map_or(0, |r| r.number);
     let nr_cpus = read_status(io)?.len() as u32;
@@ -176,12 +212,20 @@ pub fn record(
         dir: dir.clone(),
         removed: None,
     };
+    // The hotplug thread and the control task trace on different CPUs; the default (local)
+    // clock is not ordered across CPUs, the global one is. Best effort: an older kernel without
+    // it still records, with per-CPU timestamps.
+    let _ = guard
+        .io
+        .write(Fs::Tracing, &format!("{dir}/trace_clock"), "global");
     for ev in EVENTS {
         guard
             .io
             .write(Fs::Tracing, &format!("{dir}/events/cpuhp/{ev}/enable"), "1")?;
     }
-    guard.io.write(Fs::Tracing, &format!("{dir}/tracing_on"), "1")?;
+    guard
+        .io
+        .write(Fs::Tracing, &format!("{dir}/tracing_on"), "1")?;
     let trace_file = format!("{dir}/trace");
 
     let mut lines: Vec<Vec<TraceLine>> = Vec::new();
@@ -215,7 +259,7 @@ pub fn record(
                 }
             }
         }
-        report = if outcome.is_ok() {
+        report = if outcome.is_ok() && keep {
             tx.commit()
         } else {
             tx.rollback()
@@ -360,16 +404,14 @@ impl Recording {
                         step,
                         ret,
                     } => {
-                        let (bringup, instance, ctx) = match open
-                            .iter()
-                            .rposition(|o| o.0 == *cpu && o.1 == *step)
-                        {
-                            Some(k) => {
-                                let o = open.remove(k);
-                                (o.2, o.3, o.4)
-                            }
-                            None => (false, None, context),
-                        };
+                        let (bringup, instance, ctx) =
+                            match open.iter().rposition(|o| o.0 == *cpu && o.1 == *step) {
+                                Some(k) => {
+                                    let o = open.remove(k);
+                                    (o.2, o.3, o.4)
+                                }
+                                None => (false, None, context),
+                            };
                         events.push(Event::Exit {
                             cpu: *cpu,
                             state: *state,
@@ -386,11 +428,7 @@ impl Recording {
             let outcome = match self.op_results.get(i).cloned().flatten() {
                 None => Outcome::Ok,
                 Some(e) => Outcome::Failed {
-                    errno: e
-                        .rsplit(": ")
-                        .next()
-                        .unwrap_or(&e)
-                        .to_string(),
+                    errno: e.rsplit(": ").next().unwrap_or(&e).to_string(),
                     kind: "Write".into(),
                     failure: self
                         .calls
@@ -431,6 +469,16 @@ impl Recording {
 }
 
 /// How to render a recording.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{record, render_recording, Op, RecordFormat, SimKernel};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// let r = record(&mut k, &[Op::Offline(vec![1])], None, "doc")?;
+/// assert!(render_recording(&r, RecordFormat::Ftrace, false).starts_with("# tracer: nop\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordFormat {
     /// The simulator's timeline, then the latency table.
@@ -473,12 +521,8 @@ pub fn render_recording(r: &Recording, format: RecordFormat, color: bool) -> Str
     let t0 = ts.iter().flatten().copied().min().unwrap_or(0);
     match format {
         RecordFormat::Timeline => {
-            let text = cpuhp_scenario::render(
-                &rec,
-                &scenario,
-                cpuhp_scenario::Format::Timeline,
-                color,
-            );
+            let text =
+                cpuhp_scenario::render(&rec, &scenario, cpuhp_scenario::Format::Timeline, color);
             // The simulator's header describes a scenario; this is a kernel.
             let body = text.split_once('\n').map_or("", |(_, b)| b);
             format!(
@@ -498,12 +542,8 @@ pub fn render_recording(r: &Recording, format: RecordFormat, color: bool) -> Str
             out
         }
         RecordFormat::Perfetto => {
-            let text = cpuhp_scenario::render(
-                &rec,
-                &scenario,
-                cpuhp_scenario::Format::Perfetto,
-                false,
-            );
+            let text =
+                cpuhp_scenario::render(&rec, &scenario, cpuhp_scenario::Format::Perfetto, false);
             retime_perfetto(&text, &ts, t0)
         }
         RecordFormat::Jsonl => {
@@ -529,12 +569,7 @@ fn retime_perfetto(text: &str, ts: &[Option<u64>], t0: u64) -> String {
     let Ok(mut v) = serde_json::from_str::<Value>(text) else {
         return text.to_string();
     };
-    let at = |i: u64| {
-        ts.get(i as usize)
-            .copied()
-            .flatten()
-            .map_or(i, |t| t - t0)
-    };
+    let at = |i: u64| ts.get(i as usize).copied().flatten().map_or(i, |t| t - t0);
     let list = match &mut v {
         Value::Array(a) => Some(a),
         Value::Object(m) => m.get_mut("traceEvents").and_then(Value::as_array_mut),
@@ -548,7 +583,10 @@ fn retime_perfetto(text: &str, ts: &[Option<u64>], t0: u64) -> String {
         let new_start = at(start);
         if let Some(dur) = m.get("dur").and_then(Value::as_u64) {
             let end = at(start + dur);
-            m.insert("dur".into(), Value::from(end.saturating_sub(new_start).max(1)));
+            m.insert(
+                "dur".into(),
+                Value::from(end.saturating_sub(new_start).max(1)),
+            );
         }
         m.insert("ts".into(), Value::from(new_start));
     }

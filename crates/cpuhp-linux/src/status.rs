@@ -121,12 +121,20 @@ pub fn resolve_state(rows: &[StateRow], state: &str) -> Result<u32, crate::Error
         Ok(n) => rows.iter().find(|r| r.number == n),
         Err(_) => rows.iter().find(|r| r.name == state.trim()),
     };
-    hit.map(|r| r.number).ok_or_else(|| {
-        crate::Error::Usage(format!("no state {state:?} in hotplug/states"))
-    })
+    hit.map(|r| r.number)
+        .ok_or_else(|| crate::Error::Usage(format!("no state {state:?} in hotplug/states")))
 }
 
 /// One CPU's hotplug files.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{read_status, SimKernel};
+/// let row = &read_status(&SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?)?[1];
+/// assert_eq!((row.online, row.online_file, row.fail), (true, Some(true), Some(-1)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CpuRow {
     /// The CPU.

@@ -13,6 +13,15 @@ use cpuhp::Context;
 use serde::Serialize;
 
 /// One tracepoint's fields.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{parse_trace, TracePoint};
+/// let t = parse_trace("TRACE ctx=bp cpuhp_enter: cpu: 0001 target: 153 step: 236 (cpuhp_kick_ap_work)\n")?;
+/// assert!(matches!(&t[0].point, TracePoint::Enter { step: 236, multi: false, .. }));
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TracePoint {
@@ -43,6 +52,14 @@ pub enum TracePoint {
 }
 
 /// One parsed line of `trace`.
+///
+/// # Examples
+///
+/// ```
+/// let t = cpuhp_linux::parse_trace("TRACE ctx=ap cpuhp_exit: cpu: 0001 state: 234 step: 235 ret: 0\n")?;
+/// assert_eq!((t[0].ts_us, t[0].context), (None, cpuhp::Context::ApThread));
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceLine {
     /// The kernel's timestamp in microseconds (`None` for lines without one).
@@ -176,6 +193,18 @@ pub fn parse_trace(text: &str) -> Result<Vec<TraceLine>, String> {
 
 /// A state's callbacks in one direction: how often they ran and how long they took (enter to
 /// exit, kernel timestamps).
+///
+/// # Examples
+///
+/// ```
+/// let t = cpuhp_linux::parse_trace(
+///     "cpuhp/1-19 [001] ..... 1.000010: cpuhp_enter: cpu: 0001 target: 0 step: 235 (x)\n\
+///      cpuhp/1-19 [001] ..... 1.000013: cpuhp_exit:  cpu: 0001  state: 234 step: 235 ret: 0\n",
+/// )?;
+/// let l = &cpuhp_linux::latency_table(&t)[0];
+/// assert_eq!((l.step, l.bringup, l.calls, l.total_us), (235, false, 1, 3));
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Latency {
     /// The state.
@@ -232,14 +261,16 @@ pub fn latency_table(lines: &[TraceLine]) -> Vec<Latency> {
     }
     let mut v: Vec<Latency> = acc
         .into_iter()
-        .map(|((step, bringup, symbol), (calls, total_us, max_us))| Latency {
-            step,
-            symbol,
-            bringup,
-            calls,
-            total_us,
-            max_us,
-        })
+        .map(
+            |((step, bringup, symbol), (calls, total_us, max_us))| Latency {
+                step,
+                symbol,
+                bringup,
+                calls,
+                total_us,
+                max_us,
+            },
+        )
         .collect();
     v.sort_by(|a, b| b.total_us.cmp(&a.total_us).then(a.step.cmp(&b.step)));
     v
@@ -316,6 +347,9 @@ mod tests {
         let l = latency_table(&t);
         assert_eq!(l.len(), 2);
         assert_eq!((l[0].step, l[0].bringup, l[0].total_us), (236, false, 100));
-        assert_eq!((l[1].step, l[1].symbol.as_str(), l[1].max_us), (235, "deact", 3));
+        assert_eq!(
+            (l[1].step, l[1].symbol.as_str(), l[1].max_us),
+            (235, "deact", 3)
+        );
     }
 }
