@@ -11,6 +11,7 @@
 #   GUEST_TIMEOUT=SECS    hard limit for each QEMU run (default: 300)
 #   GUEST_BENCH_N=N       timing iterations in the guest (default: 20)
 #   GUEST_BENCH_BUDGET_S=SECS  the timing loop stops early after this long (default: 90)
+#   GUEST_SWEEP_SECONDS=SECS   `linux sweep --max-seconds` (default: 120)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -135,7 +136,7 @@ boot() {
 	grep -q '^GUEST-DONE' "$console" || { tail -n 40 "$console"; die "the $mode guest did not finish its checks (no GUEST-DONE line)"; }
 }
 # Unknown name=value kernel parameters reach /init as environment variables.
-BENCH_ENV="BENCH_N=${GUEST_BENCH_N:-20} BENCH_BUDGET_S=${GUEST_BENCH_BUDGET_S:-90}"
+BENCH_ENV="BENCH_N=${GUEST_BENCH_N:-20} BENCH_BUDGET_S=${GUEST_BENCH_BUDGET_S:-90} SWEEP_SECONDS=${GUEST_SWEEP_SECONDS:-120}"
 T_BOOT=$(date +%s)
 boot main qemu64
 T_MAIN=$(date +%s)
