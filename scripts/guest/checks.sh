@@ -322,7 +322,10 @@ linux_sweep() {
 	if [ $RC = 0 ] && [ "$st" = ok ] && [ -n "$summary" ]; then
 		check $CHK PASS "cpu2: $summary; all online, fail -1 after"
 	else
-		check $CHK FAIL "rc=$RC state=$st: ${summary:-no summary line} (differences in the sweep section)"
+		# Name the differences: what the kernel did at each first differing callback, counted.
+		diffs=$(grep '^  -  *[0-9]' /tmp/out | sed 's/^  -  *[0-9]*  *//; s/  */ /g' | sort | uniq -c \
+			| sed 's/^ *//' | tr '\n' ';')
+		check $CHK FAIL "rc=$RC state=$st: ${summary:-no summary line}; first kernel line of each difference (count kernel-line): $diffs"
 	fi
 	restore
 }
@@ -353,22 +356,20 @@ linux_fail_restore() {
 }
 
 # 7. SIGINT in the middle of an operation: everything it changed is put back.
-# sigint_during CHECK WANT_RC CMD...: starts CMD in the background, waits until the machine is no
-# longer clean (a CPU offline or a fail set), sends SIGINT, and requires CMD to exit by itself
-# with WANT_RC ("any" for any non-zero) and leave all CPUs online with every fail at -1.
+# sigint_during CHECK WANT_RC READY CMD...: starts CMD in the background, waits until the shell
+# function READY succeeds (the operation is under way), sends SIGINT, and requires CMD to exit by
+# itself with WANT_RC ("any" for any non-zero), leaving all CPUs online, every fail at -1 and no
+# trace instance behind.
 sigint_during() {
-	chk=$1 want=$2; shift 2
-	echo "CMD $* (SIGINT once something changed)"
+	chk=$1 want=$2 ready=$3; shift 3
+	echo "CMD $* (SIGINT once $ready)"
 	"$@" < /dev/null > /tmp/sigint.out 2>&1 &
 	pid=$!
-	# The tool's private trace instance exists for as long as a recorded case runs.
-	busy() { [ "$(clean_state)" != ok ] || ls $T/instances | grep -q '^cpuhp-'; }
 	i=0
-	while [ $i -lt 1000 ] && ! busy && kill -0 $pid 2>/dev/null; do
+	while [ $i -lt 1000 ] && ! $ready && kill -0 $pid 2>/dev/null; do
 		i=$((i + 1)); usleep 20000
 	done
-	mid=$(clean_state)
-	[ "$mid" = ok ] && ls $T/instances | grep -q '^cpuhp-' && mid="instance $(ls $T/instances | tr '\n' ' ')"
+	mid="$(clean_state), instances: $(ls $T/instances | tr '\n' ' ')"
 	grep -E '^Sig(Ign|Cgt)' /proc/$pid/status 2>/dev/null | tr '\n\t' '  ' | sed 's/^/SIGNALS /'; echo
 	kill -INT $pid 2>/dev/null
 	# It must exit by itself; one that does not within a minute is killed and the check fails.
@@ -383,21 +384,24 @@ sigint_during() {
 	[ -z "$left" ] || after="$after instances-left=$left"
 	rc_ok=no
 	case $want in any) [ $rc != 0 ] && rc_ok=yes ;; *) [ $rc = "$want" ] && rc_ok=yes ;; esac
-	if [ "$mid" != ok ] && [ "$after" = ok ] && [ -z "$hung" ] && [ $rc_ok = yes ]; then
-		check "$chk" PASS "SIGINT with$mid: rc=$rc, $(grep -c '^restored' /tmp/sigint.out) restored lines, all online and fail -1 after"
+	if [ "$mid" != "ok, instances: " ] && [ "$after" = ok ] && [ -z "$hung" ] && [ $rc_ok = yes ]; then
+		check "$chk" PASS "SIGINT at $mid: rc=$rc, $(grep -c '^restored' /tmp/sigint.out) restored lines, all online and fail -1 after"
 	else
 		check "$chk" FAIL "interrupted at '$mid', rc=$rc (want $want)$hung, after: $after"
 	fi
 	restore
 }
+# The sweep records each case in its own instance, cpuhp-sweep-N: inside the fourth case or later.
+sweep_under_way() { ls $T/instances | grep -Eq '^cpuhp-.*-([3-9]|[1-9][0-9]+)$'; }
+machine_changed() { [ "$(clean_state)" != ok ]; }
 linux_sigint() {
 	CHK=linux_sigint; skip_unless sweep || return
-	sigint_during linux_sigint any cpuhp linux sweep --cpus 1 --yes
+	sigint_during linux_sigint 130 sweep_under_way cpuhp linux sweep --cpus 1 --yes
 }
 # The same for a recorded chain of operations (a transaction of several writes): exit 130.
 linux_sigint_record() {
 	CHK=linux_sigint_record; skip_unless record || return
-	sigint_during linux_sigint_record 130 cpuhp linux record --yes -- offline 1 then offline 2 \
+	sigint_during linux_sigint_record 130 machine_changed cpuhp linux record --yes -- offline 1 then offline 2 \
 		then offline 3 then online 1 then online 2 then online 3 then offline 1-3 then online 1-3
 }
 
