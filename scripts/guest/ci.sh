@@ -8,7 +8,7 @@
 #   GUEST_WORK=DIR        scratch dir (default: target/guest)
 #   GUEST_KERNEL_PKG=PKG  the kernel package (default: linux-image-6.1.0-56-amd64 if apt has it,
 #                         else the one linux-image-amd64 depends on)
-#   GUEST_TIMEOUT=SECS    hard limit for each QEMU run (default: 300)
+#   GUEST_TIMEOUT=SECS    hard limit for each QEMU run (default: 600: a loaded host slows TCG)
 #   GUEST_BENCH_N=N       timing iterations in the guest (default: 20)
 #   GUEST_BENCH_BUDGET_S=SECS  the timing loop stops early after this long (default: 90)
 #   GUEST_SWEEP_SECONDS=SECS   `linux sweep --max-seconds` (default: 120)
@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/scripts/guest
 WORK=${GUEST_WORK:-$ROOT/target/guest}
-TIMEOUT=${GUEST_TIMEOUT:-300}
+TIMEOUT=${GUEST_TIMEOUT:-600}
 STRICT=${GUEST_STRICT:-0}
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
