@@ -330,7 +330,7 @@ fn more_errors() {
     let cases: &[(&str, &str, &str)] = &[
         ("cpus = 2\n", "error: unknown field `cpus`", ""),
         ("", "bad.toml:1:1: error: no [machine] table", "add `[machine]`"),
-        ("[machine]\ncpus = 0\n", "bad.toml:2:8: error: cpus out of range", "expected 1 to 256"),
+        ("[machine]\ncpus = 0\n", "bad.toml:2:8: error: cpus out of range", "expected 1 to 1024"),
         ("[machine]\ncpus = \"two\"\n", "bad.toml:2:8: error: invalid type", ""),
         ("[machine]\ncpus = 2\npreset = \"linux-6.2\"\n", "unknown preset `linux-6.2`", "did you mean `linux-6.1"), // or 6.12: equally close
         ("[machine]\ncpus = 2\nsmt = \"off\"\n", "SMT control without SMT", "threads_per_core"),
