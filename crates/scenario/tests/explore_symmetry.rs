@@ -4,7 +4,8 @@
 //!
 //! The machines have 8–11 CPUs (not fewer: a class is reduced from 7 members on, and the boot CPU
 //! is never in one), a few states in every section with planted bugs and planned failures, a
-//! notifier or two, and a few operations that name some CPUs (which splits the classes).
+//! notifier or two, SMT siblings or none, and a few operations that name some CPUs (which splits
+//! the classes).
 
 use std::collections::BTreeSet;
 
@@ -122,6 +123,7 @@ fn gen_op(cpus: u32, states: usize) -> impl Strategy<Value = String> {
         Just("freeze".to_string()),
         Just("thaw".to_string()),
         (0..states).prop_map(|i| format!("add-instance s{i} b")),
+        (0..states).prop_map(|i| format!("remove-instance s{i} a")),
         (0..states).prop_map(|i| format!("remove-state s{i}")),
     ]
 }
@@ -129,17 +131,17 @@ fn gen_op(cpus: u32, states: usize) -> impl Strategy<Value = String> {
 /// A scenario as TOML text; ops that do not apply (an instance of a single-instance state, a
 /// state name without its section) are fixed up by matching the names below.
 fn gen_scenario() -> impl Strategy<Value = String> {
-    (8..12u32, 1..4usize, 0..3usize)
-        .prop_flat_map(|(cpus, nstates, nnotifiers)| {
+    (8..12u32, 1..4usize, 0..3usize, 1..3u32)
+        .prop_flat_map(|(cpus, nstates, nnotifiers, threads)| {
             (
-                Just(cpus),
+                Just((cpus, threads)),
                 (0..nstates).map(|i| gen_state(i, cpus)).collect::<Vec<_>>(),
                 Just(nnotifiers),
                 prop::collection::vec(gen_op(cpus, nstates), 1..4),
                 prop::option::of(1..cpus),
             )
         })
-        .prop_map(|(cpus, states, nnotifiers, ops, veto_cpu)| {
+        .prop_map(|((cpus, threads), states, nnotifiers, ops, veto_cpu)| {
             let names: Vec<String> = states
                 .iter()
                 .map(|s| s.split('"').nth(1).unwrap_or_default().to_string())
@@ -158,7 +160,10 @@ fn gen_scenario() -> impl Strategy<Value = String> {
                     format!("\"{}\"", words.join(" "))
                 })
                 .collect();
-            let mut t = format!("ops = [{}]\n[machine]\ncpus = {cpus}\n", ops.join(", "));
+            let mut t = format!(
+                "ops = [{}]\n[machine]\ncpus = {cpus}\nthreads_per_core = {threads}\n",
+                ops.join(", ")
+            );
             for s in &states {
                 t += s;
             }
@@ -176,7 +181,7 @@ fn gen_scenario() -> impl Strategy<Value = String> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 96,
+        cases: 128,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
