@@ -213,10 +213,15 @@ pub(crate) fn step(
         } else {
             vec![None]
         };
+        // One key per instance, its CPU changed in place: a large machine checks many CPUs.
+        let mut keys: Vec<Resource> = instances
+            .iter()
+            .map(|i| (st.name.clone(), 0, i.clone()))
+            .collect();
         for (c, &state) in after.states.iter().enumerate() {
-            for inst in &instances {
-                let key = (st.name.clone(), c as u32, inst.clone());
-                let is_held = held.get(&key).copied().unwrap_or(0) > 0;
+            for (key, inst) in keys.iter_mut().zip(&instances) {
+                key.1 = c as u32;
+                let is_held = held.get(key).copied().unwrap_or(0) > 0;
                 let should = state >= number;
                 if is_held != should {
                     let what = describe(&st.name, inst);

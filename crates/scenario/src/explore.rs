@@ -379,7 +379,7 @@ pub fn explore(
     options: &Options,
     progress: impl Fn(Phase, usize, usize) + Sync,
 ) -> Exploration {
-    let baseline = run_with(scenario, false, &[], &[]);
+    let baseline = run_with(scenario, false, true, &[], &[]);
     let classes = if options.symmetry {
         classes(scenario, &baseline)
     } else {
@@ -404,7 +404,7 @@ pub fn explore(
         if let Some(s) = second {
             extra.push((s.point.clone(), s.occurrence));
         }
-        let rec = run_with(scenario, false, &extra, &errnos);
+        let rec = run_with(scenario, false, true, &extra, &errnos);
         // Where the first failure fired.
         let fired = rec
             .reached

@@ -352,6 +352,13 @@ pub(crate) struct Journal {
     pub(crate) instance_names: BTreeMap<u64, String>,
     /// The core's platform steps: (state, startup?, name) — booting and stopping CPUs.
     pub(crate) platform: Vec<(u32, bool, &'static str)>,
+    /// Record only what the invariants and the failure points need (`explore`'s runs): the
+    /// `Enter` of each callback without its symbol and instance, warnings, and the steps. Most
+    /// of a run's cost on a large machine was building events nobody reads.
+    pub(crate) lean: bool,
+    /// The inline machine is booting: what it traces is forgotten ([`Journal::forget_boot`]),
+    /// so it is not recorded at all.
+    pub(crate) booting: bool,
 }
 
 impl Journal {
@@ -374,6 +381,7 @@ impl Journal {
 
     /// Forgets the calls and events of the boot.
     pub(crate) fn forget_boot(&mut self) {
+        self.booting = false;
         self.calls.clear();
         self.occurrences.clear();
         self.events.clear();
@@ -477,6 +485,41 @@ impl Journal {
             Context::ApThread => "cpu-thread",
             Context::ApAtomic => "cpu-atomic",
         };
+        if self.booting {
+            return;
+        }
+        if self.lean {
+            match *e {
+                TraceEvent::Enter {
+                    cpu,
+                    target,
+                    step,
+                    bringup,
+                    context,
+                    ..
+                } => {
+                    self.platform_call(step.get(), cpu.0, bringup, false);
+                    self.events.push(Event::Enter {
+                        cpu: cpu.0,
+                        target: target.get(),
+                        step: step.get(),
+                        symbol: String::new(),
+                        bringup,
+                        instance: None,
+                        context: ctx(context),
+                    });
+                }
+                TraceEvent::Injected {
+                    cpu, step, bringup, ..
+                } => self.platform_call(step.get(), cpu.0, bringup, true),
+                TraceEvent::Warning { warning, cpu, .. } => self.events.push(Event::Warning {
+                    cpu: cpu.0,
+                    function: warning.linux_function(),
+                }),
+                _ => {}
+            }
+            return;
+        }
         let inst = |i: Option<cpuhp::InstanceId>| {
             i.map(|i| {
                 self.instance_names

@@ -125,14 +125,17 @@ pub(crate) fn steps(s: &Scenario) -> Vec<Step> {
 /// # Ok::<(), cpuhp_scenario::ParseError>(())
 /// ```
 pub fn run(s: &Scenario, threads: bool) -> Record {
-    run_with(s, threads, &[], &[])
+    run_with(s, threads, false, &[], &[])
 }
 
 /// [`run`] with extra injected failures: at scenario points (the `skip`-th call fails) and at
-/// platform points (through the state machine's fault injection).
+/// platform points (through the state machine's fault injection). A `lean` run records only the
+/// events the invariants need (see `Journal::lean`): its violations and failure points are
+/// those of a full run.
 pub(crate) fn run_with(
     s: &Scenario,
     threads: bool,
+    lean: bool,
     extra: &[(Point, u32)],
     errno_for: &[Errno],
 ) -> Record {
@@ -140,6 +143,9 @@ pub(crate) fn run_with(
     let mut platform_faults = Vec::new();
     {
         let mut j = sh.lock();
+        j.lean = lean;
+        // The threaded machine's tracer is set after its boot; the inline one traces its boot.
+        j.booting = !threads;
         j.injections = planned(s);
         let l = s.machine.preset.preset().layout;
         j.platform = vec![
@@ -660,6 +666,7 @@ fn notifier_block(
         move |action: CpuAction, cpu: &CpuId| {
             let mut j = sh.lock();
             let mut ret = NotifyResult::OK;
+            let lean = j.lean;
             if action.event.can_veto() {
                 let point = Point::Notifier {
                     notifier: name.clone(),
@@ -670,12 +677,14 @@ fn notifier_block(
                     ret = NotifyResult::from_error(errno);
                 }
             }
-            j.events.push(Event::Notify {
-                notifier: name.clone(),
-                action: action.to_string(),
-                cpu: cpu.0,
-                ret: ret.to_errno(),
-            });
+            if !lean {
+                j.events.push(Event::Notify {
+                    notifier: name.clone(),
+                    action: action.to_string(),
+                    cpu: cpu.0,
+                    ret: ret.to_errno(),
+                });
+            }
             ret
         },
         priority,
