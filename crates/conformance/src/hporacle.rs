@@ -160,7 +160,9 @@ impl Hporacle {
                     .teardown_named(tear_sym, move |cpu| hp_cb(&p2, &l2, name, "teardown", cpu));
                 machine.setup_state(Slot::OnlineDyn, format!("hporacle/{name}"), cbs)
             };
-            let ret = result.map_or_else(|e| i64::from(e.errno().to_neg()), |s| i64::from(s.get()));
+            let ret = result
+                .as_ref()
+                .map_or_else(|e| i64::from(e.errno().to_neg()), |s| i64::from(s.get()));
             self.log(format_args!(
                 "api fn=cpuhp_setup_state name={name} ret={ret}"
             ));
@@ -179,7 +181,9 @@ impl Hporacle {
                 hp_cb(&p2, &l2, i.name, "teardown", cpu)
             });
         let result = machine.setup_state(Slot::OnlineDyn, "hporacle/multi", cbs);
-        let ret = result.map_or_else(|e| i64::from(e.errno().to_neg()), |s| i64::from(s.get()));
+        let ret = result
+            .as_ref()
+            .map_or_else(|e| i64::from(e.errno().to_neg()), |s| i64::from(s.get()));
         self.log(format_args!(
             "api fn=cpuhp_setup_state_multi name=multi ret={ret}"
         ));
@@ -190,7 +194,7 @@ impl Hporacle {
                 "api fn=cpuhp_state_add_instance name={name} begin"
             ));
             let r = machine.add_instance(state, MInst { name });
-            let ret = r.map_or_else(|e| e.errno().to_neg(), |_| 0);
+            let ret = r.as_ref().map_or_else(|e| e.errno().to_neg(), |_| 0);
             self.log(format_args!(
                 "api fn=cpuhp_state_add_instance name={name} ret={ret}"
             ));

@@ -4,6 +4,7 @@
 //! from its recording; 2 bad usage or input (unreadable file, malformed scenario or line);
 //! 3 a replay differs only by documented, deliberate differences.
 
+mod linux;
 mod replay;
 mod scenario_cmd;
 mod states;
@@ -37,6 +38,8 @@ enum Command {
     /// Replays traces recorded on Linux 6.1 or 6.12 on the simulated machine and compares every
     /// line.
     Replay(replay::Args),
+    /// The real kernel: probe, status, states, safe offline/online/target, recordings.
+    Linux(linux::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => scenario_cmd::explore_cmd(&args),
         Command::States(args) => states::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Linux(args) => linux::run(&args),
     };
     ExitCode::from(code)
 }

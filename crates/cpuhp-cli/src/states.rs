@@ -36,8 +36,11 @@ pub struct Args {
     preset: PresetArg,
     /// Compare two presets instead: the states added, removed and renumbered from OLD to NEW
     /// (matched by name).
-    #[arg(long, value_enum, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "preset")]
+    #[arg(long, value_enum, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with_all = ["preset", "preset_file"])]
     diff: Option<Vec<PresetArg>>,
+    /// A preset file written by `cpuhp linux learn` (instead of --preset).
+    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
+    preset_file: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &Args) -> u8 {
@@ -46,7 +49,21 @@ pub fn run(args: &Args) -> u8 {
         print!("{}", diff(pair[0].preset(), pair[1].preset()));
         return 0;
     }
-    let text = Hotplug::new(args.preset.preset(), Topology::new(1), Inline)
+    let preset = match &args.preset_file {
+        Some(f) => match std::fs::read_to_string(f)
+            .map_err(|e| format!("read {}: {e}", f.display()))
+            .and_then(|t| cpuhp_linux::PresetFile::parse(&t).map_err(|e| e.to_string()))
+            .and_then(|p| p.to_preset().map_err(|e| e.to_string()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        },
+        None => args.preset.preset(),
+    };
+    let text = Hotplug::new(preset, Topology::new(1), Inline)
         .map_err(|e| e.to_string())
         .and_then(|hp| hp.sysfs_read("hotplug/states").map_err(|e| e.to_string()));
     match text {

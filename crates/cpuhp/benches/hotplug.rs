@@ -11,7 +11,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use cpuhp::preset::{PresetKind, PresetState, DEMO};
+use cpuhp::preset::{OwnCpu, PresetKind, PresetState, DEMO};
 use cpuhp::sim::Machine;
 use cpuhp::{
     CpuId, Errno, Hotplug, Inline, Layout, Online, OnlineMulti, Platform, Slot, StateId, Topology,
@@ -65,6 +65,8 @@ fn preset(n: u32) -> cpuhp::preset::Preset {
             teardown: Some("noop_down"),
             kind: PresetKind::Single,
             cant_stop: false,
+            startup_own_cpu: OwnCpu::Any,
+            teardown_own_cpu: OwnCpu::Any,
         });
     }
     states.sort_by_key(|s| s.number);

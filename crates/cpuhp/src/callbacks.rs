@@ -53,6 +53,9 @@ pub(crate) enum Builtin {
     KickAp,
     /// A bridge state of the legacy CPU-notifier API.
     Bridge(crate::legacy::Bridge),
+    /// A preset's stand-in for a kernel function that checks it runs on the CPU it is for
+    /// ([`OwnCpu`](crate::preset::OwnCpu)); on that CPU it succeeds and does nothing.
+    OwnCpu(crate::preset::OwnCpu),
 }
 
 /// One callback: its body and the symbol tracing prints for it.

@@ -5,6 +5,7 @@
 //! reference, to whichever CPU runs the next part of a walk (the [`Platform`] contract makes the
 //! caller wait), so it needs no locks of its own.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::percpu::CpuHp;
@@ -15,15 +16,61 @@ use crate::{
 };
 
 /// What went wrong during the current operation (reset at its start).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Report {
     /// The first callback failure.
     pub(crate) failed: Option<Failure>,
     /// The first failure while undoing.
     pub(crate) rollback_failed: Option<Failure>,
+    /// Panic messages, once a callback panicked (boxed: an operation without a panic pays one
+    /// `None` for them).
+    panics: Option<alloc::boxed::Box<PanicNotes>>,
+}
+
+/// The panic messages of a [`Report`].
+#[derive(Clone, Debug, Default)]
+struct PanicNotes {
+    /// The message, if `failed` was a panic.
+    failed: Option<Arc<str>>,
+    /// The message, if `rollback_failed` was a panic.
+    rollback: Option<Arc<str>>,
+    /// Set by a fallible callback that panicked, until its failure is recorded (`fail`).
+    panicking: Option<Arc<str>>,
+    /// The message of the most recently recorded failure, if it was a panic: a rollback failure
+    /// is noted right after the failure it reports.
+    recent: Option<Arc<str>>,
 }
 
 impl Report {
+    fn notes(&mut self) -> &mut PanicNotes {
+        self.panics.get_or_insert_with(Default::default)
+    }
+
+    /// A fallible callback panicked with `message`: its failure is about to be recorded.
+    pub(crate) fn set_panicking(&mut self, message: Arc<str>) {
+        self.notes().panicking = Some(message);
+    }
+
+    /// The message of a fallible callback that panicked and whose failure is not recorded.
+    pub(crate) fn take_panicking(&mut self) -> Option<Arc<str>> {
+        self.panics.as_mut()?.panicking.take()
+    }
+
+    /// The message of the most recently recorded failure, if it was a panic.
+    pub(crate) fn take_recent_panic(&mut self) -> Option<Arc<str>> {
+        self.panics.as_mut()?.recent.take()
+    }
+
+    /// The message of `failed`, if it was a panic.
+    pub(crate) fn failed_panic(&self) -> Option<&Arc<str>> {
+        self.panics.as_ref()?.failed.as_ref()
+    }
+
+    /// The message of `rollback_failed`, if it was a panic.
+    pub(crate) fn rollback_panic(&self) -> Option<&Arc<str>> {
+        self.panics.as_ref()?.rollback.as_ref()
+    }
+
     /// Records a callback failure unless an earlier one is recorded (a field of its own, so that
     /// callers holding a borrow of the table can record too).
     pub(crate) fn fail(
@@ -34,13 +81,34 @@ impl Report {
         bringup: bool,
         errno: Errno,
     ) {
-        self.failed.get_or_insert(Failure {
-            cpu,
-            state,
-            instance,
-            bringup,
-            errno,
-        });
+        let panic = self.take_panicking();
+        if self.failed.is_none() {
+            self.failed = Some(Failure {
+                cpu,
+                state,
+                instance,
+                bringup,
+                errno,
+            });
+            if let Some(m) = &panic {
+                self.notes().failed = Some(m.clone());
+            }
+        }
+        match (&mut self.panics, panic) {
+            (Some(notes), panic) => notes.recent = panic,
+            (None, Some(m)) => self.notes().recent = Some(m),
+            (None, None) => {}
+        }
+    }
+
+    /// Records a failure while undoing unless an earlier one is recorded; `panic`: its message.
+    pub(crate) fn rollback_fail(&mut self, failure: Failure, panic: Option<Arc<str>>) {
+        if self.rollback_failed.is_none() {
+            self.rollback_failed = Some(failure);
+            if panic.is_some() {
+                self.notes().rollback = panic;
+            }
+        }
     }
 }
 
@@ -72,9 +140,12 @@ pub(crate) struct Core {
     /// Hardware threads per core; SMT siblings are consecutive CPU numbers.
     pub(crate) threads_per_core: u32,
     /// `WARN_ON_ONCE` sites that have fired.
-    warned_once: u32,
+    pub(crate) warned_once: u32,
     pub(crate) next_instance: u64,
     pub(crate) report: Report,
+    /// The plain callback running inside a run of them on a hotplug thread, whose panic is caught
+    /// around the run (see `run_plain_batch`); `None` between callbacks.
+    pub(crate) plain_running: Option<StateId>,
     /// Injected callback failures (tests, exploration); empty in normal operation, and then the
     /// walks do not look at it.
     pub(crate) faults: Vec<crate::Fault>,
@@ -122,6 +193,7 @@ impl Core {
             warned_once: 0,
             next_instance: 0,
             report: Report::default(),
+            plain_running: None,
             faults: Vec::new(),
             legacy: None,
             frozen_cpus: CpuMask::new(nr_cpus),
@@ -142,14 +214,21 @@ impl Core {
         &mut self.cpus[cpu.index()]
     }
 
+    /// Whether a warning is printed now: always, or — for a `WARN_ON_ONCE` site (`once`) — the
+    /// first time only.
+    pub(crate) fn should_warn(warned_once: &mut u32, warning: Warning, once: bool) -> bool {
+        let bit = 1 << (warning as u32);
+        let first = *warned_once & bit == 0;
+        if once {
+            *warned_once |= bit;
+        }
+        !once || first
+    }
+
     /// Reports a kernel warning. `once`: a `WARN_ON_ONCE` site, reported the first time only.
     pub(crate) fn warn<P: Platform>(&mut self, p: &P, warning: Warning, cpu: CpuId, once: bool) {
-        if once {
-            let bit = 1 << (warning as u32);
-            if self.warned_once & bit != 0 {
-                return;
-            }
-            self.warned_once |= bit;
+        if !Core::should_warn(&mut self.warned_once, warning, once) {
+            return;
         }
         p.trace(&TraceEvent::Warning {
             warning,
@@ -176,7 +255,9 @@ impl Core {
             bringup,
             errno,
         };
-        self.report.rollback_failed.get_or_insert(f);
+        // Noted right after the failure it reports: that failure's panic message, if any.
+        let panic = self.report.take_recent_panic();
+        self.report.rollback_fail(f, panic);
     }
 
     /// Linux's `set_cpu_dying`.

@@ -1,5 +1,6 @@
 //! Errors of hotplug operations: the errno Linux would return, plus what failed where.
 
+use alloc::sync::Arc;
 use core::fmt;
 
 use crate::{CpuId, Errno, InstanceId, StateId};
@@ -43,9 +44,39 @@ pub enum ErrorKind {
     /// Called from inside a hotplug callback of the same machine, which would deadlock in Linux
     /// (`EDEADLK`).
     WouldDeadlock,
-    /// A callback panicked during an earlier operation; the machine is in an unknown state
-    /// (`EIO`).
+    /// The simulator's state machine was left mid-operation by a panic that did not come from a
+    /// callback (a panicking [`Platform`](crate::Platform) or a bug in this crate): it is in an
+    /// unknown state (`EIO`). Callback panics never cause it — they are caught where the callback
+    /// is called (see [`Panicked`](Self::Panicked)).
     Poisoned,
+    /// A callback panicked (`EIO`). Only with `std`: without it a panic unwinds through the
+    /// operation, and the machine is left mid-walk.
+    ///
+    /// * A callback that can fail panicked: that is its failure, rolled back exactly like an
+    ///   errno; [`Error::failure`] names the callback, [`Error::panic_message`] has the message.
+    /// * A callback that cannot fail (a STARTING callback, a PREPARE or DYING teardown) panicked:
+    ///   the walk went on as if it had returned, and the operation completed — the CPU is where
+    ///   the operation took it. The error reports it: [`Error::failure`] is `None`,
+    ///   [`Error::rollback_failure`] names the callback and
+    ///   [`Error::rollback_panic_message`] has the message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, ErrorKind, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let s = hp.setup_state_nocalls(Slot::OnlineDyn, "buggy", Online::new().startup(|_| panic!("bad driver")))?;
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// let e = hp.cpu_up(CpuId(1), StateId(99)).unwrap_err();
+    /// assert_eq!((e.kind(), e.errno(), e.panic_message()), (ErrorKind::Panicked, Errno::EIO, Some("bad driver")));
+    /// assert_eq!(e.failure().map(|f| (f.state, f.cpu)), Some((s, CpuId(1))));
+    /// assert_eq!(hp.cpu_status(CpuId(1)).map(|s| s.state), Some(StateId::OFFLINE)); // rolled back
+    /// hp.remove_state_nocalls(s)?;
+    /// hp.cpu_up(CpuId(1), StateId(99))?; // and the machine goes on
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    Panicked,
     /// The CPU notifier is already registered (`EEXIST`).
     AlreadyRegistered,
     /// The CPU notifier is not registered (`ENOENT`).
@@ -66,7 +97,8 @@ pub enum ErrorKind {
     SmtNotSupported,
 }
 
-/// One failed callback: which state, for which CPU and instance, in which direction.
+/// One failed callback: which state, for which CPU and instance, in which direction. A callback
+/// that panicked is recorded with `errno` `EIO` (its message is in the [`Error`]).
 ///
 /// # Examples
 ///
@@ -102,7 +134,9 @@ impl fmt::Display for Failure {
 }
 
 /// A failed hotplug operation: the errno Linux returns, what failed, and — if undoing the
-/// operation failed too — what failed then (DESIGN.md rule 14: no second reversal; reported).
+/// operation failed too — what failed then (no second reversal; reported). When a callback
+/// panicked, the panic's message too ([`panic_message`](Self::panic_message),
+/// [`rollback_panic_message`](Self::rollback_panic_message)).
 ///
 /// # Examples
 ///
@@ -114,12 +148,16 @@ impl fmt::Display for Failure {
 /// assert_eq!(e.kind(), ErrorKind::LastCpu);
 /// assert!(e.failure().is_none());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Error {
     kind: ErrorKind,
     errno: Errno,
     failure: Option<Failure>,
     rollback_failure: Option<Failure>,
+    /// The message of the panic that was `failure`, if it was one (shared: errors are cloned).
+    panic: Option<Arc<str>>,
+    /// The message of the panic that was `rollback_failure`, if it was one.
+    rollback_panic: Option<Arc<str>>,
 }
 
 impl Error {
@@ -160,13 +198,16 @@ impl Error {
             ErrorKind::UnknownInstance => Errno::ENOENT,
             ErrorKind::SmtForbidden => Errno::EPERM,
             ErrorKind::WouldDeadlock => Errno::EDEADLK,
-            ErrorKind::Poisoned => Errno::EIO,
+            // A panic has no errno of its own: EIO, "something went wrong in there".
+            ErrorKind::Poisoned | ErrorKind::Panicked => Errno::EIO,
         };
         Error {
             kind,
             errno,
             failure: None,
             rollback_failure: None,
+            panic: None,
+            rollback_panic: None,
         }
     }
 
@@ -177,13 +218,16 @@ impl Error {
         }
     }
 
-    pub(crate) fn with_failures(
-        mut self,
-        failure: Option<Failure>,
-        rollback: Option<Failure>,
-    ) -> Error {
-        self.failure = failure;
-        self.rollback_failure = rollback;
+    /// Adds what an operation's report recorded: the failures and, for panics, their messages. A
+    /// callback failure whose callback panicked becomes [`ErrorKind::Panicked`].
+    pub(crate) fn with_report(mut self, report: crate::core::Report) -> Error {
+        self.failure = report.failed;
+        self.rollback_failure = report.rollback_failed;
+        if report.failed_panic().is_some() && self.kind == ErrorKind::Callback {
+            self.kind = ErrorKind::Panicked;
+        }
+        self.panic = report.failed_panic().cloned();
+        self.rollback_panic = report.rollback_panic().cloned();
         self
     }
 
@@ -239,6 +283,50 @@ impl Error {
         self.failure
     }
 
+    /// The message of the panic that was the failure ([`ErrorKind::Panicked`]): the panic's
+    /// `&str` or `String` payload, or `"Box<dyn Any>"` for any other payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, ErrorKind, Hotplug, Inline, Online, Slot, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// let cbs = Online::new().startup(|cpu: CpuId| if cpu.0 == 1 { panic!("no buffer for CPU {cpu}") } else { Ok(()) });
+    /// let e = hp.setup_state(Slot::OnlineDyn, "x", cbs).unwrap_err(); // undone on CPU 0
+    /// assert_eq!(e.kind(), ErrorKind::Panicked);
+    /// assert_eq!(e.panic_message(), Some("no buffer for CPU 1"));
+    /// assert_eq!(e.to_string(), "startup of state 70 on CPU 1 failed: EIO (panicked: no buffer for CPU 1)");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn panic_message(&self) -> Option<&str> {
+        self.panic.as_deref()
+    }
+
+    /// The message of the panic that was the [`rollback_failure`](Self::rollback_failure): a
+    /// callback panicked while the operation was being undone, or a callback that cannot fail
+    /// (a STARTING callback, a PREPARE teardown) panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::{preset, CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, Online, Slot, StateId, Topology};
+    ///
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// let a = hp.setup_state(Slot::OnlineDyn, "a", Online::new().teardown(|_| panic!("cannot undo")))?;
+    /// let b = hp.setup_state(Slot::OnlineDyn, "b", Online::new().startup(|_| Ok(())))?;
+    /// hp.inject(Fault::startup(b, Errno::ENOMEM)); // b fails going up; undoing a panics
+    /// let e = hp.cpu_up(CpuId(1), StateId(99)).unwrap_err();
+    /// assert_eq!((e.kind(), e.errno()), (ErrorKind::Callback, Errno::ENOMEM));
+    /// assert_eq!(e.rollback_failure().map(|f| (f.state, f.errno)), Some((a, Errno::EIO)));
+    /// assert_eq!(e.rollback_panic_message(), Some("cannot undo"));
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn rollback_panic_message(&self) -> Option<&str> {
+        self.rollback_panic.as_deref()
+    }
+
     /// A callback that failed while undoing the operation: the machine is not where it started
     /// (Linux warns here).
     ///
@@ -268,8 +356,14 @@ impl fmt::Display for Error {
             Some(failure) => write!(f, "{failure}")?,
             None => write!(f, "{:?} ({})", self.kind, self.errno)?,
         }
+        if let Some(m) = &self.panic {
+            write!(f, " (panicked: {m})")?;
+        }
         if let Some(r) = self.rollback_failure {
             write!(f, "; rolling back, {r}")?;
+            if let Some(m) = &self.rollback_panic {
+                write!(f, " (panicked: {m})")?;
+            }
         }
         Ok(())
     }

@@ -14,6 +14,12 @@ use crate::preset::{Preset, PresetKind};
 use crate::table::Instance;
 use crate::{CpuId, CpuMask, Errno, Error, ErrorKind, InstanceId, Layout, Platform, Slot, StateId};
 
+/// The most possible CPUs a machine may have (Linux's largest `NR_CPUS`, x86's `MAXSMP`).
+pub(crate) const MAX_CPUS: u32 = 8192;
+
+/// The highest state number a layout may use (Linux 6.1 x86_64 ends at 236).
+const MAX_STATE: u32 = 4095;
+
 /// Which CPUs a machine has.
 ///
 /// # Examples
@@ -178,15 +184,30 @@ impl<P: Platform> fmt::Debug for Hotplug<P> {
     }
 }
 
+/// An operation that went through although a callback that cannot fail panicked on the way (a
+/// STARTING callback, a PREPARE or DYING teardown): [`ErrorKind::Panicked`] with the panic as the
+/// rollback failure — reported, not hidden behind an `Ok`. (Only a panic records a rollback failure
+/// in an operation that succeeds.)
+fn completed_with_panic<T, E>(r: Result<T, E>, report: &Report) -> Result<Result<T, E>, Error> {
+    match r {
+        Ok(_) if report.rollback_failed.is_some() => {
+            Err(Error::new(ErrorKind::Panicked).with_report(report.clone()))
+        }
+        r => Ok(r),
+    }
+}
+
 impl<P: Platform> Hotplug<P> {
     /// A machine with `preset`'s state table and `topology`'s CPUs: CPU 0 is up (the boot CPU),
     /// and every other present CPU is brought up to online, as at boot.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidCpu`] for a topology without CPUs; [`ErrorKind::InvalidState`] for a
-    /// preset whose layout is invalid or whose states lie outside it; a failed boot of a
-    /// secondary CPU.
+    /// [`ErrorKind::InvalidCpu`] for a topology without CPUs or with more than 8192;
+    /// [`ErrorKind::InvalidState`] for a preset whose layout is invalid or ends above state 4095,
+    /// whose states lie outside it, or that lacks a state of the core's own steps
+    /// (`bringup_cpu`, `teardown_cpu`, `ap_active`, and `bp_kick_ap` if the layout has one); a
+    /// failed boot of a secondary CPU.
     ///
     /// # Examples
     ///
@@ -198,6 +219,8 @@ impl<P: Platform> Hotplug<P> {
     /// assert_eq!(hp.cpu_status(CpuId(2)).unwrap().state, StateId(99));
     /// let e = Hotplug::new(&preset::DEMO, Topology::new(0), Inline).unwrap_err();
     /// assert_eq!(e.kind(), ErrorKind::InvalidCpu);
+    /// let e = Hotplug::new(&preset::DEMO, Topology::new(u32::MAX).with_present(1), Inline);
+    /// assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidCpu);
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn new(preset: &Preset, topology: Topology, platform: P) -> Result<Hotplug<P>, Error> {
@@ -205,7 +228,12 @@ impl<P: Platform> Hotplug<P> {
         layout
             .validate()
             .map_err(|_| Error::new(ErrorKind::InvalidState))?;
-        if topology.possible == 0 || topology.present == 0 {
+        // Every state and every possible CPU gets a record up front: absurd sizes would abort
+        // on allocation instead of returning an error.
+        if layout.online.get() > MAX_STATE {
+            return Err(Error::new(ErrorKind::InvalidState));
+        }
+        if topology.possible == 0 || topology.present == 0 || topology.possible > MAX_CPUS {
             return Err(Error::new(ErrorKind::InvalidCpu));
         }
         let mut core = Core::new(layout, topology.possible);
@@ -218,6 +246,13 @@ impl<P: Platform> Hotplug<P> {
         };
         for ps in preset.states {
             install_preset_state(&mut core, ps)?;
+        }
+        // The core's own steps (booting, kicking, stopping the CPU, (de)activating it) exist only
+        // if the preset lists their states: without them a CPU would "come up" without booting.
+        let core_steps = [layout.bringup_cpu, layout.teardown_cpu, layout.ap_active];
+        let named = |s: StateId| core.table.get(s).is_some_and(|step| step.name.is_some());
+        if !core_steps.into_iter().chain(layout.bp_kick_ap).all(named) {
+            return Err(Error::new(ErrorKind::InvalidState));
         }
         core.table.reindex();
         for c in 0..topology.possible {
@@ -319,6 +354,7 @@ impl<P: Platform> Hotplug<P> {
         self.core.report = Report::default();
         let r = op(&mut self.core, &self.platform);
         let report = core::mem::take(&mut self.core.report);
+        let r = completed_with_panic(r, &report)?;
         let l = self.core.layout;
         r.map_err(|errno| {
             // The platform's own steps (booting, kicking, stopping the CPU) failing is the
@@ -330,7 +366,7 @@ impl<P: Platform> Hotplug<P> {
                 Some(_) => ErrorKind::Callback,
                 None => kind,
             };
-            Error::with_errno(kind, errno).with_failures(report.failed, report.rollback_failed)
+            Error::with_errno(kind, errno).with_report(report)
         })
     }
 
@@ -341,7 +377,7 @@ impl<P: Platform> Hotplug<P> {
         self.core.report = Report::default();
         let r = op(&mut self.core, &self.platform);
         let report = core::mem::take(&mut self.core.report);
-        r.map_err(|e| e.with_failures(report.failed, report.rollback_failed))
+        completed_with_panic(r, &report)?.map_err(|e| e.with_report(report))
     }
 
     fn check_cpu(&self, cpu: CpuId) -> Result<(), Error> {
@@ -353,13 +389,15 @@ impl<P: Platform> Hotplug<P> {
     }
 
     /// A target a CPU can stop at: not inside the STARTING section or at the core's positions
-    /// between `ap_idle_dead` and `teardown_cpu` (Linux would `BUG()` going down there).
+    /// between `ap_idle_dead` and `ap_online_idle` (Linux would `BUG()` going down there).
     fn check_target(&self, target: StateId) -> Result<(), Error> {
         let l = &self.core.layout;
         // From the bring-up to the end of the STARTING section a CPU cannot stop: at
         // `bringup_cpu` itself Linux would leave it online without its STARTING callbacks (its
         // sysfs `target` refuses that state, `cant_stop`); inside the section the walk `BUG()`s.
-        if target > l.online || (target >= l.bringup_cpu && target <= l.teardown_cpu) {
+        // Nor between `teardown_cpu` and `ap_online_idle` (adjacent in Linux; a layout may leave
+        // a gap): the CPU would stay online below the state that marks it so.
+        if target > l.online || (target >= l.bringup_cpu && target < l.ap_online_idle) {
             return Err(Error::new(ErrorKind::InvalidTarget));
         }
         Ok(())
@@ -449,9 +487,11 @@ impl<P: Platform> Hotplug<P> {
         if self.core.cpus[cpu.index()].state <= target {
             return Ok(());
         }
-        self.down_locked(cpu, false, target)?;
+        // A CPU that went down although a callback that cannot fail panicked (an error) is due
+        // its `CPU_POST_DEAD` too.
+        let r = self.down_locked(cpu, false, target);
         self.finish_down();
-        Ok(())
+        r
     }
 
     /// Linux's `_cpu_down` up to releasing the hotplug lock: no disabled check. A CPU it kills
@@ -469,12 +509,13 @@ impl<P: Platform> Hotplug<P> {
         } else {
             ErrorKind::Platform
         };
-        self.run(kind, |core, p| core.cpu_down_locked(p, cpu, frozen, target))?;
-        // "This post dead nonsense must die": only once the CPU went all the way down.
+        let r = self.run(kind, |core, p| core.cpu_down_locked(p, cpu, frozen, target));
+        // "This post dead nonsense must die": only once the CPU went all the way down — also
+        // when a callback that cannot fail panicked on the way (`ErrorKind::Panicked`).
         if prev != StateId::OFFLINE && self.core.cpus[cpu.index()].state == StateId::OFFLINE {
             self.core.post_dead_pending.push((cpu, frozen));
         }
-        Ok(())
+        r
     }
 
     /// After the hotplug lock is released: `CPU_POST_DEAD` for the CPUs the tear-down killed
@@ -488,7 +529,7 @@ impl<P: Platform> Hotplug<P> {
     /// Sends the `CPU_POST_DEAD` events that are due.
     pub(crate) fn deliver_post_dead(&mut self) {
         for (cpu, frozen) in core::mem::take(&mut self.core.post_dead_pending) {
-            self.core.post_dead(cpu, frozen);
+            self.core.post_dead(&self.platform, cpu, frozen);
         }
     }
 
@@ -559,7 +600,8 @@ impl<P: Platform> Hotplug<P> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidState`] if not installed; [`ErrorKind::HasInstances`];
+    /// [`ErrorKind::InvalidState`] if not installed, or one of the core's or the legacy
+    /// API's own states; [`ErrorKind::HasInstances`];
     /// [`ErrorKind::Callback`] if a teardown failed — where Linux would `BUG()`, the CPUs already
     /// torn down get their startup again and the state stays installed.
     ///
@@ -993,6 +1035,7 @@ impl<P: Platform> Hotplug<P> {
 }
 
 fn install_preset_state(core: &mut Core, ps: &crate::preset::PresetState) -> Result<(), Error> {
+    use crate::preset::OwnCpu;
     let layout = core.layout;
     let state = StateId(ps.number);
     let builtin = |b: Builtin, sym: &'static str| Callback::builtin(sym, b);
@@ -1012,7 +1055,14 @@ fn install_preset_state(core: &mut Core, ps: &crate::preset::PresetState) -> Res
             Some(builtin(Builtin::Deactivate, "sched_cpu_deactivate")),
         )
     } else {
-        (noop(ps.startup), noop(ps.teardown))
+        let stand_in = |sym: Option<&'static str>, own: OwnCpu| match own {
+            OwnCpu::Any => noop(sym),
+            own => sym.map(|s| Callback::builtin(s, Builtin::OwnCpu(own))),
+        };
+        (
+            stand_in(ps.startup, ps.startup_own_cpu),
+            stand_in(ps.teardown, ps.teardown_own_cpu),
+        )
     };
     let step = core
         .table

@@ -215,12 +215,19 @@ impl Core {
     }
 
     fn installed(&self, state: StateId) -> Result<&crate::table::Step, Error> {
+        // The legacy API's bridge states belong to it, like the core's positions: removing one
+        // would tell the notifiers CPU_DEAD (or CPU_DYING) for CPUs that stay online.
+        let bridge = self
+            .legacy
+            .as_ref()
+            .is_some_and(|l| [l.slots.prepare, l.slots.starting, l.slots.online].contains(&state));
         match self.table.get(state) {
             Some(step)
                 if step.name.is_some()
                     && state > StateId::OFFLINE
                     && state < self.layout.online
-                    && !self.core_position(state) =>
+                    && !self.core_position(state)
+                    && !bridge =>
             {
                 Ok(step)
             }

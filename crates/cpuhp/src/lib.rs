@@ -38,6 +38,9 @@
 //!   ([`Divergence::InstanceFailureKept`]).
 //! * Where Linux would `BUG()` (a teardown failing while a state or instance is removed), the
 //!   removal is undone and an error returned.
+//! * A callback that panics (with `std`) is a callback that fails, caught where it is called —
+//!   Linux has no counterpart (a crashing kernel callback is an oops). See
+//!   [`ErrorKind::Panicked`]. Without `std`, a panic unwinds through the operation.
 //!
 //! # Example
 //!

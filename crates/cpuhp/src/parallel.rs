@@ -104,8 +104,11 @@ impl<P: Platform> Hotplug<P> {
 
     /// `cpu_up` that also marks the CPU's device online.
     fn device_up(&mut self, cpu: CpuId, target: StateId) -> Result<(), Error> {
-        self.cpu_up(cpu, target)?;
-        self.core_mut().0.dev_offline[cpu.index()] = false;
-        Ok(())
+        let r = self.cpu_up(cpu, target);
+        // Up also when the error reports a panic of a callback that cannot fail.
+        if self.core().cpus[cpu.index()].state == target {
+            self.core_mut().0.dev_offline[cpu.index()] = false;
+        }
+        r
     }
 }

@@ -161,8 +161,12 @@ impl<P: Platform> Hotplug<P> {
                     .collect();
                 for cpu in offline {
                     // Linux's `cpuhp_smt_enable` uses `_cpu_up`: no disabled check.
-                    self.up_locked(cpu, false, online)?;
-                    self.core_mut().0.dev_offline[cpu.index()] = false;
+                    let r = self.up_locked(cpu, false, online);
+                    // Up also when the error reports a panic of a callback that cannot fail.
+                    if self.core().cpus[cpu.index()].state == online {
+                        self.core_mut().0.dev_offline[cpu.index()] = false;
+                    }
+                    r?;
                 }
             }
             SmtControl::Off | SmtControl::ForceOff => {
@@ -204,9 +208,12 @@ impl<P: Platform> Hotplug<P> {
 
     /// One sibling of `cpuhp_smt_disable`: down, and its device marked offline.
     pub(crate) fn smt_disable_one(&mut self, cpu: CpuId) -> Result<(), Error> {
-        self.cpu_down(cpu, StateId::OFFLINE)?;
-        self.core_mut().0.dev_offline[cpu.index()] = true;
-        Ok(())
+        let r = self.cpu_down(cpu, StateId::OFFLINE);
+        // Down also when the error reports a panic of a callback that cannot fail.
+        if self.core().cpus[cpu.index()].state == StateId::OFFLINE {
+            self.core_mut().0.dev_offline[cpu.index()] = true;
+        }
+        r
     }
 
     /// The end of a successful `cpuhp_smt_disable`.

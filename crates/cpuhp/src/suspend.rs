@@ -203,9 +203,14 @@ impl<P: Platform> Hotplug<P> {
         if core.wakeup_pending || core.wakeup_after == Some(0) {
             return Err(Error::new(ErrorKind::WakeupPending));
         }
-        self.cpu_down_frozen(cpu, true)?;
+        let r = self.cpu_down_frozen(cpu, true);
         let core = self.core_mut().0;
-        core.frozen_cpus.set(cpu, true);
+        // Down, even if the tear-down reports a panic of a callback that cannot fail: the thaw
+        // brings it back. (The freeze stops at that error all the same.)
+        if core.cpus[cpu.index()].state == StateId::OFFLINE {
+            core.frozen_cpus.set(cpu, true);
+        }
+        r?;
         if let Some(n) = &mut core.wakeup_after {
             *n = n.saturating_sub(1);
         }
@@ -267,9 +272,9 @@ impl<P: Platform> Hotplug<P> {
     /// `_cpu_down(cpu, frozen, OFFLINE)` bypassing the disabled check (suspend holds it), with
     /// `CPU_POST_DEAD` after.
     fn cpu_down_frozen(&mut self, cpu: CpuId, frozen: bool) -> Result<(), Error> {
-        self.down_locked(cpu, frozen, StateId::OFFLINE)?;
+        let r = self.down_locked(cpu, frozen, StateId::OFFLINE);
         self.finish_down();
-        Ok(())
+        r
     }
 
     /// `_cpu_up(cpu, frozen, target)` bypassing the disabled check.

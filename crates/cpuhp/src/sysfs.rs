@@ -244,9 +244,12 @@ impl<P: Platform> Hotplug<P> {
             return Ok(());
         }
         let online = self.layout().online;
-        self.cpu_up(cpu, online)?;
-        self.core_mut().0.dev_offline[i] = false;
-        Ok(())
+        let r = self.cpu_up(cpu, online);
+        // Up also when the error reports a panic of a callback that cannot fail.
+        if self.core().cpus[i].state == online {
+            self.core_mut().0.dev_offline[i] = false;
+        }
+        r
     }
 
     /// Offlines the CPU's device (Linux's `device_offline`): nothing to do if it is offline
@@ -272,9 +275,12 @@ impl<P: Platform> Hotplug<P> {
         if self.core().dev_offline.get(i).copied().unwrap_or(true) {
             return Ok(());
         }
-        self.cpu_down(cpu, StateId::OFFLINE)?;
-        self.core_mut().0.dev_offline[i] = true;
-        Ok(())
+        let r = self.cpu_down(cpu, StateId::OFFLINE);
+        // Down also when the error reports a panic of a callback that cannot fail.
+        if self.core().cpus[i].state == StateId::OFFLINE {
+            self.core_mut().0.dev_offline[i] = true;
+        }
+        r
     }
 
     /// Linux's `target_store`.

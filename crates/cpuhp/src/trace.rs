@@ -50,6 +50,21 @@ pub enum Warning {
     TeardownFailedOnRemove,
     /// `cpu_hotplug_enable`: "Unbalanced cpu hotplug enable".
     UnbalancedEnable,
+    /// A callback that cannot fail panicked (a STARTING callback, a PREPARE or DYING teardown,
+    /// or a CPU notifier on an event that cannot be vetoed): the walk went on as if it had
+    /// returned. Linux has no such point — a kernel callback that crashes is an oops; we report it
+    /// where the callback is invoked. (With `std` only.)
+    CallbackPanicked,
+    /// A kernel callback that must run on the CPU it is for ran elsewhere — on the control side,
+    /// which walks the ONLINE section by itself after the hotplug thread's rollback failed — and
+    /// refused: Linux's `workqueue_offline_cpu` does `if (WARN_ON(cpu != smp_processor_id()))
+    /// return -1;`. It fails with `EPERM` (-1), so the control side's rollback stops there.
+    ForeignCpuRefused,
+    /// The same for a startup that only warns and carries on (Linux 6.1's
+    /// `lockup_detector_online_cpu`: `WARN_ON_ONCE` in `watchdog_enable`). Once per boot.
+    ForeignCpuStartup,
+    /// The same for a teardown that only warns (`watchdog_disable`). Once per boot.
+    ForeignCpuTeardown,
 }
 
 impl Warning {
@@ -72,6 +87,10 @@ impl Warning {
             Warning::TargetMismatch => "target_store",
             Warning::TeardownFailedOnRemove => "cpuhp_issue_call",
             Warning::UnbalancedEnable => "__cpu_hotplug_enable",
+            Warning::CallbackPanicked => "cpuhp_invoke_callback",
+            Warning::ForeignCpuRefused => "workqueue_offline_cpu",
+            Warning::ForeignCpuStartup => "watchdog_enable",
+            Warning::ForeignCpuTeardown => "watchdog_disable",
         }
     }
 }
@@ -180,6 +199,48 @@ pub enum TraceEvent<'a> {
         /// Where it would be printed (`Control`: on the control CPU).
         context: Context,
     },
+    /// The callback for `step` on `cpu` panicked (with `std`; the panic was caught where the
+    /// callback was called). Comes between its `Enter` and `Exit`: a callback that can fail failed
+    /// (its `Exit` says `EIO`), one that cannot counts as having returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use cpuhp::{preset, CpuId, Errno, Hotplug, Online, Platform, Slot, StateId, Topology, TraceEvent};
+    ///
+    /// #[derive(Default)]
+    /// struct Log(Mutex<Vec<String>>);
+    /// impl Platform for Log {
+    ///     fn run_on_ap(&self, _: CpuId, work: &mut (dyn FnMut() + Send)) { work() }
+    ///     fn start_cpu(&self, _: CpuId, f: &mut (dyn FnMut() + Send)) -> Result<(), Errno> { f(); Ok(()) }
+    ///     fn stop_cpu(&self, _: CpuId, f: &mut (dyn FnMut() + Send)) -> Result<(), Errno> { f(); Ok(()) }
+    ///     fn trace(&self, ev: &TraceEvent<'_>) {
+    ///         if let TraceEvent::Panicked { step, message, .. } = ev {
+    ///             self.0.lock().unwrap().push(format!("{step}: {message}"));
+    ///         }
+    ///     }
+    /// }
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Log::default())?;
+    /// let s = hp.setup_state(Slot::OnlineDyn, "x", Online::new().teardown(|_| panic!("stuck")))?;
+    /// assert!(hp.cpu_down(CpuId(1), StateId::OFFLINE).is_err()); // the CPU stays up
+    /// assert_eq!(*hp.platform().0.lock().unwrap(), [format!("{s}: stuck")]);
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    Panicked {
+        /// The CPU the callback was for.
+        cpu: CpuId,
+        /// The state whose callback panicked.
+        step: StateId,
+        /// Startup (`true`) or teardown.
+        bringup: bool,
+        /// The instance, for a multi-instance state.
+        instance: Option<InstanceId>,
+        /// The panic's message (`"Box<dyn Any>"` for a payload that is not a string).
+        message: &'a str,
+        /// Where it ran.
+        context: Context,
+    },
     /// A deliberate difference from Linux happened here.
     Divergence {
         /// Which one.
@@ -248,6 +309,16 @@ impl fmt::Display for TraceEvent<'_> {
             }
             TraceEvent::Warning { warning, cpu, .. } => {
                 write!(f, "WARNING: {} (CPU {cpu})", warning.linux_function())
+            }
+            TraceEvent::Panicked {
+                cpu,
+                step,
+                bringup,
+                message,
+                ..
+            } => {
+                let dir = if bringup { "startup" } else { "teardown" };
+                write!(f, "panic: cpu: {:04} step: {step} {dir}: {message}", cpu.0)
             }
             TraceEvent::Divergence { divergence, cpu } => {
                 write!(f, "divergence on CPU {cpu}: {}", divergence.explain())

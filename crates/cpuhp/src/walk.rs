@@ -16,16 +16,17 @@
 //!
 //! Comments quote or paraphrase the kernel's where they explain an invariant.
 
+use alloc::sync::Arc;
 use core::cmp::{max, min};
 
 use crate::callbacks::{Body, Builtin};
-use crate::core::Core;
+use crate::core::{Core, Report};
 use crate::trace::{Divergence, Warning};
-use crate::{Context, CpuId, Errno, InstanceId, Platform, StateId, TraceEvent};
+use crate::{Context, CpuId, Errno, Failure, InstanceId, Platform, StateId, TraceEvent};
 
 /// Calls one body for one CPU (and instance).
-#[inline]
-fn call(
+#[inline(always)]
+fn call_body(
     body: &Body,
     cpu: CpuId,
     instance: Option<&(dyn core::any::Any + Send + Sync)>,
@@ -46,17 +47,110 @@ fn call(
     }
 }
 
+/// Runs a user callback; with `std`, a panic is caught here, at the callback boundary, and
+/// returned as its message. Costs nothing while nothing panics.
+#[cfg(feature = "std")]
+#[inline(always)]
+pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Arc<str>> {
+    // AssertUnwindSafe: a callback reaches nothing of the machine — it gets a CPU number and its
+    // instance — so the machine is consistent after its panic; what it left half-done of its own
+    // data is its own business, as with an errno it returns.
+    std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).map_err(|p| panic_message(&*p))
+}
+
+/// Without `std` there is no unwinding to catch: a panic goes on up, through the operation.
+#[cfg(not(feature = "std"))]
+#[inline(always)]
+pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Arc<str>> {
+    Ok(f())
+}
+
+/// A panic payload as text: the `&str` or `String` that `panic!` makes, or a placeholder.
+#[cfg(feature = "std")]
+#[cold]
+pub(crate) fn panic_message(payload: &(dyn core::any::Any + Send)) -> Arc<str> {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        Arc::from(*s)
+    } else if let Some(s) = payload.downcast_ref::<alloc::string::String>() {
+        Arc::from(s.as_str())
+    } else {
+        Arc::from("Box<dyn Any>")
+    }
+}
+
+/// Calls one user body, catching its panic ([`Report::panicked`]).
+#[inline(always)]
+fn call<P: Platform>(
+    p: &P,
+    report: &mut Report,
+    at: &Site<'_>,
+    body: &Body,
+    instance: Option<&(dyn core::any::Any + Send + Sync)>,
+) -> Result<(), Errno> {
+    match guarded(|| call_body(body, at.cpu, instance)) {
+        Ok(r) => r,
+        Err(message) => {
+            let fallible = matches!(body, Body::Fallible(_) | Body::MultiFallible(_));
+            report.panicked(p, at, message, fallible)
+        }
+    }
+}
+
+impl Report {
+    /// A user callback panicked (caught at its boundary). A callback that can fail has failed:
+    /// `EIO`, its message kept for the failure record (`fail`), and the walk rolls back as for
+    /// any errno. One that cannot fail (by type) counts as having returned: the panic is reported
+    /// as a failure that cannot be undone — a rollback failure — and a warning, and the walk goes
+    /// on.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn panicked<P: Platform>(
+        &mut self,
+        p: &P,
+        at: &Site<'_>,
+        message: Arc<str>,
+        fallible: bool,
+    ) -> Result<(), Errno> {
+        p.trace(&TraceEvent::Panicked {
+            cpu: at.cpu,
+            step: at.step,
+            bringup: at.bringup,
+            instance: at.instance,
+            message: &message,
+            context: at.context,
+        });
+        if fallible {
+            self.set_panicking(message);
+            return Err(Errno::EIO);
+        }
+        let failure = Failure {
+            cpu: at.cpu,
+            state: at.step,
+            instance: at.instance,
+            bringup: at.bringup,
+            errno: Errno::EIO,
+        };
+        self.rollback_fail(failure, Some(message));
+        p.trace(&TraceEvent::Warning {
+            warning: Warning::CallbackPanicked,
+            cpu: at.cpu,
+            context: at.context,
+        });
+        Ok(())
+    }
+}
+
 /// Where a traced callback call runs: what Linux's `cpuhp_enter` / `cpuhp_multi_enter` and
 /// `cpuhp_exit` tracepoints report about it.
 #[derive(Clone, Copy)]
-struct Site<'a> {
-    cpu: CpuId,
-    target: StateId,
-    step: StateId,
-    symbol: &'a str,
-    bringup: bool,
-    instance: Option<InstanceId>,
-    context: Context,
+pub(crate) struct Site<'a> {
+    pub(crate) cpu: CpuId,
+    pub(crate) target: StateId,
+    pub(crate) step: StateId,
+    pub(crate) symbol: &'a str,
+    pub(crate) bringup: bool,
+    pub(crate) instance: Option<InstanceId>,
+    pub(crate) context: Context,
 }
 
 /// One traced call: `Enter`, the call (which returns its result and the CPU's state after it),
@@ -93,7 +187,7 @@ impl Builtin {
     fn symbol(self, bringup: bool) -> &'static str {
         use crate::legacy::Bridge;
         match (self, bringup) {
-            (Builtin::Noop, _) => "",
+            (Builtin::Noop | Builtin::OwnCpu(_), _) => "",
             (Builtin::BringupCpu, _) => "bringup_cpu",
             (Builtin::FinishCpu, _) => "finish_cpu",
             (Builtin::TakedownCpu, _) => "takedown_cpu",
@@ -170,7 +264,7 @@ impl Core {
         use_last: bool,
     ) -> Result<(), Errno> {
         if node.is_none() {
-            if let Some(r) = self.run_plain(p, cpu, state, bringup) {
+            if let Some(r) = self.run_plain::<P, true>(p, cpu, state, bringup) {
                 return r;
             }
         }
@@ -180,8 +274,11 @@ impl Core {
     /// The common case of `invoke_callback`, small enough to inline into the walks: a
     /// single-instance state with a plain fallible callback and no injected failure pending.
     /// `None`: not the common case; nothing was done.
+    ///
+    /// `GUARDED`: the callback's panic is caught here. Without it, the caller catches it around a
+    /// whole run of plain callbacks (`run_plain_batch`), and `plain_running` says whose it is.
     #[inline(always)]
-    fn run_plain<P: Platform>(
+    fn run_plain<P: Platform, const GUARDED: bool>(
         &mut self,
         p: &P,
         cpu: CpuId,
@@ -202,26 +299,150 @@ impl Core {
             return None;
         };
         let (ctx, target) = (self.ctx, st.target);
-        let r = traced(
-            p,
-            Site {
-                cpu,
-                target,
-                step: state,
-                symbol: &cb.symbol,
-                bringup,
-                instance: None,
-                context: ctx,
-            },
-            || {
+        let at = Site {
+            cpu,
+            target,
+            step: state,
+            symbol: &cb.symbol,
+            bringup,
+            instance: None,
+            context: ctx,
+        };
+        let report = &mut self.report;
+        let running = &mut self.plain_running;
+        let r = traced(p, at, || {
+            let r = if GUARDED {
+                match guarded(|| f(cpu)) {
+                    Ok(r) => r,
+                    Err(message) => report.panicked(p, &at, message, true),
+                }
+            } else {
+                // Read only if `f` unwinds, by the catch in `run_plain_batch` (the lint does not
+                // see that path).
+                #[allow(unused_assignments)]
+                {
+                    *running = Some(state);
+                }
                 let r = f(cpu);
-                (r, self.cpus[c].state)
-            },
-        );
+                *running = None;
+                r
+            };
+            (r, self.cpus[c].state)
+        });
         if let Err(e) = r {
             self.report.fail(cpu, state, None, bringup, e);
         }
         Some(r)
+    }
+
+    /// The hotplug thread's run of plain callbacks toward `target`, back to back: Linux runs one
+    /// callback per wake-up of the thread function; running the plain ones in one go is the same
+    /// walk without the round trips. Returns the next state that is not plain (`None`: the walk
+    /// ended, or failed).
+    ///
+    /// Their panics are caught once, around the run, rather than around each callback (a catch
+    /// there costs the common path ~30 instructions per callback): a panic is attributed to the
+    /// callback `plain_running` names and handled exactly as `run_plain::<true>` would have; a
+    /// panic from anything else goes on up.
+    #[inline(always)]
+    fn run_plain_batch<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        bringup: bool,
+        target: StateId,
+    ) -> Option<StateId> {
+        #[cfg(feature = "std")]
+        {
+            let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                self.plain_run(p, cpu, bringup, target)
+            }));
+            match r {
+                Ok(next) => next,
+                Err(payload) => {
+                    // AssertUnwindSafe: the panic left the machine as a failing callback
+                    // leaves it before its failure is handled — `st.state` at the callback's
+                    // state, its `Enter` traced — and it is handled now.
+                    let Some(state) = self.plain_running.take() else {
+                        std::panic::resume_unwind(payload)
+                    };
+                    self.plain_panicked(p, cpu, state, bringup, &*payload);
+                    self.thread_failed(p, cpu, state, bringup, Errno::EIO);
+                    None
+                }
+            }
+        }
+        #[cfg(not(feature = "std"))]
+        self.plain_run(p, cpu, bringup, target)
+    }
+
+    #[inline(always)]
+    fn plain_run<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        bringup: bool,
+        target: StateId,
+    ) -> Option<StateId> {
+        loop {
+            let Some(s) = self.next_state(cpu, bringup, target) else {
+                self.cpus[cpu.index()].should_run = false;
+                return None;
+            };
+            if self.layout.is_atomic(s) {
+                return Some(s);
+            }
+            match self.run_plain::<P, false>(p, cpu, s, bringup) {
+                Some(Ok(())) => continue,
+                Some(Err(e)) => {
+                    self.thread_failed(p, cpu, s, bringup, e);
+                    return None;
+                }
+                None => return Some(s),
+            }
+        }
+    }
+
+    /// The plain callback of `state` panicked inside a run of them (`run_plain_batch`,
+    /// `invoke_range`): what `run_plain::<true>` does with a failing callback — the panic, the
+    /// `Exit` saying `EIO`, the failure record.
+    #[cfg(feature = "std")]
+    #[cold]
+    #[inline(never)]
+    fn plain_panicked<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        state: StateId,
+        bringup: bool,
+        payload: &(dyn core::any::Any + Send),
+    ) {
+        let c = cpu.index();
+        let symbol = self
+            .table
+            .get(state)
+            .and_then(|s| s.callback(bringup))
+            .map_or("", |cb| &cb.symbol);
+        let at = Site {
+            cpu,
+            target: self.cpus[c].target,
+            step: state,
+            symbol,
+            bringup,
+            instance: None,
+            context: self.ctx,
+        };
+        let r = self.report.panicked(p, &at, panic_message(payload), true);
+        p.trace(&TraceEvent::Exit {
+            cpu,
+            state: self.cpus[c].state,
+            step: state,
+            bringup,
+            instance: None,
+            result: r,
+            context: at.context,
+        });
+        self.report.fail(cpu, state, None, bringup, Errno::EIO);
     }
 
     /// Everything else: injected failures, builtins, infallible and multi-instance callbacks.
@@ -275,30 +496,60 @@ impl Core {
             return Ok(());
         };
         if let Body::Builtin(b) = cb.body {
-            if b != Builtin::Noop {
+            if !matches!(b, Builtin::Noop | Builtin::OwnCpu(_)) {
                 return self.run_builtin(p, cpu, state, bringup, b);
             }
         }
         let ctx = self.ctx;
         let target = self.cpus[c].target;
+        // A kernel callback that checks it runs on its CPU, run by the control side: it warns
+        // (as it prints) and maybe refuses, inside its Enter/Exit pair.
+        let foreign = match cb.body {
+            Body::Builtin(Builtin::OwnCpu(own)) if ctx == Context::Control => {
+                let warning = match (own, bringup) {
+                    (crate::preset::OwnCpu::Refuses, _) => Warning::ForeignCpuRefused,
+                    (_, true) => Warning::ForeignCpuStartup,
+                    (_, false) => Warning::ForeignCpuTeardown,
+                };
+                let once = warning != Warning::ForeignCpuRefused;
+                let print = Core::should_warn(&mut self.warned_once, warning, once);
+                let refuse = own == crate::preset::OwnCpu::Refuses;
+                Some((print.then_some(warning), refuse))
+            }
+            _ => None,
+        };
 
         if !step.multi_instance {
-            let r = traced(
-                p,
-                Site {
-                    cpu,
-                    target,
-                    step: state,
-                    symbol: &cb.symbol,
-                    bringup,
-                    instance: None,
-                    context: ctx,
-                },
-                || {
-                    let r = call(&cb.body, cpu, None);
-                    (r, self.cpus[c].state)
-                },
-            );
+            let at = Site {
+                cpu,
+                target,
+                step: state,
+                symbol: &cb.symbol,
+                bringup,
+                instance: None,
+                context: ctx,
+            };
+            let report = &mut self.report;
+            let r = traced(p, at, || {
+                let r = match foreign {
+                    Some((warning, refuse)) => {
+                        if let Some(warning) = warning {
+                            p.trace(&TraceEvent::Warning {
+                                warning,
+                                cpu,
+                                context: ctx,
+                            });
+                        }
+                        if refuse {
+                            Err(Errno::EPERM)
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    None => call(p, report, &at, &cb.body, None),
+                };
+                (r, self.cpus[c].state)
+            });
             if let Err(e) = r {
                 self.report.fail(cpu, state, None, bringup, e);
             }
@@ -312,25 +563,23 @@ impl Core {
                 .iter()
                 .find(|i| i.id == node)
                 .map(|i| &*i.value);
-            let r = traced(
-                p,
-                Site {
-                    cpu,
-                    target,
-                    step: state,
-                    symbol: &cb.symbol,
-                    bringup,
-                    instance: Some(node),
-                    context: ctx,
-                },
-                || {
-                    let r = match value {
-                        Some(v) => call(&cb.body, cpu, Some(v)),
-                        None => Err(Errno::ENOENT),
-                    };
-                    (r, self.cpus[c].state)
-                },
-            );
+            let at = Site {
+                cpu,
+                target,
+                step: state,
+                symbol: &cb.symbol,
+                bringup,
+                instance: Some(node),
+                context: ctx,
+            };
+            let report = &mut self.report;
+            let r = traced(p, at, || {
+                let r = match value {
+                    Some(v) => call(p, report, &at, &cb.body, Some(v)),
+                    None => Err(Errno::ENOENT),
+                };
+                (r, self.cpus[c].state)
+            });
             if let Err(e) = r {
                 self.report.fail(cpu, state, Some(node), bringup, e);
             }
@@ -341,13 +590,16 @@ impl Core {
         let last = if use_last { self.cpus[c].last } else { None };
         let mut done = 0;
         let mut failed = None;
+        // As above: no fault fires for a callback that cannot fail by type.
+        let may_fail = self.fail_applies(state, bringup);
         for inst in &step.instances {
             if last == Some(inst.id) {
                 break;
             }
-            if let Some(errno) =
-                Self::fault_for(&mut self.faults, state, cpu, bringup, Some(inst.id))
-            {
+            let fault = may_fail
+                .then(|| Self::fault_for(&mut self.faults, state, cpu, bringup, Some(inst.id)))
+                .flatten();
+            if let Some(errno) = fault {
                 p.trace(&TraceEvent::Injected {
                     cpu,
                     step: state,
@@ -359,22 +611,20 @@ impl Core {
                 failed = Some((inst.id, errno));
                 break;
             }
-            let r = traced(
-                p,
-                Site {
-                    cpu,
-                    target,
-                    step: state,
-                    symbol: &cb.symbol,
-                    bringup,
-                    instance: Some(inst.id),
-                    context: ctx,
-                },
-                || {
-                    let r = call(&cb.body, cpu, Some(&*inst.value));
-                    (r, self.cpus[c].state)
-                },
-            );
+            let at = Site {
+                cpu,
+                target,
+                step: state,
+                symbol: &cb.symbol,
+                bringup,
+                instance: Some(inst.id),
+                context: ctx,
+            };
+            let report = &mut self.report;
+            let r = traced(p, at, || {
+                let r = call(p, report, &at, &cb.body, Some(&*inst.value));
+                (r, self.cpus[c].state)
+            });
             if let Err(e) = r {
                 self.report.fail(cpu, state, Some(inst.id), bringup, e);
                 failed = Some((inst.id, e));
@@ -401,29 +651,36 @@ impl Core {
         };
         let mut undo_failed = None;
         for inst in step.instances.iter().take(done) {
-            let r = traced(
-                p,
-                Site {
-                    cpu,
-                    target,
-                    step: state,
-                    symbol: &undo.symbol,
-                    bringup: !bringup,
-                    instance: Some(inst.id),
-                    context: ctx,
-                },
-                || {
-                    let r = call(&undo.body, cpu, Some(&*inst.value));
-                    (r, self.cpus[c].state)
-                },
-            );
+            let at = Site {
+                cpu,
+                target,
+                step: state,
+                symbol: &undo.symbol,
+                bringup: !bringup,
+                instance: Some(inst.id),
+                context: ctx,
+            };
+            let report = &mut self.report;
+            let r = traced(p, at, || {
+                let r = call(p, report, &at, &undo.body, Some(&*inst.value));
+                (r, self.cpus[c].state)
+            });
             if let Err(e) = r {
-                undo_failed.get_or_insert(e);
+                // The first failure is reported, with its panic message if it panicked.
+                let panic = self.report.take_panicking();
+                undo_failed.get_or_insert((e, panic));
             }
         }
-        if let Some(e) = undo_failed {
+        if let Some((errno, panic)) = undo_failed {
             // "Rollback must not fail"
-            self.note_rollback_failure(cpu, state, !bringup, e);
+            let failure = Failure {
+                cpu,
+                state,
+                instance: None,
+                bringup: !bringup,
+                errno,
+            };
+            self.report.rollback_fail(failure, panic);
             self.warn(p, Warning::InstanceRollbackFailed, cpu, true);
         }
         if done > 0 {
@@ -468,7 +725,7 @@ impl Core {
                     }
                     Builtin::KickAp => p.kick_cpu(cpu),
                     Builtin::Bridge(bridge) => self.run_bridge(p, cpu, bridge, bringup),
-                    Builtin::FinishCpu | Builtin::Noop => Ok(()),
+                    Builtin::FinishCpu | Builtin::Noop | Builtin::OwnCpu(_) => Ok(()),
                 };
                 (r, self.cpus[c].state)
             },
@@ -524,7 +781,44 @@ impl Core {
 
     /// Linux's `__cpuhp_invoke_callback_range`: runs states toward `target` until one fails
     /// (`nofail`: keep going; only the STARTING/DYING walks use it, and they cannot fail by type).
+    ///
+    /// As on the hotplug thread (`run_plain_batch`), the plain callbacks' panics are caught once,
+    /// around the walk; the others' where they are called.
     pub(crate) fn invoke_range<P: Platform>(
+        &mut self,
+        p: &P,
+        bringup: bool,
+        cpu: CpuId,
+        target: StateId,
+        nofail: bool,
+    ) -> Result<(), Errno> {
+        #[cfg(feature = "std")]
+        {
+            let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                self.range_run(p, bringup, cpu, target, nofail)
+            }));
+            match r {
+                Ok(r) => r,
+                Err(payload) => {
+                    // AssertUnwindSafe: as in `run_plain_batch`.
+                    let Some(state) = self.plain_running.take() else {
+                        std::panic::resume_unwind(payload)
+                    };
+                    self.plain_panicked(p, cpu, state, bringup, &*payload);
+                    // What `range_run` does with a failure: stop, or (`nofail`) go on.
+                    if nofail {
+                        let _ = self.invoke_range(p, bringup, cpu, target, true);
+                    }
+                    Err(Errno::EIO)
+                }
+            }
+        }
+        #[cfg(not(feature = "std"))]
+        self.range_run(p, bringup, cpu, target, nofail)
+    }
+
+    #[inline(always)]
+    fn range_run<P: Platform>(
         &mut self,
         p: &P,
         bringup: bool,
@@ -534,7 +828,11 @@ impl Core {
     ) -> Result<(), Errno> {
         let mut ret = Ok(());
         while let Some(state) = self.next_state(cpu, bringup, target) {
-            if let Err(e) = self.invoke_callback(p, cpu, state, bringup, None, false) {
+            let r = match self.run_plain::<P, false>(p, cpu, state, bringup) {
+                Some(r) => r,
+                None => self.invoke_callback_slow(p, cpu, state, bringup, None, false),
+            };
+            if let Err(e) = r {
                 if nofail {
                     debug_assert!(
                         false,
@@ -618,24 +916,9 @@ impl Core {
             self.cpus[c].cb_state
         } else {
             let target = self.cpus[c].target;
-            // Linux runs one callback per wake-up of the thread function; running the plain ones
-            // back to back here is the same walk without the round trips.
-            loop {
-                let Some(s) = self.next_state(cpu, bringup, target) else {
-                    self.cpus[c].should_run = false;
-                    return;
-                };
-                if self.layout.is_atomic(s) {
-                    break s;
-                }
-                match self.run_plain(p, cpu, s, bringup) {
-                    Some(Ok(())) => continue,
-                    Some(Err(e)) => {
-                        self.thread_failed(p, cpu, s, bringup, e);
-                        return;
-                    }
-                    None => break s,
-                }
+            match self.run_plain_batch(p, cpu, bringup, target) {
+                Some(s) => s,
+                None => return,
             }
         };
         let node = self.cpus[c].node;

@@ -261,20 +261,20 @@ fn a_hotplug_call_from_inside_a_callback_is_refused_not_deadlocked() {
 }
 
 #[test]
-fn a_panicking_callback_poisons_the_machine() {
+fn a_panicking_callback_fails_the_operation_and_the_machine_goes_on() {
     let m = Machine::new(&DEMO, Topology::new(2)).unwrap();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = m.setup_state(
+    let e = m
+        .setup_state(
             Slot::OnlineDyn,
             "boom",
             Online::new().startup(|_| panic!("boom")),
-        );
-    }));
-    assert!(r.is_err());
+        )
+        .unwrap_err();
     assert_eq!(
-        m.cpu_down(CpuId(1), OFFLINE).unwrap_err().kind(),
-        ErrorKind::Poisoned
+        (e.kind(), e.panic_message()),
+        (ErrorKind::Panicked, Some("boom"))
     );
+    m.cpu_down(CpuId(1), OFFLINE).unwrap();
 }
 
 // ----- failures ----------------------------------------------------------------------------------

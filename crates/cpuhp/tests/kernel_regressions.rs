@@ -325,10 +325,19 @@ fn failing_rollbacks_warn_and_instance_rollback_undoes_only_earlier_instances_72
         .into_iter()
         .filter(|l| l.starts_with("WARN"))
         .collect();
-    assert_eq!(warnings, ["WARN RollbackFailed cpu1"]);
-    // Where the CPU ends after this is not asserted: Linux leaves it where the thread stopped
-    // (`cpuhp_up_callbacks` rolls back only a CPU at or below `cpu:bringup`), this model takes
-    // it down to offline from the control side.
+    // Then the control side walks the ONLINE section down by itself (`cpuhp_up_callbacks`; with
+    // CONFIG_HOTPLUG_CPU `can_rollback_cpu` is always true) until `workqueue_offline_cpu`, which
+    // must run on its own CPU, refuses: it warns, `cpuhp_up_callbacks` warns, and the CPU stays
+    // just below `workqueue:online` (197).
+    assert_eq!(
+        warnings,
+        [
+            "WARN RollbackFailed cpu1",
+            "WARN ForeignCpuRefused cpu1",
+            "WARN UpRollbackFailed cpu1"
+        ]
+    );
+    assert_eq!(hp.cpu_status(CpuId(1)).unwrap().state, StateId(196));
 }
 
 /// `64ea6e44f85b` ("cpu/hotplug: Make target_store() a nop when target == state"): writing a

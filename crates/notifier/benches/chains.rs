@@ -1,7 +1,8 @@
 //! Chain calls with 1, 8 and 64 no-op callbacks (`u64` in, notifier value out), with one reader,
 //! two readers, and one reader while a writer registers and unregisters a block every ~10 µs —
 //! beside the floor (a plain loop over `Vec<Box<dyn Fn>>` with the STOP_MASK check), an
-//! `RwLock<Vec<…>>`, and the peer crates registry-io and signals2.
+//! `RwLock<Vec<…>>`, and the peer crates registry-io and signals2. Plus `ThreadRcu` alone (group
+//! `thread-rcu`): an empty read section, a robust call, and `unregister` with an idle reader.
 //!
 //! `cargo bench -p notifier --bench chains`; `scripts/bench-table.py` turns the results into the
 //! table of BENCHMARKS.md.
@@ -13,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
-use notifier::{AtomicChain, BlockingChain, Chain, NotifierBlock, NotifyResult, RawChain};
+use notifier::{
+    AtomicChain, BlockingChain, Chain, NotifierBlock, NotifyResult, RawChain, Rcu, ThreadRcu,
+};
 use registry_io::SyncRegistry;
 use signals2::{Connect1, Emit1, Signal};
 
@@ -288,5 +291,48 @@ fn raw_unshared(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, chains, raw_unshared);
+/// `ThreadRcu` alone: an empty read section (enter + leave, no callback), a robust call with one
+/// callback, and `unregister` (a grace period) while one other thread holds a slot but is idle —
+/// the cost of the read side's barrier and of the write side's.
+fn thread_rcu(c: &mut Criterion) {
+    let mut g = c.benchmark_group("thread-rcu");
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(2));
+    g.sample_size(40);
+    g.bench_function("read-section", |b| {
+        b.iter(|| drop(black_box(ThreadRcu.read_lock())))
+    });
+    let chain = filled(AtomicChain::new(), 1);
+    g.bench_function("AtomicChain/robust/1", |b| {
+        b.iter(|| chain.call_robust(black_box(7), 8, &()).raw())
+    });
+
+    let (idle_tx, idle_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let idle = std::thread::spawn(move || {
+        drop(ThreadRcu.read_lock()); // takes a slot, which every grace period then reads
+        ready_tx.send(()).unwrap();
+        let _ = idle_rx.recv();
+    });
+    ready_rx.recv().unwrap();
+    let chain = AtomicChain::<u64>::new();
+    let block = noop_block();
+    g.bench_function("unregister/1-idle-reader", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let reg = chain.register(block.clone()).unwrap();
+                let start = Instant::now();
+                reg.unregister().unwrap();
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    drop(idle_tx);
+    idle.join().unwrap();
+    g.finish();
+}
+
+criterion_group!(benches, chains, raw_unshared, thread_rcu);
 criterion_main!(benches);

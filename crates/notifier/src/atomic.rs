@@ -81,7 +81,7 @@ macro_rules! atomic_chain {
         ///
         /// Calls may run on any number of threads at once and from any context your `Rcu` allows
         /// (callbacks must not block, as in Linux). Robust calls are exact: both walks see one
-        /// snapshot. See the [module docs](self) for the invariants.
+        /// snapshot. [`docs::soundness`](crate::docs::soundness) states the invariants.
         ///
         /// # Examples
         ///

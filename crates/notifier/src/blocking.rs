@@ -13,8 +13,9 @@
 #![allow(unsafe_code)]
 
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::Cell;
 use core::fmt;
+use core::ptr;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -24,9 +25,36 @@ use crate::entry::Entry;
 use crate::snapshot::Snapshot;
 use crate::{RegisterError, UnregisterError};
 
+/// One call of a blocking chain on this thread's stack: a link of the thread's list of the
+/// blocking chains it is inside a call of, innermost first.
+struct Link {
+    /// The chain's address.
+    key: usize,
+    /// The enclosing call's link (null for the outermost).
+    prev: *const Link,
+}
+
 std::thread_local! {
-    /// The blocking chains this thread is inside a call of, innermost last (by address).
-    static CALLING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The innermost call's [`Link`]. A `const` cell with no destructor: usable while other
+    /// thread-locals are being destroyed (a chain called from their destructors), and it never
+    /// allocates. (A `Vec` here would make such calls panic once it was destroyed.)
+    static CALLING: Cell<*const Link> = const { Cell::new(ptr::null()) };
+}
+
+/// Whether this thread is inside a call of the chain at `key`.
+fn calling(key: usize) -> bool {
+    let mut link = CALLING.with(Cell::get);
+    // SAFETY: every pointer on the list is the address of a `Link` local to a `with_entries`
+    // frame that is still running on this thread: it is pushed after the link is made and popped
+    // by its `Pop` guard, which borrows the link (so the link cannot move or die first) and runs
+    // on return and on unwind alike. Frames end in LIFO order, so the list only holds live links.
+    while let Some(l) = unsafe { link.as_ref() } {
+        if l.key == key {
+            return true;
+        }
+        link = l.prev;
+    }
+    false
 }
 
 /// A notifier chain whose callbacks may sleep: Linux's `struct blocking_notifier_head`.
@@ -81,8 +109,13 @@ impl<E, D: ?Sized> BlockingChain<E, D> {
 
     /// Whether this thread is inside a call of this chain.
     fn calling(&self) -> bool {
-        let key = self.key();
-        CALLING.with(|c| c.borrow().contains(&key))
+        calling(self.key())
+    }
+
+    /// Test hook: whether the chain's lock is held (by a call or a writer) right now.
+    #[doc(hidden)]
+    pub fn __is_locked(&self) -> bool {
+        self.chain.is_locked()
     }
 
     pub(crate) fn insert(
@@ -128,36 +161,39 @@ impl<E, D: ?Sized> BlockingChain<E, D> {
     #[inline]
     pub(crate) fn with_entries<T>(&self, f: impl FnOnce(&[Entry<E, D>]) -> T) -> T {
         let key = self.key();
-        let nested = CALLING.with(|c| {
-            let mut c = c.borrow_mut();
-            let nested = c.contains(&key);
-            c.push(key);
-            nested
-        });
-        let frame = Frame {
+        let nested = calling(key);
+        let link = Link {
+            key,
+            prev: CALLING.with(Cell::get),
+        };
+        CALLING.with(|c| c.set(&link));
+        let pop = Pop {
             chain: self,
+            link: &link,
             nested,
         };
         let out = if nested {
-            f(&frame.chain.chain.read_recursive().entries)
+            f(&self.chain.read_recursive().entries)
         } else {
-            f(&frame.chain.chain.read().entries)
+            f(&self.chain.read().entries)
         };
-        drop(frame);
+        // The read guard (a temporary above) is gone: pending unlinks can take the write lock.
+        drop(pop);
         out
     }
 }
 
-/// One call's entry on this thread's `CALLING` stack; popped on drop, also when a callback
-/// panics. Dropped after the call's read guard.
-struct Frame<'a, E, D: ?Sized> {
+/// Pops one call's link off this thread's list, also when a callback panics; the outermost call
+/// then unlinks the blocks whose guards were dropped inside it.
+struct Pop<'a, E, D: ?Sized> {
     chain: &'a BlockingChain<E, D>,
+    link: &'a Link,
     nested: bool,
 }
 
-impl<E, D: ?Sized> Drop for Frame<'_, E, D> {
+impl<E, D: ?Sized> Drop for Pop<'_, E, D> {
     fn drop(&mut self) {
-        CALLING.with(|c| c.borrow_mut().pop());
+        CALLING.with(|c| c.set(self.link.prev));
         if !self.nested {
             let pending = core::mem::take(&mut *self.chain.pending.lock());
             for id in pending {

@@ -164,6 +164,10 @@ pub trait Chain<E: Copy, D: ?Sized = ()> {
     /// Calls every block in order until one returns a value with `STOP_MASK` set: Linux's
     /// `*_notifier_call_chain`. Returns that value, else the last callback's, else `DONE`.
     ///
+    /// A callback's panic propagates to the caller (here and in
+    /// [`call_bounded`](Self::call_bounded)); the chain stays as it was, with no lock, read section
+    /// or call record left behind.
+    ///
     /// # Examples
     ///
     /// ```
@@ -188,6 +192,11 @@ pub trait Chain<E: Copy, D: ?Sized = ()> {
     /// before it, in the same order (the seed's rule; Linux's `*_notifier_call_chain_robust`).
     /// The block that stopped the walk and those after it get nothing; a down callback returning
     /// `STOP_MASK` ends the rollback. Returns the up walk's value (`DONE` on an empty chain).
+    ///
+    /// With `std`, a callback that panics in the up walk is a veto at its position: the down event
+    /// goes to the blocks before it, and the call returns [`NotifyResult::PANICKED`]
+    /// ([`take_callback_panic`](crate::take_callback_panic) has the payload); a down callback that
+    /// panics ends the rollback. Without `std` the panic propagates.
     ///
     /// # Examples
     ///

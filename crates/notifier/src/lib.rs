@@ -35,11 +35,21 @@
 //!
 //! # Soundness
 //!
-//! The crate's `unsafe` is confined to four places, each argued where it stands: the type-erased
-//! call in `entry` (a block is invoked only while alive), `RawChain`'s `Send` impl (its `Rc` never
-//! escapes a method call), `AtomicChain`'s snapshot publication and reclamation (freed only after a
-//! grace period), and `ThreadRcu`'s slot list (leaked, never freed). The grace-period argument is
-//! written out in `ThreadRcu`'s module and model-checked with loom (`tests/loom.rs`).
+//! The crate's `unsafe` is confined to a few places, each argued where it stands and indexed, with
+//! the ways safe code could try to break it, in [`docs::soundness`]: the type-erased call in
+//! `entry` (a block is invoked only while alive), `RawChain`'s `Send` impl (its `Rc` never escapes
+//! a method call), `AtomicChain`'s snapshot publication and reclamation (freed only after a grace
+//! period), `ThreadRcu`'s slot list (leaked, never freed) and `BlockingChain`'s stack-linked call
+//! record. The grace-period argument is written out in `ThreadRcu`'s module and model-checked with
+//! loom (`tests/loom.rs`).
+//!
+//! # Panicking callbacks
+//!
+//! With `std`, a robust call ([`Chain::call_robust`], [`Chain::call_robust_reversed`]) treats a
+//! callback that panics as a veto at its position: the callbacks before it get the down event and
+//! the call returns [`NotifyResult::PANICKED`] ([`take_callback_panic`] has the payload). Plain
+//! and bounded calls let the panic propagate, and the chain stays consistent (no lock, read section
+//! or call record is left behind). Without `std`, every panic propagates.
 //!
 //! # Example
 //!
@@ -77,6 +87,7 @@ mod block;
 #[cfg(feature = "std")]
 mod blocking;
 mod chain;
+pub mod docs;
 mod entry;
 mod errno;
 mod error;
@@ -97,8 +108,10 @@ pub use error::{RegisterError, UnregisterError};
 pub use raw::RawChain;
 pub use rcu::Rcu;
 #[cfg(feature = "std")]
-pub use rcu::{ThreadRcu, ThreadReadGuard};
+pub use rcu::{RcuFlavour, ThreadRcu, ThreadReadGuard};
 pub use result::{NotifyResult, Verdict};
+#[cfg(feature = "std")]
+pub use walk::take_callback_panic;
 pub use walk::Bounded;
 
 #[cfg(all(loom, not(feature = "std")))]

@@ -25,7 +25,9 @@ use crate::{RegisterError, UnregisterError};
 /// A notifier chain synchronised by its caller: Linux's `struct raw_notifier_head`.
 ///
 /// Calls cost one non-atomic reference-count increment over a bare loop; registration copies the
-/// chain. See the [module docs](self) for what a callback may do to its own chain.
+/// chain. A callback may change its own chain (register, unregister itself): the running call
+/// keeps walking the chain as it was when it began, and an unregistered `Arc`'d block lives until
+/// that walk is done.
 ///
 /// # Examples
 ///

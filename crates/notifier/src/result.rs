@@ -42,6 +42,19 @@ impl NotifyResult {
     pub const STOP: NotifyResult = NotifyResult(0x8001);
     /// `NOTIFY_BAD` (0x8002): bad/veto action. Equal to `from_errno(-EPERM)`.
     pub const BAD: NotifyResult = NotifyResult(0x8002);
+    /// What a robust call returns when a callback panicked during its up walk (`std` builds):
+    /// `from_errno(-EIO)`. The panic was a veto at the callback's position — the callbacks
+    /// before it got the down event. [`take_callback_panic`](crate::take_callback_panic) returns
+    /// the payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use notifier::{Errno, NotifyResult};
+    /// assert_eq!(NotifyResult::PANICKED, NotifyResult::from_error(Errno::EIO));
+    /// assert_eq!(NotifyResult::PANICKED.to_errno(), -5);
+    /// ```
+    pub const PANICKED: NotifyResult = NotifyResult::from_errno(-5);
 
     /// Wraps a raw value, whatever it is (the kernel does not validate them either).
     ///

@@ -1,7 +1,7 @@
 //! The call algorithms, over a slice of entries: Linux's `notifier_call_chain` and
 //! `notifier_call_chain_robust`, once, for every chain kind.
 //!
-//! Rules (DESIGN.md 3–4): a walk stops at the first result with `STOP_MASK` set and returns it;
+//! Rules: a walk stops at the first result with `STOP_MASK` set and returns it;
 //! otherwise it returns the last callback's result, or `DONE` if none was called. `nr_calls`
 //! counts the callback that stopped the walk. A robust call that stops sends the down event to
 //! the first `nr_calls - 1` callbacks (those that did not stop it), forward (Linux) or in reverse;
@@ -98,6 +98,12 @@ pub(crate) enum Rollback {
 
 /// Robust call.
 ///
+/// With `std`, a callback that panics during the up walk is a veto at its position: the unwind is
+/// caught there, the down event goes to exactly the callbacks before it, and the call returns
+/// [`NotifyResult::PANICKED`]; the payload is kept for [`take_callback_panic`]. A down callback
+/// that panics ends the rollback, as a `STOP_MASK` result would. Without `std` the panic
+/// propagates (there is no `catch_unwind` in `core`).
+///
 /// # Safety
 ///
 /// As for [`call`].
@@ -109,26 +115,150 @@ pub(crate) unsafe fn call_robust<E: Copy, D: ?Sized>(
     data: &D,
     order: Rollback,
 ) -> NotifyResult {
+    let mut nr_calls = 0;
     // SAFETY: the caller keeps every block alive.
-    let up_walk = unsafe { call_bounded(entries, up, data, usize::MAX) };
-    if up_walk.result.is_stop() {
-        // A stopping walk called at least one callback: the one that stopped it, which gets no
-        // down event (the seed's `nr_calls--`), like every callback after it.
-        let said_ok = &entries[..up_walk.nr_calls - 1];
-        match order {
-            Rollback::Forward => {
-                // SAFETY: as above. The rollback's own result is ignored, as in Linux.
-                unsafe { call(said_ok, down, data) };
-            }
-            Rollback::Reverse => {
-                for e in said_ok.iter().rev() {
-                    // SAFETY: as above.
-                    if unsafe { e.invoke(down, data) }.is_stop() {
-                        break;
-                    }
+    let up_walk = guarded(|| unsafe { call_counting(entries, up, data, &mut nr_calls) });
+    let result = match up_walk {
+        Ok(result) if !result.is_stop() => return result,
+        Ok(result) => result,
+        Err(payload) => {
+            keep_panic(payload);
+            NotifyResult::PANICKED
+        }
+    };
+    // The up walk stopped at callback `nr_calls - 1` (it returned a stop value or panicked, and
+    // was counted before it ran): it gets no down event (the seed's `nr_calls--`), like every
+    // callback after it.
+    let said_ok = &entries[..nr_calls - 1];
+    let rollback = match order {
+        // SAFETY: as above. The rollback's own result is ignored, as in Linux.
+        Rollback::Forward => guarded(|| {
+            let _ = unsafe { call(said_ok, down, data) };
+        }),
+        Rollback::Reverse => guarded(|| {
+            for e in said_ok.iter().rev() {
+                // SAFETY: as above.
+                if unsafe { e.invoke(down, data) }.is_stop() {
+                    break;
                 }
             }
+        }),
+    };
+    // A down callback that panicked ended the rollback; the veto's payload is the one kept.
+    if let Err(payload) = rollback {
+        drop_payload(payload);
+    }
+    result
+}
+
+/// A plain walk that counts each callback *before* calling it, so that the count survives a
+/// callback that unwinds.
+///
+/// # Safety
+///
+/// As for [`call`].
+#[inline(always)]
+unsafe fn call_counting<E: Copy, D: ?Sized>(
+    entries: &[Entry<E, D>],
+    event: E,
+    data: &D,
+    nr_calls: &mut usize,
+) -> NotifyResult {
+    let mut ret = NotifyResult::DONE;
+    for e in entries {
+        *nr_calls += 1;
+        // SAFETY: the caller keeps every block alive.
+        ret = unsafe { e.invoke(event, data) };
+        if ret.is_stop() {
+            break;
         }
     }
-    up_walk.result
+    ret
+}
+
+/// A caught panic's payload.
+#[cfg(feature = "std")]
+type Payload = alloc::boxed::Box<dyn core::any::Any + Send>;
+/// Without `std` nothing is caught.
+#[cfg(not(feature = "std"))]
+type Payload = core::convert::Infallible;
+
+/// Runs `f`; with `std`, a panic in it is caught and returned. `catch_unwind` costs nothing on
+/// the path that does not unwind. Without `std` a panic propagates.
+#[inline(always)]
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, Payload> {
+    // AssertUnwindSafe: after a caught panic the walk only reads the immutable entry slice and
+    // calls other callbacks, which must cope with a peer that panicked as with one that vetoed.
+    #[cfg(feature = "std")]
+    return std::panic::catch_unwind(core::panic::AssertUnwindSafe(f));
+    #[cfg(not(feature = "std"))]
+    return Ok(f());
+}
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// The payload of the panic that this thread's latest panicking robust call caught.
+    static CAUGHT: core::cell::Cell<Option<Payload>> = const { core::cell::Cell::new(None) };
+}
+
+/// Keeps a caught veto's payload for [`take_callback_panic`].
+#[cold]
+fn keep_panic(payload: Payload) {
+    #[cfg(feature = "std")]
+    {
+        let mut payload = Some(payload);
+        let _ = CAUGHT.try_with(|c| drop_payload_opt(c.replace(payload.take())));
+        // The thread-local is gone (a robust call from a late thread-local destructor).
+        drop_payload_opt(payload);
+    }
+    #[cfg(not(feature = "std"))]
+    match payload {}
+}
+
+#[cfg(feature = "std")]
+fn drop_payload_opt(payload: Option<Payload>) {
+    if let Some(p) = payload {
+        drop_payload(p);
+    }
+}
+
+/// Drops a payload whose `Drop` may itself panic (a payload is any type): that second panic is
+/// caught and its payload forgotten, so a robust call never unwinds from here.
+#[cold]
+fn drop_payload(payload: Payload) {
+    #[cfg(feature = "std")]
+    if let Err(again) = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| drop(payload))) {
+        core::mem::forget(again);
+    }
+    #[cfg(not(feature = "std"))]
+    match payload {}
+}
+
+/// Takes the payload of the panic caught by this thread's latest robust call whose callback
+/// panicked ([`Chain::call_robust`](crate::Chain::call_robust) and
+/// [`call_robust_reversed`](crate::Chain::call_robust_reversed) return
+/// [`NotifyResult::PANICKED`] then), if not taken yet. `std` only.
+///
+/// A callback may also return `PANICKED`'s value (`-EIO`) itself; this tells the two apart.
+///
+/// # Examples
+///
+/// ```
+/// use notifier::{Chain, FnBlock, NotifyResult, RawChain};
+///
+/// static FINE: FnBlock<u64> = FnBlock::new(|_, _| NotifyResult::OK, 1);
+/// static BROKEN: FnBlock<u64> = FnBlock::new(|_, _| panic!("no such CPU"), 0);
+/// let chain = RawChain::<u64>::new();
+/// chain.register(&FINE)?.keep();
+/// chain.register(&BROKEN)?.keep();
+/// # std::panic::set_hook(Box::new(|_| {})); // keep the doctest's output clean
+/// assert_eq!(chain.call_robust(1, 2, &()), NotifyResult::PANICKED); // FINE got the 2
+/// let payload = notifier::take_callback_panic().expect("a panic was caught");
+/// assert_eq!(payload.downcast_ref::<&str>(), Some(&"no such CPU"));
+/// assert!(notifier::take_callback_panic().is_none());
+/// # Ok::<(), notifier::RegisterError>(())
+/// ```
+#[cfg(feature = "std")]
+pub fn take_callback_panic() -> Option<Payload> {
+    CAUGHT.try_with(core::cell::Cell::take).ok().flatten()
 }

@@ -584,6 +584,9 @@ impl Journal {
                 cpu: cpu.0,
                 text: divergence.explain().to_string(),
             },
+            // Scenario callbacks do not panic; should one, its `Exit` (EIO) or its warning is
+            // what the journal shows.
+            TraceEvent::Panicked { .. } => return,
         };
         match ev {
             Event::Enter {

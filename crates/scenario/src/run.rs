@@ -304,7 +304,7 @@ pub(crate) trait Target {
 pub(crate) trait HotplugOps {
     fn setup(&mut self, slot: Slot, name: String, cbs: cpuhp::Callbacks) -> Result<StateId, Error>;
     fn add_instance(&mut self, state: StateId, name: String) -> Result<InstanceId, Error>;
-    fn register(&mut self, block: notifier::BlockRef<CpuAction, CpuId>) -> Result<(), Error>;
+    fn register(&mut self, block: cpuhp::legacy::CpuNotifierBlock) -> Result<(), Error>;
     fn snapshot(&self, ids: &Ids) -> Snapshot;
     fn state_names(&self) -> Vec<(StateId, String)>;
     fn instances_of(&self, state: StateId) -> Vec<InstanceId>;
@@ -319,7 +319,7 @@ impl<P: Platform> HotplugOps for Hotplug<P> {
         Hotplug::add_instance(self, state, name)
     }
 
-    fn register(&mut self, block: notifier::BlockRef<CpuAction, CpuId>) -> Result<(), Error> {
+    fn register(&mut self, block: cpuhp::legacy::CpuNotifierBlock) -> Result<(), Error> {
         if !self.cpu_notifiers_enabled() {
             self.enable_cpu_notifiers(None)?;
         }

@@ -2,12 +2,14 @@
 
 use alloc::vec::Vec;
 
-use notifier::{BlockRef, Chain, NotifierBlock, RawChain};
+use notifier::{Chain, Notifier, NotifierBlock};
 
-use super::{CpuAction, CpuEvent, Legacy, LegacySlots};
+use super::{CpuAction, CpuEvent, CpuNotifierBlock, Legacy, LegacySlots};
 use crate::callbacks::{Builtin, Callback};
+use crate::core::Report;
 use crate::legacy::Bridge;
-use crate::{CpuId, Error, ErrorKind, Hotplug, Platform, Section, StateId};
+use crate::walk::Site;
+use crate::{Context, CpuId, Error, ErrorKind, Hotplug, Platform, Section, StateId};
 
 fn map_register(e: notifier::RegisterError) -> Error {
     match e {
@@ -148,17 +150,25 @@ impl<P: Platform> Hotplug<P> {
         self.core().legacy.is_some()
     }
 
-    fn legacy_chain(&self) -> Result<&RawChain<CpuAction, CpuId>, Error> {
+    fn legacy(&self) -> Result<&Legacy, Error> {
         self.core()
             .legacy
             .as_ref()
-            .map(|l| &l.chain)
+            .ok_or(Error::new(ErrorKind::CpuNotifiers))
+    }
+
+    fn legacy_mut(&mut self) -> Result<&mut Legacy, Error> {
+        self.core_mut()
+            .0
+            .legacy
+            .as_mut()
             .ok_or(Error::new(ErrorKind::CpuNotifiers))
     }
 
     /// Linux's `register_cpu_notifier`: adds a notifier to the legacy chain (higher priority
-    /// first). A `&'static` block or an `Arc`'d one; wrap a [`CpuNotifier`](super::CpuNotifier)
-    /// in [`Typed`](super::Typed) for the typed form.
+    /// first). A `&'static` block or an `Arc`'d one ([`CpuNotifierBlock`]); wrap a
+    /// [`CpuNotifier`](super::CpuNotifier) in [`Typed`](super::Typed) for the typed form. With
+    /// `std`, a notifier's panic is caught: see [`CpuNotifierBlock`].
     ///
     /// # Errors
     ///
@@ -186,12 +196,21 @@ impl<P: Platform> Hotplug<P> {
     /// ```
     pub fn register_cpu_notifier(
         &mut self,
-        block: impl Into<BlockRef<CpuAction, CpuId>>,
+        block: impl Into<CpuNotifierBlock>,
     ) -> Result<(), Error> {
-        self.legacy_chain()?
-            .register(block)
+        let block = block.into();
+        let legacy = self.legacy_mut()?;
+        if legacy.guards.iter().any(|g| g.callback().is_block(&block)) {
+            return Err(Error::new(ErrorKind::AlreadyRegistered));
+        }
+        let guard = legacy.guard(block);
+        legacy
+            .chain
+            .register(guard.clone())
             .map(|r| r.keep())
-            .map_err(map_register)
+            .map_err(map_register)?;
+        legacy.guards.push(guard);
+        Ok(())
     }
 
     /// Registers a notifier and replays what it missed: for every online CPU, ascending,
@@ -225,43 +244,73 @@ impl<P: Platform> Hotplug<P> {
     /// assert_eq!(*LOG.lock().unwrap(), ["CPU_UP_PREPARE 0", "CPU_ONLINE 0", "CPU_UP_PREPARE 1", "CPU_ONLINE 1"]);
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
-    pub fn register_cpu_notifier_replay<B>(&mut self, block: B) -> Result<(), Error>
-    where
-        B: Into<BlockRef<CpuAction, CpuId>> + Clone,
-    {
+    pub fn register_cpu_notifier_replay(
+        &mut self,
+        block: impl Into<CpuNotifierBlock>,
+    ) -> Result<(), Error> {
+        let block = block.into();
         let online: Vec<CpuId> = self.online_mask().iter().collect();
-        let chain = self.legacy_chain()?;
-        let registration = chain.register(block.clone()).map_err(map_register)?;
-        // The notifier alone, for the replay.
-        let solo: RawChain<CpuAction, CpuId> = RawChain::new();
-        solo.register(block).map_err(map_register)?.keep();
+        let legacy = self.legacy()?;
+        if legacy.guards.iter().any(|g| g.callback().is_block(&block)) {
+            return Err(Error::new(ErrorKind::AlreadyRegistered));
+        }
+        let prepare = legacy.slots.prepare;
+        // The notifier alone, behind its guard, for the replay.
+        let guard = legacy.guard(block);
+        let solo = guard.callback();
         let mut done: Vec<CpuId> = Vec::new();
         for cpu in online {
-            let r = solo.call(CpuAction::new(CpuEvent::UpPrepare), &cpu);
+            let r = solo.notify(CpuAction::new(CpuEvent::UpPrepare), &cpu);
+            let panic = self.legacy()?.caught.take().pop();
             if r.to_errno() != 0 {
                 for &undo in done.iter().rev() {
-                    let _ = solo.call(CpuAction::new(CpuEvent::DownPrepare), &undo);
-                    let _ = solo.call(CpuAction::new(CpuEvent::Dead), &undo);
+                    let _ = solo.notify(CpuAction::new(CpuEvent::DownPrepare), &undo);
+                    let _ = solo.notify(CpuAction::new(CpuEvent::Dead), &undo);
                 }
-                drop(registration);
+                self.report_caught(prepare, false);
                 let errno =
                     notifier::Errno::from_neg(r.to_errno()).unwrap_or(notifier::Errno::EINVAL);
                 // The veto, as if `notify:prepare` had failed for that CPU.
-                let failure = crate::Failure {
-                    cpu,
-                    state: self.legacy_slots().map_or(StateId::OFFLINE, |s| s.prepare),
-                    instance: None,
-                    bringup: true,
-                    errno,
-                };
-                return Err(Error::with_errno(ErrorKind::Callback, errno)
-                    .with_failures(Some(failure), None));
+                let mut report = Report::default();
+                if let Some(m) = panic {
+                    report.set_panicking(m);
+                }
+                report.fail(cpu, prepare, None, true, errno);
+                return Err(Error::with_errno(ErrorKind::Callback, errno).with_report(report));
             }
-            let _ = solo.call(CpuAction::new(CpuEvent::Online), &cpu);
+            let _ = solo.notify(CpuAction::new(CpuEvent::Online), &cpu);
+            self.report_caught(prepare, true);
             done.push(cpu);
         }
-        registration.keep();
+        let legacy = self.legacy_mut()?;
+        legacy
+            .chain
+            .register(guard.clone())
+            .map(|r| r.keep())
+            .map_err(map_register)?;
+        legacy.guards.push(guard);
         Ok(())
+    }
+
+    /// Traces the panics the notifiers' guards caught on events that cannot fail, outside a
+    /// hotplug operation (the replay).
+    fn report_caught(&mut self, state: StateId, bringup: bool) {
+        let (core, p) = self.core_mut();
+        let Some(legacy) = &core.legacy else {
+            return;
+        };
+        for message in legacy.caught.take() {
+            let at = Site {
+                cpu: CpuId(0),
+                target: state,
+                step: state,
+                symbol: "",
+                bringup,
+                instance: None,
+                context: Context::Control,
+            };
+            let _ = core.report.panicked(p, &at, message, false);
+        }
     }
 
     /// Linux's `unregister_cpu_notifier`.
@@ -286,8 +335,14 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn unregister_cpu_notifier<F>(&mut self, block: &NotifierBlock<F>) -> Result<(), Error> {
-        self.legacy_chain()?
-            .unregister(block)
+        let legacy = self.legacy_mut()?;
+        let at = legacy
+            .position(block)
+            .ok_or(Error::new(ErrorKind::NotRegistered))?;
+        let guard = legacy.guards.remove(at);
+        legacy
+            .chain
+            .unregister(&guard)
             .map_err(|_| Error::new(ErrorKind::NotRegistered))
     }
 
@@ -311,7 +366,7 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn cpu_notifiers(&self) -> usize {
-        self.legacy_chain().map_or(0, |c| c.len())
+        self.legacy().map_or(0, |l| l.chain.len())
     }
 
     /// The bridge states, if enabled.

@@ -29,13 +29,17 @@
 //! `CPU_STARTING`, `CPU_DYING`, `CPU_DEAD`, `CPU_POST_DEAD` and the events that undo cannot fail:
 //! with [`CpuNotifier`] by type; a raw callback's error for them never fails the operation (Linux:
 //! `cpu_notify_nofail`). Its stop bit still ends that walk, as in every Linux notifier chain.
+//!
+//! With `std`, a notifier that panics is caught ([`CpuNotifierBlock`]): on a PREPARE event the
+//! panic is a veto (`EIO`, [`ErrorKind::Panicked`](crate::ErrorKind::Panicked)) at its position;
+//! on any other event it is reported and the rest of the chain still hears the event.
 
 mod api;
 mod bridge;
 mod event;
 mod typed;
 
-pub use bridge::LegacySlots;
 pub(crate) use bridge::{Bridge, Legacy};
+pub use bridge::{CpuNotifierBlock, LegacySlots};
 pub use event::{CpuAction, CpuEvent, CPU_TASKS_FROZEN};
 pub use typed::{CpuNotifier, Typed};

@@ -8,7 +8,7 @@
 //! PREPARE state gets 71), `CPUHP_AP_ONLINE_DYN` = 201..=231 (201..=210 are taken at boot, so the
 //! next ONLINE state gets 211) — as the recordings show.
 
-use super::{cant_stop, multi, single, Preset, PresetState};
+use super::{cant_stop, multi, own_cpu, single, OwnCpu, Preset, PresetState};
 use crate::{Layout, StateId};
 
 const N: Option<&str> = None;
@@ -128,17 +128,28 @@ const STATES: &[PresetState] = &[
         s("perf_event_init_cpu"),
         s("perf_event_exit_cpu"),
     ),
-    single(
-        196,
-        "lockup_detector:online",
-        s("lockup_detector_online_cpu"),
-        s("lockup_detector_offline_cpu"),
+    // `watchdog_enable`/`watchdog_disable`: `WARN_ON_ONCE(cpu != smp_processor_id());` (in 6.12
+    // only with the hard-lockup detector on, which a guest without a perf NMI does not have).
+    own_cpu(
+        single(
+            196,
+            "lockup_detector:online",
+            s("lockup_detector_online_cpu"),
+            s("lockup_detector_offline_cpu"),
+        ),
+        OwnCpu::WarnsOnce,
+        OwnCpu::WarnsOnce,
     ),
-    single(
-        197,
-        "workqueue:online",
-        s("workqueue_online_cpu"),
-        s("workqueue_offline_cpu"),
+    // `workqueue_offline_cpu`: `if (WARN_ON(cpu != smp_processor_id())) return -1;`
+    own_cpu(
+        single(
+            197,
+            "workqueue:online",
+            s("workqueue_online_cpu"),
+            s("workqueue_offline_cpu"),
+        ),
+        OwnCpu::Any,
+        OwnCpu::Refuses,
     ),
     single(198, "random:online", s("random_online_cpu"), N),
     single(

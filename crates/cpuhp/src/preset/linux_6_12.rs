@@ -14,7 +14,7 @@
 //! 192..=232 (192..=201 are taken at boot, so the next ONLINE state gets 202) — as the recordings
 //! show.
 
-use super::{cant_stop, multi, single, Preset, PresetState};
+use super::{cant_stop, multi, own_cpu, single, OwnCpu, Preset, PresetState};
 use crate::{Layout, StateId};
 
 const N: Option<&str> = None;
@@ -163,11 +163,16 @@ const STATES: &[PresetState] = &[
         s("lockup_detector_online_cpu"),
         s("lockup_detector_offline_cpu"),
     ),
-    single(
-        188,
-        "workqueue:online",
-        s("workqueue_online_cpu"),
-        s("workqueue_offline_cpu"),
+    // `workqueue_offline_cpu`: `if (WARN_ON(cpu != smp_processor_id())) return -1;`
+    own_cpu(
+        single(
+            188,
+            "workqueue:online",
+            s("workqueue_online_cpu"),
+            s("workqueue_offline_cpu"),
+        ),
+        OwnCpu::Any,
+        OwnCpu::Refuses,
     ),
     single(189, "random:online", s("random_online_cpu"), N),
     single(

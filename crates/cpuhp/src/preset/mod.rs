@@ -51,6 +51,10 @@ pub struct PresetState {
     pub kind: PresetKind,
     /// Bring-up and tear-down cannot stop here (not a valid `hotplug/target`).
     pub cant_stop: bool,
+    /// What the startup does on another CPU than its own ([`OwnCpu`]).
+    pub startup_own_cpu: OwnCpu,
+    /// What the teardown does on another CPU than its own.
+    pub teardown_own_cpu: OwnCpu,
 }
 
 /// A machine's state space and boot-time states.
@@ -110,6 +114,8 @@ pub(crate) const fn single(
         teardown,
         kind: PresetKind::Single,
         cant_stop: false,
+        startup_own_cpu: OwnCpu::Any,
+        teardown_own_cpu: OwnCpu::Any,
     }
 }
 
@@ -127,6 +133,40 @@ pub(crate) const fn multi(
         teardown,
         kind: PresetKind::Multi(instances),
         cant_stop: false,
+        startup_own_cpu: OwnCpu::Any,
+        teardown_own_cpu: OwnCpu::Any,
+    }
+}
+
+/// What a preset's callback does when it runs on another CPU than the one it is for. Kernel
+/// callbacks run on their CPU's hotplug thread; only after that thread's rollback failed does the
+/// control side walk the ONLINE section by itself, and some callbacks check for it.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::preset::{OwnCpu, LINUX_6_1};
+///
+/// let wq = LINUX_6_1.states.iter().find(|s| s.name == "workqueue:online").unwrap();
+/// assert_eq!((wq.startup_own_cpu, wq.teardown_own_cpu), (OwnCpu::Any, OwnCpu::Refuses));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OwnCpu {
+    /// Runs anywhere (or does not check).
+    #[default]
+    Any,
+    /// Warns once per boot and carries on (`WARN_ON_ONCE(cpu != smp_processor_id())`).
+    WarnsOnce,
+    /// Warns and fails with `EPERM` (`if (WARN_ON(cpu != smp_processor_id())) return -1;`).
+    Refuses,
+}
+
+/// `s` with its callbacks checking that they run on their CPU.
+pub(crate) const fn own_cpu(s: PresetState, startup: OwnCpu, teardown: OwnCpu) -> PresetState {
+    PresetState {
+        startup_own_cpu: startup,
+        teardown_own_cpu: teardown,
+        ..s
     }
 }
 

@@ -30,6 +30,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -37,7 +38,7 @@ use std::time::{Duration, Instant};
 use parking_lot::lock_api;
 
 use super::cpu_thread::{CpuThread, Held, OpContext, CURRENT_CPU, IRQS_OFF, OP, TASKS_FROZEN};
-use crate::legacy::{CpuAction, LegacySlots};
+use crate::legacy::LegacySlots;
 use crate::preset::Preset;
 use crate::{
     Callbacks, CpuId, CpuMask, CpuStatus, Errno, Error, ErrorKind, Hotplug, InstanceId, Platform,
@@ -226,7 +227,9 @@ impl Platform for SimPlatform {
 
     fn trace(&self, event: &TraceEvent<'_>) {
         if let Some(t) = &self.tracer {
-            t(event);
+            // The tracer runs in the middle of a walk: its panic must not leave the walk half
+            // done. It loses that one event; the walk, and later events, go on.
+            let _ = crate::walk::guarded(|| t(event));
         }
     }
 }
@@ -443,6 +446,11 @@ impl Machine {
     /// ```
     pub fn new(preset: &Preset, topology: Topology) -> Result<Machine, Error> {
         let id = NEXT_MACHINE.fetch_add(1, Ordering::Relaxed);
+        // Refused before a thread is spawned: `Hotplug::new` would refuse it too, but only after
+        // this machine had started one thread per possible CPU.
+        if topology.possible > crate::hotplug::MAX_CPUS {
+            return Err(Error::new(ErrorKind::InvalidCpu));
+        }
         let cpus = (0..topology.possible)
             .map(|c| CpuThread::spawn(CpuId(c)))
             .collect::<Result<Vec<_>, _>>()
@@ -628,7 +636,9 @@ impl Machine {
     /// # Errors
     ///
     /// [`ErrorKind::WouldDeadlock`] from inside one of this machine's callbacks or with the read
-    /// side held; [`ErrorKind::Poisoned`] after a callback panicked.
+    /// side held; [`ErrorKind::Poisoned`] after a panic that left the state machine mid-operation
+    /// (not a callback's: those are caught where the callback runs; not `f`'s own either: it is
+    /// resumed on the caller once the machine is released, and the machine stays usable).
     ///
     /// # Examples
     ///
@@ -641,7 +651,13 @@ impl Machine {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn with<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
-        self.write_op(f)
+        // `f` can only panic between two operations of the machine (a panic inside one comes
+        // from a callback, and is caught there): the machine is consistent, so the panic must not
+        // poison it. It goes on to the caller once the machine is released.
+        match self.write_op(|hp| std::panic::catch_unwind(AssertUnwindSafe(|| f(hp))))? {
+            Ok(r) => Ok(r),
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
     }
 
     /// [`Hotplug::cpu_up`].
@@ -957,7 +973,7 @@ impl Machine {
     /// ```
     pub fn register_cpu_notifier(
         &self,
-        block: impl Into<notifier::BlockRef<CpuAction, CpuId>>,
+        block: impl Into<crate::legacy::CpuNotifierBlock>,
     ) -> Result<(), Error> {
         self.read_op(|hp| hp.register_cpu_notifier(block))?
     }
@@ -991,10 +1007,10 @@ impl Machine {
     /// assert_eq!(m.with(|hp| hp.cpu_notifiers())?, 0);
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
-    pub fn register_cpu_notifier_replay<B>(&self, block: B) -> Result<(), Error>
-    where
-        B: Into<notifier::BlockRef<CpuAction, CpuId>> + Clone,
-    {
+    pub fn register_cpu_notifier_replay(
+        &self,
+        block: impl Into<crate::legacy::CpuNotifierBlock>,
+    ) -> Result<(), Error> {
         self.read_op(|hp| hp.register_cpu_notifier_replay(block))?
     }
 
@@ -1285,7 +1301,8 @@ impl Machine {
     }
 
     /// Sends every trace event to `tracer` (replacing any previous one), from whichever thread
-    /// the event happens on.
+    /// the event happens on. Should the tracer panic, that event is lost to it; the operation
+    /// goes on.
     ///
     /// # Errors
     ///

@@ -11,7 +11,9 @@
 /// off) that calls it:
 ///
 /// 1. **Read sections.** From `read_lock()` returning until its guard is dropped, the context is in
-///    a read section. Read sections nest; the context is in one until its outermost guard drops.
+///    a read section. Read sections nest; the context is in one until its outermost guard drops,
+///    or until the context itself ends (a thread exits), whichever comes first: a guard that
+///    outlives its context (say, in a thread-local destroyed late) protects nothing any more.
 /// 2. **Grace periods.** `synchronize()` returns only after every read section that began before
 ///    `synchronize()` was called has ended, and the end of each such section *happens-before*
 ///    `synchronize()` returns.

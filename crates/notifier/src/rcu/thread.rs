@@ -4,11 +4,18 @@
 //!
 //! Every thread that enters a read section owns a *slot*: a sequence number on a cache line of its
 //! own, odd while the thread is inside a read section. Entering the outermost section stores the
-//! next odd value and issues a `SeqCst` fence; leaving stores the next even value (`Release`). Only
-//! the owner writes its slot, so readers never contend and never execute a read-modify-write.
+//! next odd value and issues the *read-side barrier*; leaving stores the next even value
+//! (`Release`). Only the owner writes its slot, so readers never contend and never execute a
+//! read-modify-write.
 //!
-//! `synchronize` issues a `SeqCst` fence and then reads every slot; for each slot that is odd, it
-//! waits until the value changes (the section it saw has ended).
+//! `synchronize` issues the *write-side barrier* and then reads every slot; for each slot that is
+//! odd, it waits until the value changes (the section it saw has ended).
+//!
+//! The barrier pair comes in two flavours (see [`RcuFlavour`] and the `flavour` module): on
+//! Linux a compiler fence in the reader and `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` in the
+//! writer; elsewhere a `SeqCst` fence on each side. The argument below is written for the fences;
+//! the `flavour` module shows that the membarrier pair gives the reader the same full barrier
+//! between its store and its loads, at a point ordered with the writer's.
 //!
 //! # Why it is correct (the [`Rcu`] contract)
 //!
@@ -29,7 +36,35 @@
 //! never freed: 64 live in a static array (claiming one does not allocate), more are leaked on a
 //! lock-free list that only grows to the peak number of threads ever inside a read section at once.
 //!
-//! `tests/loom.rs` model-checks this argument together with `AtomicChain`.
+//! # Thread exit, and guards that outlive their section
+//!
+//! Safe code can end a thread with a section open: `std::mem::forget(ThreadRcu.read_lock())`, or a
+//! guard kept in a thread-local. A slot given back with an odd value would hand its next owner an
+//! inverted parity (its sections even, its idle time odd), and `synchronize` would then return
+//! while that thread is inside a section — freeing what it reads. So the teardown at thread exit
+//! (`Local::exit`, run by `OWNER`'s destructor) *closes* any open section before it gives the slot
+//! back: it stores the next even value (`Release`), resets the depth, and bumps the thread's
+//! section *generation*. Why that is sound:
+//!
+//! * `OWNER`'s destructor runs after the thread's main function has returned, and thread-local
+//!   destructors run one after another, never nested inside user code of the same thread. So no
+//!   frame that entered a section is still on the stack: `AtomicChain` only uses sections scoped
+//!   to a call, and none is running. A *forgotten* guard protects nothing.
+//! * A guard can still be alive in another thread-local whose destructor runs later (destructors
+//!   run in reverse order of registration). Its section was closed for it — a section of
+//!   `ThreadRcu` ends at the latest when its thread's `ThreadRcu` state is torn down, and this is
+//!   part of the type's contract. Each guard carries the generation it was opened in; `leave`
+//!   ignores a guard of an older generation, so the late drop neither underflows the depth nor
+//!   closes a section that a later destructor opened since.
+//! * A section opened after the teardown (a later destructor calling an atomic chain) claims a
+//!   slot *transiently*: it is announced like any other (odd value, fence) and the slot is given
+//!   back when its outermost guard drops.
+//! * Closing at exit means a dead thread never blocks `synchronize` for good. (A guard forgotten
+//!   on a live thread, or by a destructor after the teardown, does: the section never ends — as
+//!   a forgotten lock guard keeps its lock.)
+//!
+//! `tests/loom.rs` model-checks this argument together with `AtomicChain`, the thread-exit case
+//! included; `tests/thread_exit.rs` runs it with real threads.
 
 #![allow(unsafe_code)]
 
@@ -37,22 +72,32 @@ use core::cell::Cell;
 use core::fmt;
 use core::marker::PhantomData;
 use core::ptr;
-use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+#[cfg(not(loom))]
+use core::sync::atomic::Ordering::SeqCst;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use alloc::boxed::Box;
 
+use super::flavour::{self, RcuFlavour};
 use super::Rcu;
-use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, Backoff};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Backoff};
 
 /// The process-wide RCU domain of `std` builds: the default read side of
 /// [`AtomicChain`](crate::AtomicChain).
 ///
-/// A read section costs a thread-local access, one store to the thread's own cache line and a
-/// fence — no shared write, no lock, no allocation. A grace period reads one slot per thread that
-/// ever entered a read section and waits only for sections already running. All chains share the
-/// domain: [`in_read_section`](Rcu::in_read_section) is true inside a callback of *any* atomic
+/// A read section costs a thread-local access and one store to the thread's own cache line — on
+/// Linux no fence instruction (grace periods issue `membarrier(2)` instead; see
+/// [`flavour`](ThreadRcu::flavour)), elsewhere a fence — no shared write, no lock, no
+/// allocation. A grace period reads one slot per thread that ever entered a read section and
+/// waits only for sections already running. All chains share the domain: [`in_read_section`](Rcu::in_read_section) is true inside a callback of *any* atomic
 /// chain, which is why `unregister` from there reports
 /// [`WouldDeadlock`](crate::UnregisterError::WouldDeadlock) rather than waiting for itself.
+///
+/// A thread's sections end, at the latest, when the thread exits: a guard leaked with
+/// [`mem::forget`](core::mem::forget) does not hold up grace periods once its thread is gone, and
+/// a guard kept in a thread-local destroyed after `ThreadRcu`'s own state protects nothing (its
+/// drop does nothing). A guard forgotten on a live thread keeps its section open for good, and
+/// with it every `synchronize` (as a forgotten lock guard keeps its lock).
 ///
 /// # Examples
 ///
@@ -92,6 +137,9 @@ impl fmt::Debug for ThreadRcu {
 /// assert!(!ThreadRcu.in_read_section());
 /// ```
 pub struct ThreadReadGuard {
+    /// The thread's section generation when the guard was made: a guard of an older generation
+    /// had its section closed at thread exit, and its drop does nothing (module docs).
+    generation: u32,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -101,16 +149,17 @@ impl fmt::Debug for ThreadReadGuard {
     }
 }
 
-// SAFETY: see the module docs: `read_lock` announces the section in the thread's slot and fences
-// before the caller loads anything (points 1 and 3); `synchronize` fences, then waits for every odd
+// SAFETY: see the module docs: `read_lock` announces the section in the thread's slot and issues
+// the read-side barrier before the caller loads anything (points 1 and 3); `synchronize` issues
+// the write-side barrier of the same flavour, then waits for every odd
 // slot to change, reading with `Acquire` (point 2); the thread-local depth answers point 4.
 unsafe impl Rcu for ThreadRcu {
     type Guard<'a> = ThreadReadGuard;
 
     #[inline]
     fn read_lock(&self) -> ThreadReadGuard {
-        LOCAL.with(Local::enter);
         ThreadReadGuard {
+            generation: LOCAL.with(Local::enter),
             _not_send: PhantomData,
         }
     }
@@ -128,7 +177,7 @@ unsafe impl Rcu for ThreadRcu {
 impl Drop for ThreadReadGuard {
     #[inline]
     fn drop(&mut self) {
-        LOCAL.with(Local::leave);
+        LOCAL.with(|l| l.leave(self.generation));
     }
 }
 
@@ -243,8 +292,11 @@ impl Registry {
 /// This thread's view of its slot.
 struct Local {
     slot: Cell<Option<&'static Slot>>,
-    /// Read-section nesting depth.
-    depth: Cell<u32>,
+    /// Read-section nesting depth: the number of live guards of the current generation (`u64`:
+    /// forgetting guards one by one can never overflow it).
+    depth: Cell<u64>,
+    /// Bumped when thread exit closes an open section (module docs); at most once per thread.
+    generation: Cell<u32>,
     /// The value last stored in the slot (the owner's copy: saves a load).
     seq: Cell<u64>,
     /// Give the slot back when the outermost section ends: it was claimed while this thread's
@@ -263,6 +315,7 @@ std::thread_local! {
         Local {
             slot: Cell::new(None),
             depth: Cell::new(0),
+            generation: Cell::new(0),
             seq: Cell::new(0),
             transient: Cell::new(false),
         }
@@ -275,6 +328,7 @@ loom::thread_local! {
     static LOCAL: Local = Local {
         slot: Cell::new(None),
         depth: Cell::new(0),
+        generation: Cell::new(0),
         seq: Cell::new(0),
         transient: Cell::new(false),
     };
@@ -283,19 +337,15 @@ loom::thread_local! {
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        let _ = LOCAL.try_with(|l| {
-            if let Some(slot) = l.slot.take() {
-                // Thread exit: no section can be open (a guard cannot outlive its thread).
-                debug_assert_eq!(l.depth.get(), 0);
-                slot.release();
-            }
-        });
+        // `LOCAL` has no destructor, so it is still there.
+        let _ = LOCAL.try_with(Local::exit);
     }
 }
 
 impl Local {
+    /// Enters a section; returns the generation its guard belongs to.
     #[inline]
-    fn enter(&self) {
+    fn enter(&self) -> u32 {
         let depth = self.depth.get();
         if depth == 0 {
             let slot = match self.slot.get() {
@@ -304,16 +354,23 @@ impl Local {
             };
             let seq = self.seq.get() + 1;
             slot.seq.store(seq, Relaxed);
-            // Orders the announcement above before every load of the section. Pairs with the
-            // fence in `synchronize` (module docs: the Dekker pair).
-            fence(SeqCst);
+            // Orders the announcement above before every load of the section: a `SeqCst` fence,
+            // or a compiler fence under the membarrier flavour. Pairs with the writer's barrier
+            // in `synchronize` (module docs: the Dekker pair).
+            flavour::read_side();
             self.seq.set(seq);
         }
         self.depth.set(depth + 1);
+        self.generation.get()
     }
 
     #[inline]
-    fn leave(&self) {
+    fn leave(&self, generation: u32) {
+        if generation != self.generation.get() {
+            // Its section was closed at thread exit (module docs).
+            return;
+        }
+        // A guard of the current generation is one of the `depth` live ones: no underflow.
         let depth = self.depth.get() - 1;
         self.depth.set(depth);
         if depth == 0 {
@@ -331,6 +388,25 @@ impl Local {
         }
     }
 
+    /// Thread exit (`OWNER`'s destructor; loom calls it directly): closes a section left open by
+    /// a guard that outlives this point, then gives the slot back, even (module docs).
+    fn exit(&self) {
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        if self.depth.get() > 0 {
+            let seq = self.seq.get() + 1;
+            // Release, as in `leave`: whatever the section read happens-before a writer that sees
+            // it closed.
+            slot.seq.store(seq, Release);
+            self.seq.set(seq);
+            self.depth.set(0);
+            self.generation.set(self.generation.get().wrapping_add(1));
+        }
+        self.transient.set(false);
+        slot.release();
+    }
+
     #[cold]
     fn claim(&self) -> &'static Slot {
         let slot = registry().claim();
@@ -343,17 +419,84 @@ impl Local {
     }
 }
 
+/// Test hook: the slot (index + 1) a `synchronize` is waiting on, 0 if none. Written only on the
+/// slow path (a section is open), so a grace period with no reader pays nothing for it.
+#[cfg(not(loom))]
+static WAITING_ON: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
 fn synchronize() {
-    // Orders the caller's publication before the slot loads below. Pairs with the fence in
-    // `Local::enter`.
-    fence(SeqCst);
-    for slot in registry().slots() {
+    // Orders the caller's publication before the slot loads below (a `SeqCst` fence, then the
+    // membarrier under that flavour). Pairs with the reader's barrier in `Local::enter`.
+    flavour::write_side();
+    for (_index, slot) in registry().slots().enumerate() {
         let seq = slot.seq.load(Acquire);
         if seq & 1 == 1 {
+            #[cfg(not(loom))]
+            WAITING_ON.store(_index + 1, SeqCst);
             let mut backoff = Backoff::new();
             while slot.seq.load(Acquire) == seq {
                 backoff.snooze();
             }
+            #[cfg(not(loom))]
+            WAITING_ON.store(0, SeqCst);
         }
+    }
+}
+
+impl ThreadRcu {
+    /// How read sections are ordered against grace periods in this process: decided once, at the
+    /// first grace period or the first call of this function, and never changed afterwards.
+    ///
+    /// [`RcuFlavour::Membarrier`] on Linux 4.14 and later (read sections issue no fence
+    /// instruction; grace periods issue `membarrier(2)`), [`RcuFlavour::Fences`] elsewhere, when a
+    /// seccomp filter refuses membarrier, or when the environment variable `NOTIFIER_THREAD_RCU`
+    /// is `fences` at that moment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use notifier::{RcuFlavour, ThreadRcu};
+    ///
+    /// let flavour = ThreadRcu::flavour();
+    /// assert_eq!(ThreadRcu::flavour(), flavour); // fixed for the life of the process
+    /// if !cfg!(target_os = "linux") {
+    ///     assert_eq!(flavour, RcuFlavour::Fences);
+    /// }
+    /// ```
+    pub fn flavour() -> RcuFlavour {
+        flavour::decide()
+    }
+
+    /// Test hook: fixes the flavour to fences if it is still undecided (as the environment
+    /// variable would); returns the flavour in force.
+    #[doc(hidden)]
+    pub fn __force_fences() -> RcuFlavour {
+        flavour::force_fences()
+    }
+}
+
+/// Hooks for the crate's own tests (thread exit and slot reuse); not part of the API.
+impl ThreadRcu {
+    /// The index of the calling thread's slot, if it holds one.
+    #[doc(hidden)]
+    pub fn __slot_index() -> Option<usize> {
+        let mine = LOCAL.with(|l| l.slot.get())?;
+        registry().slots().position(|s| ptr::eq(s, mine))
+    }
+
+    /// The index of the slot a `synchronize` is waiting on right now (it saw that slot's
+    /// section open and waits for it to end), if any.
+    #[doc(hidden)]
+    #[cfg(not(loom))]
+    pub fn __waiting_on() -> Option<usize> {
+        WAITING_ON.load(SeqCst).checked_sub(1)
+    }
+
+    /// Runs the calling thread's exit teardown now, as its `OWNER` destructor would (loom's
+    /// thread-local destructors run in no fixed order, so the model calls it explicitly).
+    #[doc(hidden)]
+    #[cfg(loom)]
+    pub fn __thread_exit() {
+        LOCAL.with(Local::exit);
     }
 }
