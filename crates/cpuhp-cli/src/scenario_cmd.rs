@@ -79,6 +79,9 @@ pub struct ExploreArgs {
     /// CPUs (the reference the reduction is checked against; slow on large machines).
     #[arg(long)]
     no_symmetry: bool,
+    /// Skip the runs where a scenario callback panics instead of returning an errno.
+    #[arg(long)]
+    no_panics: bool,
     /// Print every run as JSON instead of the summary table.
     #[arg(long)]
     json: bool,
@@ -163,6 +166,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     let mut options = ExploreOptions {
         rollback_failures: !args.no_rollback_failures,
         symmetry: !args.no_symmetry,
+        panics: !args.no_panics,
         ..ExploreOptions::default()
     };
     if let Some(j) = args.jobs {
@@ -220,13 +224,14 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
     let green = AnsiColor::Green.on_default();
     let _ = writeln!(
         out,
-        "{}{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>11}{}",
+        "{}{:<4} {:<40} {:>7} {:>9} {:>12} {:>7} {:>8} {:>11}{}",
         bold.render(),
         "step",
         "",
         "points",
         "absorbed",
         "rolled back",
+        "+panic",
         "+double",
         "violations",
         bold.render_reset()
@@ -235,8 +240,14 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let singles: Vec<_> = found
             .cases
             .iter()
-            .filter(|c| c.step == i && c.second.is_none())
+            .filter(|c| c.step == i && c.second.is_none() && !c.first.panic)
             .collect();
+        // The same failures of scenario callbacks, as panics.
+        let panics = found
+            .cases
+            .iter()
+            .filter(|c| c.step == i && c.first.panic)
+            .count();
         let doubles = found
             .cases
             .iter()
@@ -254,12 +265,13 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let rolled = singles.len() - absorbed;
         let _ = writeln!(
             out,
-            "{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>11}",
+            "{:<4} {:<40} {:>7} {:>9} {:>12} {:>7} {:>8} {:>11}",
             i + 1,
             step,
             singles.len(),
             absorbed,
             rolled,
+            panics,
             doubles,
             broken
         );

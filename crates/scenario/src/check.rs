@@ -34,6 +34,8 @@ pub enum Invariant {
     NoOscillation,
     /// A failure during a rollback went unreported.
     Reported,
+    /// A callback that panicked was not undone as one that returned an errno (`explore`).
+    PanicLikeErrno,
 }
 
 impl Invariant {
@@ -51,6 +53,7 @@ impl Invariant {
             Invariant::Accounting => "accounting",
             Invariant::NoOscillation => "no-oscillation",
             Invariant::Reported => "reported",
+            Invariant::PanicLikeErrno => "panic-like-errno",
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct Options {
     pub rollback_failures: bool,
     /// The errno injected failures return.
     pub errno: Errno,
+    /// Also make each scenario callback that can fail panic instead (one more run per such
+    /// failure point), expecting the same rollback as for an errno.
+    pub panics: bool,
     /// Explore one representative failure point per class of interchangeable CPUs (see
     /// [`CpuClass`]); `false` tries every CPU, the reference the reduction is tested against.
     pub symmetry: bool,
@@ -36,6 +39,7 @@ impl Default for Options {
             rollback_failures: true,
             errno: Errno::EIO,
             symmetry: true,
+            panics: true,
         }
     }
 }
@@ -47,6 +51,8 @@ pub struct Failure {
     pub point: Point,
     /// Which call there (0: the first).
     pub occurrence: u32,
+    /// The callback panics instead of returning an errno.
+    pub panic: bool,
 }
 
 impl std::fmt::Display for Failure {
@@ -54,6 +60,9 @@ impl std::fmt::Display for Failure {
         write!(f, "{}", self.point)?;
         if self.occurrence > 0 {
             write!(f, " (call {})", self.occurrence + 1)?;
+        }
+        if self.panic {
+            f.write_str(", panicking")?;
         }
         Ok(())
     }
@@ -101,7 +110,8 @@ pub struct Exploration {
     pub steps: Vec<String>,
     /// Invariants broken without any injected failure.
     pub baseline: Vec<Violation>,
-    /// Every run, ordered: single failures by where they fire, then double failures.
+    /// Every run, ordered: single failures by where they fire, then the same failures of scenario
+    /// callbacks as panics, then double failures.
     pub cases: Vec<Case>,
     /// The classes of interchangeable CPUs whose members were not all explored (empty without
     /// [`Options::symmetry`]).
@@ -391,6 +401,7 @@ pub fn explore(
         .map(|(r, _)| Failure {
             point: r.point,
             occurrence: r.occurrence,
+            panic: false,
         })
         .filter(|f| {
             let cpu = cpu_of(&f.point);
@@ -400,9 +411,9 @@ pub fn explore(
     let done = AtomicUsize::new(0);
     let errnos = [options.errno, options.errno];
     let run_case = |first: &Failure, second: Option<&Failure>| -> (Case, Record) {
-        let mut extra = vec![(first.point.clone(), first.occurrence)];
+        let mut extra = vec![(first.point.clone(), first.occurrence, first.panic)];
         if let Some(s) = second {
-            extra.push((s.point.clone(), s.occurrence));
+            extra.push((s.point.clone(), s.occurrence, s.panic));
         }
         let rec = run_with(scenario, false, true, &extra, &errnos);
         // Where the first failure fired.
@@ -424,10 +435,22 @@ pub fn explore(
         (case, rec)
     };
 
-    // Single failures; each failing operation's rollback gives the second failures to try.
-    let total = singles.len();
-    let single_results: Vec<(Case, Vec<Failure>)> = parallel(&singles, options.jobs, |f| {
+    // Single failures; each failing operation's rollback gives the second failures to try. A
+    // scenario callback's failure is also tried as a panic, in the same task: its run is
+    // compared with the errno's.
+    let panics = |f: &Failure| options.panics && matches!(f.point, Point::Callback { .. });
+    let total = singles.len() + singles.iter().filter(|f| panics(f)).count();
+    let tick = || {
+        progress(
+            Phase::Single,
+            done.fetch_add(1, Ordering::Relaxed) + 1,
+            total,
+        )
+    };
+    type Single = (Case, Option<Case>, Vec<Failure>);
+    let single_results: Vec<Single> = parallel(&singles, options.jobs, |f| {
         let (case, rec) = run_case(f, None);
+        tick();
         let mut seconds = Vec::new();
         if options.rollback_failures && case.failed {
             if let Some(at) = rec
@@ -447,20 +470,35 @@ pub fn explore(
                     .map(|r| Failure {
                         point: r.point.clone(),
                         occurrence: r.occurrence,
+                        panic: false,
                     })
                     .collect();
             }
         }
-        progress(
-            Phase::Single,
-            done.fetch_add(1, Ordering::Relaxed) + 1,
-            total,
-        );
-        (case, seconds)
+        let panicked = panics(f).then(|| {
+            let p = Failure {
+                panic: true,
+                ..f.clone()
+            };
+            let (mut pcase, prec) = run_case(&p, None);
+            tick();
+            if prec.states_after != rec.states_after
+                || prec.violations != rec.violations
+                || pcase.failed != case.failed
+            {
+                pcase.violations.push(Violation {
+                    step: case.step,
+                    invariant: crate::check::Invariant::PanicLikeErrno,
+                    text: format!("a panic at {} was not undone as an errno failure", f.point),
+                });
+            }
+            pcase
+        });
+        (case, panicked, seconds)
     });
     let doubles: Vec<(Failure, Failure)> = single_results
         .iter()
-        .flat_map(|(c, seconds)| seconds.iter().map(|s| (c.first.clone(), s.clone())))
+        .flat_map(|(c, _, seconds)| seconds.iter().map(|s| (c.first.clone(), s.clone())))
         .collect();
     done.store(0, Ordering::Relaxed);
     let total = doubles.len();
@@ -473,7 +511,13 @@ pub fn explore(
         );
         case
     });
-    let mut cases: Vec<Case> = single_results.into_iter().map(|(c, _)| c).collect();
+    let mut cases: Vec<Case> = Vec::new();
+    let mut panic_cases = Vec::new();
+    for (c, p, _) in single_results {
+        cases.push(c);
+        panic_cases.extend(p);
+    }
+    cases.extend(panic_cases);
     cases.extend(double_cases);
     Exploration {
         steps: baseline.steps.clone(),

@@ -246,6 +246,8 @@ pub(crate) struct Injection {
     pub(crate) errno: Errno,
     pub(crate) skip: u32,
     pub(crate) times: Option<u32>,
+    /// The callback panics instead of returning `errno` (`explore`'s panic runs).
+    pub(crate) panic: bool,
 }
 
 /// A [`Point`] with wildcards.
@@ -359,6 +361,8 @@ pub(crate) struct Journal {
     /// The inline machine is booting: what it traces is forgotten ([`Journal::forget_boot`]),
     /// so it is not recorded at all.
     pub(crate) booting: bool,
+    /// The failure the last call returned is a panic.
+    panics: bool,
 }
 
 impl Journal {
@@ -414,7 +418,13 @@ impl Journal {
     }
 
     /// Records a call at `point`; returns the errno if a planned failure fires there.
+    /// Whether the failure the last [`Journal::call`] returned is to be a panic.
+    pub(crate) fn call_panics(&self) -> bool {
+        self.panics
+    }
+
     pub(crate) fn call(&mut self, point: Point) -> Option<Errno> {
+        self.panics = false;
         let n = self.occurrences.entry(point.clone()).or_insert(0);
         let occurrence = *n;
         *n += 1;
@@ -431,6 +441,7 @@ impl Journal {
                     *t -= 1;
                 }
                 fired = Some(inj.errno);
+                self.panics = inj.panic;
             }
         }
         self.calls.push(Call {

@@ -128,15 +128,15 @@ pub fn run(s: &Scenario, threads: bool) -> Record {
     run_with(s, threads, false, &[], &[])
 }
 
-/// [`run`] with extra injected failures: at scenario points (the `skip`-th call fails) and at
-/// platform points (through the state machine's fault injection). A `lean` run records only the
+/// [`run`] with extra injected failures: at scenario points (the `skip`-th call fails, or panics
+/// with `panic`) and at platform points (through the state machine's fault injection). A `lean` run records only the
 /// events the invariants need (see `Journal::lean`): its violations and failure points are
 /// those of a full run.
 pub(crate) fn run_with(
     s: &Scenario,
     threads: bool,
     lean: bool,
-    extra: &[(Point, u32)],
+    extra: &[(Point, u32, bool)],
     errno_for: &[Errno],
 ) -> Record {
     let sh = Shared::default();
@@ -155,7 +155,7 @@ pub(crate) fn run_with(
         if let Some(k) = l.bp_kick_ap {
             j.platform.push((k.get(), true, "cpuhp_kick_ap_alive"));
         }
-        for (k, (point, skip)) in extra.iter().enumerate() {
+        for (k, (point, skip, panic)) in extra.iter().enumerate() {
             let errno = errno_for.get(k).copied().unwrap_or(Errno::EIO);
             match Pattern::exact(point) {
                 Some(at) => j.injections.insert(
@@ -165,6 +165,7 @@ pub(crate) fn run_with(
                         errno,
                         skip: *skip,
                         times: Some(1),
+                        panic: *panic,
                     },
                 ),
                 None => {
@@ -251,6 +252,7 @@ fn planned(s: &Scenario) -> Vec<Injection> {
                 errno: f.errno,
                 skip: f.after,
                 times: f.times,
+                panic: false,
             });
         }
     }
@@ -265,6 +267,7 @@ fn planned(s: &Scenario) -> Vec<Injection> {
                 errno: veto.errno,
                 skip: veto.after,
                 times: veto.times,
+                panic: false,
             });
         }
     }
@@ -726,6 +729,11 @@ fn callbacks(st: &StateSpec, sh: &Shared) -> cpuhp::Callbacks {
                 j.acquire(r);
             } else if paired && release {
                 j.release(r);
+            }
+            if fails.is_some() && j.call_panics() {
+                drop(j);
+                // Without the panic hook: an injected panic is expected, not worth a backtrace.
+                std::panic::resume_unwind(Box::new(format!("injected panic in {name}")));
             }
             fails.map_or(Ok(()), Err)
         }
