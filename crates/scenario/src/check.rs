@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use cpuhp::{CpuId, Hotplug, Platform};
 use serde::Serialize;
 
-use crate::journal::{Event, Journal, Resource};
+use crate::journal::{Event, Journal};
 use crate::run::{Ids, Step};
 use crate::scenario::{Op, Scenario};
 
@@ -84,8 +84,6 @@ pub(crate) struct Snapshot {
     pub(crate) installed: BTreeMap<String, u32>,
     /// Linked instances: (state, instance).
     pub(crate) linked: Vec<(String, String)>,
-    /// Resources held.
-    pub(crate) held: BTreeMap<Resource, u32>,
 }
 
 pub(crate) fn snapshot<P: Platform>(hp: &Hotplug<P>, ids: &Ids) -> Snapshot {
@@ -99,7 +97,6 @@ pub(crate) fn snapshot<P: Platform>(hp: &Hotplug<P>, ids: &Ids) -> Snapshot {
             .map(|(n, s)| (n.clone(), s.get()))
             .collect(),
         linked: ids.instances.keys().cloned().collect(),
-        held: BTreeMap::new(),
     }
 }
 
@@ -179,13 +176,10 @@ pub(crate) fn step(
                 );
             }
         }
-        let keys: std::collections::BTreeSet<&Resource> =
-            before.held.keys().chain(held.keys()).collect();
-        for k in keys {
-            let (b, a) = (
-                before.held.get(k).copied().unwrap_or(0),
-                held.get(k).copied().unwrap_or(0),
-            );
+        // What the step changed: resources it left held or released on balance.
+        for (k, d) in &j.delta {
+            let a = i64::from(held.get(k).copied().unwrap_or(0));
+            let b = a - d;
             if b != a {
                 let (state, cpu, inst) = k;
                 let what = describe(state, inst);
@@ -216,15 +210,22 @@ pub(crate) fn step(
         } else {
             vec![None]
         };
-        // One key per instance, its CPU changed in place: a large machine checks many CPUs.
-        let mut keys: Vec<Resource> = instances
-            .iter()
-            .map(|i| (st.name.clone(), 0, i.clone()))
-            .collect();
+        // Which CPUs hold each instance: one pass over the state's keys (ordered by state, CPU,
+        // instance), not a lookup per CPU — a large machine checks many CPUs.
+        let mut holds = vec![vec![false; after.states.len()]; instances.len()];
+        for ((name, cpu, inst), n) in held.range((st.name.clone(), 0, None)..) {
+            if *name != st.name {
+                break;
+            }
+            if let (true, Some(i)) = (*n > 0, instances.iter().position(|x| x == inst)) {
+                if let Some(h) = holds[i].get_mut(*cpu as usize) {
+                    *h = true;
+                }
+            }
+        }
         for (c, &state) in after.states.iter().enumerate() {
-            for (key, inst) in keys.iter_mut().zip(&instances) {
-                key.1 = c as u32;
-                let is_held = held.get(key).copied().unwrap_or(0) > 0;
+            for (inst, holds) in instances.iter().zip(&holds) {
+                let is_held = holds[c];
                 let should = state >= number;
                 if is_held != should {
                     let what = describe(&st.name, inst);

@@ -2,7 +2,7 @@
 //! tracer: the events in order, the resources the callbacks hold, the planned failures, and
 //! every call that could have failed (the failure points `explore` tries).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cpuhp::{Context, Errno, TraceEvent};
@@ -343,11 +343,16 @@ pub(crate) struct Journal {
     pub(crate) events: Vec<Event>,
     /// Resources held, by callbacks that succeeded.
     pub(crate) held: BTreeMap<Resource, u32>,
+    /// How `held` changed during the current step, per resource (what the check of a failed
+    /// step compares, instead of a copy of `held` before every step).
+    pub(crate) delta: BTreeMap<Resource, i64>,
     /// Accounting errors seen as they happened (double startup, teardown of nothing).
     pub(crate) violations: Vec<(usize, String)>,
     pub(crate) injections: Vec<Injection>,
     pub(crate) calls: Vec<Call>,
-    occurrences: BTreeMap<Point, u32>,
+    /// Calls so far per point (hashed: a large machine has many points, and ordering them
+    /// compared their names over and over).
+    occurrences: HashMap<Point, u32>,
     /// The step running now.
     pub(crate) step: usize,
     /// Instance names by the state machine's instance ids.
@@ -454,6 +459,7 @@ impl Journal {
     }
 
     pub(crate) fn acquire(&mut self, r: Resource) {
+        *self.delta.entry(r.clone()).or_insert(0) += 1;
         let held = self.held.entry(r.clone()).or_insert(0);
         *held += 1;
         if *held > 1 {
@@ -475,6 +481,7 @@ impl Journal {
                 if *n == 0 {
                     self.held.remove(&r);
                 }
+                *self.delta.entry(r).or_insert(0) -= 1;
             }
             _ => {
                 let (s, c, i) = r;

@@ -471,17 +471,14 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
     let mut states_after = Vec::new();
     let setup_steps = steps.iter().filter(|st| !matches!(st, Step::Op(_))).count();
     let mut state_names: BTreeMap<u32, String> = BTreeMap::new();
-    let snap = |target: &mut dyn FnMut() -> Option<Snapshot>| {
-        let mut snap = target()?;
-        snap.held = sh.lock().held.clone();
-        Some(snap)
-    };
+    let snap = |target: &mut dyn FnMut() -> Option<Snapshot>| target();
     let mut before = snap(&mut || target.hotplug(|hp| hp.snapshot(&Ids::default())).ok());
     for (index, step) in steps.iter().enumerate() {
         let what = step.describe(s);
         let from = {
             let mut j = sh.lock();
             j.step = index;
+            j.delta.clear();
             let from = j.events.len();
             j.events.push(Event::Step {
                 index,
