@@ -138,10 +138,14 @@ pub(crate) fn step(
     // No oscillation (a retried parallel bring-up turns around by design).
     let retries = matches!(step, Step::Op(i) if matches!(s.ops[*i].op, Op::ParallelUp(_)));
     if !retries {
-        let mut last: BTreeMap<u32, (bool, u32)> = BTreeMap::new();
+        // Per CPU: the direction of its last callback, and how often it turned.
+        let mut last: Vec<Option<(bool, u32)>> = vec![None; after.states.len()];
         for e in events {
             if let Event::Enter { cpu, bringup, .. } = e {
-                let entry = last.entry(*cpu).or_insert((*bringup, 0));
+                let Some(slot) = last.get_mut(*cpu as usize) else {
+                    continue;
+                };
+                let entry = slot.get_or_insert((*bringup, 0));
                 if entry.0 != *bringup {
                     *entry = (*bringup, entry.1 + 1);
                     if entry.1 == 2 {

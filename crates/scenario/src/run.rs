@@ -201,7 +201,7 @@ pub(crate) fn run_with(
             Err(e) => boot_failure(s, &sh, e),
         }
     } else {
-        match Hotplug::new(preset, topology, Recorder(sh.clone())) {
+        match Hotplug::new(preset, topology, Recorder(sh.clone(), lean)) {
             Ok(mut hp) => {
                 for f in platform_faults {
                     hp.inject(f);
@@ -274,8 +274,9 @@ fn planned(s: &Scenario) -> Vec<Injection> {
     v
 }
 
-/// The inline platform: everything on the calling thread, trace events into the journal.
-pub(crate) struct Recorder(pub(crate) Shared);
+/// The inline platform: everything on the calling thread, trace events into the journal (for a
+/// lean run, only those it keeps: the others are dropped before taking the journal's lock).
+pub(crate) struct Recorder(pub(crate) Shared, pub(crate) bool);
 
 impl Platform for Recorder {
     fn run_on_ap(&self, _cpu: CpuId, work: &mut (dyn FnMut() + Send)) {
@@ -293,6 +294,13 @@ impl Platform for Recorder {
     }
 
     fn trace(&self, event: &TraceEvent<'_>) {
+        let kept = matches!(
+            event,
+            TraceEvent::Enter { .. } | TraceEvent::Injected { .. } | TraceEvent::Warning { .. }
+        );
+        if self.1 && !kept {
+            return;
+        }
         self.0.lock().trace(event);
     }
 }
