@@ -547,3 +547,59 @@ fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sy
         .flatten()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lean run (what `explore` runs) finds what a fully recorded one does: the same failure
+    /// points, states and violations, with and without injected failures.
+    #[test]
+    fn lean_runs_find_what_full_runs_find() {
+        let s = Scenario::parse(
+            "s.toml",
+            r#"
+            ops = ["down 1", "up 1", "freeze", "thaw", "remove-instance d:q a"]
+            [machine]
+            cpus = 4
+            [[state]]
+            name = "x:online"
+            section = "online"
+            bug = "teardown-leaks"
+            [[state]]
+            name = "d:q"
+            section = "online"
+            multi = true
+            instances = ["a", "b"]
+            bug = "leak-on-failure"
+            [[notifier]]
+            name = "n"
+            priority = 0
+            "#,
+        )
+        .unwrap();
+        let full = run_with(&s, false, false, &[], &[]);
+        assert!(!full.violations.is_empty());
+        // Every failure point of the baseline, alone, as a panic, and with a second failure.
+        let mut plans: Vec<Vec<(Point, u32, bool)>> = vec![Vec::new()];
+        for (i, r) in full.reached.iter().enumerate() {
+            plans.push(vec![(r.point.clone(), r.occurrence, false)]);
+            plans.push(vec![(r.point.clone(), r.occurrence, true)]);
+            if let Some(next) = full.reached.get(i + 1) {
+                plans.push(vec![
+                    (r.point.clone(), r.occurrence, false),
+                    (next.point.clone(), next.occurrence, false),
+                ]);
+            }
+        }
+        for plan in plans {
+            let a = run_with(&s, false, false, &plan, &[]);
+            let b = run_with(&s, false, true, &plan, &[]);
+            assert_eq!(a.violations, b.violations, "{plan:?}");
+            assert_eq!(a.reached, b.reached, "{plan:?}");
+            assert_eq!(a.states_after, b.states_after, "{plan:?}");
+            assert_eq!(a.stopped_at, b.stopped_at, "{plan:?}");
+            assert!(b.events.len() < a.events.len());
+        }
+    }
+}
