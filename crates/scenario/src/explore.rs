@@ -1,8 +1,9 @@
 //! Exhaustive failure exploration: every failure point a scenario reaches — each callback ×
 //! CPU × direction × instance, each notifier's PREPARE answer, each CPU's boot and death — run
-//! with that one failure injected, and then each callback of the rollback it causes with a second
-//! failure injected there; the invariants ([`crate::check`]) checked after every step of every
-//! run.
+//! with that one failure injected (a scenario callback's also as a panic), and then each callback
+//! of the rollback it causes with a second failure injected there; the invariants
+//! ([`crate::check`]) checked after every step of every run. On CPUs that nothing tells apart, a
+//! few representatives stand for all ([`CpuClass`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -167,7 +168,8 @@ fn candidates(rec: &Record) -> Vec<(Reached, usize)> {
 /// The phases of an exploration, as [`explore`] reports its progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
-    /// One run per failure point of the baseline.
+    /// One run per failure point of the baseline (and one more where a scenario callback panics
+    /// instead).
     Single,
     /// One run per failure point of each rollback the single failures caused (a second failure
     /// while undoing the first).
