@@ -1,6 +1,6 @@
 //! `cpuhp`: the command-line face of the cpuhp crates.
 //!
-//! Exit codes: 0 success; 1 an invariant broke (`run`, `explore`, `demo`) or a replay differs
+//! Exit codes: 0 success; 1 an invariant broke (`run`, `explore`, `demo`, `torture`) or a replay differs
 //! from its recording; 2 bad usage or input (unreadable file, malformed scenario or line);
 //! 3 a replay differs only by documented, deliberate differences.
 
@@ -8,6 +8,7 @@ mod linux;
 mod replay;
 mod scenario_cmd;
 mod states;
+mod torture;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,9 @@ enum Command {
     /// Replays traces recorded on Linux 6.1 or 6.12 on the simulated machine and compares every
     /// line.
     Replay(replay::Args),
+    /// Random hotplug operations with random failures from several threads on one simulated
+    /// machine for a while, every invariant checked; exits 1 with the seed if one broke.
+    Torture(torture::Args),
     /// The real kernel: probe, status, states, safe offline/online/target, recordings.
     Linux(linux::Args),
 }
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => scenario_cmd::explore_cmd(&args),
         Command::States(args) => states::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Torture(args) => torture::run(&args),
         Command::Linux(args) => linux::run(&args),
     };
     ExitCode::from(code)

@@ -73,6 +73,7 @@ pub fn run(args: &Args) -> u8 {
         ..Options::default()
     };
     let mut code = 0;
+    let mut tally = Tally::default();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for path in &args.files {
@@ -81,14 +82,22 @@ pub fn run(args: &Args) -> u8 {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("cpuhp replay: {name}: {e}");
+                tally.unreadable += 1;
                 code = worse(code, 2);
                 continue;
             }
         };
+        if text.trim().is_empty() {
+            eprintln!("cpuhp replay: {name}: not a recording (the file is empty)");
+            tally.unreadable += 1;
+            code = worse(code, 2);
+            continue;
+        }
         let ours = match replay(&text, &opts) {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("cpuhp replay: {name}:{}: {}", e.line, e);
+                tally.unreadable += 1;
                 code = worse(code, 2);
                 continue;
             }
@@ -99,6 +108,7 @@ pub fn run(args: &Args) -> u8 {
             continue;
         }
         let verdict = compare(&text, &ours);
+        tally.add(&verdict);
         let c = report(
             &mut out,
             &name.to_string(),
@@ -109,7 +119,65 @@ pub fn run(args: &Args) -> u8 {
         );
         code = worse(code, c);
     }
+    if !args.emit {
+        let _ = writeln!(out, "{tally}");
+    }
     code
+}
+
+/// What a run of `cpuhp replay` found, for its last line.
+#[derive(Default)]
+struct Tally {
+    identical: usize,
+    /// Each deliberate difference's reason, once, with how many recordings it covers.
+    deliberate: Vec<(String, usize)>,
+    different: usize,
+    unreadable: usize,
+}
+
+impl Tally {
+    fn add(&mut self, verdict: &Verdict) {
+        match verdict {
+            Verdict::Pass { .. } => self.identical += 1,
+            Verdict::Deliberate { reason, .. } => {
+                match self.deliberate.iter_mut().find(|(r, _)| r == reason) {
+                    Some((_, n)) => *n += 1,
+                    None => self.deliberate.push((reason.to_string(), 1)),
+                }
+            }
+            Verdict::Mismatch { .. } => self.different += 1,
+        }
+    }
+}
+
+/// "28 recordings: 26 identical, 2 deliberate differences (…), 0 different".
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let deliberate: usize = self.deliberate.iter().map(|(_, n)| n).sum();
+        let total = self.identical + deliberate + self.different + self.unreadable;
+        write!(
+            f,
+            "{}: {} identical, {}",
+            plural(total, "recording", "recordings"),
+            self.identical,
+            plural(
+                deliberate,
+                "deliberate difference",
+                "deliberate differences"
+            ),
+        )?;
+        if !self.deliberate.is_empty() {
+            let reasons: Vec<&str> = self.deliberate.iter().map(|(r, _)| r.as_str()).collect();
+            write!(f, " ({})", reasons.join("; "))?;
+        }
+        write!(f, ", {} different", self.different)?;
+        if self.unreadable > 0 {
+            write!(f, ", {} not replayed (bad input)", self.unreadable)?;
+        }
+        Ok(())
+    }
 }
 
 fn report(

@@ -79,7 +79,7 @@ pub struct ExploreArgs {
     /// CPUs (the reference the reduction is checked against; slow on large machines).
     #[arg(long)]
     no_symmetry: bool,
-    /// Skip the runs where a scenario callback panics instead of returning an errno.
+    /// Skip the runs where a failing callback panics instead of returning its errno.
     #[arg(long)]
     no_panics: bool,
     /// Print every run as JSON instead of the summary table.
@@ -192,6 +192,18 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
         })
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    // The panics exploration injects into callbacks are caught by the machine: keep their
+    // messages off the terminal (any other panic is still printed).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let injected = info
+            .payload()
+            .downcast_ref::<&str>()
+            .is_some_and(|m| m.ends_with("injected panic"));
+        if !injected {
+            default_hook(info);
+        }
+    }));
     let phase = std::sync::Mutex::new(None);
     let found = explore(&s, &options, |p, done, total| {
         let mut current = phase.lock().unwrap_or_else(|e| e.into_inner());
@@ -207,7 +219,9 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     bar.finish_and_clear();
     if args.json {
         let text = serde_json::to_string_pretty(&found).unwrap_or_default();
-        println!("{text}");
+        // As `run`: a closed pipe (`| head`) is not an error; the exit code still says whether
+        // every invariant held.
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     } else {
         print_summary(&found);
     }
@@ -224,15 +238,15 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
     let green = AnsiColor::Green.on_default();
     let _ = writeln!(
         out,
-        "{}{:<4} {:<40} {:>7} {:>9} {:>12} {:>7} {:>8} {:>11}{}",
+        "{}{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>7} {:>11}{}",
         bold.render(),
         "step",
         "",
         "points",
         "absorbed",
         "rolled back",
-        "+panic",
         "+double",
+        "+panic",
         "violations",
         bold.render_reset()
     );
@@ -240,13 +254,12 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let singles: Vec<_> = found
             .cases
             .iter()
-            .filter(|c| c.step == i && c.second.is_none() && !c.first.panic)
+            .filter(|c| c.step == i && c.second.is_none() && !c.panic)
             .collect();
-        // The same failures of scenario callbacks, as panics.
         let panics = found
             .cases
             .iter()
-            .filter(|c| c.step == i && c.first.panic)
+            .filter(|c| c.step == i && c.panic)
             .count();
         let doubles = found
             .cases
@@ -256,7 +269,7 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let broken = found
             .cases
             .iter()
-            .filter(|c| c.step == i && !c.violations.is_empty())
+            .filter(|c| c.step == i && c.is_broken())
             .count();
         if singles.is_empty() && broken == 0 {
             continue;
@@ -265,14 +278,14 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         let rolled = singles.len() - absorbed;
         let _ = writeln!(
             out,
-            "{:<4} {:<40} {:>7} {:>9} {:>12} {:>7} {:>8} {:>11}",
+            "{:<4} {:<40} {:>7} {:>9} {:>12} {:>8} {:>7} {:>11}",
             i + 1,
             step,
             singles.len(),
             absorbed,
             rolled,
-            panics,
             doubles,
+            panics,
             broken
         );
     }
@@ -284,11 +297,7 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         // Interchangeable CPUs: the others' failure points were not tried (`--no-symmetry` does).
         let _ = writeln!(out, "{class}");
     }
-    let broken: Vec<_> = found
-        .cases
-        .iter()
-        .filter(|c| !c.violations.is_empty())
-        .collect();
+    let broken: Vec<_> = found.cases.iter().filter(|c| c.is_broken()).collect();
     let _ = writeln!(out);
     for v in &found.baseline {
         let _ = writeln!(
@@ -319,11 +328,19 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
             );
             let _ = writeln!(
                 out,
-                "  inject: {} — in step {} ({})",
+                "  inject: {}{} — in step {} ({})",
                 c.first,
+                if c.panic {
+                    " (the callback panics)"
+                } else {
+                    ""
+                },
                 c.step + 1,
                 found.steps.get(c.step).map_or("", String::as_str)
             );
+            if let Some(d) = &c.differs {
+                let _ = writeln!(out, "  rolled back otherwise than with EIO: {d}");
+            }
             if let Some(second) = &c.second {
                 let _ = writeln!(out, "  and, during its rollback: {second}");
             }

@@ -68,7 +68,8 @@ pub fn run(args: &Args) -> u8 {
         .and_then(|hp| hp.sysfs_read("hotplug/states").map_err(|e| e.to_string()));
     match text {
         Ok(t) => {
-            print!("{t}");
+            // A closed pipe (`| head`) is not an error (as `run`).
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), t.as_bytes());
             0
         }
         Err(e) => {

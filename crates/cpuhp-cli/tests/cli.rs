@@ -5,6 +5,7 @@
 //!   3 (deliberate difference only); `--emit`.
 //! * `demo_*`, `run_*`, `explore_*`, `states_*`: the scenario commands — exit codes 0 (ran, every
 //!   invariant held), 1 (an invariant broke), 2 (bad usage or input, with file:line:column).
+//! * `torture_*`: `cpuhp torture` — 0 (every invariant held), 2 (bad usage).
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -80,6 +81,47 @@ fn replay_rejects_a_malformed_file_with_its_line() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("/nonexistent/file.txt"));
+}
+
+/// The last line sums the run up, each deliberate difference named once.
+#[test]
+fn replay_ends_with_a_summary_line() {
+    let out = cpuhp()
+        .args([
+            "replay",
+            &data("cpuhp_basic"),
+            &data("trace_cpuhp"),
+            &data("cpuhp_offline_fail_prep_teardown"),
+        ])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("3 recordings: 2 identical, 1 deliberate difference (PREPARE-section teardowns cannot fail by type"),
+        "{last}"
+    );
+    assert!(last.ends_with(", 0 different"), "{last}");
+}
+
+/// A file that is no recording is bad input (exit 2), never a pass of zero lines.
+#[test]
+fn replay_refuses_an_empty_file() {
+    let dir = std::env::temp_dir().join(format!("cpuhp-cli-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "\n").unwrap();
+    cpuhp()
+        .args(["replay", empty.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a recording"))
+        .stdout(predicate::str::contains(
+            "1 recording: 0 identical, 0 deliberate differences, 0 different, 1 not replayed (bad input)",
+        ));
 }
 
 #[test]
@@ -257,5 +299,197 @@ fn usage_errors_suggest_the_closest_command() {
         .code(2)
         .stderr(predicate::str::contains(
             "a similar subcommand exists: 'demo'",
+        ));
+}
+
+/// Runs `cpuhp ARGS | head -c 100`: reads 100 bytes of standard output, closes the pipe, and
+/// returns the exit code and standard error.
+fn with_head(args: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::process::{Command as Std, Stdio};
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("cpuhp"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    let mut stdout = child.stdout.take().unwrap();
+    stdout.read_exact(&mut head).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn explore_json_into_a_closed_pipe_exits_with_its_verdict_not_a_panic() {
+    // 120 KB of JSON: more than a pipe holds, so the write meets the closed pipe.
+    let (code, stderr) = with_head(&["explore", "--json", &example("parallel-boot")]);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    // As `run`: the exit code is the exploration's verdict (clean), not 101.
+    assert_eq!(code, Some(0));
+    let (code, stderr) = with_head(&["explore", "--json", &example("leaky-driver")]);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn a_bad_cpu_at_the_end_of_a_5_mb_line_gives_a_short_error() {
+    // A generated scenario: 5 MB of operations on one line, the last names a CPU that does not
+    // exist.
+    let dir = std::env::temp_dir().join(format!("cpuhp-cli-long-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("long.toml");
+    let ops = "\"down 1\", \"up 1\", ".repeat(5_000_000 / 18);
+    let column = "ops = [".len() + ops.len() + "\"down ".len() + 1;
+    std::fs::write(
+        &file,
+        format!("ops = [{ops}\"down 7\"]\n[machine]\ncpus = 2\n"),
+    )
+    .unwrap();
+    let out = cpuhp()
+        .args(["run", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.len() < 1024, "{} bytes", stderr.len());
+    assert!(
+        stderr.contains(&format!(
+            "long.toml:1:{column}: error: no CPU 7 on this machine"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("= help: the machine has CPUs 0 to 1"),
+        "{stderr}"
+    );
+    // The caret still points at the 7.
+    let lines: Vec<&str> = stderr.lines().collect();
+    let shown = lines.iter().find(|l| l.starts_with("1 | ")).unwrap();
+    let caret = lines.iter().find(|l| l.trim_end().ends_with('^')).unwrap();
+    let at = caret.chars().position(|c| c == '^').unwrap();
+    assert_eq!(shown.chars().nth(at), Some('7'), "{stderr}");
+    assert!(shown.starts_with("1 | …") && shown.ends_with("\"down 7\"]"));
+}
+
+#[test]
+fn torture_for_a_second_prints_the_summary_and_exits_0() {
+    let out = cpuhp()
+        .args([
+            "torture",
+            "--seconds",
+            "1",
+            "--threads",
+            "2",
+            "--cpus",
+            "4",
+            "--seed",
+            "99",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("torture: 2 threads, 4 CPUs, seed 99, "),
+        "{stdout}"
+    );
+    for kind in [
+        "up ",
+        "partial-down ",
+        "sysfs-target ",
+        "add-instance ",
+        "suspend ",
+        "smt ",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(kind)),
+            "no {kind}in {stdout}"
+        );
+    }
+    assert!(stdout.contains("ops/s)"));
+    assert!(
+        stdout.trim_end().ends_with("every invariant held"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn torture_json_is_the_report() {
+    let out = cpuhp()
+        .args([
+            "torture",
+            "--seconds",
+            "1",
+            "--threads",
+            "1",
+            "--cpus",
+            "2",
+            "--seed",
+            "3",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["seed"], 3);
+    assert_eq!(v["threads"], 1);
+    assert_eq!(v["cpus"], 2);
+    assert_eq!(v["violation_count"], 0);
+    assert_eq!(v["violations"], serde_json::json!([]));
+    assert!(v["ops"]["down"]["attempted"].as_u64().unwrap() > 0);
+    assert_eq!(v["ops"].as_object().unwrap().len(), 19);
+}
+
+#[test]
+fn torture_rejects_bad_usage_with_exit_2() {
+    for (args, message) in [
+        (
+            &["torture", "--seconds", "0"][..],
+            "--seconds 0 must be more than 0",
+        ),
+        (&["torture", "--cpus", "65"][..], "--cpus 65 is not 1 to 64"),
+        (
+            &["torture", "--threads", "0"][..],
+            "--threads must be 1 to 1024",
+        ),
+        (
+            &["torture", "--seconds", "soon"][..],
+            "invalid value 'soon'",
+        ),
+    ] {
+        cpuhp()
+            .args(args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains(message));
+    }
+}
+
+#[test]
+fn explore_also_makes_each_failing_callback_panic_unless_told_not_to() {
+    // multi-instance.toml: 37 runs with errnos; its 17 callback failure points once more panicking.
+    cpuhp()
+        .args(["explore", &example("multi-instance")])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("+panic").and(predicate::str::contains(
+                "every invariant held in all 54 runs",
+            )),
+        );
+    cpuhp()
+        .args(["explore", "--no-panics", &example("multi-instance")])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "every invariant held in all 37 runs",
         ));
 }

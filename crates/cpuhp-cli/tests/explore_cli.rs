@@ -74,7 +74,7 @@ fn no_panics_leaves_out_the_panic_runs() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|c| c["first"]["panic"] == true)
+            .filter(|c| c["panic"] == true)
             .count()
     };
     assert!(panics(&with) > 0);

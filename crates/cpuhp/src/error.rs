@@ -97,6 +97,96 @@ pub enum ErrorKind {
     SmtNotSupported,
 }
 
+impl ErrorKind {
+    /// Every kind, for tools that render a kind recorded by name (its `Debug` form).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::ErrorKind;
+    ///
+    /// let named = ErrorKind::ALL.iter().find(|k| format!("{k:?}") == "LastCpu");
+    /// assert_eq!(named, Some(&ErrorKind::LastCpu));
+    /// ```
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::InvalidCpu,
+        ErrorKind::InvalidState,
+        ErrorKind::InvalidTarget,
+        ErrorKind::WrongSection,
+        ErrorKind::SlotTaken,
+        ErrorKind::NoSpace,
+        ErrorKind::NotMultiInstance,
+        ErrorKind::WrongInstanceType,
+        ErrorKind::UnknownInstance,
+        ErrorKind::HasInstances,
+        ErrorKind::LastCpu,
+        ErrorKind::Disabled,
+        ErrorKind::SmtForbidden,
+        ErrorKind::Callback,
+        ErrorKind::Platform,
+        ErrorKind::WouldDeadlock,
+        ErrorKind::Poisoned,
+        ErrorKind::Panicked,
+        ErrorKind::AlreadyRegistered,
+        ErrorKind::NotRegistered,
+        ErrorKind::CpuNotifiers,
+        ErrorKind::Unbalanced,
+        ErrorKind::NotFrozen,
+        ErrorKind::WakeupPending,
+        ErrorKind::AlreadyFrozen,
+        ErrorKind::SmtForcedOff,
+        ErrorKind::SmtNotSupported,
+    ];
+
+    /// What went wrong, in words (for messages; the variant names are for code).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::ErrorKind;
+    ///
+    /// assert_eq!(ErrorKind::SmtNotSupported.describe(), "the machine has no SMT");
+    /// assert_eq!(ErrorKind::LastCpu.to_string(), "the last online CPU cannot go");
+    /// ```
+    pub fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidCpu => "no such CPU",
+            ErrorKind::InvalidState => "no such state",
+            ErrorKind::InvalidTarget => "no such target state",
+            ErrorKind::WrongSection => "the callbacks are for another section than the slot",
+            ErrorKind::SlotTaken => "the slot is taken",
+            ErrorKind::NoSpace => "no free dynamic slot",
+            ErrorKind::NotMultiInstance => "the state is not multi-instance",
+            ErrorKind::WrongInstanceType => "the instance is not of the type the callbacks take",
+            ErrorKind::UnknownInstance => "no such instance",
+            ErrorKind::HasInstances => "the state still has instances",
+            ErrorKind::LastCpu => "the last online CPU cannot go",
+            ErrorKind::Disabled => "hotplug is disabled",
+            ErrorKind::SmtForbidden => "SMT is off: a secondary thread may not come up",
+            ErrorKind::Callback => "a callback failed",
+            ErrorKind::Platform => "the CPU did not start or stop",
+            ErrorKind::WouldDeadlock => "called from inside the machine's own operation",
+            ErrorKind::Poisoned => "the machine was left mid-operation by a panic",
+            ErrorKind::Panicked => "a callback panicked",
+            ErrorKind::AlreadyRegistered => "already registered",
+            ErrorKind::NotRegistered => "not registered",
+            ErrorKind::CpuNotifiers => "the CPU-notifier API is not enabled, or enabled twice",
+            ErrorKind::Unbalanced => "more enables than disables",
+            ErrorKind::NotFrozen => "nothing to thaw",
+            ErrorKind::WakeupPending => "a wakeup is pending: the freeze is aborted",
+            ErrorKind::AlreadyFrozen => "already frozen",
+            ErrorKind::SmtForcedOff => "SMT was forced off for good",
+            ErrorKind::SmtNotSupported => "the machine has no SMT",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
 /// One failed callback: which state, for which CPU and instance, in which direction. A callback
 /// that panicked is recorded with `errno` `EIO` (its message is in the [`Error`]).
 ///
@@ -170,7 +260,7 @@ impl Error {
     ///
     /// let e = Error::new(ErrorKind::NoSpace);
     /// assert_eq!(e.errno(), Errno::ENOSPC);
-    /// assert_eq!(e.to_string(), "NoSpace (ENOSPC)");
+    /// assert_eq!(e.to_string(), "no free dynamic slot (ENOSPC)");
     /// assert!(e.failure().is_none() && e.rollback_failure().is_none());
     /// ```
     pub fn new(kind: ErrorKind) -> Error {
@@ -354,7 +444,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.failure {
             Some(failure) => write!(f, "{failure}")?,
-            None => write!(f, "{:?} ({})", self.kind, self.errno)?,
+            None => write!(f, "{} ({})", self.kind, self.errno)?,
         }
         if let Some(m) = &self.panic {
             write!(f, " (panicked: {m})")?;

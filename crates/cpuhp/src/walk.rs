@@ -505,7 +505,11 @@ impl Core {
         // A kernel callback that checks it runs on its CPU, run by the control side: it warns
         // (as it prints) and maybe refuses, inside its Enter/Exit pair.
         let foreign = match cb.body {
-            Body::Builtin(Builtin::OwnCpu(own)) if ctx == Context::Control => {
+            // Only ONLINE-section callbacks belong on the CPU's hotplug thread; PREPARE ones run
+            // on the control side by design, STARTING ones on the CPU itself.
+            Body::Builtin(Builtin::OwnCpu(own))
+                if ctx == Context::Control && state > self.layout.ap_online_idle =>
+            {
                 let warning = match (own, bringup) {
                     (crate::preset::OwnCpu::Refuses, _) => Warning::ForeignCpuRefused,
                     (_, true) => Warning::ForeignCpuStartup,

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use cpuhp::preset::{Preset, PresetKind, PresetState, DEMO, LINUX_6_1};
+use cpuhp::preset::{OwnCpu, Preset, PresetKind, PresetState, DEMO, LINUX_6_1};
 use cpuhp::sim::Machine;
 use cpuhp::{
     CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, InstanceId, Layout, Online, Slot, SmtControl,
@@ -1124,6 +1124,8 @@ fn preset_states(l: Layout) -> impl Strategy<Value = Vec<PresetState>> {
                 teardown: None,
                 kind: PresetKind::Single,
                 cant_stop: false,
+                startup_own_cpu: OwnCpu::Any,
+                teardown_own_cpu: OwnCpu::Any,
             })
             .collect::<Vec<_>>()
     };
@@ -1134,15 +1136,23 @@ fn preset_states(l: Layout) -> impl Strategy<Value = Vec<PresetState>> {
         any::<bool>(),
         prop::bool::weighted(0.2),
         0..4usize,
+        (0..3usize, 0..3usize),
     )
-        .prop_map(|(number, kind, su, td, cant_stop, name)| PresetState {
-            number,
-            name: ["a:one", "b:two", "c:three", "a:one"][name],
-            startup: su.then_some("start"),
-            teardown: td.then_some("stop"),
-            kind,
-            cant_stop,
-        });
+        .prop_map(
+            |(number, kind, su, td, cant_stop, name, (own_su, own_td))| {
+                let own = [OwnCpu::Any, OwnCpu::WarnsOnce, OwnCpu::Refuses];
+                PresetState {
+                    number,
+                    name: ["a:one", "b:two", "c:three", "a:one"][name],
+                    startup: su.then_some("start"),
+                    teardown: td.then_some("stop"),
+                    kind,
+                    cant_stop,
+                    startup_own_cpu: own[own_su],
+                    teardown_own_cpu: own[own_td],
+                }
+            },
+        );
     (
         prop_oneof![8 => Just(usize::MAX), 1 => 0..9usize],
         prop::collection::vec(one, 0..8),

@@ -34,8 +34,6 @@ pub enum Invariant {
     NoOscillation,
     /// A failure during a rollback went unreported.
     Reported,
-    /// A callback that panicked was not undone as one that returned an errno (`explore`).
-    PanicLikeErrno,
 }
 
 impl Invariant {
@@ -53,7 +51,6 @@ impl Invariant {
             Invariant::Accounting => "accounting",
             Invariant::NoOscillation => "no-oscillation",
             Invariant::Reported => "reported",
-            Invariant::PanicLikeErrno => "panic-like-errno",
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Exhaustive failure exploration: every failure point a scenario reaches — each callback ×
 //! CPU × direction × instance, each notifier's PREPARE answer, each CPU's boot and death — run
-//! with that one failure injected (a scenario callback's also as a panic), and then each callback
-//! of the rollback it causes with a second failure injected there; the invariants
-//! ([`crate::check`]) checked after every step of every run. On CPUs that nothing tells apart, a
-//! few representatives stand for all ([`CpuClass`]).
+//! with that one failure injected, and then each callback of the rollback it causes with a second
+//! failure injected there; the invariants ([`crate::check`]) checked after every step of every
+//! run. At every failure point of a scenario callback, one more run has the callback panic
+//! instead of returning its errno: the machine must roll back exactly as for the errno (`EIO`).
+//! On CPUs that nothing tells apart, a few representatives stand for all ([`CpuClass`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -12,7 +13,7 @@ use cpuhp::Errno;
 use serde::Serialize;
 
 use crate::check::Violation;
-use crate::journal::Point;
+use crate::journal::{Event, Outcome, Point};
 use crate::run::{run_with, Reached, Record};
 use crate::scenario::{Op, Scenario};
 
@@ -25,8 +26,8 @@ pub struct Options {
     pub rollback_failures: bool,
     /// The errno injected failures return.
     pub errno: Errno,
-    /// Also make each scenario callback that can fail panic instead (one more run per such
-    /// failure point), expecting the same rollback as for an errno.
+    /// Also run every failure point of a scenario callback with the callback panicking
+    /// instead (a buggy driver), expecting the same rollback as for an `EIO` failure.
     pub panics: bool,
     /// Explore one representative failure point per class of interchangeable CPUs (see
     /// [`CpuClass`]); `false` tries every CPU, the reference the reduction is tested against.
@@ -39,8 +40,8 @@ impl Default for Options {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             rollback_failures: true,
             errno: Errno::EIO,
-            symmetry: true,
             panics: true,
+            symmetry: true,
         }
     }
 }
@@ -52,8 +53,6 @@ pub struct Failure {
     pub point: Point,
     /// Which call there (0: the first).
     pub occurrence: u32,
-    /// The callback panics instead of returning an errno.
-    pub panic: bool,
 }
 
 impl std::fmt::Display for Failure {
@@ -61,9 +60,6 @@ impl std::fmt::Display for Failure {
         write!(f, "{}", self.point)?;
         if self.occurrence > 0 {
             write!(f, " (call {})", self.occurrence + 1)?;
-        }
-        if self.panic {
-            f.write_str(", panicking")?;
         }
         Ok(())
     }
@@ -78,6 +74,11 @@ pub struct Case {
     pub second: Option<Failure>,
     /// The step in which the (first) failure fired.
     pub step: usize,
+    /// The first failure is a panic of the callback instead of an errno.
+    pub panic: bool,
+    /// For a panic: where its run differs from the run with the callback failing with `EIO`
+    /// (it must not).
+    pub differs: Option<String>,
     /// The operation failed (the failure was not absorbed).
     pub failed: bool,
     /// Broken invariants.
@@ -111,8 +112,8 @@ pub struct Exploration {
     pub steps: Vec<String>,
     /// Invariants broken without any injected failure.
     pub baseline: Vec<Violation>,
-    /// Every run, ordered: single failures by where they fire, then the same failures of scenario
-    /// callbacks as panics, then double failures.
+    /// Every run, ordered: single failures by where they fire, then double failures, then the
+    /// panics.
     pub cases: Vec<Case>,
     /// The classes of interchangeable CPUs whose members were not all explored (empty without
     /// [`Options::symmetry`]).
@@ -135,8 +136,8 @@ impl Exploration {
     pub fn first_violation(&self) -> Option<&Case> {
         self.cases
             .iter()
-            .filter(|c| !c.violations.is_empty())
-            .min_by_key(|c| (c.second.is_some(), c.step))
+            .filter(|c| c.is_broken())
+            .min_by_key(|c| (c.second.is_some(), c.panic, c.step))
     }
 
     /// Whether every invariant held in every run.
@@ -151,7 +152,95 @@ impl Exploration {
     /// # Ok::<(), cpuhp_scenario::ParseError>(())
     /// ```
     pub fn is_clean(&self) -> bool {
-        self.baseline.is_empty() && self.cases.iter().all(|c| c.violations.is_empty())
+        self.baseline.is_empty() && self.cases.iter().all(|c| !c.is_broken())
+    }
+}
+
+impl Case {
+    /// An invariant broke in this run, or (for a panic) it rolled back otherwise than the same
+    /// failure with `EIO`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp_scenario::{explore, ExploreOptions, Scenario};
+    ///
+    /// let s = Scenario::parse("s.toml", r#"
+    ///     ops = ["down 1", "up 1"]
+    ///     [machine]
+    ///     cpus = 2
+    ///     [[state]]
+    ///     name = "drv:online"
+    ///     section = "online"
+    /// "#)?;
+    /// let found = explore(&s, &ExploreOptions::default(), |_, _, _| {});
+    /// // Each callback's failure, once as EIO and once as a panic; neither breaks anything.
+    /// assert!(found.cases.iter().any(|c| c.panic));
+    /// assert!(found.cases.iter().all(|c| !c.is_broken()));
+    /// # Ok::<(), cpuhp_scenario::ParseError>(())
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        !self.violations.is_empty() || self.differs.is_some()
+    }
+}
+
+/// The payload of the panics exploration injects into scenario callbacks.
+pub(crate) const INJECTED_PANIC: &str = "explore: injected panic";
+
+/// A run's events as they must be equal for a callback's panic and its `EIO` failure: the
+/// error's kind (`Panicked`, not `Callback`) and the panic's message in the failure aside.
+fn comparable(events: &[Event]) -> Vec<Event> {
+    let strip = |f: &Option<String>| {
+        f.as_ref()
+            .map(|f| f.split(" (panicked: ").next().unwrap_or(f).to_string())
+    };
+    events
+        .iter()
+        .map(|e| match e {
+            Event::StepDone {
+                index,
+                outcome:
+                    Outcome::Failed {
+                        errno,
+                        kind,
+                        failure,
+                        rollback_failure,
+                    },
+            } => Event::StepDone {
+                index: *index,
+                outcome: Outcome::Failed {
+                    errno: errno.clone(),
+                    kind: if kind == "Panicked" {
+                        "Callback".to_string()
+                    } else {
+                        kind.clone()
+                    },
+                    failure: strip(failure),
+                    rollback_failure: strip(rollback_failure),
+                },
+            },
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// Where two runs' events first differ.
+fn first_difference(errno: &[Event], panic: &[Event]) -> Option<String> {
+    let (a, b) = (comparable(errno), comparable(panic));
+    let at = a.iter().zip(&b).position(|(x, y)| x != y);
+    match at {
+        Some(i) => Some(format!(
+            "event {}: {:?} with EIO, {:?} with the panic",
+            i + 1,
+            a[i],
+            b[i]
+        )),
+        None if a.len() != b.len() => Some(format!(
+            "{} events with EIO, {} with the panic",
+            a.len(),
+            b.len()
+        )),
+        None => None,
     }
 }
 
@@ -168,12 +257,14 @@ fn candidates(rec: &Record) -> Vec<(Reached, usize)> {
 /// The phases of an exploration, as [`explore`] reports its progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
-    /// One run per failure point of the baseline (and one more where a scenario callback panics
-    /// instead).
+    /// One run per failure point of the baseline.
     Single,
     /// One run per failure point of each rollback the single failures caused (a second failure
     /// while undoing the first).
     Double,
+    /// Each failure point of a scenario callback once more, the callback panicking (two runs:
+    /// the panic's and the `EIO` run it must equal).
+    Panic,
 }
 
 impl std::fmt::Display for Phase {
@@ -181,6 +272,7 @@ impl std::fmt::Display for Phase {
         f.write_str(match self {
             Phase::Single => "single failures",
             Phase::Double => "rollback failures",
+            Phase::Panic => "panics",
         })
     }
 }
@@ -391,7 +483,7 @@ pub fn explore(
     options: &Options,
     progress: impl Fn(Phase, usize, usize) + Sync,
 ) -> Exploration {
-    let baseline = run_with(scenario, false, true, &[], &[]);
+    let baseline = run_with(scenario, false, true, &[], &[], None);
     let classes = if options.symmetry {
         classes(scenario, &baseline)
     } else {
@@ -403,7 +495,6 @@ pub fn explore(
         .map(|(r, _)| Failure {
             point: r.point,
             occurrence: r.occurrence,
-            panic: false,
         })
         .filter(|f| {
             let cpu = cpu_of(&f.point);
@@ -412,12 +503,20 @@ pub fn explore(
         .collect();
     let done = AtomicUsize::new(0);
     let errnos = [options.errno, options.errno];
-    let run_case = |first: &Failure, second: Option<&Failure>| -> (Case, Record) {
-        let mut extra = vec![(first.point.clone(), first.occurrence, first.panic)];
+    // Runs are lean (only what the invariants need) except a panic and its EIO twin, which are
+    // compared event for event.
+    let run_case = |first: &Failure, second: Option<&Failure>, panic: bool| -> (Case, Record) {
+        let mut extra = vec![(first.point.clone(), first.occurrence)];
         if let Some(s) = second {
-            extra.push((s.point.clone(), s.occurrence, s.panic));
+            extra.push((s.point.clone(), s.occurrence));
         }
-        let rec = run_with(scenario, false, true, &extra, &errnos);
+        let panic_at = (first.point.clone(), first.occurrence);
+        let eio = [Errno::EIO];
+        let rec = if panic {
+            run_with(scenario, false, false, &extra, &eio, Some(&panic_at))
+        } else {
+            run_with(scenario, false, true, &extra, &errnos, None)
+        };
         // Where the first failure fired.
         let fired = rec
             .reached
@@ -431,28 +530,21 @@ pub fn explore(
             first: first.clone(),
             second: second.cloned(),
             step,
+            panic,
+            differs: None,
             failed,
             violations: rec.violations.clone(),
         };
         (case, rec)
     };
-
-    // Single failures; each failing operation's rollback gives the second failures to try. A
-    // scenario callback's failure is also tried as a panic, in the same task: its run is
-    // compared with the errno's.
-    let panics = |f: &Failure| options.panics && matches!(f.point, Point::Callback { .. });
-    let total = singles.len() + singles.iter().filter(|f| panics(f)).count();
-    let tick = || {
-        progress(
-            Phase::Single,
-            done.fetch_add(1, Ordering::Relaxed) + 1,
-            total,
-        )
+    let tick = |phase: Phase, total: usize| {
+        progress(phase, done.fetch_add(1, Ordering::Relaxed) + 1, total);
     };
-    type Single = (Case, Option<Case>, Vec<Failure>);
-    let single_results: Vec<Single> = parallel(&singles, options.jobs, |f| {
-        let (case, rec) = run_case(f, None);
-        tick();
+
+    // Single failures; each failing operation's rollback gives the second failures to try.
+    let total = singles.len();
+    let single_results: Vec<(Case, Vec<Failure>)> = parallel(&singles, options.jobs, |f| {
+        let (case, rec) = run_case(f, None, false);
         let mut seconds = Vec::new();
         if options.rollback_failures && case.failed {
             if let Some(at) = rec
@@ -472,55 +564,49 @@ pub fn explore(
                     .map(|r| Failure {
                         point: r.point.clone(),
                         occurrence: r.occurrence,
-                        panic: false,
                     })
                     .collect();
             }
         }
-        let panicked = panics(f).then(|| {
-            let p = Failure {
-                panic: true,
-                ..f.clone()
-            };
-            let (mut pcase, prec) = run_case(&p, None);
-            tick();
-            if prec.states_after != rec.states_after
-                || prec.violations != rec.violations
-                || pcase.failed != case.failed
-            {
-                pcase.violations.push(Violation {
-                    step: case.step,
-                    invariant: crate::check::Invariant::PanicLikeErrno,
-                    text: format!("a panic at {} was not undone as an errno failure", f.point),
-                });
-            }
-            pcase
-        });
-        (case, panicked, seconds)
+        tick(Phase::Single, total);
+        (case, seconds)
     });
     let doubles: Vec<(Failure, Failure)> = single_results
         .iter()
-        .flat_map(|(c, _, seconds)| seconds.iter().map(|s| (c.first.clone(), s.clone())))
+        .flat_map(|(c, seconds)| seconds.iter().map(|s| (c.first.clone(), s.clone())))
         .collect();
     done.store(0, Ordering::Relaxed);
     let total = doubles.len();
     let double_cases = parallel(&doubles, options.jobs, |(a, b)| {
-        let case = run_case(a, Some(b)).0;
-        progress(
-            Phase::Double,
-            done.fetch_add(1, Ordering::Relaxed) + 1,
-            total,
-        );
+        let case = run_case(a, Some(b), false).0;
+        tick(Phase::Double, total);
         case
     });
-    let mut cases: Vec<Case> = Vec::new();
-    let mut panic_cases = Vec::new();
-    for (c, p, _) in single_results {
-        cases.push(c);
-        panic_cases.extend(p);
-    }
-    cases.extend(panic_cases);
+    // Every failure point of a scenario callback once more, the callback panicking: the same
+    // run as with EIO is expected, event for event.
+    let panics: Vec<Failure> = if options.panics {
+        singles
+            .iter()
+            .filter(|f| matches!(f.point, Point::Callback { .. }))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    done.store(0, Ordering::Relaxed);
+    let total = panics.len();
+    let panic_cases = parallel(&panics, options.jobs, |f| {
+        let extra = [(f.point.clone(), f.occurrence)];
+        let with_eio = run_with(scenario, false, false, &extra, &[Errno::EIO], None);
+        let (mut case, rec) = run_case(f, None, true);
+        // Exactly the EIO run: the events (the error's kind and the panic's message aside).
+        case.differs = first_difference(&with_eio.events, &rec.events);
+        tick(Phase::Panic, total);
+        case
+    });
+    let mut cases: Vec<Case> = single_results.into_iter().map(|(c, _)| c).collect();
     cases.extend(double_cases);
+    cases.extend(panic_cases);
     Exploration {
         steps: baseline.steps.clone(),
         baseline: baseline.violations,
@@ -528,6 +614,7 @@ pub fn explore(
         classes,
     }
 }
+
 /// `f` over `items` on `jobs` threads; results in the items' order.
 fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = AtomicUsize::new(0);
@@ -580,23 +667,22 @@ mod tests {
             "#,
         )
         .unwrap();
-        let full = run_with(&s, false, false, &[], &[]);
+        let full = run_with(&s, false, false, &[], &[], None);
         assert!(!full.violations.is_empty());
         // Every failure point of the baseline, alone, as a panic, and with a second failure.
-        let mut plans: Vec<Vec<(Point, u32, bool)>> = vec![Vec::new()];
+        let mut plans: Vec<(Vec<(Point, u32)>, bool)> = vec![(Vec::new(), false)];
         for (i, r) in full.reached.iter().enumerate() {
-            plans.push(vec![(r.point.clone(), r.occurrence, false)]);
-            plans.push(vec![(r.point.clone(), r.occurrence, true)]);
+            let at = (r.point.clone(), r.occurrence);
+            plans.push((vec![at.clone()], false));
+            plans.push((vec![at.clone()], true));
             if let Some(next) = full.reached.get(i + 1) {
-                plans.push(vec![
-                    (r.point.clone(), r.occurrence, false),
-                    (next.point.clone(), next.occurrence, false),
-                ]);
+                plans.push((vec![at, (next.point.clone(), next.occurrence)], false));
             }
         }
-        for plan in plans {
-            let a = run_with(&s, false, false, &plan, &[]);
-            let b = run_with(&s, false, true, &plan, &[]);
+        for (plan, panic) in plans {
+            let panic_at = plan.first().filter(|_| panic);
+            let a = run_with(&s, false, false, &plan, &[], panic_at);
+            let b = run_with(&s, false, true, &plan, &[], panic_at);
             assert_eq!(a.violations, b.violations, "{plan:?}");
             assert_eq!(a.reached, b.reached, "{plan:?}");
             assert_eq!(a.states_after, b.states_after, "{plan:?}");

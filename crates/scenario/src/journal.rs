@@ -246,8 +246,6 @@ pub(crate) struct Injection {
     pub(crate) errno: Errno,
     pub(crate) skip: u32,
     pub(crate) times: Option<u32>,
-    /// The callback panics instead of returning `errno` (`explore`'s panic runs).
-    pub(crate) panic: bool,
 }
 
 /// A [`Point`] with wildcards.
@@ -359,6 +357,9 @@ pub(crate) struct Journal {
     pub(crate) instance_names: BTreeMap<u64, String>,
     /// The core's platform steps: (state, startup?, name) — booting and stopping CPUs.
     pub(crate) platform: Vec<(u32, bool, &'static str)>,
+    /// The failing call (point, occurrence) that panics instead of returning its errno
+    /// (exploration's "panic" failure kind).
+    pub(crate) panic_at: Option<(Point, u32)>,
     /// Record only what the invariants and the failure points need (`explore`'s runs): the
     /// `Enter` of each callback without its symbol and instance, warnings, and the steps. Most
     /// of a run's cost on a large machine was building events nobody reads.
@@ -366,8 +367,6 @@ pub(crate) struct Journal {
     /// The inline machine is booting: what it traces is forgotten ([`Journal::forget_boot`]),
     /// so it is not recorded at all.
     pub(crate) booting: bool,
-    /// The failure the last call returned is a panic.
-    panics: bool,
 }
 
 impl Journal {
@@ -385,6 +384,14 @@ impl Journal {
         };
         if let Some(n) = id.strip_prefix('#').and_then(|n| n.parse::<u64>().ok()) {
             self.instance_names.insert(n, name.clone());
+        }
+    }
+
+    /// Whether the call just recorded failed and is the one planned to panic instead.
+    pub(crate) fn panics_now(&self) -> bool {
+        match (&self.panic_at, self.calls.last()) {
+            (Some((point, k)), Some(c)) => c.failed && c.point == *point && c.occurrence == *k,
+            _ => false,
         }
     }
 
@@ -423,13 +430,7 @@ impl Journal {
     }
 
     /// Records a call at `point`; returns the errno if a planned failure fires there.
-    /// Whether the failure the last [`Journal::call`] returned is to be a panic.
-    pub(crate) fn call_panics(&self) -> bool {
-        self.panics
-    }
-
     pub(crate) fn call(&mut self, point: Point) -> Option<Errno> {
-        self.panics = false;
         let n = self.occurrences.entry(point.clone()).or_insert(0);
         let occurrence = *n;
         *n += 1;
@@ -446,7 +447,6 @@ impl Journal {
                     *t -= 1;
                 }
                 fired = Some(inj.errno);
-                self.panics = inj.panic;
             }
         }
         self.calls.push(Call {

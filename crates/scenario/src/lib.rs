@@ -54,6 +54,7 @@ mod parse;
 mod render;
 mod run;
 mod scenario;
+pub mod torture;
 
 pub use check::{Invariant, Violation};
 pub use explore::{

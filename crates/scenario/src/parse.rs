@@ -130,14 +130,18 @@ impl fmt::Display for ParseError {
         )?;
         let gutter = self.line.to_string().len();
         writeln!(f, "{:gutter$} |", "")?;
-        writeln!(f, "{} | {}", self.line, self.source_line)?;
-        let width = self.snippet().chars().count().max(1);
+        let shown = Window::around(
+            &self.source_line,
+            self.column as usize - 1,
+            self.snippet().chars().count(),
+        );
+        writeln!(f, "{} | {}", self.line, shown.text)?;
         write!(
             f,
             "{:gutter$} | {}{}",
             "",
-            " ".repeat(self.column as usize - 1),
-            "^".repeat(width)
+            " ".repeat(shown.caret),
+            "^".repeat(shown.width)
         )?;
         if let Some(h) = &self.help {
             write!(f, "\n{:gutter$} = help: {h}", "")?;
@@ -147,6 +151,56 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+/// The part of an offending line an error shows: at most [`Window::COLUMNS`] characters around
+/// the offending text, `…` where it was cut, and where the caret goes. A scenario generated onto
+/// one long line would otherwise make an error as long as the file.
+#[derive(Debug, PartialEq, Eq)]
+struct Window {
+    /// The characters shown, with `…` at each cut end.
+    text: String,
+    /// Characters before the caret.
+    caret: usize,
+    /// Carets (at least one).
+    width: usize,
+}
+
+impl Window {
+    /// The most characters of the line shown.
+    const COLUMNS: usize = 100;
+    /// How many characters before the offending text are kept as context.
+    const BEFORE: usize = 40;
+
+    /// `column` and `width` count characters (0-based column); cuts fall between characters.
+    fn around(line: &str, column: usize, width: usize) -> Window {
+        let len = line.chars().count();
+        let column = column.min(len);
+        if len <= Self::COLUMNS {
+            return Window {
+                text: line.to_string(),
+                caret: column,
+                width: width.max(1),
+            };
+        }
+        let mut first = column.saturating_sub(Self::BEFORE);
+        let end = (first + Self::COLUMNS).min(len);
+        // Near the end of the line: show the full width anyway.
+        first = first.min(end.saturating_sub(Self::COLUMNS));
+        let mut text = String::new();
+        if first > 0 {
+            text.push('…');
+        }
+        text.extend(line.chars().skip(first).take(end - first));
+        if end < len {
+            text.push('…');
+        }
+        Window {
+            text,
+            caret: column - first + usize::from(first > 0),
+            width: width.clamp(1, (end - column).max(1)),
+        }
+    }
+}
 
 /// The closest of `known` to `word`, if it is close enough to be a plausible typo.
 pub(crate) fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
@@ -848,5 +902,46 @@ impl Ctx<'_> {
                 .err(verb_span.clone(), format!("unknown operation `{verb}`"))
                 .help(expected_or_closest(verb, OP_WORDS))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Window;
+
+    #[test]
+    fn a_short_line_is_shown_whole() {
+        let w = Window::around("ops = [\"down 7\"]", 12, 1);
+        assert_eq!(
+            (w.text.as_str(), w.caret, w.width),
+            ("ops = [\"down 7\"]", 12, 1)
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_column_between_characters() {
+        // 300 two-byte characters, then the offending `X`, then 300 more.
+        let line = format!("{}X{}", "é".repeat(300), "ü".repeat(300));
+        let w = Window::around(&line, 300, 1);
+        assert_eq!(w.text, format!("…{}X{}…", "é".repeat(40), "ü".repeat(59)));
+        assert_eq!(w.text.chars().nth(w.caret), Some('X'));
+        assert_eq!(w.width, 1);
+    }
+
+    #[test]
+    fn at_the_end_of_a_long_line_the_window_keeps_its_width() {
+        let line = format!("{}\"down 7\"]", "a".repeat(1000));
+        let w = Window::around(&line, 1006, 1);
+        assert_eq!(w.text.chars().count(), 1 + Window::COLUMNS);
+        assert!(w.text.starts_with('…') && w.text.ends_with("\"down 7\"]"));
+        assert_eq!(w.text.chars().nth(w.caret), Some('7'));
+    }
+
+    #[test]
+    fn a_huge_span_gets_carets_only_to_the_window_end() {
+        let line = "b".repeat(10_000);
+        let w = Window::around(&line, 0, 10_000);
+        assert_eq!((w.caret, w.width), (0, Window::COLUMNS));
+        assert!(w.text.ends_with('…'));
     }
 }

@@ -125,24 +125,27 @@ pub(crate) fn steps(s: &Scenario) -> Vec<Step> {
 /// # Ok::<(), cpuhp_scenario::ParseError>(())
 /// ```
 pub fn run(s: &Scenario, threads: bool) -> Record {
-    run_with(s, threads, false, &[], &[])
+    run_with(s, threads, false, &[], &[], None)
 }
 
-/// [`run`] with extra injected failures: at scenario points (the `skip`-th call fails, or panics
-/// with `panic`) and at platform points (through the state machine's fault injection). A `lean` run records only the
-/// events the invariants need (see `Journal::lean`): its violations and failure points are
-/// those of a full run.
+/// [`run`] with extra injected failures: at scenario points (the `skip`-th call fails) and at
+/// platform points (through the state machine's fault injection); `panic_at`: the failing
+/// scenario callback call that panics instead. A `lean` run records only the events the
+/// invariants need (see `Journal::lean`): its violations and failure points are those of a full
+/// run.
 pub(crate) fn run_with(
     s: &Scenario,
     threads: bool,
     lean: bool,
-    extra: &[(Point, u32, bool)],
+    extra: &[(Point, u32)],
     errno_for: &[Errno],
+    panic_at: Option<&(Point, u32)>,
 ) -> Record {
     let sh = Shared::default();
     let mut platform_faults = Vec::new();
     {
         let mut j = sh.lock();
+        j.panic_at = panic_at.cloned();
         j.lean = lean;
         // The threaded machine's tracer is set after its boot; the inline one traces its boot.
         j.booting = !threads;
@@ -155,7 +158,7 @@ pub(crate) fn run_with(
         if let Some(k) = l.bp_kick_ap {
             j.platform.push((k.get(), true, "cpuhp_kick_ap_alive"));
         }
-        for (k, (point, skip, panic)) in extra.iter().enumerate() {
+        for (k, (point, skip)) in extra.iter().enumerate() {
             let errno = errno_for.get(k).copied().unwrap_or(Errno::EIO);
             match Pattern::exact(point) {
                 Some(at) => j.injections.insert(
@@ -165,7 +168,6 @@ pub(crate) fn run_with(
                         errno,
                         skip: *skip,
                         times: Some(1),
-                        panic: *panic,
                     },
                 ),
                 None => {
@@ -252,7 +254,6 @@ fn planned(s: &Scenario) -> Vec<Injection> {
                 errno: f.errno,
                 skip: f.after,
                 times: f.times,
-                panic: false,
             });
         }
     }
@@ -267,7 +268,6 @@ fn planned(s: &Scenario) -> Vec<Injection> {
                 errno: veto.errno,
                 skip: veto.after,
                 times: veto.times,
-                panic: false,
             });
         }
     }
@@ -735,10 +735,10 @@ fn callbacks(st: &StateSpec, sh: &Shared) -> cpuhp::Callbacks {
             } else if paired && release {
                 j.release(r);
             }
-            if fails.is_some() && j.call_panics() {
+            if fails.is_some() && j.panics_now() {
+                // A buggy driver: the machine must roll back as for the errno (EIO).
                 drop(j);
-                // Without the panic hook: an injected panic is expected, not worth a backtrace.
-                std::panic::resume_unwind(Box::new(format!("injected panic in {name}")));
+                std::panic::panic_any(crate::explore::INJECTED_PANIC);
             }
             fails.map_or(Ok(()), Err)
         }

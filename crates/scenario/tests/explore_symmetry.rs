@@ -45,6 +45,7 @@ type Canonical = (
     (Point, u32),
     Option<(Point, u32)>,
     usize,
+    (bool, Option<String>),
     bool,
     BTreeSet<(usize, String, String)>,
 );
@@ -65,6 +66,7 @@ fn canonical(cases: &[Case], classes: &[CpuClass]) -> BTreeSet<Canonical> {
                     .as_ref()
                     .map(|s| (rename_point(&s.point, &rename), s.occurrence)),
                 c.step,
+                (c.panic, c.differs.as_ref().map(|d| rename_text(d, &rename))),
                 c.failed,
                 c.violations
                     .iter()

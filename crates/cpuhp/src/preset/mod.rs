@@ -138,9 +138,11 @@ pub(crate) const fn multi(
     }
 }
 
-/// What a preset's callback does when it runs on another CPU than the one it is for. Kernel
-/// callbacks run on their CPU's hotplug thread; only after that thread's rollback failed does the
-/// control side walk the ONLINE section by itself, and some callbacks check for it.
+/// What a preset's ONLINE-section callback does when it runs on another CPU than the one it is
+/// for. They run on their CPU's hotplug thread; only after that thread's rollback failed does the
+/// control side walk the ONLINE section by itself, and some callbacks check for it. (PREPARE
+/// callbacks run on the control side by design and STARTING ones on the CPU itself: the setting
+/// has no effect there.)
 ///
 /// # Examples
 ///

@@ -40,23 +40,12 @@ fn errno_name(ret: i32) -> String {
     }
 }
 
-/// What an error kind without a failing callback means.
+/// An error kind recorded by name, in the words the state machine gives it.
 fn kind_text(kind: &str) -> String {
-    match kind {
-        "Disabled" => "hotplug is disabled".into(),
-        "SmtForbidden" => "SMT is off: a secondary thread may not come up".into(),
-        "LastCpu" => "the last online CPU cannot go".into(),
-        "WakeupPending" => "a wakeup is pending: the freeze is aborted".into(),
-        "NotFrozen" => "nothing to thaw".into(),
-        "AlreadyFrozen" => "already frozen".into(),
-        "SmtForcedOff" => "SMT was forced off for good".into(),
-        "Unbalanced" => "more enables than disables".into(),
-        "InvalidTarget" => "no such target state".into(),
-        "InvalidState" => "no such state".into(),
-        "UnknownInstance" => "no such instance".into(),
-        "AlreadyRegistered" => "already there (instance names are unique per state)".into(),
-        other => other.to_string(),
-    }
+    cpuhp::ErrorKind::ALL
+        .iter()
+        .find(|k| format!("{k:?}") == kind)
+        .map_or_else(|| kind.to_string(), |k| k.describe().to_string())
 }
 
 fn place(context: &str, cpu: u32) -> String {
