@@ -43,7 +43,7 @@
 //! let timeline = render(&rec, &s, Format::Timeline, false);
 //! assert!(timeline.contains("⇒ failed with ENOMEM"));
 //! assert!(rec.violations.is_empty());
-//! assert!(explore(&s, &ExploreOptions::default(), |_, _| {}).is_clean());
+//! assert!(explore(&s, &ExploreOptions::default(), |_, _, _| {}).is_clean());
 //! # Ok::<(), cpuhp_scenario::ParseError>(())
 //! ```
 
@@ -57,7 +57,9 @@ mod scenario;
 pub mod torture;
 
 pub use check::{Invariant, Violation};
-pub use explore::{explore, Case, Exploration, Failure, Options as ExploreOptions};
+pub use explore::{
+    explore, Case, CpuClass, Exploration, Failure, Options as ExploreOptions, Phase,
+};
 pub use journal::{Event, Outcome, Point};
 pub use parse::{ParseError, MAX_CPUS};
 pub use render::{render, Format};
