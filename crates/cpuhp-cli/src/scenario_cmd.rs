@@ -58,7 +58,7 @@ pub struct RenderArgs {
 /// Arguments of `cpuhp run`.
 #[derive(ClapArgs, Debug)]
 pub struct RunArgs {
-    /// The scenario (TOML; see examples/ and `cpuhp run --help`).
+    /// The scenario (TOML; `cpuhp ops` lists every key and operation, examples/ has examples).
     scenario: PathBuf,
     #[command(flatten)]
     render: RenderArgs,
@@ -151,6 +151,11 @@ pub fn run_cmd(args: &RunArgs) -> u8 {
         Ok(s) => run_and_render(&s, &args.render),
         Err(code) => code,
     }
+}
+
+/// `cpuhp ops`: the scenario language, from the parser's own tables.
+pub fn ops() -> u8 {
+    emit(&cpuhp_scenario::reference(), None)
 }
 
 /// `cpuhp explore`.

@@ -219,6 +219,420 @@ fn expected_or_closest(word: &str, known: &[&str]) -> String {
     }
 }
 
+// ----- the language's own description: what `cpuhp ops` prints and the README shows ------------
+
+/// One key of a scenario file: where it goes, an example, and what it means. [`FIELDS`] lists
+/// every key the parser accepts; a test holds the two together.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::FIELDS;
+///
+/// let cpus = FIELDS.iter().find(|f| f.table == "machine" && f.key == "cpus").unwrap();
+/// assert_eq!(cpus.example, "cpus = 4");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldDoc {
+    /// The table it belongs to: `""` (top level), `"machine"`, `"state"`, `"state.fail"`,
+    /// `"notifier"`, `"notifier.veto"`.
+    pub table: &'static str,
+    /// The key.
+    pub key: &'static str,
+    /// One line of TOML using it.
+    pub example: &'static str,
+    /// What it means, its values and its default.
+    pub doc: &'static str,
+}
+
+/// One operation of `ops`: its verb, its form, an example and what it does. The parser knows
+/// exactly these verbs.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::OPS;
+///
+/// assert!(OPS.iter().any(|o| o.verb == "parallel-up" && o.example == "parallel-up 1 2 3"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpDoc {
+    /// The first word.
+    pub verb: &'static str,
+    /// Its form, with the arguments in capitals.
+    pub usage: &'static str,
+    /// An example.
+    pub example: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+/// The tables of a scenario file, in the order [`reference`] describes them, each with a line
+/// saying what it is.
+const TABLES: &[(&str, &str, &str)] = &[
+    ("machine", "[machine]", "the simulated machine (required)"),
+    (
+        "state",
+        "[[state]]",
+        "a cpuhp state with its callbacks; installed in file order",
+    ),
+    (
+        "state.fail",
+        "fail = [{ … }]",
+        "in a [[state]]: planned failures of its callbacks",
+    ),
+    (
+        "notifier",
+        "[[notifier]]",
+        "a legacy CPU notifier; registered in file order after the states",
+    ),
+    (
+        "notifier.veto",
+        "veto = [{ … }]",
+        "in a [[notifier]]: planned vetoes of a PREPARE event",
+    ),
+    ("", "ops = [ … ]", "at the top: the operations, run in order after the setup"),
+];
+
+/// Every key a scenario file may hold.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::FIELDS;
+///
+/// let state: Vec<&str> = FIELDS.iter().filter(|f| f.table == "state").map(|f| f.key).collect();
+/// assert!(state.contains(&"startup") && state.contains(&"bug"));
+/// ```
+pub const FIELDS: &[FieldDoc] = &[
+    FieldDoc {
+        table: "machine",
+        key: "cpus",
+        example: "cpus = 4",
+        doc: "CPUs 0 to cpus-1 (1 to 256), all present and booted at the start.",
+    },
+    FieldDoc {
+        table: "machine",
+        key: "threads_per_core",
+        example: "threads_per_core = 2",
+        doc: "Hardware threads per core, 1 (default) to 8. SMT siblings are consecutive CPU \
+              numbers: with 2, CPUs 0 and 1 are core 0, CPUs 2 and 3 core 1; the first thread \
+              of each core is its primary.",
+    },
+    FieldDoc {
+        table: "machine",
+        key: "smt",
+        example: "smt = \"off\"",
+        doc: "SMT control at boot: on (default), off or forceoff; needs threads_per_core > 1. \
+              With off, the siblings boot once and are taken back down.",
+    },
+    FieldDoc {
+        table: "machine",
+        key: "preset",
+        example: "preset = \"linux-6.1\"",
+        doc: "The state table the machine boots with: demo (default: only the core's states), \
+              linux-6.1 or linux-6.12 (`cpuhp states --preset NAME` lists it).",
+    },
+    FieldDoc {
+        table: "state",
+        key: "name",
+        example: "name = \"mm/vmstat:online\"",
+        doc: "Its name, unique among states and notifiers; also its callbacks' name in traces.",
+    },
+    FieldDoc {
+        table: "state",
+        key: "section",
+        example: "section = \"online\"",
+        doc: "prepare (run by the control CPU before the CPU boots), starting (on the new CPU, \
+              interrupts off; cannot fail) or online (on the CPU's hotplug thread).",
+    },
+    FieldDoc {
+        table: "state",
+        key: "slot",
+        example: "slot = 60",
+        doc: "\"dynamic\" (default: the lowest free dynamic slot of a prepare or online state) \
+              or a state number inside its section. STARTING states have no dynamic slots: \
+              they need a number.",
+    },
+    FieldDoc {
+        table: "state",
+        key: "startup",
+        example: "startup = false",
+        doc: "A boolean: the state has a startup callback (default true).",
+    },
+    FieldDoc {
+        table: "state",
+        key: "teardown",
+        example: "teardown = false",
+        doc: "A boolean: the state has a teardown callback (default true).",
+    },
+    FieldDoc {
+        table: "state",
+        key: "multi",
+        example: "multi = true",
+        doc: "A boolean: multi-instance (default false); its callbacks run once per instance.",
+    },
+    FieldDoc {
+        table: "state",
+        key: "instances",
+        example: "instances = [\"nvme0\", \"nvme1\"]",
+        doc: "For a multi-instance state: the instances added at setup, in order.",
+    },
+    FieldDoc {
+        table: "state",
+        key: "fail",
+        example: "fail = [{ on = \"startup\", cpu = 3, errno = \"ENOMEM\" }]",
+        doc: "Planned failures of its callbacks (keys below). STARTING callbacks and PREPARE \
+              teardowns cannot fail, by type.",
+    },
+    FieldDoc {
+        table: "state",
+        key: "bug",
+        example: "bug = \"leak-on-failure\"",
+        doc: "A planted bug for `cpuhp explore` to find: leak-on-failure (a failing startup \
+              keeps what it took) or teardown-leaks (the teardown releases nothing).",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "on",
+        example: "on = \"teardown\"",
+        doc: "The callback that fails: startup or teardown.",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "cpu",
+        example: "cpu = 3",
+        doc: "Only on this CPU (default: every CPU).",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "instance",
+        example: "instance = \"nvme1\"",
+        doc: "Only for this instance of a multi-instance state (declared in `instances` or \
+              added by an add-instance operation).",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "errno",
+        example: "errno = \"EBUSY\"",
+        doc: "What the callback returns: an errno name, or its number (12 or -12).",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "after",
+        example: "after = 1",
+        doc: "Let this many matching calls succeed first (default 0).",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "times",
+        example: "times = 1",
+        doc: "Fail this many times, then succeed again (default: every time).",
+    },
+    FieldDoc {
+        table: "notifier",
+        key: "name",
+        example: "name = \"kvm\"",
+        doc: "Its name, unique among states and notifiers.",
+    },
+    FieldDoc {
+        table: "notifier",
+        key: "priority",
+        example: "priority = 10",
+        doc: "Higher is called first (default 0); equal priorities in registration order.",
+    },
+    FieldDoc {
+        table: "notifier",
+        key: "veto",
+        example: "veto = [{ event = \"up_prepare\", cpu = 3, errno = \"EBUSY\" }]",
+        doc: "Planned vetoes (keys below): the notifiers that already said OK hear \
+              CPU_UP_CANCELED (CPU_DOWN_FAILED), the others nothing.",
+    },
+    FieldDoc {
+        table: "notifier.veto",
+        key: "event",
+        example: "event = \"down_prepare\"",
+        doc: "The event vetoed: up_prepare (CPU_UP_PREPARE) or down_prepare \
+              (CPU_DOWN_PREPARE), the only ones a notifier may refuse.",
+    },
+    FieldDoc {
+        table: "notifier.veto",
+        key: "cpu",
+        example: "cpu = 2",
+        doc: "Only for this CPU (default: every CPU).",
+    },
+    FieldDoc {
+        table: "notifier.veto",
+        key: "errno",
+        example: "errno = \"EBUSY\"",
+        doc: "The veto's errno: a name, or its number.",
+    },
+    FieldDoc {
+        table: "notifier.veto",
+        key: "after",
+        example: "after = 1",
+        doc: "Let this many matching events through first (default 0).",
+    },
+    FieldDoc {
+        table: "notifier.veto",
+        key: "times",
+        example: "times = 1",
+        doc: "Veto this many times (default: every time).",
+    },
+    FieldDoc {
+        table: "",
+        key: "ops",
+        example: "ops = [\"down 1\", \"up 1\"]",
+        doc: "The operations (below), run in order after the setup; every step is checked.",
+    },
+];
+
+/// Every operation of `ops`.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::OPS;
+///
+/// let verbs: Vec<&str> = OPS.iter().map(|o| o.verb).collect();
+/// assert_eq!(&verbs[..2], ["up", "down"]);
+/// ```
+pub const OPS: &[OpDoc] = &[
+    OpDoc {
+        verb: "up",
+        usage: "up CPU [to STATE]",
+        example: "up 1 to 60",
+        doc: "Brings the CPU up to online, or only up to a state number where a walk may stop.",
+    },
+    OpDoc {
+        verb: "down",
+        usage: "down CPU [to STATE]",
+        example: "down 2",
+        doc: "Takes the CPU down to offline (0), or only down to a state number.",
+    },
+    OpDoc {
+        verb: "add-instance",
+        usage: "add-instance STATE NAME",
+        example: "add-instance nvme:queues nvme2",
+        doc: "Adds an instance to a multi-instance state: its startup runs on every CPU that \
+              reached the state.",
+    },
+    OpDoc {
+        verb: "remove-instance",
+        usage: "remove-instance STATE NAME",
+        example: "remove-instance nvme:queues nvme0",
+        doc: "Removes an instance: its teardown runs on every CPU that reached the state.",
+    },
+    OpDoc {
+        verb: "remove-state",
+        usage: "remove-state STATE",
+        example: "remove-state mm/vmstat:online",
+        doc: "Removes a state (with no instances left): its teardown runs on every CPU that \
+              reached it, and its slot is free again.",
+    },
+    OpDoc {
+        verb: "freeze",
+        usage: "freeze",
+        example: "freeze",
+        doc: "Suspend: takes every CPU but the first down, with the _FROZEN notifier events; \
+              hotplug is disabled until thaw.",
+    },
+    OpDoc {
+        verb: "thaw",
+        usage: "thaw",
+        example: "thaw",
+        doc: "Resume: brings the CPUs that freeze took down back up.",
+    },
+    OpDoc {
+        verb: "smt",
+        usage: "smt on|off|forceoff",
+        example: "smt off",
+        doc: "SMT control: off takes every sibling thread down and keeps it down; forceoff \
+              cannot be undone; on lets them come up again.",
+    },
+    OpDoc {
+        verb: "parallel-up",
+        usage: "parallel-up CPU…",
+        example: "parallel-up 1 2 3",
+        doc: "Parallel bring-up: kicks every CPU, then waits for each (primary threads first); \
+              one CPU that fails is rolled back alone.",
+    },
+    OpDoc {
+        verb: "disable-hotplug",
+        usage: "disable-hotplug",
+        example: "disable-hotplug",
+        doc: "cpu_hotplug_disable: up and down fail with EBUSY until enable-hotplug.",
+    },
+    OpDoc {
+        verb: "enable-hotplug",
+        usage: "enable-hotplug",
+        example: "enable-hotplug",
+        doc: "cpu_hotplug_enable: undoes one disable-hotplug.",
+    },
+];
+
+/// The keys of one table, as the parser accepts them (the top level also holds the tables).
+fn keys(table: &str) -> Vec<&'static str> {
+    let tables = if table.is_empty() {
+        &["machine", "state", "notifier"][..]
+    } else {
+        &[]
+    };
+    tables
+        .iter()
+        .copied()
+        .chain(FIELDS
+        .iter()
+        .filter(|f| f.table == table)
+        .map(|f| f.key))
+        .collect()
+}
+
+fn op_words() -> Vec<&'static str> {
+    OPS.iter().map(|o| o.verb).collect()
+}
+
+/// The scenario language described from the parser's own tables ([`FIELDS`], [`OPS`]), wrapped
+/// to 80 columns: what `cpuhp ops` prints and the README shows.
+///
+/// # Examples
+///
+/// ```
+/// let text = cpuhp_scenario::reference();
+/// assert!(text.contains("[[notifier]]"));
+/// assert!(text.contains("parallel-up CPU…"));
+/// assert!(text.lines().all(|l| l.chars().count() <= 80));
+/// ```
+pub fn reference() -> String {
+    let wrap = |text: &str, indent: &str| -> String {
+        let opts = textwrap::Options::new(80)
+            .initial_indent(indent)
+            .subsequent_indent(indent);
+        textwrap::fill(text, opts)
+    };
+    let mut out = String::from(
+        "A scenario is a TOML file: one [machine], any number of [[state]] and [[notifier]]\n\
+         tables, and `ops`. Every key, with an example:\n",
+    );
+    for (table, head, what) in TABLES {
+        out.push('\n');
+        out.push_str(&wrap(&format!("{head}  {what}"), ""));
+        out.push('\n');
+        for f in FIELDS.iter().filter(|f| f.table == *table) {
+            out.push_str(&format!("  {}\n", f.example));
+            out.push_str(&wrap(f.doc, "      "));
+            out.push('\n');
+        }
+    }
+    out.push_str("\nOperations (each a string in `ops`):\n");
+    for o in OPS {
+        out.push_str(&format!("  {:<28} e.g. \"{}\"\n", o.usage, o.example));
+        out.push_str(&wrap(o.doc, "      "));
+        out.push('\n');
+    }
+    out
+}
+
 // ----- the raw, spanned shape of the file -------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -288,36 +702,6 @@ struct RawVeto {
     after: Option<Spanned<i64>>,
     times: Option<Spanned<i64>>,
 }
-
-const TOP_KEYS: &[&str] = &["machine", "state", "notifier", "ops"];
-const MACHINE_KEYS: &[&str] = &["cpus", "threads_per_core", "smt", "preset"];
-const STATE_KEYS: &[&str] = &[
-    "name",
-    "section",
-    "slot",
-    "startup",
-    "teardown",
-    "multi",
-    "instances",
-    "fail",
-    "bug",
-];
-const FAIL_KEYS: &[&str] = &["on", "cpu", "instance", "errno", "after", "times"];
-const NOTIFIER_KEYS: &[&str] = &["name", "priority", "veto"];
-const VETO_KEYS: &[&str] = &["event", "cpu", "errno", "after", "times"];
-const OP_WORDS: &[&str] = &[
-    "up",
-    "down",
-    "add-instance",
-    "remove-instance",
-    "remove-state",
-    "freeze",
-    "thaw",
-    "smt",
-    "parallel-up",
-    "disable-hotplug",
-    "enable-hotplug",
-];
 
 /// Most CPUs a scenario may ask for: every CPU is an OS thread in the simulator.
 pub const MAX_CPUS: u32 = 256;
@@ -410,21 +794,12 @@ fn toml_error(file: &str, src: &str, e: toml::de::Error) -> ParseError {
     let mut err = ParseError::at(file, src, span, message.clone());
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, _)) = rest.split_once('`') {
-            let known = [
-                TOP_KEYS,
-                MACHINE_KEYS,
-                STATE_KEYS,
-                FAIL_KEYS,
-                NOTIFIER_KEYS,
-                VETO_KEYS,
-            ];
-            // The keys the message says are expected, else every key we know.
-            let expected: Vec<&str> = known
+            // The keys the message says are expected, else none.
+            let expected: Vec<&str> = TABLES
                 .iter()
-                .copied()
+                .map(|(t, _, _)| keys(t))
                 .find(|keys| keys.iter().all(|k| message.contains(&format!("`{k}`"))))
-                .unwrap_or(&[])
-                .to_vec();
+                .unwrap_or_default();
             err = match closest(field, expected.iter().copied()) {
                 Some(k) => err.help(format!("did you mean `{k}`?")),
                 None if !expected.is_empty() => {
@@ -515,7 +890,7 @@ impl Scenario {
         let mut names = HashSet::new();
         let mut states = Vec::new();
         for st in &raw.state {
-            states.push(cx.state(st, &machine, &mut names)?);
+            states.push(cx.state(st, &machine, &states, &mut names)?);
         }
         let mut notifiers = Vec::new();
         for nb in &raw.notifier {
@@ -562,11 +937,34 @@ impl Scenario {
     }
 }
 
+/// The help for a STARTING state without a number: the lowest STARTING number that neither the
+/// preset nor an earlier state of the scenario uses, and the section's bounds on this preset.
+fn starting_slot_hint(preset: PresetName, earlier: &[StateSpec]) -> String {
+    let p = preset.preset();
+    let (low, high) = (p.layout.ap_offline.get() + 1, p.layout.ap_online.get() - 1);
+    let taken = |n: u32| {
+        p.states.iter().any(|s| s.number == n)
+            || earlier.iter().any(|s| s.slot == SlotSpec::Fixed(n))
+    };
+    match (low..=high).find(|&n| !taken(n)) {
+        Some(n) => format!(
+            "give the state a free number of the STARTING section ({low} to {high} on {}): \
+             `slot = {n}`",
+            p.name
+        ),
+        None => format!(
+            "the STARTING section ({low} to {high} on {}) has no free number left",
+            p.name
+        ),
+    }
+}
+
 impl Ctx<'_> {
     fn state(
         &self,
         st: &Spanned<RawState>,
         machine: &MachineSpec,
+        earlier: &[StateSpec],
         names: &mut HashSet<String>,
     ) -> Result<StateSpec, ParseError> {
         let span = st.span();
@@ -604,7 +1002,7 @@ impl Ctx<'_> {
         if section == Section::Starting && slot == SlotSpec::Dynamic {
             return Err(self
                 .err(st.section.span(), "STARTING states have no dynamic slots")
-                .help("give the state a number: `slot = 40`"));
+                .help(starting_slot_hint(machine.preset, earlier)));
         }
         let multi = st.multi.unwrap_or(false);
         let mut instances = Vec::new();
@@ -780,7 +1178,7 @@ impl Ctx<'_> {
         let Some(&(verb, ref verb_span)) = words.first() else {
             return Err(self
                 .err(span, "empty operation")
-                .help(format!("expected one of: {}", OP_WORDS.join(", "))));
+                .help(format!("expected one of: {}", op_words().join(", "))));
         };
         let args = &words[1..];
         let usage = |u: &str| {
@@ -899,7 +1297,7 @@ impl Ctx<'_> {
             }
             _ => Err(self
                 .err(verb_span.clone(), format!("unknown operation `{verb}`"))
-                .help(expected_or_closest(verb, OP_WORDS))),
+                .help(expected_or_closest(verb, &op_words()))),
         }
     }
 }

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use cpuhp_scenario::{
-    explore, render, run, Event, ExploreOptions, Format, Invariant, Point, Scenario, DEMO_SCENARIO,
+    explore, reference, render, run, Event, ExploreOptions, Format, Invariant, Point, Scenario,
+    DEMO_SCENARIO, FIELDS, OPS,
 };
 
 fn example(name: &str) -> Scenario {
@@ -334,7 +335,9 @@ fn more_errors() {
         ("[machine]\ncpus = \"two\"\n", "bad.toml:2:8: error: invalid type", ""),
         ("[machine]\ncpus = 2\npreset = \"linux-6.2\"\n", "unknown preset `linux-6.2`", "did you mean `linux-6.1"), // or 6.12: equally close
         ("[machine]\ncpus = 2\nsmt = \"off\"\n", "SMT control without SMT", "threads_per_core"),
-        ("[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"starting\"\n", "STARTING states have no dynamic slots", "slot = 40"),
+        ("[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"starting\"\n", "STARTING states have no dynamic slots", "help: give the state a free number of the STARTING section (33 to 59 on demo): `slot = 33`"),
+        // On linux-6.1, 40 is a PREPARE number; 94 and 95 are the preset's, 96 the scenario's.
+        ("[machine]\ncpus = 2\npreset = \"linux-6.1\"\n[[state]]\nname = \"a\"\nsection = \"starting\"\nslot = 96\n[[state]]\nname = \"s\"\nsection = \"starting\"\n", "STARTING states have no dynamic slots", "help: give the state a free number of the STARTING section (94 to 151 on linux-6.1): `slot = 97`"),
         ("[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"online\"\n[[state]]\nname = \"s\"\nsection = \"online\"\n", "bad.toml:7:8: error: `s` is declared twice", ""),
         ("[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"online\"\nfail = [{ on = \"startup\", errno = \"ENOMEN\" }]\n", "unknown errno `ENOMEN`", "did you mean `ENOMEM`?"),
         ("[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"prepare\"\nfail = [{ on = \"teardown\", errno = 5 }]\n", "this callback cannot fail", "PREPARE teardowns cannot fail"),
@@ -358,4 +361,72 @@ fn every_example_and_the_demo_parse() {
     for name in EXAMPLES {
         example(name);
     }
+}
+
+// ----- the language's own description -----------------------------------------------------------
+
+/// The keys toml names as expected after an unknown key `zzz` placed in `table`.
+fn expected_keys(table: &str) -> Vec<String> {
+    let text = match table {
+        "" => "zzz = 1\n[machine]\ncpus = 2\n".to_string(),
+        "machine" => "[machine]\ncpus = 2\nzzz = 1\n".to_string(),
+        "state" => "[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"online\"\nzzz = 1\n".to_string(),
+        "state.fail" => "[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"online\"\nfail = [{ on = \"startup\", errno = 5, zzz = 1 }]\n".to_string(),
+        "notifier" => "[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nzzz = 1\n".to_string(),
+        "notifier.veto" => "[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nveto = [{ event = \"up_prepare\", errno = 5, zzz = 1 }]\n".to_string(),
+        other => panic!("no table {other}"),
+    };
+    let e = Scenario::parse("t.toml", &text).unwrap_err();
+    let (_, list) = e.message.split_once("expected one of ").unwrap();
+    list.split(", ").map(|k| k.trim_matches('`').to_string()).collect()
+}
+
+/// FIELDS lists exactly the keys the parser accepts, table by table, in the parser's order.
+#[test]
+fn the_documented_keys_are_the_parsers_keys() {
+    let mut tables: Vec<&str> = FIELDS.iter().map(|f| f.table).collect();
+    tables.dedup();
+    assert_eq!(tables, ["machine", "state", "state.fail", "notifier", "notifier.veto", ""]);
+    for table in tables {
+        let mut documented: Vec<&str> = FIELDS.iter().filter(|f| f.table == table).map(|f| f.key).collect();
+        if table.is_empty() {
+            documented.splice(0..0, ["machine", "state", "notifier"]);
+        }
+        assert_eq!(expected_keys(table), documented, "table `{table}`");
+    }
+}
+
+/// Every documented operation's example parses to an operation that prints as written, and a
+/// verb the table does not know is refused with the table's list.
+#[test]
+fn every_documented_operation_parses() {
+    let states = "[[state]]\nname = \"nvme:queues\"\nsection = \"online\"\nmulti = true\ninstances = [\"nvme0\"]\n[[state]]\nname = \"mm/vmstat:online\"\nsection = \"online\"\n";
+    for o in OPS {
+        let text = format!("ops = [\"{}\"]\n[machine]\ncpus = 4\nthreads_per_core = 2\n{states}", o.example);
+        let s = Scenario::parse("t.toml", &text).unwrap_or_else(|e| panic!("{}: {e}", o.verb));
+        assert_eq!(s.ops[0].op.to_string(), o.example);
+        assert!(o.usage.starts_with(o.verb));
+    }
+    let verbs: Vec<&str> = OPS.iter().map(|o| o.verb).collect();
+    let e = Scenario::parse("t.toml", "ops = [\"\"]\n[machine]\ncpus = 2\n").unwrap_err();
+    assert_eq!(e.help.unwrap(), format!("expected one of: {}", verbs.join(", ")));
+}
+
+/// Every documented key's example is valid TOML for its key, and the reference names every key
+/// and every operation and fits 80 columns.
+#[test]
+fn the_reference_names_everything_in_80_columns() {
+    let text = reference();
+    for f in FIELDS {
+        let v: toml::Table = toml::from_str(f.example).unwrap();
+        assert!(v.contains_key(f.key), "{}", f.example);
+        assert!(text.contains(&format!("\n  {}\n", f.example)), "{}", f.key);
+    }
+    for o in OPS {
+        assert!(text.contains(&format!("\n  {:<28} e.g. \"{}\"\n", o.usage, o.example)));
+    }
+    assert!(text
+        .replace("\n      ", " ")
+        .contains("SMT siblings are consecutive CPU numbers: with 2, CPUs 0 and 1 are core 0"));
+    assert!(text.lines().all(|l| l.chars().count() <= 80));
 }
