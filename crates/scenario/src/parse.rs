@@ -610,10 +610,12 @@ pub fn reference() -> String {
             .subsequent_indent(indent);
         textwrap::fill(text, opts)
     };
-    let mut out = String::from(
-        "A scenario is a TOML file: one [machine], any number of [[state]] and [[notifier]]\n\
-         tables, and `ops`. Every key, with an example:\n",
+    let mut out = wrap(
+        "A scenario is a TOML file: one [machine], any number of [[state]] and \
+         [[notifier]] tables, and `ops`. Every key, with an example:",
+        "",
     );
+    out.push('\n');
     for (table, head, what) in TABLES {
         out.push('\n');
         out.push_str(&wrap(&format!("{head}  {what}"), ""));
