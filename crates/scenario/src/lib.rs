@@ -61,7 +61,7 @@ pub use check::{Invariant, Violation};
 pub use explore::{explore, Case, Exploration, Failure, Options as ExploreOptions};
 pub use journal::{Event, Outcome, Point};
 pub use parse::{reference, FieldDoc, OpDoc, ParseError, FIELDS, MAX_CPUS, OPS};
-pub use render::{render, Format};
+pub use render::{render, render_with, Format, Width};
 pub use run::{run, Reached, Record};
 pub use scenario::{
     Bug, FailSpec, MachineSpec, NotifierSpec, Op, OpSpec, PresetName, Scenario, SlotSpec,

@@ -291,7 +291,11 @@ const TABLES: &[(&str, &str, &str)] = &[
         "veto = [{ … }]",
         "in a [[notifier]]: planned vetoes of a PREPARE event",
     ),
-    ("", "ops = [ … ]", "at the top: the operations, run in order after the setup"),
+    (
+        "",
+        "ops = [ … ]",
+        "at the top: the operations, run in order after the setup",
+    ),
 ];
 
 /// Every key a scenario file may hold.
@@ -581,10 +585,7 @@ fn keys(table: &str) -> Vec<&'static str> {
     tables
         .iter()
         .copied()
-        .chain(FIELDS
-        .iter()
-        .filter(|f| f.table == table)
-        .map(|f| f.key))
+        .chain(FIELDS.iter().filter(|f| f.table == table).map(|f| f.key))
         .collect()
 }
 

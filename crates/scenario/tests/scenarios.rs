@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use cpuhp_scenario::{
-    explore, reference, render, run, Event, ExploreOptions, Format, Invariant, Point, Scenario,
-    DEMO_SCENARIO, FIELDS, OPS,
+    explore, reference, render, render_with, run, Event, ExploreOptions, Format, Invariant, Point,
+    Scenario, Width, DEMO_SCENARIO, FIELDS, OPS,
 };
 
 fn example(name: &str) -> Scenario {
@@ -32,24 +32,41 @@ const EXAMPLES: [&str; 7] = [
 
 // ----- runs and snapshots ------------------------------------------------------------------------
 
+/// The timeline as an 80-column terminal shows it.
+fn timeline80(s: &Scenario) -> String {
+    let rec = run(s, false);
+    assert!(rec.violations.is_empty(), "{:?}", rec.violations);
+    let text = render_with(&rec, s, Format::Timeline, false, Width::Columns(80));
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    text
+}
+
 #[test]
 fn the_demo_timeline() {
+    insta::assert_snapshot!("demo_timeline", timeline80(&demo()));
+}
+
+/// `--wide`: the layout before fitting, each rule spelled out on its line.
+#[test]
+fn the_demo_timeline_wide() {
     let s = demo();
     let rec = run(&s, false);
-    assert!(rec.violations.is_empty());
-    insta::assert_snapshot!("demo_timeline", render(&rec, &s, Format::Timeline, false));
+    insta::assert_snapshot!(
+        "demo_timeline_wide",
+        render_with(&rec, &s, Format::Timeline, false, Width::Wide)
+    );
 }
 
 #[test]
 fn every_example_timeline() {
     for name in EXAMPLES {
-        let s = example(name);
-        let rec = run(&s, false);
-        assert!(rec.violations.is_empty(), "{name}: {:?}", rec.violations);
-        insta::assert_snapshot!(
-            format!("example_{name}"),
-            render(&rec, &s, Format::Timeline, false)
-        );
+        insta::assert_snapshot!(format!("example_{name}"), timeline80(&example(name)));
     }
 }
 
@@ -378,7 +395,9 @@ fn expected_keys(table: &str) -> Vec<String> {
     };
     let e = Scenario::parse("t.toml", &text).unwrap_err();
     let (_, list) = e.message.split_once("expected one of ").unwrap();
-    list.split(", ").map(|k| k.trim_matches('`').to_string()).collect()
+    list.split(", ")
+        .map(|k| k.trim_matches('`').to_string())
+        .collect()
 }
 
 /// FIELDS lists exactly the keys the parser accepts, table by table, in the parser's order.
@@ -386,9 +405,23 @@ fn expected_keys(table: &str) -> Vec<String> {
 fn the_documented_keys_are_the_parsers_keys() {
     let mut tables: Vec<&str> = FIELDS.iter().map(|f| f.table).collect();
     tables.dedup();
-    assert_eq!(tables, ["machine", "state", "state.fail", "notifier", "notifier.veto", ""]);
+    assert_eq!(
+        tables,
+        [
+            "machine",
+            "state",
+            "state.fail",
+            "notifier",
+            "notifier.veto",
+            ""
+        ]
+    );
     for table in tables {
-        let mut documented: Vec<&str> = FIELDS.iter().filter(|f| f.table == table).map(|f| f.key).collect();
+        let mut documented: Vec<&str> = FIELDS
+            .iter()
+            .filter(|f| f.table == table)
+            .map(|f| f.key)
+            .collect();
         if table.is_empty() {
             documented.splice(0..0, ["machine", "state", "notifier"]);
         }
@@ -402,14 +435,20 @@ fn the_documented_keys_are_the_parsers_keys() {
 fn every_documented_operation_parses() {
     let states = "[[state]]\nname = \"nvme:queues\"\nsection = \"online\"\nmulti = true\ninstances = [\"nvme0\"]\n[[state]]\nname = \"mm/vmstat:online\"\nsection = \"online\"\n";
     for o in OPS {
-        let text = format!("ops = [\"{}\"]\n[machine]\ncpus = 4\nthreads_per_core = 2\n{states}", o.example);
+        let text = format!(
+            "ops = [\"{}\"]\n[machine]\ncpus = 4\nthreads_per_core = 2\n{states}",
+            o.example
+        );
         let s = Scenario::parse("t.toml", &text).unwrap_or_else(|e| panic!("{}: {e}", o.verb));
         assert_eq!(s.ops[0].op.to_string(), o.example);
         assert!(o.usage.starts_with(o.verb));
     }
     let verbs: Vec<&str> = OPS.iter().map(|o| o.verb).collect();
     let e = Scenario::parse("t.toml", "ops = [\"\"]\n[machine]\ncpus = 2\n").unwrap_err();
-    assert_eq!(e.help.unwrap(), format!("expected one of: {}", verbs.join(", ")));
+    assert_eq!(
+        e.help.unwrap(),
+        format!("expected one of: {}", verbs.join(", "))
+    );
 }
 
 /// Every documented key's example is valid TOML for its key, and the reference names every key
@@ -429,4 +468,125 @@ fn the_reference_names_everything_in_80_columns() {
         .replace("\n      ", " ")
         .contains("SMT siblings are consecutive CPU numbers: with 2, CPUs 0 and 1 are core 0"));
     assert!(text.lines().all(|l| l.chars().count() <= 80));
+}
+
+// ----- the fitted timeline, line by line ---------------------------------------------------------
+
+/// The rows of a timeline (callbacks, notifier events, platform failures), each reduced to its
+/// state number, its mark and the first word of what ran: the same in both layouts.
+fn rows(text: &str) -> Vec<(String, String, String)> {
+    let body = text.split("\nlegend\n").next().unwrap();
+    body.lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words
+                .iter()
+                .position(|w| ["↑", "↓", "•", "✗"].contains(w))?;
+            let step = if at > 0 { words[at - 1] } else { "" };
+            let step = if step.parse::<u32>().is_ok() {
+                step
+            } else {
+                ""
+            };
+            Some((
+                step.to_string(),
+                words[at].to_string(),
+                words[at + 1].to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Fitting changes the layout only: every example shows the same rows, in the same order, as
+/// with `--wide`, and no line of the fitted one exceeds its width.
+#[test]
+fn fitted_and_wide_timelines_show_the_same_rows() {
+    let mut all = vec![demo()];
+    all.extend(EXAMPLES.iter().map(|n| example(n)));
+    for s in &all {
+        let rec = run(s, false);
+        let wide = render_with(&rec, s, Format::Timeline, false, Width::Wide);
+        for columns in [60, 80, 100] {
+            let fitted = render_with(&rec, s, Format::Timeline, false, Width::Columns(columns));
+            assert_eq!(rows(&fitted), rows(&wide));
+            assert!(!rows(&wide).is_empty());
+            assert!(
+                fitted.lines().all(|l| l.chars().count() <= columns),
+                "{fitted}"
+            );
+        }
+        assert!(
+            wide.lines().any(|l| l.chars().count() > 100),
+            "the wide one is wide"
+        );
+    }
+}
+
+/// The seed's lines at 80 columns: the veto, the cancels to those before it only, the outcome
+/// wrapped, and the legend spelling out the keys those lines use (and no other).
+#[test]
+fn the_seed_at_80_columns() {
+    let text = timeline80(&example("seed"));
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "           •   c: CPU_UP_PREPARE 2     ENOMEM 7 seed")
+        .unwrap();
+    assert_eq!(
+        lines[at - 3..at + 5],
+        [
+            "  ctl    9 ↑ notify_prepare            ENOMEM 12 veto",
+            "           •   a: CPU_UP_PREPARE 2     ok     7",
+            "           •   b: CPU_UP_PREPARE 2     ok     7",
+            "           •   c: CPU_UP_PREPARE 2     ENOMEM 7 seed",
+            "           •   a: CPU_UP_CANCELED 2    ok     7 undo",
+            "           •   b: CPU_UP_CANCELED 2    ok     7 undo",
+            "  ⇒ failed with ENOMEM: startup of state 9 (notify:prepare) on CPU 2 failed:",
+            "    ENOMEM; every CPU is where it began",
+        ]
+    );
+    let legend = &text[text.find("\nlegend\n").unwrap()..];
+    assert!(legend.contains("\n  where: ctl = the control CPU, cpuN = CPU N's hotplug thread, irqN = on CPU N,\n    interrupts off\n"));
+    assert!(legend.contains("\n  7 seed    rule 7, the seed: a veto of CPU_UP_PREPARE sends CPU_UP_CANCELED to\n            the notifiers called before it only\n"));
+    assert!(legend.contains("(0 is offline, 99 online;"));
+    let keys: Vec<&str> = legend
+        .lines()
+        .skip(7)
+        .filter(|l| !l.starts_with("            "))
+        .map(|l| l[2..11].trim_end())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "7", "7 seed", "7 undo", "8", "8 seed", "8 undo", "8 irq", "8 dead", "8 post", "11",
+            "11 kick", "11 stop", "11 sched", "11 chain", "12 veto", "13 redo", "inner"
+        ]
+    );
+}
+
+/// Long names are cut with `…` rather than pushing the line past its width; the legend gives the
+/// preset's own online number.
+#[test]
+fn long_names_are_cut_to_fit() {
+    let s = Scenario::parse(
+        "long.toml",
+        &format!(
+            "ops = [\"down 1\"]\n[machine]\ncpus = 2\npreset = \"linux-6.1\"\n[[state]]\nname = \"{}\"\nsection = \"online\"\n",
+            "x".repeat(90)
+        ),
+    )
+    .unwrap();
+    let rec = run(&s, false);
+    let text = render_with(&rec, &s, Format::Timeline, false, Width::Columns(60));
+    assert!(text.lines().all(|l| l.chars().count() <= 60), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("xxx") && l.contains('↓'))
+        .unwrap();
+    assert!(row.contains("x… ok"), "{row}");
+    assert!(
+        text.replace("\n    ", " ")
+            .contains("(0 is offline, 236 online;"),
+        "{text}"
+    );
 }
