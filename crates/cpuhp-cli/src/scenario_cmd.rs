@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anstyle::{AnsiColor, Effects, Style};
 use clap::{Args as ClapArgs, ValueEnum};
-use cpuhp_scenario::{explore, render, run, ExploreOptions, Format, Scenario};
+use cpuhp_scenario::{explore, render_with, run, ExploreOptions, Format, Scenario, Width};
 
 /// Exit codes.
 pub const OK: u8 = 0;
@@ -53,6 +53,26 @@ pub struct RenderArgs {
     /// faster).
     #[arg(long)]
     inline: bool,
+    /// Timeline: one line per event with its rule spelled out, however wide (default: fit the
+    /// terminal, or 100 columns when not on one, with a legend at the end).
+    #[arg(long)]
+    wide: bool,
+}
+
+impl RenderArgs {
+    /// How wide the timeline may be.
+    fn width(&self) -> Width {
+        if self.wide {
+            return Width::Wide;
+        }
+        let term = console::Term::stdout();
+        match term.size_checked() {
+            Some((_, cols)) if self.output.is_none() && term.is_term() => {
+                Width::Columns(usize::from(cols))
+            }
+            _ => Width::Columns(100),
+        }
+    }
 }
 
 /// Arguments of `cpuhp run`.
@@ -120,7 +140,7 @@ fn run_and_render(s: &Scenario, args: &RenderArgs) -> u8 {
     let rec = run(s, !args.inline);
     let color = args.output.is_none();
     let code = emit(
-        &render(&rec, s, args.format.format(), color),
+        &render_with(&rec, s, args.format.format(), color, args.width()),
         args.output.as_deref(),
     );
     if code != OK {

@@ -590,3 +590,44 @@ fn long_names_are_cut_to_fit() {
         "{text}"
     );
 }
+
+fn readme() -> String {
+    std::fs::read_to_string(format!("{}/../../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// The README's fenced block of `kind` that follows `marker`.
+fn readme_block(marker: &str, kind: &str) -> String {
+    let readme = readme();
+    let after = &readme[readme.find(marker).unwrap()..];
+    let fence = format!("```{kind}\n");
+    let start = after.find(&fence).unwrap() + fence.len();
+    let len = after[start..].find("```\n").unwrap();
+    after[start..start + len].to_string()
+}
+
+/// The README's timeline is what `cpuhp run examples/seed.toml` prints at 80 columns: each run of
+/// lines between `...` appears as it is, in order.
+#[test]
+fn the_readmes_timeline_is_the_80_column_output() {
+    let shown = readme_block("The seed's veto at 80", "text");
+    let real = timeline80(&example("seed"));
+    let mut from = 0;
+    for part in shown.split("...\n") {
+        let at = real[from..]
+            .find(part)
+            .unwrap_or_else(|| panic!("not in the output:\n{part}"));
+        from += at + part.len();
+    }
+}
+
+/// The README's example scenario parses and runs with every invariant held, and uses the SMT
+/// numbering it states.
+#[test]
+fn the_readmes_scenario_runs() {
+    let text = readme_block("### Scenarios", "toml");
+    let s = Scenario::parse("README.md", &text).unwrap();
+    let rec = run(&s, false);
+    assert!(rec.violations.is_empty(), "{:?}", rec.violations);
+    // `smt off` took the second thread of each core (CPUs 1 and 3) down.
+    assert_eq!(rec.final_states, [99, 0, 99, 0]);
+}
