@@ -64,8 +64,8 @@ pub use parse::{reference, FieldDoc, OpDoc, ParseError, FIELDS, MAX_CPUS, OPS};
 pub use render::{render, render_with, Format, Width};
 pub use run::{run, Reached, Record};
 pub use scenario::{
-    Bug, FailSpec, MachineSpec, NotifierSpec, Op, OpSpec, PresetName, Scenario, SlotSpec,
-    StateSpec, VetoSpec,
+    AnswerSpec, Bug, FailSpec, FaultSpec, MachineSpec, NotifierSpec, Op, OpSpec, PlatformStep,
+    PresetName, Scenario, SlotSpec, StateSpec, Target, VetoSpec,
 };
 
 /// The scenario `cpuhp demo` runs: four CPUs, subsystems in all three sections, a

@@ -2,30 +2,32 @@
 //! (file:line:column), shows the offending text, says what was expected and suggests the closest
 //! name.
 //!
+//! The language is described by the parser's own tables: [`FIELDS`] (every key, with an example)
+//! and [`OPS`] (every operation); [`reference`] prints them, as `cpuhp ops` does.
+//!
 //! ```toml
+//! ops = ["down 1", "up 1", "up 2 to 60", "add-instance nvme:queues nvme2", "freeze", "thaw"]
+//!
 //! [machine]
-//! cpus = 4                # all present and booted
-//! threads_per_core = 1    # optional; > 1 gives SMT siblings
-//! smt = "on"              # optional: on | off | forceoff (at boot)
-//! preset = "demo"         # optional: demo | linux-6.1
+//! cpus = 4
 //!
 //! [[state]]
-//! name = "mm/percpu:prepare"
-//! section = "prepare"     # prepare | starting | online
-//! slot = "dynamic"        # optional: dynamic (default) or a state number (STARTING needs one)
-//! startup = true          # optional (default true)
-//! teardown = true         # optional (default true)
-//! multi = false           # optional: multi-instance
-//! instances = []          # optional: instances added at setup
-//! fail = [{ on = "startup", cpu = 3, errno = "ENOMEM" }]   # optional; also instance, after, times
-//! bug = "leak-on-failure" # optional: leak-on-failure | teardown-leaks
+//! name = "nvme:queues"
+//! section = "online"
+//! multi = true
+//! instances = ["nvme0"]
+//! fail = [{ on = "startup", cpu = 3, errno = "ENOMEM" }]
 //!
 //! [[notifier]]
 //! name = "workqueue"
 //! priority = 10
-//! veto = [{ event = "up_prepare", cpu = 3, errno = "ENOMEM" }]     # optional; also after, times
+//! veto = [{ event = "up_prepare", cpu = 3, errno = "ENOMEM" }]
+//! answer = [{ event = "online", ret = "stop" }]
 //!
-//! ops = ["down 1", "up 1", "up 2 to 60", "add-instance nvme:queues nvme2", "freeze", "thaw"]
+//! [[fault]]
+//! on = "boot"
+//! cpu = 2
+//! times = 1
 //! ```
 
 use std::collections::HashSet;
@@ -38,9 +40,33 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::scenario::{
-    Bug, FailSpec, MachineSpec, NotifierSpec, Op, OpSpec, PresetName, Scenario, SlotSpec,
-    StateSpec, VetoSpec,
+    AnswerSpec, Bug, FailSpec, FaultSpec, MachineSpec, NotifierSpec, Op, OpSpec, PlatformStep,
+    PresetName, Scenario, SlotSpec, StateSpec, VetoSpec,
 };
+use notifier::NotifyResult;
+
+/// The events a notifier may be given an answer for, by their names in scenario files.
+const EVENTS: [(&str, CpuEvent); 9] = [
+    ("up_prepare", CpuEvent::UpPrepare),
+    ("up_canceled", CpuEvent::UpCanceled),
+    ("starting", CpuEvent::Starting),
+    ("online", CpuEvent::Online),
+    ("down_prepare", CpuEvent::DownPrepare),
+    ("down_failed", CpuEvent::DownFailed),
+    ("dying", CpuEvent::Dying),
+    ("dead", CpuEvent::Dead),
+    ("post_dead", CpuEvent::PostDead),
+];
+
+/// A notifier's answers by name (an errno is the other kind).
+const ANSWERS: [(&str, NotifyResult); 6] = [
+    ("ok", NotifyResult::OK),
+    ("done", NotifyResult::DONE),
+    ("stop", NotifyResult::STOP),
+    ("ok|stop", NotifyResult::STOP),
+    ("done|stop", NotifyResult::STOP_MASK),
+    ("bad", NotifyResult::BAD),
+];
 
 /// A scenario file that could not be read: where, what, and what was expected.
 ///
@@ -292,6 +318,17 @@ const TABLES: &[(&str, &str, &str)] = &[
         "in a [[notifier]]: planned vetoes of a PREPARE event",
     ),
     (
+        "notifier.answer",
+        "answer = [{ … }]",
+        "in a [[notifier]]: what it answers to an event, other than OK",
+    ),
+    (
+        "fault",
+        "[[fault]]",
+        "a platform failure: a CPU that fails to boot, a kick that fails, a CPU that refuses \
+         to stop",
+    ),
+    (
         "",
         "ops = [ … ]",
         "at the top: the operations, run in order after the setup",
@@ -453,6 +490,14 @@ pub const FIELDS: &[FieldDoc] = &[
               CPU_UP_CANCELED (CPU_DOWN_FAILED), the others nothing.",
     },
     FieldDoc {
+        table: "notifier",
+        key: "answer",
+        example: "answer = [{ event = \"up_prepare\", cpu = 2, ret = \"stop\" }]",
+        doc: "Planned answers (keys below), with Linux's semantics: ok and done let the walk go \
+              on; stop ends it without a failure (the notifiers after it do not hear the \
+              event); bad or an errno vetoes a PREPARE event.",
+    },
+    FieldDoc {
         table: "notifier.veto",
         key: "event",
         example: "event = \"down_prepare\"",
@@ -482,6 +527,72 @@ pub const FIELDS: &[FieldDoc] = &[
         key: "times",
         example: "times = 1",
         doc: "Veto this many times (default: every time).",
+    },
+    FieldDoc {
+        table: "notifier.answer",
+        key: "event",
+        example: "event = \"online\"",
+        doc: "The event: up_prepare, up_canceled, starting, online, down_prepare, down_failed, \
+              dying, dead or post_dead (each also in its _FROZEN form).",
+    },
+    FieldDoc {
+        table: "notifier.answer",
+        key: "cpu",
+        example: "cpu = 2",
+        doc: "Only for this CPU (default: every CPU).",
+    },
+    FieldDoc {
+        table: "notifier.answer",
+        key: "ret",
+        example: "ret = \"ok|stop\"",
+        doc: "What it returns: ok (NOTIFY_OK), done (NOTIFY_DONE), stop or ok|stop \
+              (NOTIFY_STOP), done|stop (the stop bit alone), bad (NOTIFY_BAD: EPERM), or an \
+              errno (a name or number, as notifier_from_errno). bad and errnos only on \
+              up_prepare and down_prepare, the events that may fail.",
+    },
+    FieldDoc {
+        table: "notifier.answer",
+        key: "after",
+        example: "after = 1",
+        doc: "Answer OK to this many matching events first (default 0).",
+    },
+    FieldDoc {
+        table: "notifier.answer",
+        key: "times",
+        example: "times = 1",
+        doc: "Answer so this many times (default: every time).",
+    },
+    FieldDoc {
+        table: "fault",
+        key: "on",
+        example: "on = \"boot\"",
+        doc: "The platform step that fails: boot (bringup_cpu: the CPU does not come up), kick \
+              (cpuhp_kick_ap_alive: the kick that starts a CPU booting; presets with a kick \
+              state: demo, linux-6.12) or stop (takedown_cpu: the CPU refuses to die).",
+    },
+    FieldDoc {
+        table: "fault",
+        key: "cpu",
+        example: "cpu = 2",
+        doc: "Only for this CPU (default: every CPU).",
+    },
+    FieldDoc {
+        table: "fault",
+        key: "errno",
+        example: "errno = \"ETIMEDOUT\"",
+        doc: "What the step returns (default EIO).",
+    },
+    FieldDoc {
+        table: "fault",
+        key: "after",
+        example: "after = 1",
+        doc: "Let this many matching calls succeed first (default 0).",
+    },
+    FieldDoc {
+        table: "fault",
+        key: "times",
+        example: "times = 1",
+        doc: "Fail this many times (default: every time).",
     },
     FieldDoc {
         table: "",
@@ -578,7 +689,7 @@ pub const OPS: &[OpDoc] = &[
 /// The keys of one table, as the parser accepts them (the top level also holds the tables).
 fn keys(table: &str) -> Vec<&'static str> {
     let tables = if table.is_empty() {
-        &["machine", "state", "notifier"][..]
+        &["machine", "state", "notifier", "fault"][..]
     } else {
         &[]
     };
@@ -647,6 +758,8 @@ struct RawScenario {
     #[serde(default)]
     notifier: Vec<Spanned<RawNotifier>>,
     #[serde(default)]
+    fault: Vec<Spanned<RawFault>>,
+    #[serde(default)]
     ops: Vec<Spanned<String>>,
 }
 
@@ -694,6 +807,28 @@ struct RawNotifier {
     priority: i32,
     #[serde(default)]
     veto: Vec<Spanned<RawVeto>>,
+    #[serde(default)]
+    answer: Vec<Spanned<RawAnswer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnswer {
+    event: Spanned<String>,
+    cpu: Option<Spanned<i64>>,
+    ret: Spanned<toml::Value>,
+    after: Option<Spanned<i64>>,
+    times: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    on: Spanned<String>,
+    cpu: Option<Spanned<i64>>,
+    errno: Option<Spanned<toml::Value>>,
+    after: Option<Spanned<i64>>,
+    times: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -931,11 +1066,17 @@ impl Scenario {
                 }
             }
         }
+        let faults = raw
+            .fault
+            .iter()
+            .map(|f| cx.fault(f, &machine))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Scenario {
             machine,
             states,
             notifiers,
             ops,
+            faults,
         })
     }
 }
@@ -1140,11 +1281,108 @@ impl Ctx<'_> {
                     .transpose()?,
             });
         }
+        let mut answer = Vec::new();
+        for a in &nb.answer {
+            let a = a.get_ref();
+            let event = self.word(&a.event, "event", &EVENTS)?;
+            let ret = self.answer(&a.ret)?;
+            if ret.error().is_some() && !event.can_veto() {
+                return Err(self.err(a.ret.span(), format!("{event} cannot fail")).help(
+                    "only up_prepare and down_prepare may be answered with bad or an errno; \
+                         answer ok, done or stop",
+                ));
+            }
+            answer.push(AnswerSpec {
+                event,
+                cpu: a
+                    .cpu
+                    .as_ref()
+                    .map(|c| self.cpu(c, machine.cpus))
+                    .transpose()?,
+                ret,
+                after: a
+                    .after
+                    .as_ref()
+                    .map(|n| self.count(n, "after", 0..1_000_000))
+                    .transpose()?
+                    .unwrap_or(0),
+                times: a
+                    .times
+                    .as_ref()
+                    .map(|t| self.count(t, "times", 1..1_000_000))
+                    .transpose()?,
+            });
+        }
         Ok(NotifierSpec {
             name,
             priority: nb.priority,
             veto,
+            answer,
             span: Some(span),
+        })
+    }
+
+    /// A notifier's answer: a word or an errno.
+    fn answer(&self, v: &Spanned<toml::Value>) -> Result<NotifyResult, ParseError> {
+        if let toml::Value::String(w) = v.get_ref() {
+            if let Some(&(_, r)) = ANSWERS.iter().find(|(k, _)| k == w) {
+                return Ok(r);
+            }
+            if Errno::from_name(w).is_none() {
+                let mut known: Vec<&str> = ANSWERS.iter().map(|(k, _)| *k).collect();
+                known.extend(errno_names());
+                let e = self.err(v.span(), format!("unknown answer `{w}`"));
+                return Err(match closest(w, known) {
+                    Some(k) => e.help(format!("did you mean `{k}`?")),
+                    None => e.help(
+                        "expected ok, done, stop, ok|stop, done|stop, bad, or an errno such as \
+                         \"EBUSY\"",
+                    ),
+                });
+            }
+        }
+        Ok(NotifyResult::from_error(self.errno(v)?))
+    }
+
+    fn fault(&self, f: &Spanned<RawFault>, machine: &MachineSpec) -> Result<FaultSpec, ParseError> {
+        let f = f.get_ref();
+        let on = self.word(&f.on, "platform step", &PlatformStep::ALL)?;
+        let preset = machine.preset.preset();
+        if on.state(preset).is_none() {
+            return Err(self
+                .err(
+                    f.on.span(),
+                    format!("the {} preset has no kick state", preset.name),
+                )
+                .help(
+                    "CPUHP_BP_KICK_AP came with Linux 6.5: use preset demo or linux-6.12, or \
+                     on = \"boot\"",
+                ));
+        }
+        Ok(FaultSpec {
+            on,
+            cpu: f
+                .cpu
+                .as_ref()
+                .map(|c| self.cpu(c, machine.cpus))
+                .transpose()?,
+            errno: f
+                .errno
+                .as_ref()
+                .map(|e| self.errno(e))
+                .transpose()?
+                .unwrap_or(Errno::EIO),
+            after: f
+                .after
+                .as_ref()
+                .map(|n| self.count(n, "after", 0..1_000_000))
+                .transpose()?
+                .unwrap_or(0),
+            times: f
+                .times
+                .as_ref()
+                .map(|t| self.count(t, "times", 1..1_000_000))
+                .transpose()?,
         })
     }
 

@@ -364,6 +364,13 @@ fn more_errors() {
         ("ops = [\"\"]\n[machine]\ncpus = 2\n", "empty operation", "expected one of: up, down"),
         ("[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nveto = [{ event = \"dying\", errno = \"EIO\" }]\n", "unknown vetoable event `dying`", "expected one of: up_prepare, down_prepare"),
         ("[machine\ncpus = 2\n", "bad.toml:1:9: error:", ""),
+        ("[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nanswer = [{ event = \"online\", ret = \"EBUSY\" }]\n", "bad.toml:5:37: error: CPU_ONLINE cannot fail", "only up_prepare and down_prepare may be answered with bad or an errno"),
+        ("[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nanswer = [{ event = \"dead\", ret = \"bad\" }]\n", "CPU_DEAD cannot fail", "answer ok, done or stop"),
+        ("[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nanswer = [{ event = \"up_prepare\", ret = \"sotp\" }]\n", "unknown answer `sotp`", "did you mean `stop`?"),
+        ("[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nanswer = [{ event = \"onlin\", ret = \"ok\" }]\n", "unknown event `onlin`", "did you mean `online`?"),
+        ("[machine]\ncpus = 2\npreset = \"linux-6.1\"\n[[fault]]\non = \"kick\"\n", "bad.toml:5:6: error: the linux-6.1 preset has no kick state", "CPUHP_BP_KICK_AP came with Linux 6.5"),
+        ("[machine]\ncpus = 2\n[[fault]]\non = \"boto\"\n", "unknown platform step `boto`", "did you mean `boot`?"),
+        ("[machine]\ncpus = 2\n[[fault]]\non = \"stop\"\ncpu = 2\n", "no CPU 2 on this machine", "the machine has CPUs 0 to 1"),
     ];
     for (text, message, help) in cases {
         let e = error(text);
@@ -391,6 +398,8 @@ fn expected_keys(table: &str) -> Vec<String> {
         "state.fail" => "[machine]\ncpus = 2\n[[state]]\nname = \"s\"\nsection = \"online\"\nfail = [{ on = \"startup\", errno = 5, zzz = 1 }]\n".to_string(),
         "notifier" => "[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nzzz = 1\n".to_string(),
         "notifier.veto" => "[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nveto = [{ event = \"up_prepare\", errno = 5, zzz = 1 }]\n".to_string(),
+        "notifier.answer" => "[machine]\ncpus = 2\n[[notifier]]\nname = \"n\"\nanswer = [{ event = \"online\", ret = \"ok\", zzz = 1 }]\n".to_string(),
+        "fault" => "[machine]\ncpus = 2\n[[fault]]\non = \"boot\"\nzzz = 1\n".to_string(),
         other => panic!("no table {other}"),
     };
     let e = Scenario::parse("t.toml", &text).unwrap_err();
@@ -413,6 +422,8 @@ fn the_documented_keys_are_the_parsers_keys() {
             "state.fail",
             "notifier",
             "notifier.veto",
+            "notifier.answer",
+            "fault",
             ""
         ]
     );
@@ -423,7 +434,7 @@ fn the_documented_keys_are_the_parsers_keys() {
             .map(|f| f.key)
             .collect();
         if table.is_empty() {
-            documented.splice(0..0, ["machine", "state", "notifier"]);
+            documented.splice(0..0, ["machine", "state", "notifier", "fault"]);
         }
         assert_eq!(expected_keys(table), documented, "table `{table}`");
     }
