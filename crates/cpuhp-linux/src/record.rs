@@ -517,6 +517,7 @@ pub fn render_recording(r: &Recording, format: RecordFormat, color: bool) -> Str
         states: Vec::new(),
         notifiers: Vec::new(),
         ops: Vec::new(),
+        faults: Vec::new(),
     };
     let t0 = ts.iter().flatten().copied().min().unwrap_or(0);
     match format {

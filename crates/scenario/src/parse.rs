@@ -41,7 +41,7 @@ use toml::Spanned;
 
 use crate::scenario::{
     AnswerSpec, Bug, FailSpec, FaultSpec, MachineSpec, NotifierSpec, Op, OpSpec, PlatformStep,
-    PresetName, Scenario, SlotSpec, StateSpec, VetoSpec,
+    PresetName, Scenario, SlotSpec, StateSpec, Target, VetoSpec,
 };
 use notifier::NotifyResult;
 
@@ -616,14 +616,15 @@ pub const OPS: &[OpDoc] = &[
     OpDoc {
         verb: "up",
         usage: "up CPU [to STATE]",
-        example: "up 1 to 60",
-        doc: "Brings the CPU up to online, or only up to a state number where a walk may stop.",
+        example: "up 1 to mm/vmstat:online",
+        doc: "Brings the CPU up to online, or only up to a state where a walk may stop: a \
+              number, or the name of one of the scenario's states or the preset's.",
     },
     OpDoc {
         verb: "down",
         usage: "down CPU [to STATE]",
-        example: "down 2",
-        doc: "Takes the CPU down to offline (0), or only down to a state number.",
+        example: "down 2 to 60",
+        doc: "Takes the CPU down to offline (0), or only down to a state (number or name).",
     },
     OpDoc {
         verb: "add-instance",
@@ -966,17 +967,17 @@ impl Scenario {
     /// # Examples
     ///
     /// ```
-    /// use cpuhp_scenario::{Op, Scenario};
+    /// use cpuhp_scenario::{Op, Scenario, Target};
     ///
     /// let s = Scenario::parse("s.toml", r#"
-    ///     ops = ["down 1", "up 1 to 60"]
+    ///     ops = ["down 1", "up 1 to 60", "down 1 to drv:online"]
     ///     [machine]
     ///     cpus = 2
     ///     [[state]]
     ///     name = "drv:online"
     ///     section = "online"
     /// "#)?;
-    /// assert_eq!(s.ops[1].op, Op::Up { cpu: 1, target: Some(60) });
+    /// assert_eq!(s.ops[1].op, Op::Up { cpu: 1, target: Some(Target::Number(60)) });
     /// # Ok::<(), cpuhp_scenario::ParseError>(())
     /// ```
     pub fn parse(file: &str, src: &str) -> Result<Scenario, ParseError> {
@@ -1444,14 +1445,37 @@ impl Ctx<'_> {
                 }
             })
         };
-        let target = |u: &str| -> Result<Option<u32>, ParseError> {
+        let target = |u: &str| -> Result<Option<Target>, ParseError> {
             match args.get(1..) {
                 Some([]) | None => Ok(None),
                 Some([(to, _), (n, s)]) if *to == "to" => {
-                    let n: u32 = n
-                        .parse()
-                        .map_err(|_| self.err(s.clone(), format!("`{n}` is not a state number")))?;
-                    Ok(Some(n))
+                    if let Ok(n) = n.parse::<u32>() {
+                        return Ok(Some(Target::Number(n)));
+                    }
+                    // A name: the scenario's states, then the preset's table.
+                    let preset = machine.preset.preset();
+                    let known = states
+                        .iter()
+                        .map(|st| st.name.as_str())
+                        .chain(preset.states.iter().map(|st| st.name));
+                    if known.clone().any(|k| k == *n) {
+                        return Ok(Some(Target::Name(n.to_string())));
+                    }
+                    let e = self.err(
+                        s.clone(),
+                        format!(
+                            "no state `{n}` in this scenario or the {} preset",
+                            preset.name
+                        ),
+                    );
+                    Err(match closest(n, known) {
+                        Some(k) => e.help(format!("did you mean `{k}`?")),
+                        None => e.help(format!(
+                            "expected a state number or name (`cpuhp states --preset {}` lists \
+                             the preset's)",
+                            preset.name
+                        )),
+                    })
                 }
                 _ => Err(usage(u)),
             }

@@ -15,7 +15,7 @@ use notifier::{NotifierBlock, NotifyResult};
 
 use crate::check::{self, Snapshot, Violation};
 use crate::journal::{Event, Injection, Outcome, Pattern, Point, Shared};
-use crate::scenario::{Bug, Op, Scenario, SlotSpec, StateSpec};
+use crate::scenario::{self, Bug, Op, Scenario, SlotSpec, StateSpec};
 
 /// What a run recorded.
 ///
@@ -336,11 +336,22 @@ impl<P: Platform> HotplugOps for Hotplug<P> {
     }
 }
 
-/// State numbers and instance ids handed out so far.
-#[derive(Clone, Debug, Default)]
+/// State numbers and instance ids handed out so far, and the preset's table for targets by name.
+#[derive(Clone, Debug)]
 pub(crate) struct Ids {
     pub(crate) states: BTreeMap<String, StateId>,
     pub(crate) instances: BTreeMap<(String, String), InstanceId>,
+    pub(crate) preset: &'static cpuhp::preset::Preset,
+}
+
+impl Default for Ids {
+    fn default() -> Ids {
+        Ids {
+            states: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            preset: &cpuhp::preset::DEMO,
+        }
+    }
 }
 
 impl Ids {
@@ -349,6 +360,31 @@ impl Ids {
             .get(name)
             .copied()
             .ok_or(Error::new(ErrorKind::InvalidState))
+    }
+
+    /// Where an `up`/`down` stops: `default` without a target, a scenario state by the number
+    /// it got, a preset state by its table's.
+    fn target(
+        &self,
+        target: Option<&scenario::Target>,
+        default: StateId,
+    ) -> Result<StateId, Error> {
+        match target {
+            None => Ok(default),
+            Some(scenario::Target::Number(n)) => Ok(StateId(*n)),
+            Some(scenario::Target::Name(name)) => self
+                .states
+                .get(name)
+                .copied()
+                .or_else(|| {
+                    self.preset
+                        .states
+                        .iter()
+                        .find(|s| s.name == name)
+                        .map(|s| StateId(s.number))
+                })
+                .ok_or(Error::new(ErrorKind::InvalidState)),
+        }
     }
 
     /// The state to add instance `name` to: instance names are unique per state.
@@ -382,12 +418,12 @@ impl<P: Platform> Target for Hotplug<P> {
         let online = self.layout().online;
         match op {
             Op::Up { cpu, target } => {
-                self.cpu_up(CpuId(*cpu), target.map_or(online, StateId))?;
+                self.cpu_up(CpuId(*cpu), ids.target(target.as_ref(), online)?)?;
                 // As sysfs `online`: the device follows a full online.
                 Ok(())
             }
             Op::Down { cpu, target } => {
-                self.cpu_down(CpuId(*cpu), target.map_or(StateId::OFFLINE, StateId))
+                self.cpu_down(CpuId(*cpu), ids.target(target.as_ref(), StateId::OFFLINE)?)
             }
             Op::AddInstance { state, name } => {
                 let s = ids.new_instance(state, name)?;
@@ -429,9 +465,9 @@ impl Target for ThreadsTarget {
         let m = &self.0;
         let online = m.with(|hp| hp.layout().online)?;
         match op {
-            Op::Up { cpu, target } => m.cpu_up(CpuId(*cpu), target.map_or(online, StateId)),
+            Op::Up { cpu, target } => m.cpu_up(CpuId(*cpu), ids.target(target.as_ref(), online)?),
             Op::Down { cpu, target } => {
-                m.cpu_down(CpuId(*cpu), target.map_or(StateId::OFFLINE, StateId))
+                m.cpu_down(CpuId(*cpu), ids.target(target.as_ref(), StateId::OFFLINE)?)
             }
             Op::AddInstance { state, name } => m
                 .add_instance(ids.new_instance(state, name)?, name.clone())
@@ -459,7 +495,10 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
     // injected after it, and count calls from there).
     sh.lock().forget_boot();
     let steps = steps(s);
-    let mut ids = Ids::default();
+    let mut ids = Ids {
+        preset: s.machine.preset.preset(),
+        ..Ids::default()
+    };
     let mut violations = Vec::new();
     let mut stopped_at = None;
     let mut states_after = Vec::new();

@@ -319,6 +319,24 @@ pub struct FaultSpec {
 }
 
 /// Where `up`/`down` stop.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{Op, Scenario, Target};
+///
+/// let s = Scenario::parse("s.toml", r#"
+///     ops = ["down 1 to sched:active", "up 1 to mydrv:online"]
+///     [machine]
+///     cpus = 2
+///     [[state]]
+///     name = "mydrv:online"
+///     section = "online"
+/// "#)?;
+/// assert_eq!(s.ops[1].op, Op::Up { cpu: 1, target: Some(Target::Name("mydrv:online".into())) });
+/// assert_eq!(s.ops[1].op.to_string(), "up 1 to mydrv:online");
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     /// A state number.
@@ -353,14 +371,14 @@ pub enum Op {
         /// The CPU.
         cpu: u32,
         /// The target state (`None`: online).
-        target: Option<u32>,
+        target: Option<Target>,
     },
     /// `down CPU [to STATE]`: `cpu_down` to offline or to a state (number or name).
     Down {
         /// The CPU.
         cpu: u32,
         /// The target state (`None`: offline).
-        target: Option<u32>,
+        target: Option<Target>,
     },
     /// `add-instance STATE NAME`.
     AddInstance {
@@ -397,7 +415,7 @@ pub enum Op {
 
 impl std::fmt::Display for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let to = |t: &Option<u32>| t.map(|t| format!(" to {t}")).unwrap_or_default();
+        let to = |t: &Option<Target>| t.as_ref().map(|t| format!(" to {t}")).unwrap_or_default();
         match self {
             Op::Up { cpu, target } => write!(f, "up {cpu}{}", to(target)),
             Op::Down { cpu, target } => write!(f, "down {cpu}{}", to(target)),

@@ -642,3 +642,45 @@ fn the_readmes_scenario_runs() {
     // `smt off` took the second thread of each core (CPUs 1 and 3) down.
     assert_eq!(rec.final_states, [99, 0, 99, 0]);
 }
+
+// ----- targets by name ---------------------------------------------------------------------------
+
+/// `up`/`down` stop at a state given by name: one of the scenario's (at the number it got) or of
+/// the preset's table; an unknown name is refused with the closest.
+#[test]
+fn targets_by_name_stop_where_the_state_is() {
+    let s = Scenario::parse(
+        "t.toml",
+        r#"
+        ops = ["down 1", "up 1 to mydrv:online", "up 1", "down 1 to smpboot/threads:online", "down 1 to 140"]
+        [machine]
+        cpus = 2
+        preset = "linux-6.1"
+        [[state]]
+        name = "mydrv:online"
+        section = "online"
+        "#,
+    )
+    .unwrap();
+    let rec = run(&s, false);
+    assert!(rec.violations.is_empty(), "{:?}", rec.violations);
+    let k = rec.setup_steps;
+    let cpu1: Vec<u32> = rec.states_after[k..].iter().map(|st| st[1]).collect();
+    // mydrv:online got a dynamic ONLINE slot; smpboot/threads:online is 156 on 6.1, where 140
+    // is no state at all (refused: the CPU stays).
+    let mydrv = *rec
+        .state_names
+        .iter()
+        .find(|(_, n)| n.as_str() == "mydrv:online")
+        .unwrap()
+        .0;
+    assert_eq!(cpu1, [0, mydrv, 236, 156, 156]);
+    assert!((201..=231).contains(&mydrv));
+    assert_eq!(rec.steps[k + 1], "up 1 to mydrv:online");
+    let threads = run(&s, true);
+    assert_eq!(threads.final_states, rec.final_states);
+    assert_eq!(
+        error("ops = [\"up 1 to mydrv:onlin\"]\n[machine]\ncpus = 2\n[[state]]\nname = \"mydrv:online\"\nsection = \"online\"\n"),
+        "bad.toml:1:17: error: no state `mydrv:onlin` in this scenario or the demo preset\n  |\n1 | ops = [\"up 1 to mydrv:onlin\"]\n  |                 ^^^^^^^^^^^\n  = help: did you mean `mydrv:online`?"
+    );
+}
