@@ -557,7 +557,7 @@ fn run_fits_100_columns_when_piped_and_wide_spells_rules_out() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
     assert!(text.contains("\n           •   c: CPU_UP_PREPARE 2     ENOMEM 7 seed\n"));
-    assert!(text.contains("\nlegend\n  where: ctl = the control CPU, cpuN = CPU N's hotplug thread, irqN = on CPU N, interrupts off\n"));
+    assert!(text.contains("\nlegend\n  where: ctl = the control CPU, cpuN = CPU N's hotplug thread, irqN = CPU N with interrupts off\n"));
     assert!(text.contains("\n  7 seed    rule 7, the seed: a veto of CPU_UP_PREPARE sends CPU_UP_CANCELED to the notifiers called\n"));
     let out = cpuhp()
         .args(["run", "--wide", &example("seed")])

@@ -180,6 +180,8 @@ pub(crate) fn run_with(
             }
         }
     }
+    // The scenario's own platform faults, after the ones injected above (those fire first).
+    platform_faults.extend(planned_faults(s));
     let topology = Topology::new(s.machine.cpus)
         .with_threads_per_core(s.machine.threads_per_core)
         .with_smt_control(s.machine.smt);
@@ -266,6 +268,31 @@ fn planned(s: &Scenario) -> Vec<Injection> {
         }
     }
     v
+}
+
+/// The scenario's platform faults, as the state machine's: each fails its core state's startup
+/// (boot, kick) or teardown (stop).
+fn planned_faults(s: &Scenario) -> Vec<Fault> {
+    let preset = s.machine.preset.preset();
+    s.faults
+        .iter()
+        .filter_map(|f| {
+            // The parser refuses a kick on a preset without a kick state.
+            let (state, startup) = f.on.state(preset)?;
+            let mut fault = if startup {
+                Fault::startup(state, f.errno)
+            } else {
+                Fault::teardown(state, f.errno)
+            };
+            if let Some(c) = f.cpu {
+                fault = fault.on_cpu(CpuId(c));
+            }
+            if let Some(t) = f.times {
+                fault = fault.times(t);
+            }
+            Some(fault.after(f.after))
+        })
+        .collect()
 }
 
 /// The inline platform: everything on the calling thread, trace events into the journal.

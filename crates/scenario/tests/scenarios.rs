@@ -20,8 +20,9 @@ fn demo() -> Scenario {
     Scenario::parse("demo.toml", DEMO_SCENARIO).unwrap()
 }
 
-const EXAMPLES: [&str; 7] = [
+const EXAMPLES: [&str; 8] = [
     "seed",
+    "seed-platform-failure",
     "multi-instance",
     "rollback-failure",
     "suspend",
@@ -557,7 +558,7 @@ fn the_seed_at_80_columns() {
         ]
     );
     let legend = &text[text.find("\nlegend\n").unwrap()..];
-    assert!(legend.contains("\n  where: ctl = the control CPU, cpuN = CPU N's hotplug thread, irqN = on CPU N,\n    interrupts off\n"));
+    assert!(legend.contains("\n  where: ctl = the control CPU, cpuN = CPU N's hotplug thread,\n    irqN = CPU N with interrupts off\n"));
     assert!(legend.contains("\n  7 seed    rule 7, the seed: a veto of CPU_UP_PREPARE sends CPU_UP_CANCELED to\n            the notifiers called before it only\n"));
     assert!(legend.contains("(0 is offline, 99 online;"));
     let keys: Vec<&str> = legend
@@ -683,4 +684,105 @@ fn targets_by_name_stop_where_the_state_is() {
         error("ops = [\"up 1 to mydrv:onlin\"]\n[machine]\ncpus = 2\n[[state]]\nname = \"mydrv:online\"\nsection = \"online\"\n"),
         "bad.toml:1:17: error: no state `mydrv:onlin` in this scenario or the demo preset\n  |\n1 | ops = [\"up 1 to mydrv:onlin\"]\n  |                 ^^^^^^^^^^^\n  = help: did you mean `mydrv:online`?"
     );
+}
+
+// ----- platform faults ---------------------------------------------------------------------------
+
+/// The notifier events of step `step` (counted from the first operation), as `name EVENT`.
+fn notes_of(rec: &cpuhp_scenario::Record, op: usize) -> Vec<String> {
+    let step = rec.setup_steps + op;
+    let start = rec
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Step { index, .. } if *index == step))
+        .unwrap();
+    rec.events[start..]
+        .iter()
+        .take_while(|e| !matches!(e, Event::StepDone { .. }))
+        .filter_map(|e| match e {
+            Event::Notify {
+                notifier, action, ..
+            } => Some(format!("{notifier} {action}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The seed's platform failure: CPU 2 does not boot after every notifier said OK to
+/// CPU_UP_PREPARE: all of them hear CPU_UP_CANCELED, the PREPARE state is undone, `up` fails with
+/// the platform's errno; the fault fires once, so the second `up` works.
+#[test]
+fn a_cpu_that_fails_to_boot_cancels_every_notifier_that_said_ok() {
+    let s = example("seed-platform-failure");
+    for threads in [false, true] {
+        let rec = run(&s, threads);
+        assert!(rec.violations.is_empty(), "{:?}", rec.violations);
+        assert_eq!(
+            notes_of(&rec, 1),
+            [
+                "a CPU_UP_PREPARE",
+                "b CPU_UP_PREPARE",
+                "c CPU_UP_PREPARE",
+                "a CPU_UP_CANCELED",
+                "b CPU_UP_CANCELED",
+                "c CPU_UP_CANCELED",
+            ]
+        );
+        let k = rec.setup_steps;
+        assert_eq!(rec.states_after[k + 1], [99, 99, 0, 99]);
+        assert_eq!(rec.final_states, [99, 99, 99, 99]);
+    }
+    let text = timeline80(&s);
+    assert!(text.contains(
+        "\n  plat  30 ✗ CPU 2 fails to come up    EIO fault\n  ctl   10 ↓ mydrv:prepare             ok  12 undo\n"
+    ), "{text}");
+    assert!(
+        text.contains(
+            "\n  ⇒ failed with EIO: startup of state 30 (cpu:bringup) on CPU 2 failed: EIO;\n"
+        ),
+        "{text}"
+    );
+}
+
+/// A kick that fails (parallel bring-up's first pass) and a CPU that refuses to stop, each with
+/// `after` and `times`; `cpu` left out means any CPU.
+#[test]
+fn kick_and_stop_faults_fire_as_counted() {
+    let s = Scenario::parse(
+        "f.toml",
+        r#"
+        ops = ["down 1", "down 2", "down 3", "down 3", "up 1", "up 1", "up 2"]
+        [machine]
+        cpus = 4
+        [[fault]]
+        on = "stop"
+        after = 2
+        times = 1
+        errno = "EBUSY"
+        [[fault]]
+        on = "kick"
+        cpu = 1
+        times = 1
+        "#,
+    )
+    .unwrap();
+    assert_eq!(s.faults.len(), 2);
+    let rec = run(&s, false);
+    assert!(rec.violations.is_empty(), "{:?}", rec.violations);
+    let k = rec.setup_steps;
+    let outcomes: Vec<String> = rec
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepDone { index, outcome } if *index >= k => Some(match outcome {
+                cpuhp_scenario::Outcome::Ok => "ok".to_string(),
+                cpuhp_scenario::Outcome::Failed { errno, .. } => errno.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    // The third stop (CPU 3) refuses once; the retry works. CPU 1's first kick fails.
+    assert_eq!(outcomes, ["ok", "ok", "EBUSY", "ok", "EIO", "ok", "ok"]);
+    assert_eq!(rec.final_states, [99, 99, 99, 0]);
+    assert_eq!(run(&s, true).final_states, rec.final_states);
 }

@@ -472,7 +472,7 @@ fn fitted(
     let names = [
         "ctl = the control CPU",
         "cpuN = CPU N's hotplug thread",
-        "irqN = on CPU N, interrupts off",
+        "irqN = CPU N with interrupts off",
         "plat = the platform",
     ];
     let used: Vec<&str> = names
@@ -487,18 +487,26 @@ fn fitted(
         .iter()
         .find(|(_, n)| n.as_str() == "online")
         .map_or(preset.layout.online.get(), |(k, _)| *k);
-    let legend = [
-        format!("where: {}", used.join(", ")),
-        format!(
-            "step: the state the callback belongs to (0 is offline, {online} online; \
-             `cpuhp states --preset {}` lists the preset's); ↑ a startup, ↓ a teardown, \
-             • a legacy notifier's event, ✗ a platform failure",
-            preset.name
-        ),
-    ];
-    for l in legend {
-        let _ = writeln!(out, "{}", wrap(2, &l));
+    // The places, packed into lines whole: a line never breaks inside one.
+    let mut line = String::from("  where:");
+    for (k, item) in used.iter().enumerate() {
+        let sep = if k + 1 < used.len() { "," } else { "" };
+        if line.chars().count() + 1 + item.chars().count() + sep.len() > columns {
+            let _ = writeln!(out, "{line}");
+            line = "   ".to_string();
+        }
+        line.push(' ');
+        line.push_str(item);
+        line.push_str(sep);
     }
+    let _ = writeln!(out, "{line}");
+    let step = format!(
+        "step: the state the callback belongs to (0 is offline, {online} online; \
+         `cpuhp states --preset {}` lists the preset's); ↑ a startup, ↓ a teardown, \
+         • a legacy notifier's event, ✗ a platform failure",
+        preset.name
+    );
+    let _ = writeln!(out, "{}", wrap(2, &step));
     for (key, text) in RULES.iter().filter(|(k, _)| keys.contains(k)) {
         let first = format!("  {}  ", p.paint(RULE, &format!("{key:<key_w$}")));
         let rest = " ".repeat(2 + key_w + 2);
