@@ -97,6 +97,9 @@ pub enum Event {
         cpu: u32,
         /// 0 or the veto's negative errno.
         ret: i32,
+        /// The answer had the stop bit (`NOTIFY_STOP`, `NOTIFY_BAD`, a veto): the walk ended
+        /// here.
+        stop: bool,
     },
     /// Linux would warn here.
     Warning {

@@ -3,7 +3,7 @@
 //! every step.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cpuhp::legacy::{CpuAction, CpuEvent};
 use cpuhp::sim::Machine;
@@ -15,7 +15,7 @@ use notifier::{NotifierBlock, NotifyResult};
 
 use crate::check::{self, Snapshot, Violation};
 use crate::journal::{Event, Injection, Outcome, Pattern, Point, Shared};
-use crate::scenario::{self, Bug, Op, Scenario, SlotSpec, StateSpec};
+use crate::scenario::{self, AnswerSpec, Bug, NotifierSpec, Op, Scenario, SlotSpec, StateSpec};
 
 /// What a run recorded.
 ///
@@ -688,7 +688,7 @@ fn exec(
         }
         Step::Register(i) => {
             let nb = &s.notifiers[*i];
-            let block = notifier_block(&nb.name, nb.priority, sh);
+            let block = notifier_block(nb, sh);
             target.hotplug(|hp| hp.register(block.into()))?
         }
         Step::Op(i) => {
@@ -718,17 +718,20 @@ fn exec(
     }
 }
 
-/// A notifier that records every event and vetoes as planned.
+/// A notifier that records every event, vetoes as planned (and as `explore` injects), and gives
+/// its planned answers.
 fn notifier_block(
-    name: &str,
-    priority: i32,
+    nb: &NotifierSpec,
     sh: &Shared,
 ) -> Arc<NotifierBlock<impl Fn(CpuAction, &CpuId) -> NotifyResult + Send + Sync + 'static>> {
-    let (name, sh) = (name.to_string(), sh.clone());
+    let (name, sh) = (nb.name.clone(), sh.clone());
+    // Each answer with what is left of its `after` and `times`.
+    let answers = Mutex::new(nb.answer.clone());
     Arc::new(NotifierBlock::new(
         move |action: CpuAction, cpu: &CpuId| {
             let mut j = sh.lock();
             let mut ret = NotifyResult::OK;
+            let mut vetoed = false;
             if action.event.can_veto() {
                 let point = Point::Notifier {
                     notifier: name.clone(),
@@ -737,6 +740,18 @@ fn notifier_block(
                 };
                 if let Some(errno) = j.call(point) {
                     ret = NotifyResult::from_error(errno);
+                    vetoed = true;
+                }
+            }
+            if !vetoed {
+                if let Some(r) = answer(&answers, action.event, cpu.0) {
+                    ret = r;
+                    // A planned veto given as an answer fails the call like a `veto`.
+                    if ret.error().is_some() {
+                        if let Some(call) = j.calls.last_mut() {
+                            call.failed = true;
+                        }
+                    }
                 }
             }
             j.events.push(Event::Notify {
@@ -744,11 +759,29 @@ fn notifier_block(
                 action: action.to_string(),
                 cpu: cpu.0,
                 ret: ret.to_errno(),
+                stop: ret.is_stop(),
             });
             ret
         },
-        priority,
+        nb.priority,
     ))
+}
+
+/// The planned answer to `event` for `cpu`, if one fires now: the first matching answer not
+/// spent, once its `after` events went by.
+fn answer(answers: &Mutex<Vec<AnswerSpec>>, event: CpuEvent, cpu: u32) -> Option<NotifyResult> {
+    let mut answers = answers.lock().unwrap_or_else(|e| e.into_inner());
+    let a = answers
+        .iter_mut()
+        .find(|a| a.event == event && a.cpu.is_none_or(|c| c == cpu) && a.times != Some(0))?;
+    if a.after > 0 {
+        a.after -= 1;
+        return None;
+    }
+    if let Some(t) = &mut a.times {
+        *t -= 1;
+    }
+    Some(a.ret)
 }
 
 /// The callbacks of a state: each records its call, fails as planned, and accounts for its

@@ -20,9 +20,10 @@ fn demo() -> Scenario {
     Scenario::parse("demo.toml", DEMO_SCENARIO).unwrap()
 }
 
-const EXAMPLES: [&str; 8] = [
+const EXAMPLES: [&str; 9] = [
     "seed",
     "seed-platform-failure",
+    "notifier-stop",
     "multi-instance",
     "rollback-failure",
     "suspend",
@@ -785,4 +786,130 @@ fn kick_and_stop_faults_fire_as_counted() {
     assert_eq!(outcomes, ["ok", "ok", "EBUSY", "ok", "EIO", "ok", "ok"]);
     assert_eq!(rec.final_states, [99, 99, 99, 0]);
     assert_eq!(run(&s, true).final_states, rec.final_states);
+}
+
+// ----- notifier answers --------------------------------------------------------------------------
+
+/// NOTIFY_STOP ends the walk without a failure: c never hears CPU_UP_PREPARE, and CPU 1 comes up,
+/// c hearing CPU_STARTING and CPU_ONLINE like the others.
+#[test]
+fn notify_stop_ends_the_walk_and_the_cpu_comes_up() {
+    let s = example("notifier-stop");
+    for threads in [false, true] {
+        let rec = run(&s, threads);
+        assert!(rec.violations.is_empty(), "{:?}", rec.violations);
+        assert_eq!(
+            notes_of(&rec, 1),
+            [
+                "a CPU_UP_PREPARE",
+                "b CPU_UP_PREPARE",
+                "a CPU_STARTING",
+                "b CPU_STARTING",
+                "c CPU_STARTING",
+                "a CPU_ONLINE",
+                "b CPU_ONLINE",
+                "c CPU_ONLINE",
+            ]
+        );
+        assert_eq!(rec.final_states, [99, 99]);
+    }
+    let text = timeline80(&s);
+    assert!(text.contains("\n           •   b: CPU_UP_PREPARE 1     stop end\n  ctl   29 ↑ cpuhp_kick_ap_alive       ok   11 alive\n"), "{text}");
+    assert!(text.contains("\n  ⇒ ok: CPU 1: 0 → 99\n"));
+    assert!(
+        text.contains(
+            "\n  end       the notifier answered with the stop bit (NOTIFY_STOP): the walk ends\n"
+        ),
+        "{text}"
+    );
+}
+
+fn three_notifiers(b_answers: &str, ops: &str) -> Scenario {
+    Scenario::parse(
+        "answers.toml",
+        &format!(
+            "ops = {ops}\n[machine]\ncpus = 3\n[[notifier]]\nname = \"a\"\npriority = 3\n\
+             [[notifier]]\nname = \"b\"\npriority = 2\nanswer = {b_answers}\n\
+             [[notifier]]\nname = \"c\"\npriority = 1\n"
+        ),
+    )
+    .unwrap()
+}
+
+/// Each answer with Linux's semantics: done goes on; bad is a veto with EPERM; an errno is a veto
+/// with that errno (counted with after/times); the stop bit alone or with OK ends the walk of any
+/// event, without a failure.
+#[test]
+fn every_answer_means_what_it_means_in_linux() {
+    // done: the walk goes on, nothing fails.
+    let s = three_notifiers(
+        r#"[{ event = "up_prepare", ret = "done" }]"#,
+        r#"["down 1", "up 1"]"#,
+    );
+    let rec = run(&s, false);
+    assert_eq!(
+        &notes_of(&rec, 1)[..3],
+        ["a CPU_UP_PREPARE", "b CPU_UP_PREPARE", "c CPU_UP_PREPARE"]
+    );
+    assert_eq!(rec.final_states, [99, 99, 99]);
+
+    // bad: a veto (EPERM); only a, before b, hears CPU_UP_CANCELED.
+    let s = three_notifiers(
+        r#"[{ event = "up_prepare", ret = "bad" }]"#,
+        r#"["down 1", "up 1"]"#,
+    );
+    let rec = run(&s, false);
+    assert_eq!(
+        notes_of(&rec, 1),
+        ["a CPU_UP_PREPARE", "b CPU_UP_PREPARE", "a CPU_UP_CANCELED"]
+    );
+    assert_eq!(rec.final_states, [99, 0, 99]);
+    assert!(render(&rec, &s, Format::Timeline, false).contains(
+        "⇒ failed with EPERM: startup of state 9 (notify:prepare) on CPU 1 failed: EPERM"
+    ));
+
+    // An errno on down_prepare, after one and once: the second `down` is vetoed, the third not.
+    let s = three_notifiers(
+        r#"[{ event = "down_prepare", ret = "EBUSY", after = 1, times = 1 }]"#,
+        r#"["down 1", "down 2", "down 2"]"#,
+    );
+    let rec = run(&s, false);
+    assert_eq!(
+        notes_of(&rec, 1),
+        [
+            "a CPU_DOWN_PREPARE",
+            "b CPU_DOWN_PREPARE",
+            "a CPU_DOWN_FAILED"
+        ]
+    );
+    assert_eq!(rec.final_states, [99, 0, 0]);
+    assert!(rec.reached.iter().filter(|r| r.failed).count() == 1);
+
+    // ok|stop on CPU_ONLINE for CPU 2 only: c misses CPU_ONLINE 2; CPU 2 is up all the same.
+    let s = three_notifiers(
+        r#"[{ event = "online", cpu = 2, ret = "ok|stop" }]"#,
+        r#"["down 1", "down 2", "up 1", "up 2"]"#,
+    );
+    let rec = run(&s, false);
+    let online = |op| -> Vec<String> {
+        notes_of(&rec, op)
+            .into_iter()
+            .filter(|n| n.ends_with("CPU_ONLINE"))
+            .collect()
+    };
+    assert_eq!(online(2), ["a CPU_ONLINE", "b CPU_ONLINE", "c CPU_ONLINE"]);
+    assert_eq!(online(3), ["a CPU_ONLINE", "b CPU_ONLINE"]);
+    assert_eq!(rec.final_states, [99, 99, 99]);
+
+    // done|stop (the stop bit alone) ends the walk too, and is no failure.
+    let s = three_notifiers(
+        r#"[{ event = "up_prepare", ret = "done|stop" }]"#,
+        r#"["down 1", "up 1"]"#,
+    );
+    let rec = run(&s, true);
+    assert_eq!(
+        &notes_of(&rec, 1)[..3],
+        ["a CPU_UP_PREPARE", "b CPU_UP_PREPARE", "a CPU_STARTING"]
+    );
+    assert_eq!(rec.final_states, [99, 99, 99]);
 }

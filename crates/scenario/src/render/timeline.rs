@@ -240,6 +240,11 @@ const RULES: &[(&str, &str)] = &[
     ("16 fail", "rule 16: the install fails; nothing of it stays"),
     ("16 undo", "rule 16: undone on the CPUs before the failure"),
     (
+        "end",
+        "the notifier answered with the stop bit (NOTIFY_STOP): the walk ends there, without a \
+         failure; the notifiers after it do not hear the event",
+    ),
+    (
         "inner",
         "passes on the failure of a callback that ran inside it",
     ),
@@ -857,13 +862,23 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool) {
                 action,
                 cpu,
                 ret,
+                stop,
             } => {
                 let vetoed_before = failed.get(cpu).copied().unwrap_or(false);
                 if *ret != 0 {
                     failed.insert(*cpu, true);
                 }
-                let (result, style) = result_of(*ret, false);
-                let rule = if vetoed_before && action.starts_with("CPU_DOWN_PREPARE") {
+                let (mut result, mut style) = result_of(*ret, false);
+                if *stop && *ret == 0 {
+                    (result, style) = ("stop".into(), NOTE);
+                }
+                let rule = if *stop && *ret == 0 {
+                    Some(why(
+                        "end",
+                        "NOTIFY_STOP: the walk ends here, not a failure; the notifiers after it \
+                         do not hear this event",
+                    ))
+                } else if vetoed_before && action.starts_with("CPU_DOWN_PREPARE") {
                     Some(why(
                         "12 noveto",
                         "rule 12: undoing a bring-up, a veto cannot stop it",
