@@ -610,3 +610,28 @@ fn run_suggests_a_free_starting_slot_of_the_preset() {
         ),
     );
 }
+
+/// With no setup steps, the first operation's result still says which CPU moved (from where the
+/// boot left it), and a second `down` of the same CPU moves nothing.
+#[test]
+fn run_says_which_cpu_the_first_operation_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bare.toml");
+    std::fs::write(
+        &file,
+        "ops = [\"down 1\", \"down 1\"]\n[machine]\ncpus = 2\n",
+    )
+    .unwrap();
+    let out = cpuhp()
+        .arg("run")
+        .arg(&file)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let results: Vec<&str> = text.lines().filter(|l| l.starts_with("  ⇒")).collect();
+    assert_eq!(results, ["  ⇒ ok: CPU 1: 99 → 0", "  ⇒ ok: no CPU moved"]);
+    assert!(text.contains("\nend: CPU 0 at 99, CPU 1 at 0\n"));
+}

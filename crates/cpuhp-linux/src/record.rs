@@ -459,6 +459,7 @@ impl Recording {
             setup_steps: 1,
             violations: Vec::new(),
             final_states: states_after.last().cloned().unwrap_or_default(),
+            states_before: self.states_before.clone(),
             states_after,
             state_names,
             stopped_at: None,

@@ -350,7 +350,7 @@ pub const FIELDS: &[FieldDoc] = &[
         table: "machine",
         key: "cpus",
         example: "cpus = 4",
-        doc: "CPUs 0 to cpus-1 (1 to 256), all present and booted at the start.",
+        doc: "How many CPUs: numbered from 0, all present and booted at the start.",
     },
     FieldDoc {
         table: "machine",
@@ -718,15 +718,17 @@ fn op_words() -> Vec<&'static str> {
 /// ```
 pub fn reference() -> String {
     let wrap = |text: &str, indent: &str| -> String {
+        // A table's heading continues indented, under its name.
+        let rest = if indent.is_empty() { "    " } else { indent };
         let opts = textwrap::Options::new(80)
             .initial_indent(indent)
-            .subsequent_indent(indent);
+            .subsequent_indent(rest);
         textwrap::fill(text, opts)
     };
-    let mut out = wrap(
-        "A scenario is a TOML file: one [machine], any number of [[state]] and \
-         [[notifier]] tables, and `ops`. Every key, with an example:",
-        "",
+    let mut out = textwrap::fill(
+        "A scenario is a TOML file: one [machine], any number of [[state]], [[notifier]] and \
+         [[fault]] tables, and `ops`. Every key, with an example:",
+        80,
     );
     out.push('\n');
     for (table, head, what) in TABLES {

@@ -49,6 +49,8 @@ pub struct Record {
     pub violations: Vec<Violation>,
     /// Each CPU's state at the end.
     pub final_states: Vec<u32>,
+    /// Each CPU's state before the first step (after the boot).
+    pub states_before: Vec<u32>,
     /// Each CPU's state after each step.
     pub states_after: Vec<Vec<u32>>,
     /// State numbers by name, for the scenario's states and the preset's.
@@ -228,6 +230,7 @@ fn boot_failure(s: &Scenario, sh: &Shared, e: Error) -> Record {
         setup_steps: 1,
         violations: Vec::new(),
         final_states: vec![0; s.machine.cpus as usize],
+        states_before: Vec::new(),
         states_after: Vec::new(),
         state_names: BTreeMap::new(),
         stopped_at: Some(0),
@@ -537,6 +540,10 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
         Some(snap)
     };
     let mut before = snap(&mut || target.hotplug(|hp| hp.snapshot(&Ids::default())).ok());
+    let states_before = before
+        .as_ref()
+        .map(|b| b.states.clone())
+        .unwrap_or_default();
     for (index, step) in steps.iter().enumerate() {
         let what = step.describe(s);
         let from = {
@@ -651,6 +658,7 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
         setup_steps,
         violations,
         final_states,
+        states_before,
         states_after,
         state_names,
         stopped_at,

@@ -690,11 +690,11 @@ fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
     out
 }
 
-/// Where the CPUs stood before step `index`.
+/// Where the CPUs stood before step `index`: after the step before, or after the boot.
 fn before(rec: &Record, index: usize) -> Option<&Vec<u32>> {
     match index.checked_sub(1) {
         Some(k) => rec.states_after.get(k),
-        None => None,
+        None => Some(&rec.states_before).filter(|b| !b.is_empty()),
     }
 }
 
