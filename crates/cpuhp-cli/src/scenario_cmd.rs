@@ -95,6 +95,10 @@ pub struct ExploreArgs {
     /// Only single failures: skip injecting a second failure into each rollback.
     #[arg(long)]
     no_rollback_failures: bool,
+    /// Try failure points on every CPU, not one representative per class of interchangeable
+    /// CPUs (the reference the reduction is checked against; slow on large machines).
+    #[arg(long)]
+    no_symmetry: bool,
     /// Skip the runs where a failing callback panics instead of returning its errno.
     #[arg(long)]
     no_panics: bool,
@@ -186,6 +190,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     };
     let mut options = ExploreOptions {
         rollback_failures: !args.no_rollback_failures,
+        symmetry: !args.no_symmetry,
         panics: !args.no_panics,
         ..ExploreOptions::default()
     };
@@ -198,8 +203,19 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
         indicatif::ProgressBar::hidden()
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>17} {bar:40} {pos}/{len} runs ({rate}, eta {eta})",
+        )
+        .map(|style| {
+            // Whole runs per second: indicatif's `{per_sec}` shows four decimals.
+            style.with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                },
+            )
+        })
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     // The panics exploration injects into callbacks are caught by the machine: keep their
     // messages off the terminal (any other panic is still printed).
@@ -213,8 +229,16 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
             default_hook(info);
         }
     }));
-    let found = explore(&s, &options, |done, total| {
-        bar.set_length(total as u64);
+    let phase = std::sync::Mutex::new(None);
+    let found = explore(&s, &options, |p, done, total| {
+        let mut current = phase.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != Some(p) {
+            // A new phase: its own bar, from zero, with its total known from the start.
+            *current = Some(p);
+            bar.reset();
+            bar.set_prefix(p.to_string());
+            bar.set_length(total as u64);
+        }
         bar.set_position(done as u64);
     });
     bar.finish_and_clear();
@@ -291,6 +315,13 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
         );
     }
     let runs = found.cases.len();
+    if !found.classes.is_empty() {
+        let _ = writeln!(out);
+    }
+    for class in &found.classes {
+        // Interchangeable CPUs: the others' failure points were not tried (`--no-symmetry` does).
+        let _ = writeln!(out, "{class}");
+    }
     let broken: Vec<_> = found.cases.iter().filter(|c| c.is_broken()).collect();
     let _ = writeln!(out);
     for v in &found.baseline {

@@ -136,12 +136,25 @@ impl PresetFile {
                 e.2 += 1;
             }
         }
+        // The recording's own tracefs instance added ring buffers, each an instance of the
+        // ring-buffer state: the kernel without the recording has that many fewer.
+        let ring_buffers = rec
+            .states
+            .iter()
+            .find(|r| r.name == crate::record::RING_BUFFER_STATE)
+            .map(|r| r.number);
         let cb = |n: u32, up: bool| {
             seen.get(&(n, up))
                 .map(|(s, ctx, k, multi)| LearnedCallback {
                     symbol: s.clone(),
                     ctx: ctx_name(*ctx).into(),
-                    instances: multi.then_some(*k),
+                    instances: multi.then(|| {
+                        if Some(n) == ring_buffers {
+                            k.saturating_sub(rec.own_ring_buffers)
+                        } else {
+                            *k
+                        }
+                    }),
                 })
         };
         PresetFile {

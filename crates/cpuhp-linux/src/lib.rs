@@ -40,7 +40,9 @@ pub use ops::{
     execute, parse_cpus, parse_op, plan, Failed, JournalEntry, Op, Plan, Report, Transaction, Write,
 };
 pub use probe::{probe, CpuInfo, Finding, Probe, Tristate};
-pub use record::{record, render_recording, Call, RecordFormat, Recording};
+pub use record::{
+    record, render_recording, ring_buffers_of, Call, RecordFormat, Recording, RING_BUFFER_STATE,
+};
 pub use sim::SimKernel;
 pub use status::{
     parse_states, read_states, read_status, resolve_state, states_json, states_text, status_table,

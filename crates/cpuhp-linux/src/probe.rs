@@ -113,6 +113,7 @@ impl CpuInfo {
         };
         let online = parse(&online_text, "online")?;
         let optional = |file: &str| match io.read(Fs::Cpu, file) {
+            Ok(t) if t.trim() == "(null)" => Ok(CpuMask::new(nr_cpus)),
             Ok(t) => parse(&t, file),
             Err(_) => Ok(CpuMask::new(nr_cpus)),
         };

@@ -107,6 +107,31 @@ pub struct Recording {
     pub kernel: Option<String>,
     /// The tracefs instance used (removed again).
     pub instance: String,
+    /// The ring buffers that instance allocated while it existed ([`ring_buffers_of`]): each is
+    /// an instance of [`RING_BUFFER_STATE`], so bring-ups recorded here call that state's
+    /// startup this many times more than they would without the recording.
+    pub own_ring_buffers: u32,
+}
+
+/// The multi-instance state whose instances are the tracing ring buffers: every ring buffer the
+/// kernel allocates registers with it (`trace_rb_cpu_prepare` then runs once per buffer when a
+/// CPU comes up). A recording's own tracefs instance adds to them.
+pub const RING_BUFFER_STATE: &str = "trace/RB:prepare";
+
+/// How many ring buffers the tracefs instance at `dir` allocated: its trace buffer, plus the
+/// "max" buffer that kernels with snapshot support (a `snapshot` file) allocate beside it.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{ring_buffers_of, Fs, SimKernel, SysfsIo};
+/// let mut k = SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?;
+/// k.mkdir(Fs::Tracing, "instances/doc")?;
+/// assert_eq!(ring_buffers_of(&k, "instances/doc"), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn ring_buffers_of(io: &dyn SysfsIo, dir: &str) -> u32 {
+    1 + u32::from(io.exists(Fs::Tracing, &format!("{dir}/snapshot")))
 }
 
 /// A private tracefs instance, removed on drop (also when a panic unwinds).
@@ -207,6 +232,7 @@ pub(crate) fn record_with(
     let instance = format!("cpuhp-{tag}-{n}");
     let dir = format!("instances/{instance}");
     io.mkdir(Fs::Tracing, &dir)?;
+    let own_ring_buffers = ring_buffers_of(&*io, &dir);
     let mut guard = InstanceGuard {
         io,
         dir: dir.clone(),
@@ -281,6 +307,7 @@ pub(crate) fn record_with(
         nr_cpus,
         kernel,
         instance,
+        own_ring_buffers,
     })
 }
 

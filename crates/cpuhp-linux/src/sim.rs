@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cpuhp::preset::Preset;
-use cpuhp::{Context, CpuId, Errno, Hotplug, Platform, Topology, TraceEvent};
+use cpuhp::{Context, CpuId, Errno, Hotplug, InstanceId, Platform, Topology, TraceEvent};
 
 use crate::io::{Fs, IoError, SysfsIo};
 
@@ -15,11 +15,17 @@ use crate::io::{Fs, IoError, SysfsIo};
 const EVENTS: [&str; 3] = ["cpuhp_enter", "cpuhp_multi_enter", "cpuhp_exit"];
 
 /// One tracefs instance: which events it records, whether it is on, and its buffer.
+/// Ring buffers a tracefs instance allocates here: its trace buffer and the snapshot buffer (the
+/// simulated kernel has snapshot support: an instance has a `snapshot` file).
+const RING_BUFFERS_PER_INSTANCE: u32 = 2;
+
 #[derive(Debug, Default)]
 struct Instance {
     enabled: [bool; 3],
     on: bool,
     lines: Vec<String>,
+    /// The ring buffers this instance allocated, as instances of the ring-buffer state.
+    ring_buffers: Vec<InstanceId>,
 }
 
 /// The tracing side, shared by the kernel (which writes) and the platform (which traces).
@@ -407,21 +413,35 @@ impl SysfsIo for SimKernel {
 
     fn mkdir(&mut self, fs: Fs, rel: &str) -> Result<(), IoError> {
         self.check("mkdir", fs, rel)?;
-        let err = |e| IoError::new("mkdir", self.display(fs, rel), e);
+        let shown = self.display(fs, rel);
+        let err = |e| IoError::new("mkdir", shown.clone(), e);
         let name = match fs {
             Fs::Tracing => rel.strip_prefix("instances/").filter(|n| !n.contains('/')),
             _ => None,
         }
         .ok_or_else(|| err(Errno::EACCES))?;
-        let mut t = lock(&self.tracing);
-        if t.instances.contains_key(name) {
+        if lock(&self.tracing).instances.contains_key(name) {
             return Err(err(Errno::EEXIST));
         }
+        // Like the kernel's, the instance allocates its trace buffer and the snapshot ("max")
+        // buffer, each a new instance of the ring-buffer state, whose startup then runs on every
+        // CPU that is up (before any event of the new instance is enabled: not recorded there).
+        let mut ring_buffers = Vec::new();
+        if let Some(state) = self.hp.find_state(crate::record::RING_BUFFER_STATE) {
+            for _ in 0..RING_BUFFERS_PER_INSTANCE {
+                let id = self
+                    .hp
+                    .add_instance(state, ())
+                    .map_err(|e| err(e.errno()))?;
+                ring_buffers.push(id);
+            }
+        }
         // A new instance records nothing until events are enabled, but is on (as the kernel's).
-        t.instances.insert(
+        lock(&self.tracing).instances.insert(
             name.to_string(),
             Instance {
                 on: true,
+                ring_buffers,
                 ..Instance::default()
             },
         );
@@ -430,17 +450,26 @@ impl SysfsIo for SimKernel {
 
     fn rmdir(&mut self, fs: Fs, rel: &str) -> Result<(), IoError> {
         self.check("rmdir", fs, rel)?;
-        let err = |e| IoError::new("rmdir", self.display(fs, rel), e);
+        let shown = self.display(fs, rel);
+        let err = |e| IoError::new("rmdir", shown.clone(), e);
         let name = match fs {
             Fs::Tracing => rel.strip_prefix("instances/").filter(|n| !n.contains('/')),
             _ => None,
         }
         .ok_or_else(|| err(Errno::EACCES))?;
-        lock(&self.tracing)
+        let instance = lock(&self.tracing)
             .instances
             .remove(name)
-            .map(|_| ())
-            .ok_or_else(|| err(Errno::ENOENT))
+            .ok_or_else(|| err(Errno::ENOENT))?;
+        // Its ring buffers go with it.
+        if let Some(state) = self.hp.find_state(crate::record::RING_BUFFER_STATE) {
+            for id in instance.ring_buffers {
+                self.hp
+                    .remove_instance(state, id)
+                    .map_err(|e| err(e.errno()))?;
+            }
+        }
+        Ok(())
     }
 
     fn list(&self, fs: Fs, rel: &str) -> Result<Vec<String>, IoError> {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use cpuhp::{CpuId, Hotplug, Platform};
 use serde::Serialize;
 
-use crate::journal::{Event, Journal, Resource};
+use crate::journal::{Event, Journal};
 use crate::run::{Ids, Step};
 use crate::scenario::{Op, Scenario};
 
@@ -81,8 +81,6 @@ pub(crate) struct Snapshot {
     pub(crate) installed: BTreeMap<String, u32>,
     /// Linked instances: (state, instance).
     pub(crate) linked: Vec<(String, String)>,
-    /// Resources held.
-    pub(crate) held: BTreeMap<Resource, u32>,
 }
 
 pub(crate) fn snapshot<P: Platform>(hp: &Hotplug<P>, ids: &Ids) -> Snapshot {
@@ -96,7 +94,6 @@ pub(crate) fn snapshot<P: Platform>(hp: &Hotplug<P>, ids: &Ids) -> Snapshot {
             .map(|(n, s)| (n.clone(), s.get()))
             .collect(),
         linked: ids.instances.keys().cloned().collect(),
-        held: BTreeMap::new(),
     }
 }
 
@@ -138,10 +135,14 @@ pub(crate) fn step(
     // No oscillation (a retried parallel bring-up turns around by design).
     let retries = matches!(step, Step::Op(i) if matches!(s.ops[*i].op, Op::ParallelUp(_)));
     if !retries {
-        let mut last: BTreeMap<u32, (bool, u32)> = BTreeMap::new();
+        // Per CPU: the direction of its last callback, and how often it turned.
+        let mut last: Vec<Option<(bool, u32)>> = vec![None; after.states.len()];
         for e in events {
             if let Event::Enter { cpu, bringup, .. } = e {
-                let entry = last.entry(*cpu).or_insert((*bringup, 0));
+                let Some(slot) = last.get_mut(*cpu as usize) else {
+                    continue;
+                };
+                let entry = slot.get_or_insert((*bringup, 0));
                 if entry.0 != *bringup {
                     *entry = (*bringup, entry.1 + 1);
                     if entry.1 == 2 {
@@ -176,13 +177,10 @@ pub(crate) fn step(
                 );
             }
         }
-        let keys: std::collections::BTreeSet<&Resource> =
-            before.held.keys().chain(held.keys()).collect();
-        for k in keys {
-            let (b, a) = (
-                before.held.get(k).copied().unwrap_or(0),
-                held.get(k).copied().unwrap_or(0),
-            );
+        // What the step changed: resources it left held or released on balance.
+        for (k, d) in &j.delta {
+            let a = i64::from(held.get(k).copied().unwrap_or(0));
+            let b = a - d;
             if b != a {
                 let (state, cpu, inst) = k;
                 let what = describe(state, inst);
@@ -213,10 +211,22 @@ pub(crate) fn step(
         } else {
             vec![None]
         };
+        // Which CPUs hold each instance: one pass over the state's keys (ordered by state, CPU,
+        // instance), not a lookup per CPU — a large machine checks many CPUs.
+        let mut holds = vec![vec![false; after.states.len()]; instances.len()];
+        for ((name, cpu, inst), n) in held.range((st.name.clone(), 0, None)..) {
+            if *name != st.name {
+                break;
+            }
+            if let (true, Some(i)) = (*n > 0, instances.iter().position(|x| x == inst)) {
+                if let Some(h) = holds[i].get_mut(*cpu as usize) {
+                    *h = true;
+                }
+            }
+        }
         for (c, &state) in after.states.iter().enumerate() {
-            for inst in &instances {
-                let key = (st.name.clone(), c as u32, inst.clone());
-                let is_held = held.get(&key).copied().unwrap_or(0) > 0;
+            for (inst, holds) in instances.iter().zip(&holds) {
+                let is_held = holds[c];
                 let should = state >= number;
                 if is_held != should {
                     let what = describe(&st.name, inst);

@@ -4,6 +4,7 @@
 //! failure injected there; the invariants ([`crate::check`]) checked after every step of every
 //! run. At every failure point of a scenario callback, one more run has the callback panic
 //! instead of returning its errno: the machine must roll back exactly as for the errno (`EIO`).
+//! On CPUs that nothing tells apart, a few representatives stand for all ([`CpuClass`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -14,7 +15,7 @@ use serde::Serialize;
 use crate::check::Violation;
 use crate::journal::{Event, Outcome, Point};
 use crate::run::{run_with, Reached, Record};
-use crate::scenario::Scenario;
+use crate::scenario::{Op, Scenario};
 
 /// How to explore.
 #[derive(Clone, Debug)]
@@ -28,6 +29,9 @@ pub struct Options {
     /// Also run every failure point of a scenario callback with the callback panicking
     /// instead (a buggy driver), expecting the same rollback as for an `EIO` failure.
     pub panics: bool,
+    /// Explore one representative failure point per class of interchangeable CPUs (see
+    /// [`CpuClass`]); `false` tries every CPU, the reference the reduction is tested against.
+    pub symmetry: bool,
 }
 
 impl Default for Options {
@@ -37,6 +41,7 @@ impl Default for Options {
             rollback_failures: true,
             errno: Errno::EIO,
             panics: true,
+            symmetry: true,
         }
     }
 }
@@ -96,7 +101,7 @@ pub struct Case {
 ///     section = "online"
 ///     bug = "leak-on-failure"
 /// "#)?;
-/// let found = explore(&s, &ExploreOptions::default(), |_, _| {});
+/// let found = explore(&s, &ExploreOptions::default(), |_, _, _| {});
 /// let first = found.first_violation().expect("the planted bug");
 /// assert_eq!(first.first.to_string(), "startup of drv:online on CPU 0");
 /// # Ok::<(), cpuhp_scenario::ParseError>(())
@@ -107,8 +112,12 @@ pub struct Exploration {
     pub steps: Vec<String>,
     /// Invariants broken without any injected failure.
     pub baseline: Vec<Violation>,
-    /// Every run, ordered: single failures by where they fire, then double failures.
+    /// Every run, ordered: single failures by where they fire, then double failures, then the
+    /// panics.
     pub cases: Vec<Case>,
+    /// The classes of interchangeable CPUs whose members were not all explored (empty without
+    /// [`Options::symmetry`]).
+    pub classes: Vec<CpuClass>,
 }
 
 impl Exploration {
@@ -121,7 +130,7 @@ impl Exploration {
     /// use cpuhp_scenario::{explore, ExploreOptions, Scenario};
     ///
     /// let s = Scenario::parse("s.toml", "ops = [\"down 1\"]\n[machine]\ncpus = 2\n")?;
-    /// assert!(explore(&s, &ExploreOptions::default(), |_, _| {}).first_violation().is_none());
+    /// assert!(explore(&s, &ExploreOptions::default(), |_, _, _| {}).first_violation().is_none());
     /// # Ok::<(), cpuhp_scenario::ParseError>(())
     /// ```
     pub fn first_violation(&self) -> Option<&Case> {
@@ -139,7 +148,7 @@ impl Exploration {
     /// use cpuhp_scenario::{explore, ExploreOptions, Scenario};
     ///
     /// let s = Scenario::parse("s.toml", "[machine]\ncpus = 1\n")?;
-    /// assert!(explore(&s, &ExploreOptions::default(), |_, _| {}).is_clean());
+    /// assert!(explore(&s, &ExploreOptions::default(), |_, _, _| {}).is_clean());
     /// # Ok::<(), cpuhp_scenario::ParseError>(())
     /// ```
     pub fn is_clean(&self) -> bool {
@@ -164,7 +173,7 @@ impl Case {
     ///     name = "drv:online"
     ///     section = "online"
     /// "#)?;
-    /// let found = explore(&s, &ExploreOptions::default(), |_, _| {});
+    /// let found = explore(&s, &ExploreOptions::default(), |_, _, _| {});
     /// // Each callback's failure, once as EIO and once as a panic; neither breaks anything.
     /// assert!(found.cases.iter().any(|c| c.panic));
     /// assert!(found.cases.iter().all(|c| !c.is_broken()));
@@ -245,8 +254,213 @@ fn candidates(rec: &Record) -> Vec<(Reached, usize)> {
         .collect()
 }
 
-/// Explores `scenario` (inline, so runs are fast and deterministic). `progress(done, total)` is
-/// called as runs finish (total grows once the rollbacks to try are known).
+/// The phases of an exploration, as [`explore`] reports its progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// One run per failure point of the baseline.
+    Single,
+    /// One run per failure point of each rollback the single failures caused (a second failure
+    /// while undoing the first).
+    Double,
+    /// Each failure point of a scenario callback once more, the callback panicking (two runs:
+    /// the panic's and the `EIO` run it must equal).
+    Panic,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Single => "single failures",
+            Phase::Double => "rollback failures",
+            Phase::Panic => "panics",
+        })
+    }
+}
+
+/// Consecutive CPUs that nothing in the scenario tells apart: none is the boot CPU or named by
+/// an operation, a planned failure, a veto, an answer or a platform fault, and all went through the same states after every
+/// step of the baseline. A failure on one of them finds what a failure on another does, up to
+/// renaming the CPUs, so [`explore`] tries only the members in `explored`: what differs between
+/// members is whether other members come before or after them in the state machine's ascending
+/// walks (the first, the middle and the last member stand for every case of a single failure; the
+/// second and the second-to-last are needed for a second failure right next to the first;
+/// ARCHITECTURE.md has the argument).
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{explore, ExploreOptions, Scenario};
+///
+/// let s = Scenario::parse("s.toml", "ops = [\"down 1\"]\n[machine]\ncpus = 64\n")?;
+/// let found = explore(&s, &ExploreOptions::default(), |_, _, _| {});
+/// // CPU 0 boots, CPU 1 is named: CPUs 2–63 are interchangeable.
+/// assert_eq!(found.classes.len(), 1);
+/// assert_eq!(found.classes[0].explored, [2, 3, 33, 62, 63]);
+/// assert_eq!(found.classes[0].to_string(), "CPUs 2, 3, 33, 62, 63 stand for CPUs 2–63");
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CpuClass {
+    /// Its first CPU.
+    pub first: u32,
+    /// Its last CPU.
+    pub last: u32,
+    /// The members whose failure points were explored.
+    pub explored: Vec<u32>,
+}
+
+impl CpuClass {
+    /// Whether `cpu` is a member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = cpuhp_scenario::CpuClass { first: 2, last: 9, explored: vec![2, 3, 6, 8, 9] };
+    /// assert!(c.contains(9) && !c.contains(10));
+    /// ```
+    pub fn contains(&self, cpu: u32) -> bool {
+        (self.first..=self.last).contains(&cpu)
+    }
+
+    /// Whether a second failure on `cpu` (a member), during the rollback of a first failure on
+    /// `first_cpu`, is one to try. The first failure splits the class into the members before
+    /// it and those after it; within that part, as for a single failure, what matters is
+    /// whether members come before and after the second one: its first, second and last
+    /// member are tried (the second standing for every member with others on both sides).
+    fn explores_second(&self, first_cpu: u32, cpu: u32) -> bool {
+        if self.explored.len() as u32 == self.last - self.first + 1 || cpu == first_cpu {
+            return true;
+        }
+        let (lo, hi) = if !self.contains(first_cpu) {
+            (self.first, self.last)
+        } else if cpu < first_cpu {
+            (self.first, first_cpu - 1)
+        } else {
+            (first_cpu + 1, self.last)
+        };
+        cpu == lo || cpu == lo + 1 || cpu == hi
+    }
+}
+
+impl std::fmt::Display for CpuClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list: Vec<String> = self.explored.iter().map(u32::to_string).collect();
+        let verb = if list.len() == 1 { "stands" } else { "stand" };
+        let s = if list.len() == 1 { "" } else { "s" };
+        write!(
+            f,
+            "CPU{s} {} {verb} for CPUs {}–{}",
+            list.join(", "),
+            self.first,
+            self.last
+        )
+    }
+}
+
+/// Classes smaller than this are explored in full: with a first failure in the middle member,
+/// the parts before and after it need three members each for every placement of a second
+/// failure to have a representative (first, second and last of the part), and the middle must
+/// differ from the second and the second-to-last member.
+const REDUCE_FROM: u32 = 7;
+
+/// The CPU a failure point is on.
+fn cpu_of(p: &Point) -> u32 {
+    match p {
+        Point::Callback { cpu, .. } | Point::Notifier { cpu, .. } | Point::Platform { cpu, .. } => {
+            *cpu
+        }
+    }
+}
+
+/// The classes of interchangeable CPUs of `s`, given its baseline run; only those with members
+/// left unexplored.
+fn classes(s: &Scenario, baseline: &Record) -> Vec<CpuClass> {
+    let n = s.machine.cpus as usize;
+    let mut named = vec![false; n];
+    // The boot CPU boots the others and never leaves during a freeze.
+    named[0] = true;
+    let mut name = |c: u32| {
+        if let Some(x) = named.get_mut(c as usize) {
+            *x = true;
+        }
+    };
+    for op in &s.ops {
+        match &op.op {
+            Op::Up { cpu, .. } | Op::Down { cpu, .. } => name(*cpu),
+            Op::ParallelUp(cpus) => cpus.iter().for_each(|&c| name(c)),
+            _ => {}
+        }
+    }
+    // A planned failure for any CPU that skips calls or fires a limited number of times counts
+    // calls across CPUs: which CPU it hits depends on the order, so no CPU is like another.
+    let planned = s
+        .states
+        .iter()
+        .flat_map(|st| st.fail.iter().map(|f| (f.cpu, f.after, f.times)))
+        .chain(
+            s.notifiers
+                .iter()
+                .flat_map(|nb| nb.veto.iter().map(|v| (v.cpu, v.after, v.times))),
+        )
+        .chain(
+            s.notifiers
+                .iter()
+                .flat_map(|nb| nb.answer.iter().map(|a| (a.cpu, a.after, a.times))),
+        )
+        .chain(s.faults.iter().map(|f| (f.cpu, f.after, f.times)));
+    for (cpu, after, times) in planned {
+        match cpu {
+            Some(c) => name(c),
+            None if after > 0 || times.is_some() => return Vec::new(),
+            None => {}
+        }
+    }
+    // With SMT control in play, a CPU's thread number decides whether it may come up.
+    let smt_matters = s.machine.threads_per_core > 1
+        && (s.machine.smt != cpuhp::SmtControl::On
+            || s.ops.iter().any(|o| matches!(o.op, Op::Smt(_))));
+    if smt_matters || baseline.states_after.is_empty() {
+        return Vec::new();
+    }
+    let history = |c: usize| -> Vec<Option<u32>> {
+        baseline
+            .states_after
+            .iter()
+            .map(|states| states.get(c).copied())
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut c = 0;
+    while c < n {
+        if named[c] {
+            c += 1;
+            continue;
+        }
+        let h = history(c);
+        let mut last = c;
+        while last + 1 < n && !named[last + 1] && history(last + 1) == h {
+            last += 1;
+        }
+        let (first, last_u) = (c as u32, last as u32);
+        let size = last_u - first + 1;
+        if size >= REDUCE_FROM {
+            out.push(CpuClass {
+                first,
+                last: last_u,
+                explored: vec![first, first + 1, first + size / 2, last_u - 1, last_u],
+            });
+        }
+        c = last + 1;
+    }
+    out
+}
+
+/// Explores `scenario` (inline, so runs are fast and deterministic). `progress(phase, done,
+/// total)` is called as runs finish; a phase's total is known when it starts.
+///
+/// With [`Options::symmetry`], failure points on CPUs of a [`CpuClass`] are tried on its
+/// `explored` members only: the set of violations found is the same as without, up to renaming
+/// the CPUs of a class.
 ///
 /// # Examples
 ///
@@ -261,7 +475,7 @@ fn candidates(rec: &Record) -> Vec<(Reached, usize)> {
 ///     name = "drv:online"
 ///     section = "online"
 /// "#)?;
-/// let found = explore(&s, &ExploreOptions::default(), |_, _| {});
+/// let found = explore(&s, &ExploreOptions::default(), |_, _, _| {});
 /// assert!(found.is_clean());
 /// // Among the failures tried: the teardown on CPU 1 during `down 1`, and CPU 1 refusing to die.
 /// assert!(found.cases.iter().any(|c| matches!(&c.first.point,
@@ -273,19 +487,30 @@ fn candidates(rec: &Record) -> Vec<(Reached, usize)> {
 pub fn explore(
     scenario: &Scenario,
     options: &Options,
-    progress: impl Fn(usize, usize) + Sync,
+    progress: impl Fn(Phase, usize, usize) + Sync,
 ) -> Exploration {
-    let baseline = run_with(scenario, false, &[], &[], None);
+    let baseline = run_with(scenario, false, true, &[], &[], None);
+    let classes = if options.symmetry {
+        classes(scenario, &baseline)
+    } else {
+        Vec::new()
+    };
+    let class_of = |cpu: u32| classes.iter().find(|c| c.contains(cpu));
     let singles: Vec<Failure> = candidates(&baseline)
         .into_iter()
         .map(|(r, _)| Failure {
             point: r.point,
             occurrence: r.occurrence,
         })
+        .filter(|f| {
+            let cpu = cpu_of(&f.point);
+            class_of(cpu).is_none_or(|c| c.explored.contains(&cpu))
+        })
         .collect();
-    let total = AtomicUsize::new(singles.len());
     let done = AtomicUsize::new(0);
     let errnos = [options.errno, options.errno];
+    // Runs are lean (only what the invariants need) except a panic and its EIO twin, which are
+    // compared event for event.
     let run_case = |first: &Failure, second: Option<&Failure>, panic: bool| -> (Case, Record) {
         let mut extra = vec![(first.point.clone(), first.occurrence)];
         if let Some(s) = second {
@@ -294,9 +519,9 @@ pub fn explore(
         let panic_at = (first.point.clone(), first.occurrence);
         let eio = [Errno::EIO];
         let rec = if panic {
-            run_with(scenario, false, &extra, &eio, Some(&panic_at))
+            run_with(scenario, false, false, &extra, &eio, Some(&panic_at))
         } else {
-            run_with(scenario, false, &extra, &errnos, None)
+            run_with(scenario, false, true, &extra, &errnos, None)
         };
         // Where the first failure fired.
         let fired = rec
@@ -316,12 +541,14 @@ pub fn explore(
             failed,
             violations: rec.violations.clone(),
         };
-        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        progress(n, total.load(Ordering::Relaxed));
         (case, rec)
+    };
+    let tick = |phase: Phase, total: usize| {
+        progress(phase, done.fetch_add(1, Ordering::Relaxed) + 1, total);
     };
 
     // Single failures; each failing operation's rollback gives the second failures to try.
+    let total = singles.len();
     let single_results: Vec<(Case, Vec<Failure>)> = parallel(&singles, options.jobs, |f| {
         let (case, rec) = run_case(f, None, false);
         let mut seconds = Vec::new();
@@ -331,10 +558,15 @@ pub fn explore(
                 .iter()
                 .position(|r| r.point == f.point && r.occurrence == f.occurrence)
             {
+                let first_cpu = cpu_of(&f.point);
                 seconds = rec.reached[at + 1..]
                     .iter()
                     .take_while(|r| r.step == case.step)
                     .filter(|r| !r.failed)
+                    .filter(|r| {
+                        let cpu = cpu_of(&r.point);
+                        class_of(cpu).is_none_or(|c| c.explores_second(first_cpu, cpu))
+                    })
                     .map(|r| Failure {
                         point: r.point.clone(),
                         occurrence: r.occurrence,
@@ -342,15 +574,19 @@ pub fn explore(
                     .collect();
             }
         }
-        total.fetch_add(seconds.len(), Ordering::Relaxed);
+        tick(Phase::Single, total);
         (case, seconds)
     });
     let doubles: Vec<(Failure, Failure)> = single_results
         .iter()
         .flat_map(|(c, seconds)| seconds.iter().map(|s| (c.first.clone(), s.clone())))
         .collect();
+    done.store(0, Ordering::Relaxed);
+    let total = doubles.len();
     let double_cases = parallel(&doubles, options.jobs, |(a, b)| {
-        run_case(a, Some(b), false).0
+        let case = run_case(a, Some(b), false).0;
+        tick(Phase::Double, total);
+        case
     });
     // Every failure point of a scenario callback once more, the callback panicking: the same
     // run as with EIO is expected, event for event.
@@ -363,13 +599,15 @@ pub fn explore(
     } else {
         Vec::new()
     };
-    total.fetch_add(panics.len(), Ordering::Relaxed);
+    done.store(0, Ordering::Relaxed);
+    let total = panics.len();
     let panic_cases = parallel(&panics, options.jobs, |f| {
         let extra = [(f.point.clone(), f.occurrence)];
-        let with_eio = run_with(scenario, false, &extra, &[Errno::EIO], None);
+        let with_eio = run_with(scenario, false, false, &extra, &[Errno::EIO], None);
         let (mut case, rec) = run_case(f, None, true);
         // Exactly the EIO run: the events (the error's kind and the panic's message aside).
         case.differs = first_difference(&with_eio.events, &rec.events);
+        tick(Phase::Panic, total);
         case
     });
     let mut cases: Vec<Case> = single_results.into_iter().map(|(c, _)| c).collect();
@@ -379,6 +617,7 @@ pub fn explore(
         steps: baseline.steps.clone(),
         baseline: baseline.violations,
         cases,
+        classes,
     }
 }
 
@@ -402,4 +641,59 @@ fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sy
         .into_iter()
         .flatten()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lean run (what `explore` runs) finds what a fully recorded one does: the same failure
+    /// points, states and violations, with and without injected failures.
+    #[test]
+    fn lean_runs_find_what_full_runs_find() {
+        let s = Scenario::parse(
+            "s.toml",
+            r#"
+            ops = ["down 1", "up 1", "freeze", "thaw", "remove-instance d:q a"]
+            [machine]
+            cpus = 4
+            [[state]]
+            name = "x:online"
+            section = "online"
+            bug = "teardown-leaks"
+            [[state]]
+            name = "d:q"
+            section = "online"
+            multi = true
+            instances = ["a", "b"]
+            bug = "leak-on-failure"
+            [[notifier]]
+            name = "n"
+            priority = 0
+            "#,
+        )
+        .unwrap();
+        let full = run_with(&s, false, false, &[], &[], None);
+        assert!(!full.violations.is_empty());
+        // Every failure point of the baseline, alone, as a panic, and with a second failure.
+        let mut plans: Vec<(Vec<(Point, u32)>, bool)> = vec![(Vec::new(), false)];
+        for (i, r) in full.reached.iter().enumerate() {
+            let at = (r.point.clone(), r.occurrence);
+            plans.push((vec![at.clone()], false));
+            plans.push((vec![at.clone()], true));
+            if let Some(next) = full.reached.get(i + 1) {
+                plans.push((vec![at, (next.point.clone(), next.occurrence)], false));
+            }
+        }
+        for (plan, panic) in plans {
+            let panic_at = plan.first().filter(|_| panic);
+            let a = run_with(&s, false, false, &plan, &[], panic_at);
+            let b = run_with(&s, false, true, &plan, &[], panic_at);
+            assert_eq!(a.violations, b.violations, "{plan:?}");
+            assert_eq!(a.reached, b.reached, "{plan:?}");
+            assert_eq!(a.states_after, b.states_after, "{plan:?}");
+            assert_eq!(a.stopped_at, b.stopped_at, "{plan:?}");
+            assert!(b.events.len() < a.events.len());
+        }
+    }
 }

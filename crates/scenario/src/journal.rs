@@ -2,7 +2,7 @@
 //! tracer: the events in order, the resources the callbacks hold, the planned failures, and
 //! every call that could have failed (the failure points `explore` tries).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cpuhp::{Context, Errno, TraceEvent};
@@ -344,11 +344,16 @@ pub(crate) struct Journal {
     pub(crate) events: Vec<Event>,
     /// Resources held, by callbacks that succeeded.
     pub(crate) held: BTreeMap<Resource, u32>,
+    /// How `held` changed during the current step, per resource (what the check of a failed
+    /// step compares, instead of a copy of `held` before every step).
+    pub(crate) delta: BTreeMap<Resource, i64>,
     /// Accounting errors seen as they happened (double startup, teardown of nothing).
     pub(crate) violations: Vec<(usize, String)>,
     pub(crate) injections: Vec<Injection>,
     pub(crate) calls: Vec<Call>,
-    occurrences: BTreeMap<Point, u32>,
+    /// Calls so far per point (hashed: a large machine has many points, and ordering them
+    /// compared their names over and over).
+    occurrences: HashMap<Point, u32>,
     /// The step running now.
     pub(crate) step: usize,
     /// Instance names by the state machine's instance ids.
@@ -358,6 +363,13 @@ pub(crate) struct Journal {
     /// The failing call (point, occurrence) that panics instead of returning its errno
     /// (exploration's "panic" failure kind).
     pub(crate) panic_at: Option<(Point, u32)>,
+    /// Record only what the invariants and the failure points need (`explore`'s runs): the
+    /// `Enter` of each callback without its symbol and instance, warnings, and the steps. Most
+    /// of a run's cost on a large machine was building events nobody reads.
+    pub(crate) lean: bool,
+    /// The inline machine is booting: what it traces is forgotten ([`Journal::forget_boot`]),
+    /// so it is not recorded at all.
+    pub(crate) booting: bool,
 }
 
 impl Journal {
@@ -388,6 +400,7 @@ impl Journal {
 
     /// Forgets the calls and events of the boot.
     pub(crate) fn forget_boot(&mut self) {
+        self.booting = false;
         self.calls.clear();
         self.occurrences.clear();
         self.events.clear();
@@ -449,6 +462,7 @@ impl Journal {
     }
 
     pub(crate) fn acquire(&mut self, r: Resource) {
+        *self.delta.entry(r.clone()).or_insert(0) += 1;
         let held = self.held.entry(r.clone()).or_insert(0);
         *held += 1;
         if *held > 1 {
@@ -470,6 +484,7 @@ impl Journal {
                 if *n == 0 {
                     self.held.remove(&r);
                 }
+                *self.delta.entry(r).or_insert(0) -= 1;
             }
             _ => {
                 let (s, c, i) = r;
@@ -491,6 +506,41 @@ impl Journal {
             Context::ApThread => "cpu-thread",
             Context::ApAtomic => "cpu-atomic",
         };
+        if self.booting {
+            return;
+        }
+        if self.lean {
+            match *e {
+                TraceEvent::Enter {
+                    cpu,
+                    target,
+                    step,
+                    bringup,
+                    context,
+                    ..
+                } => {
+                    self.platform_call(step.get(), cpu.0, bringup, false);
+                    self.events.push(Event::Enter {
+                        cpu: cpu.0,
+                        target: target.get(),
+                        step: step.get(),
+                        symbol: String::new(),
+                        bringup,
+                        instance: None,
+                        context: ctx(context),
+                    });
+                }
+                TraceEvent::Injected {
+                    cpu, step, bringup, ..
+                } => self.platform_call(step.get(), cpu.0, bringup, true),
+                TraceEvent::Warning { warning, cpu, .. } => self.events.push(Event::Warning {
+                    cpu: cpu.0,
+                    function: warning.linux_function(),
+                }),
+                _ => {}
+            }
+            return;
+        }
         let inst = |i: Option<cpuhp::InstanceId>| {
             i.map(|i| {
                 self.instance_names

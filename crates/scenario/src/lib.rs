@@ -44,7 +44,7 @@
 //! let timeline = render(&rec, &s, Format::Timeline, false);
 //! assert!(timeline.contains("⇒ failed with ENOMEM"));
 //! assert!(rec.violations.is_empty());
-//! assert!(explore(&s, &ExploreOptions::default(), |_, _| {}).is_clean());
+//! assert!(explore(&s, &ExploreOptions::default(), |_, _, _| {}).is_clean());
 //! # Ok::<(), cpuhp_scenario::ParseError>(())
 //! ```
 
@@ -58,7 +58,9 @@ mod scenario;
 pub mod torture;
 
 pub use check::{Invariant, Violation};
-pub use explore::{explore, Case, Exploration, Failure, Options as ExploreOptions};
+pub use explore::{
+    explore, Case, CpuClass, Exploration, Failure, Options as ExploreOptions, Phase,
+};
 pub use journal::{Event, Outcome, Point};
 pub use parse::{reference, FieldDoc, OpDoc, ParseError, FIELDS, MAX_CPUS, OPS};
 pub use render::{render, render_with, Format, Width};

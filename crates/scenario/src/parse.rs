@@ -844,8 +844,9 @@ struct RawVeto {
     times: Option<Spanned<i64>>,
 }
 
-/// Most CPUs a scenario may ask for: every CPU is an OS thread in the simulator.
-pub const MAX_CPUS: u32 = 256;
+/// Most CPUs a scenario may ask for (every CPU is an OS thread in the threaded simulator; `explore`
+/// runs inline and reduces symmetric CPUs, so large machines stay cheap to explore).
+pub const MAX_CPUS: u32 = 1024;
 
 struct Ctx<'s> {
     file: &'s str,

@@ -127,15 +127,18 @@ pub(crate) fn steps(s: &Scenario) -> Vec<Step> {
 /// # Ok::<(), cpuhp_scenario::ParseError>(())
 /// ```
 pub fn run(s: &Scenario, threads: bool) -> Record {
-    run_with(s, threads, &[], &[], None)
+    run_with(s, threads, false, &[], &[], None)
 }
 
 /// [`run`] with extra injected failures: at scenario points (the `skip`-th call fails) and at
 /// platform points (through the state machine's fault injection); `panic_at`: the failing
-/// scenario callback call that panics instead.
+/// scenario callback call that panics instead. A `lean` run records only the events the
+/// invariants need (see `Journal::lean`): its violations and failure points are those of a full
+/// run.
 pub(crate) fn run_with(
     s: &Scenario,
     threads: bool,
+    lean: bool,
     extra: &[(Point, u32)],
     errno_for: &[Errno],
     panic_at: Option<&(Point, u32)>,
@@ -145,6 +148,9 @@ pub(crate) fn run_with(
     {
         let mut j = sh.lock();
         j.panic_at = panic_at.cloned();
+        j.lean = lean;
+        // The threaded machine's tracer is set after its boot; the inline one traces its boot.
+        j.booting = !threads;
         j.injections = planned(s);
         let l = s.machine.preset.preset().layout;
         j.platform = vec![
@@ -201,7 +207,7 @@ pub(crate) fn run_with(
             Err(e) => boot_failure(s, &sh, e),
         }
     } else {
-        match Hotplug::new(preset, topology, Recorder(sh.clone())) {
+        match Hotplug::new(preset, topology, Recorder(sh.clone(), lean)) {
             Ok(mut hp) => {
                 for f in platform_faults {
                     hp.inject(f);
@@ -298,8 +304,9 @@ fn planned_faults(s: &Scenario) -> Vec<Fault> {
         .collect()
 }
 
-/// The inline platform: everything on the calling thread, trace events into the journal.
-pub(crate) struct Recorder(pub(crate) Shared);
+/// The inline platform: everything on the calling thread, trace events into the journal (for a
+/// lean run, only those it keeps: the others are dropped before taking the journal's lock).
+pub(crate) struct Recorder(pub(crate) Shared, pub(crate) bool);
 
 impl Platform for Recorder {
     fn run_on_ap(&self, _cpu: CpuId, work: &mut (dyn FnMut() + Send)) {
@@ -317,6 +324,13 @@ impl Platform for Recorder {
     }
 
     fn trace(&self, event: &TraceEvent<'_>) {
+        let kept = matches!(
+            event,
+            TraceEvent::Enter { .. } | TraceEvent::Injected { .. } | TraceEvent::Warning { .. }
+        );
+        if self.1 && !kept {
+            return;
+        }
         self.0.lock().trace(event);
     }
 }
@@ -534,11 +548,7 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
     let mut states_after = Vec::new();
     let setup_steps = steps.iter().filter(|st| !matches!(st, Step::Op(_))).count();
     let mut state_names: BTreeMap<u32, String> = BTreeMap::new();
-    let snap = |target: &mut dyn FnMut() -> Option<Snapshot>| {
-        let mut snap = target()?;
-        snap.held = sh.lock().held.clone();
-        Some(snap)
-    };
+    let snap = |target: &mut dyn FnMut() -> Option<Snapshot>| target();
     let mut before = snap(&mut || target.hotplug(|hp| hp.snapshot(&Ids::default())).ok());
     let states_before = before
         .as_ref()
@@ -549,6 +559,7 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
         let from = {
             let mut j = sh.lock();
             j.step = index;
+            j.delta.clear();
             let from = j.events.len();
             j.events.push(Event::Step {
                 index,
@@ -740,6 +751,7 @@ fn notifier_block(
             let mut j = sh.lock();
             let mut ret = NotifyResult::OK;
             let mut vetoed = false;
+            let lean = j.lean;
             if action.event.can_veto() {
                 let point = Point::Notifier {
                     notifier: name.clone(),
@@ -762,13 +774,15 @@ fn notifier_block(
                     }
                 }
             }
-            j.events.push(Event::Notify {
-                notifier: name.clone(),
-                action: action.to_string(),
-                cpu: cpu.0,
-                ret: ret.to_errno(),
-                stop: ret.is_stop(),
-            });
+            if !lean {
+                j.events.push(Event::Notify {
+                    notifier: name.clone(),
+                    action: action.to_string(),
+                    cpu: cpu.0,
+                    ret: ret.to_errno(),
+                    stop: ret.is_stop(),
+                });
+            }
             ret
         },
         nb.priority,

@@ -226,7 +226,7 @@ fn explore_finds_the_planted_leak_and_names_it() {
     let s = example("leaky-driver");
     // As written, nothing fails: `run` sees nothing wrong.
     assert!(run(&s, false).violations.is_empty());
-    let found = explore(&s, &ExploreOptions::default(), |_, _| {});
+    let found = explore(&s, &ExploreOptions::default(), |_, _, _| {});
     assert!(!found.is_clean());
     let first = found.first_violation().unwrap();
     assert_eq!(
@@ -269,7 +269,7 @@ fn explore_of_the_demo_and_the_examples_is_clean() {
         (example("suspend"), true),
         (example("parallel-boot"), true),
     ] {
-        let found = explore(&s, &options, |_, _| {});
+        let found = explore(&s, &options, |_, _, _| {});
         assert!(found.is_clean(), "{:?}", found.first_violation());
         assert!(found.cases.len() > 5);
         // Failures during rollbacks were tried where a rollback has callbacks that can fail.
@@ -279,7 +279,7 @@ fn explore_of_the_demo_and_the_examples_is_clean() {
 
 #[test]
 fn explore_tries_every_kind_of_failure_point() {
-    let found = explore(&demo(), &ExploreOptions::default(), |_, _| {});
+    let found = explore(&demo(), &ExploreOptions::default(), |_, _, _| {});
     let kinds: std::collections::BTreeSet<&str> = found
         .cases
         .iter()
@@ -304,19 +304,31 @@ fn explore_tries_every_kind_of_failure_point() {
 }
 
 #[test]
-fn progress_is_reported_up_to_the_total() {
-    let last = std::sync::Mutex::new((0, 0));
+fn progress_is_reported_per_phase_with_a_fixed_total() {
+    use cpuhp_scenario::Phase;
+    // Per phase: the total it started with, and the most runs done.
+    let seen = std::sync::Mutex::new(std::collections::HashMap::new());
     let found = explore(
-        &example("seed"),
-        &ExploreOptions::default(),
-        |done, total| {
-            let mut l = last.lock().unwrap();
+        &example("multi-instance"),
+        &ExploreOptions {
+            panics: false,
+            ..ExploreOptions::default()
+        },
+        |phase, done, total| {
+            let mut seen = seen.lock().unwrap();
+            let entry = seen.entry(phase).or_insert((0, total));
             assert!(done <= total);
-            *l = (l.0.max(done), total);
+            assert_eq!(entry.1, total, "the total of {phase} changed");
+            entry.0 = entry.0.max(done);
         },
     );
-    let (done, total) = *last.lock().unwrap();
-    assert_eq!((done, total), (found.cases.len(), found.cases.len()));
+    let seen = seen.into_inner().unwrap();
+    let singles = found.cases.iter().filter(|c| c.second.is_none()).count();
+    let doubles = found.cases.len() - singles;
+    assert!(doubles > 0);
+    assert_eq!(seen[&Phase::Single], (singles, singles));
+    assert_eq!(seen[&Phase::Double], (doubles, doubles));
+    assert!(!seen.contains_key(&Phase::Panic));
 }
 
 // ----- errors ------------------------------------------------------------------------------------
@@ -350,7 +362,7 @@ fn more_errors() {
     let cases: &[(&str, &str, &str)] = &[
         ("cpus = 2\n", "error: unknown field `cpus`", ""),
         ("", "bad.toml:1:1: error: no [machine] table", "add `[machine]`"),
-        ("[machine]\ncpus = 0\n", "bad.toml:2:8: error: cpus out of range", "expected 1 to 256"),
+        ("[machine]\ncpus = 0\n", "bad.toml:2:8: error: cpus out of range", "expected 1 to 1024"),
         ("[machine]\ncpus = \"two\"\n", "bad.toml:2:8: error: invalid type", ""),
         ("[machine]\ncpus = 2\npreset = \"linux-6.2\"\n", "unknown preset `linux-6.2`", "did you mean `linux-6.1"), // or 6.12: equally close
         ("[machine]\ncpus = 2\nsmt = \"off\"\n", "SMT control without SMT", "threads_per_core"),

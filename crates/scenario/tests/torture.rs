@@ -151,7 +151,7 @@ fn explore_makes_every_callback_failure_point_panic_once_and_expects_the_eio_rol
     let found = explore(
         &example("multi-instance"),
         &ExploreOptions::default(),
-        |_, _| {},
+        |_, _, _| {},
     );
     assert!(found.is_clean(), "{:?}", found.first_violation());
     let callback = |c: &&cpuhp_scenario::Case| matches!(c.first.point, Point::Callback { .. });
@@ -183,7 +183,7 @@ fn explore_makes_every_callback_failure_point_panic_once_and_expects_the_eio_rol
         panics: false,
         ..ExploreOptions::default()
     };
-    let without = explore(&example("multi-instance"), &options, |_, _| {});
+    let without = explore(&example("multi-instance"), &options, |_, _, _| {});
     assert_eq!(without.cases.len() + panic_points.len(), found.cases.len());
 }
 
@@ -194,7 +194,7 @@ fn a_panicking_leaky_driver_breaks_the_same_invariants_as_a_failing_one() {
     let found = explore(
         &example("leaky-driver"),
         &ExploreOptions::default(),
-        |_, _| {},
+        |_, _, _| {},
     );
     let panic_runs = found.cases.iter().filter(|c| c.panic).count();
     assert!(panic_runs > 0);

@@ -176,7 +176,16 @@ const STATES: &[PresetState] = &[
         s("vmstat_cpu_online"),
         s("vmstat_cpu_down_prep"),
     ),
-    multi(203, "padata:online", s("padata_cpu_online"), N, 0),
+    // No instance (nothing uses padata in the guest), so the recordings never show its callbacks;
+    // the teardown is the kernel's (`padata_cpu_offline`, which replaced `padata:dead`): a `fail`
+    // armed here fires going down, as the real-kernel sweep shows.
+    multi(
+        203,
+        "padata:online",
+        s("padata_cpu_online"),
+        s("padata_cpu_offline"),
+        0,
+    ),
     single(204, "mm/compaction:online", s("kcompactd_cpu_online"), N),
     multi(
         205,
