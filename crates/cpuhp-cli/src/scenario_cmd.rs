@@ -248,7 +248,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
         // every invariant held.
         let _ = writeln!(std::io::stdout().lock(), "{text}");
     } else {
-        print_summary(&found);
+        print_summary(&found, options.errno);
     }
     if found.is_clean() {
         OK
@@ -257,7 +257,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     }
 }
 
-fn print_summary(found: &cpuhp_scenario::Exploration) {
+fn print_summary(found: &cpuhp_scenario::Exploration, errno: cpuhp::Errno) {
     let mut out = anstream::stdout();
     let bold = Style::new().effects(Effects::BOLD);
     let green = AnsiColor::Green.on_default();
@@ -368,6 +368,15 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
             }
             if let Some(second) = &c.second {
                 let _ = writeln!(out, "  and, during its rollback: {second}");
+            }
+            if !c.panic {
+                // The same failures in the scenario's own words, to watch them with `run`.
+                let _ = writeln!(out, "  to watch it with `cpuhp run`, add to the scenario:");
+                for f in std::iter::once(&c.first).chain(&c.second) {
+                    for line in f.as_scenario(errno).lines() {
+                        let _ = writeln!(out, "    {line}");
+                    }
+                }
             }
             for v in &c.violations {
                 let _ = writeln!(

@@ -635,3 +635,38 @@ fn run_says_which_cpu_the_first_operation_moved() {
     assert_eq!(results, ["  ⇒ ok: CPU 1: 99 → 0", "  ⇒ ok: no CPU moved"]);
     assert!(text.contains("\nend: CPU 0 at 99, CPU 1 at 0\n"));
 }
+
+/// `explore` gives its minimal failure in the scenario's own words; planted into the scenario,
+/// `run` shows the same broken invariant.
+#[test]
+fn explore_prints_the_minimal_failure_as_scenario_text_that_run_reproduces() {
+    let out = cpuhp()
+        .args(["explore", &example("leaky-driver")])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let planted = "    # in the [[state]] named \"leaky:online\":\n    fail = [{ on = \"startup\", cpu = 0, errno = \"EIO\", after = 0, times = 1 }]\n";
+    assert!(
+        text.contains(&format!(
+            "  to watch it with `cpuhp run`, add to the scenario:\n{planted}"
+        )),
+        "{text}"
+    );
+    let scenario = std::fs::read_to_string(example("leaky-driver")).unwrap();
+    let line = planted.lines().nth(1).unwrap().trim();
+    let with = scenario.replacen(
+        "name = \"leaky:online\"\n",
+        &format!("name = \"leaky:online\"\n{line}\n"),
+        1,
+    );
+    assert_ne!(with, scenario);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("planted.toml");
+    std::fs::write(&file, with).unwrap();
+    cpuhp().arg("run").arg(&file).assert().code(1).stdout(
+        predicate::str::contains("✗ invariant where-it-began: leaky:online on CPU 0 is held after the failed operation undid it"),
+    );
+}

@@ -925,3 +925,72 @@ fn every_answer_means_what_it_means_in_linux() {
     );
     assert_eq!(rec.final_states, [99, 99, 99]);
 }
+
+/// Every single failure `explore` tries, planted into the scenario with the words
+/// `Failure::as_scenario` gives, fails (or is absorbed) in `run` at the same step: explore and
+/// scenarios speak the same language, platform faults included.
+#[test]
+fn every_failure_explore_tries_can_be_planted_in_the_scenario() {
+    let text = "ops = [\"down 1\", \"up 1\", \"down 2\"]\n[machine]\ncpus = 3\n\
+                [[state]]\nname = \"drv:online\"\nsection = \"online\"\n\
+                [[state]]\nname = \"drv:prepare\"\nsection = \"prepare\"\n\
+                [[notifier]]\nname = \"n\"\n";
+    let s = Scenario::parse("p.toml", text).unwrap();
+    let found = explore(&s, &ExploreOptions::default(), |_, _, _| {});
+    let mut kinds = std::collections::BTreeSet::new();
+    for c in found
+        .cases
+        .iter()
+        .filter(|c| c.second.is_none() && !c.panic)
+    {
+        let planted = c.first.as_scenario(cpuhp::Errno::EIO);
+        let (with, kind) = match &c.first.point {
+            Point::Callback { state, .. } => (
+                text.replacen(
+                    &format!("name = \"{state}\"\n"),
+                    &format!("name = \"{state}\"\n{planted}"),
+                    1,
+                ),
+                "callback".to_string(),
+            ),
+            Point::Notifier { notifier, .. } => (
+                text.replacen(
+                    &format!("name = \"{notifier}\"\n"),
+                    &format!("name = \"{notifier}\"\n{planted}"),
+                    1,
+                ),
+                "notifier".to_string(),
+            ),
+            Point::Platform { .. } => (
+                format!("{text}{planted}"),
+                planted.lines().nth(1).unwrap().to_string(),
+            ),
+        };
+        let rec = run(&Scenario::parse("p.toml", &with).unwrap(), false);
+        let outcome = rec
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::StepDone { index, outcome } if *index == c.step => Some(outcome.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            !outcome.is_ok(),
+            c.failed,
+            "{} planted as\n{planted}",
+            c.first
+        );
+        kinds.insert(kind);
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "callback",
+            "notifier",
+            "on = \"boot\"",
+            "on = \"kick\"",
+            "on = \"stop\""
+        ]
+    );
+}
