@@ -747,7 +747,7 @@ fn a_cpu_that_fails_to_boot_cancels_every_notifier_that_said_ok() {
     }
     let text = timeline80(&s);
     assert!(text.contains(
-        "\n  plat  30 ✗ CPU 2 fails to come up    EIO fault\n  ctl   10 ↓ mydrv:prepare             ok  12 undo\n"
+        "\n  plat  30 ✗ CPU 2 fails to boot       EIO fault\n  ctl   10 ↓ mydrv:prepare             ok  12 undo\n"
     ), "{text}");
     assert!(
         text.contains(

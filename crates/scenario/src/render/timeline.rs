@@ -584,7 +584,8 @@ fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
             || ["add-instance ", "remove-instance ", "remove-state "]
                 .iter()
                 .any(|w| what.starts_with(w));
-        step_lines(&mut out, body, !install);
+        let kick = s.machine.preset.preset().layout.bp_kick_ap.map(|k| k.get());
+        step_lines(&mut out, body, !install, kick);
         // The result, and where the CPUs stand.
         let moved: Vec<String> = match (before(rec, *index), rec.states_after.get(*index)) {
             (Some(b), Some(a)) => b
@@ -737,7 +738,7 @@ fn result_of(ret: i32, rollback: bool) -> (String, Style) {
     (errno_name(ret), style)
 }
 
-fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool) {
+fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) {
     // Each callback is printed where it begins, with the result of its matching exit, so that
     // what runs inside it (the hotplug thread's walk inside `cpuhp_kick_ap_work`, the notifiers
     // inside a bridge) follows it, indented.
@@ -905,10 +906,13 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool) {
             } => {
                 failed.insert(*cpu, true);
                 forward.entry(*cpu).or_insert(*bringup);
-                let what = if *bringup {
-                    format!("{indent}CPU {cpu} fails to come up")
+                // The words of a scenario's [[fault]]: boot, kick, stop.
+                let what = if *bringup && Some(*step) == kick {
+                    format!("{indent}the kick of CPU {cpu} fails")
+                } else if *bringup {
+                    format!("{indent}CPU {cpu} fails to boot")
                 } else {
-                    format!("{indent}CPU {cpu} refuses to go")
+                    format!("{indent}CPU {cpu} refuses to stop")
                 };
                 out.push(Line::Row(Row {
                     place: Place::Platform,
