@@ -4,7 +4,7 @@
 //! cpuhp states in the three sections, multi-instance drivers, legacy CPU notifiers — with the
 //! failures planned for their callbacks, and a list of operations (`up 1`, `down 2 to 60`,
 //! `add-instance`, `freeze`, `smt off`, `parallel-up 1 2 3`, …). It is written in TOML
-//! ([`Scenario::parse`], with file:line:column errors; [`reference`] describes every key and
+//! ([`Scenario::parse`], with file:line:column errors; [`reference()`] describes every key and
 //! operation) or built in Rust.
 //!
 //! [`run`] builds the machine — inline or on the threaded simulator — installs the subsystems

@@ -3,7 +3,7 @@
 //! name.
 //!
 //! The language is described by the parser's own tables: [`FIELDS`] (every key, with an example)
-//! and [`OPS`] (every operation); [`reference`] prints them, as `cpuhp ops` does.
+//! and [`OPS`] (every operation); [`reference()`] prints them, as `cpuhp ops` does.
 //!
 //! ```toml
 //! ops = ["down 1", "up 1", "up 2 to 60", "add-instance nvme:queues nvme2", "freeze", "thaw"]
@@ -293,7 +293,7 @@ pub struct OpDoc {
     pub doc: &'static str,
 }
 
-/// The tables of a scenario file, in the order [`reference`] describes them, each with a line
+/// The tables of a scenario file, in the order [`reference()`] describes them, each with a line
 /// saying what it is.
 const TABLES: &[(&str, &str, &str)] = &[
     ("machine", "[machine]", "the simulated machine (required)"),
