@@ -1085,25 +1085,44 @@ impl Scenario {
     }
 }
 
-/// The help for a STARTING state without a number: the lowest STARTING number that neither the
-/// preset nor an earlier state of the scenario uses, and the section's bounds on this preset.
-fn starting_slot_hint(preset: PresetName, earlier: &[StateSpec]) -> String {
+/// The numbers of `section` on `preset` a scenario's state may take: `(low, high)`, inclusive.
+fn section_range(preset: &cpuhp::preset::Preset, section: Section) -> (u32, u32) {
+    let l = &preset.layout;
+    match section {
+        Section::Prepare => (1, l.bringup_cpu.get() - 1),
+        Section::Starting => (l.ap_offline.get() + 1, l.ap_online.get() - 1),
+        Section::Online => (l.ap_online_idle.get() + 1, l.online.get() - 1),
+    }
+}
+
+/// The help for a state that needs a number of `section`: the lowest one that neither the preset
+/// nor an earlier state of the scenario uses, and the section's bounds on this preset.
+fn slot_hint(preset: PresetName, section: Section, earlier: &[StateSpec]) -> String {
     let p = preset.preset();
-    let (low, high) = (p.layout.ap_offline.get() + 1, p.layout.ap_online.get() - 1);
+    let (low, high) = section_range(p, section);
     let taken = |n: u32| {
         p.states.iter().any(|s| s.number == n)
             || earlier.iter().any(|s| s.slot == SlotSpec::Fixed(n))
     };
+    let name = section_name(section);
     match (low..=high).find(|&n| !taken(n)) {
         Some(n) => format!(
-            "give the state a free number of the STARTING section ({low} to {high} on {}): \
+            "give the state a free number of the {name} section ({low} to {high} on {}): \
              `slot = {n}`",
             p.name
         ),
         None => format!(
-            "the STARTING section ({low} to {high} on {}) has no free number left",
+            "the {name} section ({low} to {high} on {}) has no free number left",
             p.name
         ),
+    }
+}
+
+fn section_name(section: Section) -> &'static str {
+    match section {
+        Section::Prepare => "PREPARE",
+        Section::Starting => "STARTING",
+        Section::Online => "ONLINE",
     }
 }
 
@@ -1150,7 +1169,7 @@ impl Ctx<'_> {
         if section == Section::Starting && slot == SlotSpec::Dynamic {
             return Err(self
                 .err(st.section.span(), "STARTING states have no dynamic slots")
-                .help(starting_slot_hint(machine.preset, earlier)));
+                .help(slot_hint(machine.preset, section, earlier)));
         }
         let multi = st.multi.unwrap_or(false);
         let mut instances = Vec::new();
