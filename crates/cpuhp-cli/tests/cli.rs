@@ -670,3 +670,65 @@ fn explore_prints_the_minimal_failure_as_scenario_text_that_run_reproduces() {
         predicate::str::contains("✗ invariant where-it-began: leaky:online on CPU 0 is held after the failed operation undid it"),
     );
 }
+
+/// The two seed-shaped examples, as `cpuhp run` prints them: the platform failure after
+/// CPU_UP_PREPARE cancels every notifier that said OK; NOTIFY_STOP ends the walk and the CPU comes
+/// up.
+#[test]
+fn run_shows_platform_faults_and_notifier_answers() {
+    cpuhp()
+        .args(["run", &example("seed-platform-failure")])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("✗ CPU 2 fails to boot")
+                .and(predicate::str::contains("•   c: CPU_UP_CANCELED 2"))
+                .and(predicate::str::contains(
+                    "⇒ failed with EIO: startup of state 30 (cpu:bringup) on CPU 2 failed: EIO;",
+                ))
+                .and(predicate::str::contains(
+                    "end: CPU 0 at 99, CPU 1 at 99, CPU 2 at 99, CPU 3 at 99",
+                )),
+        );
+    let out = cpuhp()
+        .args(["run", "--wide", &example("notifier-stop")])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("•   b: CPU_UP_PREPARE 1                stop    NOTIFY_STOP: the walk ends here, not a failure; the notifiers after it do not hear this event\n"), "{text}");
+    assert!(!text.contains("c: CPU_UP_PREPARE 1"));
+    assert!(text.contains("c: CPU_ONLINE 1"));
+    assert!(text.contains("⇒ ok: CPU 1: 0 → 99"));
+}
+
+/// `up … to NAME` stops at the named state; an unknown name is bad input with a suggestion.
+#[test]
+fn run_takes_targets_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("named.toml");
+    std::fs::write(
+        &file,
+        "ops = [\"down 1\", \"up 1 to mydrv:online\"]\n[machine]\ncpus = 2\n[[state]]\nname = \"mydrv:online\"\nsection = \"online\"\n",
+    )
+    .unwrap();
+    cpuhp().arg("run").arg(&file).assert().code(0).stdout(
+        predicate::str::contains("── 2. up 1 to mydrv:online")
+            .and(predicate::str::contains("⇒ ok: CPU 1: 0 → 70")),
+    );
+    std::fs::write(
+        &file,
+        "ops = [\"up 1 to sched:actve\"]\n[machine]\ncpus = 2\n",
+    )
+    .unwrap();
+    cpuhp().arg("run").arg(&file).assert().code(2).stderr(
+        predicate::str::contains(
+            "error: no state `sched:actve` in this scenario or the demo preset",
+        )
+        .and(predicate::str::contains(
+            "help: did you mean `sched:active`?",
+        )),
+    );
+}
