@@ -351,6 +351,14 @@ linux_fail_restore() {
 	mid="online=$(cat $S/online) cpu3.fail=$(cat $S/cpu3/hotplug/fail)"
 	[ $RC = 0 ] && [ "$mid" = "online=0,3 cpu3.fail=-1" ] || bad="$bad (c) rc=$RC $mid"
 	restore
+	# (d) The same kind of failure on one CPU, as the timeline shows it (README's example): the
+	# kernel's own rollback, callback by callback, and the tool putting the fail file back.
+	wq=$(statenum workqueue:online)
+	run timeline_rollback cpuhp linux record --yes --format timeline -- fail 2 "$wq" then offline 2
+	after=$(clean_state)
+	{ [ $RC = 1 ] && [ "$after" = ok ] && grep -q workqueue_offline_cpu /tmp/out \
+		&& grep -q workqueue_online_cpu /tmp/out; } || bad="$bad (d) rc=$RC after=$after"
+	restore
 	[ -z "$bad" ] && check $CHK PASS "fail=$st on cpu3: offline 1-3 fails with EAGAIN on cpu3/online and cpus 1-2 are put back, set from outside and by the tool; an unreached fail is disarmed on commit" \
 		|| check $CHK FAIL "$bad"
 }

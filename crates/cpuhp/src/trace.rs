@@ -68,6 +68,30 @@ pub enum Warning {
 }
 
 impl Warning {
+    /// Whether the warning says a rollback failed on its CPU, leaving that CPU where the failure
+    /// stopped it (Linux: "undefined"): what is held there no longer follows the rollback rules.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::Warning;
+    ///
+    /// assert!(Warning::RollbackFailed.leaves_cpu_undefined());
+    /// assert!(!Warning::UnbalancedEnable.leaves_cpu_undefined());
+    /// ```
+    pub fn leaves_cpu_undefined(self) -> bool {
+        matches!(
+            self,
+            Warning::RollbackFailed
+                | Warning::UpRollbackFailed
+                | Warning::DownRollbackFailed
+                | Warning::DeadCallbackError
+                | Warning::InstanceRollbackFailed
+                | Warning::TeardownFailedOnRemove
+                | Warning::ForeignCpuRefused
+        )
+    }
+
     /// The kernel function that prints this warning.
     ///
     /// # Examples

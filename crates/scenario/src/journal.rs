@@ -347,6 +347,9 @@ pub(crate) struct Journal {
     pub(crate) delta: BTreeMap<Resource, i64>,
     /// Accounting errors seen as they happened (double startup, teardown of nothing).
     pub(crate) violations: Vec<(usize, String)>,
+    /// CPUs a failed rollback left undefined (a warning said so): their startups and teardowns
+    /// are still booked, but no longer judged against the accounting rules.
+    pub(crate) undefined: std::collections::BTreeSet<u32>,
     pub(crate) injections: Vec<Injection>,
     pub(crate) calls: Vec<Call>,
     /// Calls so far per point (hashed: a large machine has many points, and ordering them
@@ -463,7 +466,7 @@ impl Journal {
         *self.delta.entry(r.clone()).or_insert(0) += 1;
         let held = self.held.entry(r.clone()).or_insert(0);
         *held += 1;
-        if *held > 1 {
+        if *held > 1 && !self.undefined.contains(&r.1) {
             let (s, c, i) = r;
             self.violations.push((
                 self.step,
@@ -484,6 +487,7 @@ impl Journal {
                 }
                 *self.delta.entry(r).or_insert(0) -= 1;
             }
+            _ if self.undefined.contains(&r.1) => {}
             _ => {
                 let (s, c, i) = r;
                 self.violations.push((
@@ -531,10 +535,15 @@ impl Journal {
                 TraceEvent::Injected {
                     cpu, step, bringup, ..
                 } => self.platform_call(step.get(), cpu.0, bringup, true),
-                TraceEvent::Warning { warning, cpu, .. } => self.events.push(Event::Warning {
-                    cpu: cpu.0,
-                    function: warning.linux_function(),
-                }),
+                TraceEvent::Warning { warning, cpu, .. } => {
+                    if warning.leaves_cpu_undefined() {
+                        self.undefined.insert(cpu.0);
+                    }
+                    self.events.push(Event::Warning {
+                        cpu: cpu.0,
+                        function: warning.linux_function(),
+                    })
+                }
                 _ => {}
             }
             return;
@@ -595,10 +604,15 @@ impl Journal {
                 instance: inst(instance),
                 ret: errno.to_neg(),
             },
-            TraceEvent::Warning { warning, cpu, .. } => Event::Warning {
-                cpu: cpu.0,
-                function: warning.linux_function(),
-            },
+            TraceEvent::Warning { warning, cpu, .. } => {
+                if warning.leaves_cpu_undefined() {
+                    self.undefined.insert(cpu.0);
+                }
+                Event::Warning {
+                    cpu: cpu.0,
+                    function: warning.linux_function(),
+                }
+            }
             TraceEvent::Divergence { divergence, cpu } => Event::Divergence {
                 cpu: cpu.0,
                 text: divergence.explain().to_string(),

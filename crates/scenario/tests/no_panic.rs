@@ -1086,3 +1086,24 @@ slot = 40
         Expect::WellFormed,
     );
 }
+
+/// Found by these tests: a parallel bring-up that names CPU 0 twice, whose first bring-up fails
+/// and whose rollback fails too (`i1`'s teardown), brings it up a second time — as Linux's
+/// `cpuhp_bringup_mask` walks on — and `i1`'s startup runs again. After a failed rollback that CPU
+/// is undefined; its startups and teardowns are booked but no longer an accounting violation.
+#[test]
+fn regression_parallel_retry_after_a_failed_rollback() {
+    check_one(
+        r#"ops = ["add-instance s0:online i1", "down 0", "parallel-up 0 0"]
+[machine]
+cpus = 2
+[[state]]
+name = "s0:online"
+section = "online"
+multi = true
+instances = ["i0"]
+fail = [{on="teardown", errno="ENOMEM", after=2}, {on="startup", errno="ENOMEM", cpu=0, instance="i0", after=1}]
+"#,
+        Expect::WellFormed,
+    );
+}
