@@ -34,6 +34,8 @@ enum Command {
     /// Runs a scenario once per failure point (and per rollback failure point) and checks the
     /// invariants; exits 1 and names the minimal failure if one breaks.
     Explore(scenario_cmd::ExploreArgs),
+    /// Lists every key and operation of a scenario file, with an example each.
+    Ops,
     /// Prints a preset's state table, as /sys/devices/system/cpu/hotplug/states.
     States(states::Args),
     /// Replays traces recorded on Linux 6.1 or 6.12 on the simulated machine and compares every
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => scenario_cmd::demo(&args),
         Command::Run(args) => scenario_cmd::run_cmd(&args),
         Command::Explore(args) => scenario_cmd::explore_cmd(&args),
+        Command::Ops => scenario_cmd::ops(),
         Command::States(args) => states::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Torture(args) => torture::run(&args),

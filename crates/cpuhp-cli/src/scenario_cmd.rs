@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anstyle::{AnsiColor, Effects, Style};
 use clap::{Args as ClapArgs, ValueEnum};
-use cpuhp_scenario::{explore, render, run, ExploreOptions, Format, Scenario};
+use cpuhp_scenario::{explore, render_with, run, ExploreOptions, Format, Scenario, Width};
 
 /// Exit codes.
 pub const OK: u8 = 0;
@@ -53,12 +53,32 @@ pub struct RenderArgs {
     /// faster).
     #[arg(long)]
     inline: bool,
+    /// Timeline: one line per event with its rule spelled out, however wide (default: fit the
+    /// terminal, or 100 columns when not on one, with a legend at the end).
+    #[arg(long)]
+    wide: bool,
+}
+
+impl RenderArgs {
+    /// How wide the timeline may be.
+    fn width(&self) -> Width {
+        if self.wide {
+            return Width::Wide;
+        }
+        let term = console::Term::stdout();
+        match term.size_checked() {
+            Some((_, cols)) if self.output.is_none() && term.is_term() => {
+                Width::Columns(usize::from(cols))
+            }
+            _ => Width::Columns(100),
+        }
+    }
 }
 
 /// Arguments of `cpuhp run`.
 #[derive(ClapArgs, Debug)]
 pub struct RunArgs {
-    /// The scenario (TOML; see examples/ and `cpuhp run --help`).
+    /// The scenario (TOML; `cpuhp ops` lists every key and operation, examples/ has examples).
     scenario: PathBuf,
     #[command(flatten)]
     render: RenderArgs,
@@ -124,7 +144,7 @@ fn run_and_render(s: &Scenario, args: &RenderArgs) -> u8 {
     let rec = run(s, !args.inline);
     let color = args.output.is_none();
     let code = emit(
-        &render(&rec, s, args.format.format(), color),
+        &render_with(&rec, s, args.format.format(), color, args.width()),
         args.output.as_deref(),
     );
     if code != OK {
@@ -155,6 +175,11 @@ pub fn run_cmd(args: &RunArgs) -> u8 {
         Ok(s) => run_and_render(&s, &args.render),
         Err(code) => code,
     }
+}
+
+/// `cpuhp ops`: the scenario language, from the parser's own tables.
+pub fn ops() -> u8 {
+    emit(&cpuhp_scenario::reference(), None)
 }
 
 /// `cpuhp explore`.
@@ -223,7 +248,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
         // every invariant held.
         let _ = writeln!(std::io::stdout().lock(), "{text}");
     } else {
-        print_summary(&found);
+        print_summary(&found, options.errno);
     }
     if found.is_clean() {
         OK
@@ -232,7 +257,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     }
 }
 
-fn print_summary(found: &cpuhp_scenario::Exploration) {
+fn print_summary(found: &cpuhp_scenario::Exploration, errno: cpuhp::Errno) {
     let mut out = anstream::stdout();
     let bold = Style::new().effects(Effects::BOLD);
     let green = AnsiColor::Green.on_default();
@@ -343,6 +368,15 @@ fn print_summary(found: &cpuhp_scenario::Exploration) {
             }
             if let Some(second) = &c.second {
                 let _ = writeln!(out, "  and, during its rollback: {second}");
+            }
+            if !c.panic {
+                // The same failures in the scenario's own words, to watch them with `run`.
+                let _ = writeln!(out, "  to watch it with `cpuhp run`, add to the scenario:");
+                for f in std::iter::once(&c.first).chain(&c.second) {
+                    for line in f.as_scenario(errno).lines() {
+                        let _ = writeln!(out, "    {line}");
+                    }
+                }
             }
             for v in &c.violations {
                 let _ = writeln!(

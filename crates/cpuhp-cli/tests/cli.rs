@@ -143,7 +143,7 @@ fn demo_tells_the_seed_story_without_colour_when_piped() {
     cpuhp().arg("demo").assert().code(0).stdout(
         predicate::str::contains("kvm: CPU_UP_PREPARE 3")
             .and(predicate::str::contains(
-                "rule 7, the seed: veto → CPU_UP_CANCELED to the notifiers before it only",
+                "rule 7, the seed: a veto of CPU_UP_PREPARE sends CPU_UP_CANCELED to the notifiers",
             ))
             .and(predicate::str::contains("invariants: all held"))
             .and(predicate::str::contains("\u{1b}[").not()),
@@ -492,4 +492,243 @@ fn explore_also_makes_each_failing_callback_panic_unless_told_not_to() {
         .stdout(predicate::str::contains(
             "every invariant held in all 37 runs",
         ));
+}
+
+/// The README's fenced block that follows `marker`.
+fn readme_block(marker: &str) -> String {
+    let readme =
+        std::fs::read_to_string(format!("{}/../../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let after = &readme[readme.find(marker).unwrap()..];
+    let start = after.find("```text\n").unwrap() + "```text\n".len();
+    let len = after[start..].find("```\n").unwrap();
+    after[start..start + len].to_string()
+}
+
+/// `cpuhp ops` lists every key and operation; the README shows exactly that list, so the two
+/// cannot drift apart.
+#[test]
+fn ops_lists_the_language_as_the_readme_does() {
+    let out = cpuhp()
+        .arg("ops")
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    for word in [
+        "remove-instance STATE NAME",
+        "remove-state STATE",
+        "parallel-up CPU…",
+        "disable-hotplug",
+        "enable-hotplug",
+        "startup = false",
+        "instance = \"nvme1\"",
+        "event = \"down_prepare\"",
+    ] {
+        assert!(text.contains(word), "{word}");
+    }
+    assert!(text
+        .replace("\n      ", " ")
+        .contains("STARTING states have no dynamic slots: they need a number."));
+    assert_eq!(readme_block("`cpuhp ops` prints this list"), text);
+}
+
+#[test]
+fn run_help_points_at_cpuhp_ops() {
+    cpuhp().args(["run", "--help"]).assert().code(0).stdout(
+        predicate::str::contains("`cpuhp ops` lists every key and operation")
+            .and(predicate::str::contains("see `cpuhp run --help`").not())
+            .and(predicate::str::contains("--wide")),
+    );
+}
+
+/// Piped, the timeline fits 100 columns and ends with its legend; `--wide` spells every rule out
+/// on its line, past 100 columns.
+#[test]
+fn run_fits_100_columns_when_piped_and_wide_spells_rules_out() {
+    let out = cpuhp()
+        .args(["run", &example("seed")])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    assert!(text.contains("\n           •   c: CPU_UP_PREPARE 2     ENOMEM 7 seed\n"));
+    assert!(text.contains("\nlegend\n  where: ctl = the control CPU, cpuN = CPU N's hotplug thread, irqN = CPU N with interrupts off\n"));
+    assert!(text.contains("\n  7 seed    rule 7, the seed: a veto of CPU_UP_PREPARE sends CPU_UP_CANCELED to the notifiers called\n"));
+    let out = cpuhp()
+        .args(["run", "--wide", &example("seed")])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let wide = String::from_utf8(out).unwrap();
+    assert!(wide.contains("•   c: CPU_UP_PREPARE 2                ENOMEM  rule 7, the seed: veto → CPU_UP_CANCELED to the notifiers before it only\n"));
+    assert!(!wide.contains("legend"));
+}
+
+/// Counts in words: one state, one notifier, one operation.
+#[test]
+fn run_counts_with_the_right_plurals() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.toml");
+    std::fs::write(
+        &file,
+        "ops = [\"down 1\"]\n[machine]\ncpus = 2\n[[state]]\nname = \"a:online\"\nsection = \"online\"\n[[notifier]]\nname = \"n\"\n",
+    )
+    .unwrap();
+    cpuhp().arg("run").arg(&file).assert().code(0).stdout(
+        predicate::str::starts_with(
+            "cpuhp · 2 CPUs · preset demo · 1 state, 1 notifier, 1 operation\n",
+        )
+        .and(predicate::str::contains(
+            "ok setup-state a:online → state 70; startup on CPUs 0-1",
+        )),
+    );
+}
+
+/// The slot hint for a STARTING state names a free STARTING number of the chosen preset (40 is a
+/// PREPARE number on linux-6.1).
+#[test]
+fn run_suggests_a_free_starting_slot_of_the_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("starting.toml");
+    std::fs::write(
+        &file,
+        "[machine]\ncpus = 2\npreset = \"linux-6.1\"\n[[state]]\nname = \"irq:starting\"\nsection = \"starting\"\n",
+    )
+    .unwrap();
+    cpuhp().arg("run").arg(&file).assert().code(2).stderr(
+        predicate::str::contains("error: STARTING states have no dynamic slots").and(
+            predicate::str::contains(
+                "help: give the state a free number of the STARTING section (94 to 151 on linux-6.1): `slot = 96`",
+            ),
+        ),
+    );
+}
+
+/// With no setup steps, the first operation's result still says which CPU moved (from where the
+/// boot left it), and a second `down` of the same CPU moves nothing.
+#[test]
+fn run_says_which_cpu_the_first_operation_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bare.toml");
+    std::fs::write(
+        &file,
+        "ops = [\"down 1\", \"down 1\"]\n[machine]\ncpus = 2\n",
+    )
+    .unwrap();
+    let out = cpuhp()
+        .arg("run")
+        .arg(&file)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let results: Vec<&str> = text.lines().filter(|l| l.starts_with("  ⇒")).collect();
+    assert_eq!(results, ["  ⇒ ok: CPU 1: 99 → 0", "  ⇒ ok: no CPU moved"]);
+    assert!(text.contains("\nend: CPU 0 at 99, CPU 1 at 0\n"));
+}
+
+/// `explore` gives its minimal failure in the scenario's own words; planted into the scenario,
+/// `run` shows the same broken invariant.
+#[test]
+fn explore_prints_the_minimal_failure_as_scenario_text_that_run_reproduces() {
+    let out = cpuhp()
+        .args(["explore", &example("leaky-driver")])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let planted = "    # in the [[state]] named \"leaky:online\":\n    fail = [{ on = \"startup\", cpu = 0, errno = \"EIO\", after = 0, times = 1 }]\n";
+    assert!(
+        text.contains(&format!(
+            "  to watch it with `cpuhp run`, add to the scenario:\n{planted}"
+        )),
+        "{text}"
+    );
+    let scenario = std::fs::read_to_string(example("leaky-driver")).unwrap();
+    let line = planted.lines().nth(1).unwrap().trim();
+    let with = scenario.replacen(
+        "name = \"leaky:online\"\n",
+        &format!("name = \"leaky:online\"\n{line}\n"),
+        1,
+    );
+    assert_ne!(with, scenario);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("planted.toml");
+    std::fs::write(&file, with).unwrap();
+    cpuhp().arg("run").arg(&file).assert().code(1).stdout(
+        predicate::str::contains("✗ invariant where-it-began: leaky:online on CPU 0 is held after the failed operation undid it"),
+    );
+}
+
+/// The two seed-shaped examples, as `cpuhp run` prints them: the platform failure after
+/// CPU_UP_PREPARE cancels every notifier that said OK; NOTIFY_STOP ends the walk and the CPU comes
+/// up.
+#[test]
+fn run_shows_platform_faults_and_notifier_answers() {
+    cpuhp()
+        .args(["run", &example("seed-platform-failure")])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("✗ CPU 2 fails to boot")
+                .and(predicate::str::contains("•   c: CPU_UP_CANCELED 2"))
+                .and(predicate::str::contains(
+                    "⇒ failed with EIO: startup of state 30 (cpu:bringup) on CPU 2 failed: EIO;",
+                ))
+                .and(predicate::str::contains(
+                    "end: CPU 0 at 99, CPU 1 at 99, CPU 2 at 99, CPU 3 at 99",
+                )),
+        );
+    let out = cpuhp()
+        .args(["run", "--wide", &example("notifier-stop")])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("•   b: CPU_UP_PREPARE 1                stop    NOTIFY_STOP: the walk ends here, not a failure; the notifiers after it do not hear this event\n"), "{text}");
+    assert!(!text.contains("c: CPU_UP_PREPARE 1"));
+    assert!(text.contains("c: CPU_ONLINE 1"));
+    assert!(text.contains("⇒ ok: CPU 1: 0 → 99"));
+}
+
+/// `up … to NAME` stops at the named state; an unknown name is bad input with a suggestion.
+#[test]
+fn run_takes_targets_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("named.toml");
+    std::fs::write(
+        &file,
+        "ops = [\"down 1\", \"up 1 to mydrv:online\"]\n[machine]\ncpus = 2\n[[state]]\nname = \"mydrv:online\"\nsection = \"online\"\n",
+    )
+    .unwrap();
+    cpuhp().arg("run").arg(&file).assert().code(0).stdout(
+        predicate::str::contains("── 2. up 1 to mydrv:online")
+            .and(predicate::str::contains("⇒ ok: CPU 1: 0 → 70")),
+    );
+    std::fs::write(
+        &file,
+        "ops = [\"up 1 to sched:actve\"]\n[machine]\ncpus = 2\n",
+    )
+    .unwrap();
+    cpuhp().arg("run").arg(&file).assert().code(2).stderr(
+        predicate::str::contains(
+            "error: no state `sched:actve` in this scenario or the demo preset",
+        )
+        .and(predicate::str::contains(
+            "help: did you mean `sched:active`?",
+        )),
+    );
 }

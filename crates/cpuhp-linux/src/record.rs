@@ -486,6 +486,7 @@ impl Recording {
             setup_steps: 1,
             violations: Vec::new(),
             final_states: states_after.last().cloned().unwrap_or_default(),
+            states_before: self.states_before.clone(),
             states_after,
             state_names,
             stopped_at: None,
@@ -544,6 +545,7 @@ pub fn render_recording(r: &Recording, format: RecordFormat, color: bool) -> Str
         states: Vec::new(),
         notifiers: Vec::new(),
         ops: Vec::new(),
+        faults: Vec::new(),
     };
     let t0 = ts.iter().flatten().copied().min().unwrap_or(0);
     match format {

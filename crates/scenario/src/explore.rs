@@ -65,6 +65,68 @@ impl std::fmt::Display for Failure {
     }
 }
 
+impl Failure {
+    /// The failure as a scenario plants it, to watch it with `cpuhp run`: a `fail` entry for a
+    /// callback, a `veto` for a notifier, a `[[fault]]` for the platform — with `errno`, and with
+    /// `after` counting the calls let through first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp_scenario::{Failure, Point};
+    ///
+    /// let f = Failure {
+    ///     point: Point::Platform { state: "bringup_cpu".into(), step: 30, cpu: 2, bringup: true },
+    ///     occurrence: 1,
+    /// };
+    /// assert_eq!(f.to_string(), "CPU 2 fails to boot (bringup_cpu) (call 2)");
+    /// assert_eq!(
+    ///     f.as_scenario(cpuhp::Errno::EIO),
+    ///     "[[fault]]\non = \"boot\"\ncpu = 2\nerrno = \"EIO\"\nafter = 1\ntimes = 1\n"
+    /// );
+    /// ```
+    pub fn as_scenario(&self, errno: Errno) -> String {
+        let name = errno
+            .name()
+            .map_or_else(|| errno.code().to_string(), |n| format!("\"{n}\""));
+        let after = self.occurrence;
+        match &self.point {
+            Point::Callback {
+                state,
+                cpu,
+                bringup,
+                instance,
+            } => format!(
+                "# in the [[state]] named \"{state}\":\nfail = [{{ on = \"{}\", cpu = {cpu}, {}errno \
+                 = {name}, after = {after}, times = 1 }}]\n",
+                if *bringup { "startup" } else { "teardown" },
+                instance
+                    .as_ref()
+                    .map(|i| format!("instance = \"{i}\", "))
+                    .unwrap_or_default(),
+            ),
+            Point::Notifier { notifier, up, cpu } => format!(
+                "# in the [[notifier]] named \"{notifier}\":\nveto = [{{ event = \"{}\", cpu = {cpu}, \
+                 errno = {name}, after = {after}, times = 1 }}]\n",
+                if *up { "up_prepare" } else { "down_prepare" },
+            ),
+            Point::Platform {
+                state,
+                cpu,
+                bringup,
+                ..
+            } => format!(
+                "[[fault]]\non = \"{}\"\ncpu = {cpu}\nerrno = {name}\nafter = {after}\ntimes = 1\n",
+                match (*bringup, state.as_str()) {
+                    (true, "cpuhp_kick_ap_alive") => "kick",
+                    (true, _) => "boot",
+                    (false, _) => "stop",
+                }
+            ),
+        }
+    }
+}
+
 /// A run's failures and what they found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Case {
@@ -278,7 +340,7 @@ impl std::fmt::Display for Phase {
 }
 
 /// Consecutive CPUs that nothing in the scenario tells apart: none is the boot CPU or named by
-/// an operation, a planned failure or a veto, and all went through the same states after every
+/// an operation, a planned failure, a veto, an answer or a platform fault, and all went through the same states after every
 /// step of the baseline. A failure on one of them finds what a failure on another does, up to
 /// renaming the CPUs, so [`explore`] tries only the members in `explored`: what differs between
 /// members is whether other members come before or after them in the state machine's ascending
@@ -401,7 +463,13 @@ fn classes(s: &Scenario, baseline: &Record) -> Vec<CpuClass> {
             s.notifiers
                 .iter()
                 .flat_map(|nb| nb.veto.iter().map(|v| (v.cpu, v.after, v.times))),
-        );
+        )
+        .chain(
+            s.notifiers
+                .iter()
+                .flat_map(|nb| nb.answer.iter().map(|a| (a.cpu, a.after, a.times))),
+        )
+        .chain(s.faults.iter().map(|f| (f.cpu, f.after, f.times)));
     for (cpu, after, times) in planned {
         match cpu {
             Some(c) => name(c),

@@ -97,6 +97,9 @@ pub enum Event {
         cpu: u32,
         /// 0 or the veto's negative errno.
         ret: i32,
+        /// The answer had the stop bit (`NOTIFY_STOP`, `NOTIFY_BAD`, a veto): the walk ended
+        /// here.
+        stop: bool,
     },
     /// Linux would warn here.
     Warning {
@@ -221,19 +224,17 @@ impl std::fmt::Display for Point {
                 };
                 write!(f, "notifier {notifier} vetoes {ev} for CPU {cpu}")
             }
+            // The words of a scenario's [[fault]] (boot, kick, stop).
             Point::Platform {
                 state,
                 cpu,
                 bringup,
                 ..
-            } => {
-                let what = if *bringup {
-                    "fails to boot"
-                } else {
-                    "refuses to die"
-                };
-                write!(f, "CPU {cpu} {what} ({state})")
-            }
+            } => match (*bringup, state.as_str()) {
+                (true, "cpuhp_kick_ap_alive") => write!(f, "the kick of CPU {cpu} fails ({state})"),
+                (true, _) => write!(f, "CPU {cpu} fails to boot ({state})"),
+                (false, _) => write!(f, "CPU {cpu} refuses to stop ({state})"),
+            },
         }
     }
 }

@@ -4,7 +4,8 @@
 //! cpuhp states in the three sections, multi-instance drivers, legacy CPU notifiers — with the
 //! failures planned for their callbacks, and a list of operations (`up 1`, `down 2 to 60`,
 //! `add-instance`, `freeze`, `smt off`, `parallel-up 1 2 3`, …). It is written in TOML
-//! ([`Scenario::parse`], with file:line:column errors) or built in Rust.
+//! ([`Scenario::parse`], with file:line:column errors; [`reference()`] describes every key and
+//! operation) or built in Rust.
 //!
 //! [`run`] builds the machine — inline or on the threaded simulator — installs the subsystems
 //! and runs the operations, recording every callback, notifier call and failure into a
@@ -12,8 +13,8 @@
 //! Perfetto-readable trace-event JSON or JSON lines.
 //!
 //! Every callback of a scenario accounts for a per-CPU (per-instance) resource: a startup that
-//! succeeds acquires it, a teardown releases it. After every step the invariants of DESIGN.md
-//! are checked against that accounting and against where the CPUs stand ([`Invariant`]).
+//! succeeds acquires it, a teardown releases it. After every step the invariants are checked
+//! against that accounting and against where the CPUs stand ([`Invariant`]).
 //! [`explore`] runs the scenario once per failure point — every callback × CPU × direction ×
 //! instance, every notifier's PREPARE answer, every CPU's boot and death — with that failure
 //! injected, and once more per callback of the rollback it causes with a second failure there,
@@ -61,12 +62,12 @@ pub use explore::{
     explore, Case, CpuClass, Exploration, Failure, Options as ExploreOptions, Phase,
 };
 pub use journal::{Event, Outcome, Point};
-pub use parse::{ParseError, MAX_CPUS};
-pub use render::{render, Format};
+pub use parse::{reference, FieldDoc, OpDoc, ParseError, FIELDS, MAX_CPUS, OPS};
+pub use render::{render, render_with, Format, Width};
 pub use run::{run, Reached, Record};
 pub use scenario::{
-    Bug, FailSpec, MachineSpec, NotifierSpec, Op, OpSpec, PresetName, Scenario, SlotSpec,
-    StateSpec, VetoSpec,
+    AnswerSpec, Bug, FailSpec, FaultSpec, MachineSpec, NotifierSpec, Op, OpSpec, PlatformStep,
+    PresetName, Scenario, SlotSpec, StateSpec, Target, VetoSpec,
 };
 
 /// The scenario `cpuhp demo` runs: four CPUs, subsystems in all three sections, a

@@ -2,30 +2,32 @@
 //! (file:line:column), shows the offending text, says what was expected and suggests the closest
 //! name.
 //!
+//! The language is described by the parser's own tables: [`FIELDS`] (every key, with an example)
+//! and [`OPS`] (every operation); [`reference()`] prints them, as `cpuhp ops` does.
+//!
 //! ```toml
+//! ops = ["down 1", "up 1", "up 2 to 60", "add-instance nvme:queues nvme2", "freeze", "thaw"]
+//!
 //! [machine]
-//! cpus = 4                # all present and booted
-//! threads_per_core = 1    # optional; > 1 gives SMT siblings
-//! smt = "on"              # optional: on | off | forceoff (at boot)
-//! preset = "demo"         # optional: demo | linux-6.1
+//! cpus = 4
 //!
 //! [[state]]
-//! name = "mm/percpu:prepare"
-//! section = "prepare"     # prepare | starting | online
-//! slot = "dynamic"        # optional: dynamic (default) or a state number (STARTING needs one)
-//! startup = true          # optional (default true)
-//! teardown = true         # optional (default true)
-//! multi = false           # optional: multi-instance
-//! instances = []          # optional: instances added at setup
-//! fail = [{ on = "startup", cpu = 3, errno = "ENOMEM" }]   # optional; also instance, after, times
-//! bug = "leak-on-failure" # optional: leak-on-failure | teardown-leaks
+//! name = "nvme:queues"
+//! section = "online"
+//! multi = true
+//! instances = ["nvme0"]
+//! fail = [{ on = "startup", cpu = 3, errno = "ENOMEM" }]
 //!
 //! [[notifier]]
 //! name = "workqueue"
 //! priority = 10
-//! veto = [{ event = "up_prepare", cpu = 3, errno = "ENOMEM" }]     # optional; also after, times
+//! veto = [{ event = "up_prepare", cpu = 3, errno = "ENOMEM" }]
+//! answer = [{ event = "online", ret = "stop" }]
 //!
-//! ops = ["down 1", "up 1", "up 2 to 60", "add-instance nvme:queues nvme2", "freeze", "thaw"]
+//! [[fault]]
+//! on = "boot"
+//! cpu = 2
+//! times = 1
 //! ```
 
 use std::collections::HashSet;
@@ -38,9 +40,33 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::scenario::{
-    Bug, FailSpec, MachineSpec, NotifierSpec, Op, OpSpec, PresetName, Scenario, SlotSpec,
-    StateSpec, VetoSpec,
+    AnswerSpec, Bug, FailSpec, FaultSpec, MachineSpec, NotifierSpec, Op, OpSpec, PlatformStep,
+    PresetName, Scenario, SlotSpec, StateSpec, Target, VetoSpec,
 };
+use notifier::NotifyResult;
+
+/// The events a notifier may be given an answer for, by their names in scenario files.
+const EVENTS: [(&str, CpuEvent); 9] = [
+    ("up_prepare", CpuEvent::UpPrepare),
+    ("up_canceled", CpuEvent::UpCanceled),
+    ("starting", CpuEvent::Starting),
+    ("online", CpuEvent::Online),
+    ("down_prepare", CpuEvent::DownPrepare),
+    ("down_failed", CpuEvent::DownFailed),
+    ("dying", CpuEvent::Dying),
+    ("dead", CpuEvent::Dead),
+    ("post_dead", CpuEvent::PostDead),
+];
+
+/// A notifier's answers by name (an errno is the other kind).
+const ANSWERS: [(&str, NotifyResult); 6] = [
+    ("ok", NotifyResult::OK),
+    ("done", NotifyResult::DONE),
+    ("stop", NotifyResult::STOP),
+    ("ok|stop", NotifyResult::STOP),
+    ("done|stop", NotifyResult::STOP_MASK),
+    ("bad", NotifyResult::BAD),
+];
 
 /// A scenario file that could not be read: where, what, and what was expected.
 ///
@@ -219,6 +245,511 @@ fn expected_or_closest(word: &str, known: &[&str]) -> String {
     }
 }
 
+// ----- the language's own description: what `cpuhp ops` prints and the README shows ------------
+
+/// One key of a scenario file: where it goes, an example, and what it means. [`FIELDS`] lists
+/// every key the parser accepts; a test holds the two together.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::FIELDS;
+///
+/// let cpus = FIELDS.iter().find(|f| f.table == "machine" && f.key == "cpus").unwrap();
+/// assert_eq!(cpus.example, "cpus = 4");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldDoc {
+    /// The table it belongs to: `""` (top level), `"machine"`, `"state"`, `"state.fail"`,
+    /// `"notifier"`, `"notifier.veto"`.
+    pub table: &'static str,
+    /// The key.
+    pub key: &'static str,
+    /// One line of TOML using it.
+    pub example: &'static str,
+    /// What it means, its values and its default.
+    pub doc: &'static str,
+}
+
+/// One operation of `ops`: its verb, its form, an example and what it does. The parser knows
+/// exactly these verbs.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::OPS;
+///
+/// assert!(OPS.iter().any(|o| o.verb == "parallel-up" && o.example == "parallel-up 1 2 3"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpDoc {
+    /// The first word.
+    pub verb: &'static str,
+    /// Its form, with the arguments in capitals.
+    pub usage: &'static str,
+    /// An example.
+    pub example: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+/// The tables of a scenario file, in the order [`reference()`] describes them, each with a line
+/// saying what it is.
+const TABLES: &[(&str, &str, &str)] = &[
+    ("machine", "[machine]", "the simulated machine (required)"),
+    (
+        "state",
+        "[[state]]",
+        "a cpuhp state with its callbacks; installed in file order",
+    ),
+    (
+        "state.fail",
+        "fail = [{ … }]",
+        "in a [[state]]: planned failures of its callbacks",
+    ),
+    (
+        "notifier",
+        "[[notifier]]",
+        "a legacy CPU notifier; registered in file order after the states",
+    ),
+    (
+        "notifier.veto",
+        "veto = [{ … }]",
+        "in a [[notifier]]: planned vetoes of a PREPARE event",
+    ),
+    (
+        "notifier.answer",
+        "answer = [{ … }]",
+        "in a [[notifier]]: what it answers to an event, other than OK",
+    ),
+    (
+        "fault",
+        "[[fault]]",
+        "a platform failure: a CPU that fails to boot, a kick that fails, a CPU that refuses \
+         to stop",
+    ),
+    (
+        "",
+        "ops = [ … ]",
+        "at the top: the operations, run in order after the setup",
+    ),
+];
+
+/// Every key a scenario file may hold.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::FIELDS;
+///
+/// let state: Vec<&str> = FIELDS.iter().filter(|f| f.table == "state").map(|f| f.key).collect();
+/// assert!(state.contains(&"startup") && state.contains(&"bug"));
+/// ```
+pub const FIELDS: &[FieldDoc] = &[
+    FieldDoc {
+        table: "machine",
+        key: "cpus",
+        example: "cpus = 4",
+        doc: "How many CPUs: numbered from 0, all present and booted at the start.",
+    },
+    FieldDoc {
+        table: "machine",
+        key: "threads_per_core",
+        example: "threads_per_core = 2",
+        doc: "Hardware threads per core, 1 (default) to 8. SMT siblings are consecutive CPU \
+              numbers: with 2, CPUs 0 and 1 are core 0, CPUs 2 and 3 core 1; the first thread \
+              of each core is its primary.",
+    },
+    FieldDoc {
+        table: "machine",
+        key: "smt",
+        example: "smt = \"off\"",
+        doc: "SMT control at boot: on (default), off or forceoff; needs threads_per_core > 1. \
+              With off, the siblings boot once and are taken back down.",
+    },
+    FieldDoc {
+        table: "machine",
+        key: "preset",
+        example: "preset = \"linux-6.1\"",
+        doc: "The state table the machine boots with: demo (default: only the core's states), \
+              linux-6.1 or linux-6.12 (`cpuhp states --preset NAME` lists it).",
+    },
+    FieldDoc {
+        table: "state",
+        key: "name",
+        example: "name = \"mm/vmstat:online\"",
+        doc: "Its name, unique among states and notifiers; also its callbacks' name in traces.",
+    },
+    FieldDoc {
+        table: "state",
+        key: "section",
+        example: "section = \"online\"",
+        doc: "prepare (run by the control CPU before the CPU boots), starting (on the new CPU, \
+              interrupts off; cannot fail) or online (on the CPU's hotplug thread).",
+    },
+    FieldDoc {
+        table: "state",
+        key: "slot",
+        example: "slot = 60",
+        doc: "\"dynamic\" (default: the lowest free dynamic slot of a prepare or online state) \
+              or a state number inside its section. STARTING states have no dynamic slots: \
+              they need a number.",
+    },
+    FieldDoc {
+        table: "state",
+        key: "startup",
+        example: "startup = false",
+        doc: "A boolean: the state has a startup callback (default true).",
+    },
+    FieldDoc {
+        table: "state",
+        key: "teardown",
+        example: "teardown = false",
+        doc: "A boolean: the state has a teardown callback (default true).",
+    },
+    FieldDoc {
+        table: "state",
+        key: "multi",
+        example: "multi = true",
+        doc: "A boolean: multi-instance (default false); its callbacks run once per instance.",
+    },
+    FieldDoc {
+        table: "state",
+        key: "instances",
+        example: "instances = [\"nvme0\", \"nvme1\"]",
+        doc: "For a multi-instance state: the instances added at setup, in order.",
+    },
+    FieldDoc {
+        table: "state",
+        key: "fail",
+        example: "fail = [{ on = \"startup\", cpu = 3, errno = \"ENOMEM\" }]",
+        doc: "Planned failures of its callbacks (keys below). STARTING callbacks and PREPARE \
+              teardowns cannot fail, by type.",
+    },
+    FieldDoc {
+        table: "state",
+        key: "bug",
+        example: "bug = \"leak-on-failure\"",
+        doc: "A planted bug for `cpuhp explore` to find: leak-on-failure (a failing startup \
+              keeps what it took) or teardown-leaks (the teardown releases nothing).",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "on",
+        example: "on = \"teardown\"",
+        doc: "The callback that fails: startup or teardown.",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "cpu",
+        example: "cpu = 3",
+        doc: "Only on this CPU (default: every CPU).",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "instance",
+        example: "instance = \"nvme1\"",
+        doc: "Only for this instance of a multi-instance state (declared in `instances` or \
+              added by an add-instance operation).",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "errno",
+        example: "errno = \"EBUSY\"",
+        doc: "What the callback returns: an errno name, or its number (12 or -12).",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "after",
+        example: "after = 1",
+        doc: "Let this many matching calls succeed first (default 0).",
+    },
+    FieldDoc {
+        table: "state.fail",
+        key: "times",
+        example: "times = 1",
+        doc: "Fail this many times, then succeed again (default: every time).",
+    },
+    FieldDoc {
+        table: "notifier",
+        key: "name",
+        example: "name = \"kvm\"",
+        doc: "Its name, unique among states and notifiers.",
+    },
+    FieldDoc {
+        table: "notifier",
+        key: "priority",
+        example: "priority = 10",
+        doc: "Higher is called first (default 0); equal priorities in registration order.",
+    },
+    FieldDoc {
+        table: "notifier",
+        key: "veto",
+        example: "veto = [{ event = \"up_prepare\", cpu = 3, errno = \"EBUSY\" }]",
+        doc: "Planned vetoes (keys below): the notifiers that already said OK hear \
+              CPU_UP_CANCELED (CPU_DOWN_FAILED), the others nothing.",
+    },
+    FieldDoc {
+        table: "notifier",
+        key: "answer",
+        example: "answer = [{ event = \"up_prepare\", cpu = 2, ret = \"stop\" }]",
+        doc: "Planned answers (keys below), with Linux's semantics: ok and done let the walk go \
+              on; stop ends it without a failure (the notifiers after it do not hear the \
+              event); bad or an errno vetoes a PREPARE event.",
+    },
+    FieldDoc {
+        table: "notifier.veto",
+        key: "event",
+        example: "event = \"down_prepare\"",
+        doc: "The event vetoed: up_prepare (CPU_UP_PREPARE) or down_prepare \
+              (CPU_DOWN_PREPARE), the only ones a notifier may refuse.",
+    },
+    FieldDoc {
+        table: "notifier.veto",
+        key: "cpu",
+        example: "cpu = 2",
+        doc: "Only for this CPU (default: every CPU).",
+    },
+    FieldDoc {
+        table: "notifier.veto",
+        key: "errno",
+        example: "errno = \"EBUSY\"",
+        doc: "The veto's errno: a name, or its number.",
+    },
+    FieldDoc {
+        table: "notifier.veto",
+        key: "after",
+        example: "after = 1",
+        doc: "Let this many matching events through first (default 0).",
+    },
+    FieldDoc {
+        table: "notifier.veto",
+        key: "times",
+        example: "times = 1",
+        doc: "Veto this many times (default: every time).",
+    },
+    FieldDoc {
+        table: "notifier.answer",
+        key: "event",
+        example: "event = \"online\"",
+        doc: "The event: up_prepare, up_canceled, starting, online, down_prepare, down_failed, \
+              dying, dead or post_dead (each also in its _FROZEN form).",
+    },
+    FieldDoc {
+        table: "notifier.answer",
+        key: "cpu",
+        example: "cpu = 2",
+        doc: "Only for this CPU (default: every CPU).",
+    },
+    FieldDoc {
+        table: "notifier.answer",
+        key: "ret",
+        example: "ret = \"ok|stop\"",
+        doc: "What it returns: ok (NOTIFY_OK), done (NOTIFY_DONE), stop or ok|stop \
+              (NOTIFY_STOP), done|stop (the stop bit alone), bad (NOTIFY_BAD: EPERM), or an \
+              errno (a name or number, as notifier_from_errno). bad and errnos only on \
+              up_prepare and down_prepare, the events that may fail.",
+    },
+    FieldDoc {
+        table: "notifier.answer",
+        key: "after",
+        example: "after = 1",
+        doc: "Answer OK to this many matching events first (default 0).",
+    },
+    FieldDoc {
+        table: "notifier.answer",
+        key: "times",
+        example: "times = 1",
+        doc: "Answer so this many times (default: every time).",
+    },
+    FieldDoc {
+        table: "fault",
+        key: "on",
+        example: "on = \"boot\"",
+        doc: "The platform step that fails: boot (bringup_cpu: the CPU does not come up), kick \
+              (cpuhp_kick_ap_alive: the kick that starts a CPU booting; presets with a kick \
+              state: demo, linux-6.12) or stop (takedown_cpu: the CPU refuses to die).",
+    },
+    FieldDoc {
+        table: "fault",
+        key: "cpu",
+        example: "cpu = 2",
+        doc: "Only for this CPU (default: every CPU).",
+    },
+    FieldDoc {
+        table: "fault",
+        key: "errno",
+        example: "errno = \"ETIMEDOUT\"",
+        doc: "What the step returns (default EIO).",
+    },
+    FieldDoc {
+        table: "fault",
+        key: "after",
+        example: "after = 1",
+        doc: "Let this many matching calls succeed first (default 0).",
+    },
+    FieldDoc {
+        table: "fault",
+        key: "times",
+        example: "times = 1",
+        doc: "Fail this many times (default: every time).",
+    },
+    FieldDoc {
+        table: "",
+        key: "ops",
+        example: "ops = [\"down 1\", \"up 1\"]",
+        doc: "The operations (below), run in order after the setup; every step is checked.",
+    },
+];
+
+/// Every operation of `ops`.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::OPS;
+///
+/// let verbs: Vec<&str> = OPS.iter().map(|o| o.verb).collect();
+/// assert_eq!(&verbs[..2], ["up", "down"]);
+/// ```
+pub const OPS: &[OpDoc] = &[
+    OpDoc {
+        verb: "up",
+        usage: "up CPU [to STATE]",
+        example: "up 1 to mm/vmstat:online",
+        doc: "Brings the CPU up to online, or only up to a state where a walk may stop: a \
+              number, or the name of one of the scenario's states or the preset's.",
+    },
+    OpDoc {
+        verb: "down",
+        usage: "down CPU [to STATE]",
+        example: "down 2 to 60",
+        doc: "Takes the CPU down to offline (0), or only down to a state (number or name).",
+    },
+    OpDoc {
+        verb: "add-instance",
+        usage: "add-instance STATE NAME",
+        example: "add-instance nvme:queues nvme2",
+        doc: "Adds an instance to a multi-instance state: its startup runs on every CPU that \
+              reached the state.",
+    },
+    OpDoc {
+        verb: "remove-instance",
+        usage: "remove-instance STATE NAME",
+        example: "remove-instance nvme:queues nvme0",
+        doc: "Removes an instance: its teardown runs on every CPU that reached the state.",
+    },
+    OpDoc {
+        verb: "remove-state",
+        usage: "remove-state STATE",
+        example: "remove-state mm/vmstat:online",
+        doc: "Removes a state (with no instances left): its teardown runs on every CPU that \
+              reached it, and its slot is free again.",
+    },
+    OpDoc {
+        verb: "freeze",
+        usage: "freeze",
+        example: "freeze",
+        doc: "Suspend: takes every CPU but the first down, with the _FROZEN notifier events; \
+              hotplug is disabled until thaw.",
+    },
+    OpDoc {
+        verb: "thaw",
+        usage: "thaw",
+        example: "thaw",
+        doc: "Resume: brings the CPUs that freeze took down back up.",
+    },
+    OpDoc {
+        verb: "smt",
+        usage: "smt on|off|forceoff",
+        example: "smt off",
+        doc: "SMT control: off takes every sibling thread down and keeps it down; forceoff \
+              cannot be undone; on lets them come up again.",
+    },
+    OpDoc {
+        verb: "parallel-up",
+        usage: "parallel-up CPU…",
+        example: "parallel-up 1 2 3",
+        doc: "Parallel bring-up: kicks every CPU, then waits for each (primary threads first); \
+              one CPU that fails is rolled back alone.",
+    },
+    OpDoc {
+        verb: "disable-hotplug",
+        usage: "disable-hotplug",
+        example: "disable-hotplug",
+        doc: "cpu_hotplug_disable: up and down fail with EBUSY until enable-hotplug.",
+    },
+    OpDoc {
+        verb: "enable-hotplug",
+        usage: "enable-hotplug",
+        example: "enable-hotplug",
+        doc: "cpu_hotplug_enable: undoes one disable-hotplug.",
+    },
+];
+
+/// The keys of one table, as the parser accepts them (the top level also holds the tables).
+fn keys(table: &str) -> Vec<&'static str> {
+    let tables = if table.is_empty() {
+        &["machine", "state", "notifier", "fault"][..]
+    } else {
+        &[]
+    };
+    tables
+        .iter()
+        .copied()
+        .chain(FIELDS.iter().filter(|f| f.table == table).map(|f| f.key))
+        .collect()
+}
+
+fn op_words() -> Vec<&'static str> {
+    OPS.iter().map(|o| o.verb).collect()
+}
+
+/// The scenario language described from the parser's own tables ([`FIELDS`], [`OPS`]), wrapped
+/// to 80 columns: what `cpuhp ops` prints and the README shows.
+///
+/// # Examples
+///
+/// ```
+/// let text = cpuhp_scenario::reference();
+/// assert!(text.contains("[[notifier]]"));
+/// assert!(text.contains("parallel-up CPU…"));
+/// assert!(text.lines().all(|l| l.chars().count() <= 80));
+/// ```
+pub fn reference() -> String {
+    let wrap = |text: &str, indent: &str| -> String {
+        // A table's heading continues indented, under its name.
+        let rest = if indent.is_empty() { "    " } else { indent };
+        let opts = textwrap::Options::new(80)
+            .initial_indent(indent)
+            .subsequent_indent(rest);
+        textwrap::fill(text, opts)
+    };
+    let mut out = textwrap::fill(
+        "A scenario is a TOML file: one [machine], any number of [[state]], [[notifier]] and \
+         [[fault]] tables, and `ops`. Every key, with an example:",
+        80,
+    );
+    out.push('\n');
+    for (table, head, what) in TABLES {
+        out.push('\n');
+        out.push_str(&wrap(&format!("{head}  {what}"), ""));
+        out.push('\n');
+        for f in FIELDS.iter().filter(|f| f.table == *table) {
+            out.push_str(&format!("  {}\n", f.example));
+            out.push_str(&wrap(f.doc, "      "));
+            out.push('\n');
+        }
+    }
+    out.push_str("\nOperations (each a string in `ops`):\n");
+    for o in OPS {
+        out.push_str(&format!("  {:<28} e.g. \"{}\"\n", o.usage, o.example));
+        out.push_str(&wrap(o.doc, "      "));
+        out.push('\n');
+    }
+    out
+}
+
 // ----- the raw, spanned shape of the file -------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -229,6 +760,8 @@ struct RawScenario {
     state: Vec<Spanned<RawState>>,
     #[serde(default)]
     notifier: Vec<Spanned<RawNotifier>>,
+    #[serde(default)]
+    fault: Vec<Spanned<RawFault>>,
     #[serde(default)]
     ops: Vec<Spanned<String>>,
 }
@@ -277,6 +810,28 @@ struct RawNotifier {
     priority: i32,
     #[serde(default)]
     veto: Vec<Spanned<RawVeto>>,
+    #[serde(default)]
+    answer: Vec<Spanned<RawAnswer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnswer {
+    event: Spanned<String>,
+    cpu: Option<Spanned<i64>>,
+    ret: Spanned<toml::Value>,
+    after: Option<Spanned<i64>>,
+    times: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    on: Spanned<String>,
+    cpu: Option<Spanned<i64>>,
+    errno: Option<Spanned<toml::Value>>,
+    after: Option<Spanned<i64>>,
+    times: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -288,36 +843,6 @@ struct RawVeto {
     after: Option<Spanned<i64>>,
     times: Option<Spanned<i64>>,
 }
-
-const TOP_KEYS: &[&str] = &["machine", "state", "notifier", "ops"];
-const MACHINE_KEYS: &[&str] = &["cpus", "threads_per_core", "smt", "preset"];
-const STATE_KEYS: &[&str] = &[
-    "name",
-    "section",
-    "slot",
-    "startup",
-    "teardown",
-    "multi",
-    "instances",
-    "fail",
-    "bug",
-];
-const FAIL_KEYS: &[&str] = &["on", "cpu", "instance", "errno", "after", "times"];
-const NOTIFIER_KEYS: &[&str] = &["name", "priority", "veto"];
-const VETO_KEYS: &[&str] = &["event", "cpu", "errno", "after", "times"];
-const OP_WORDS: &[&str] = &[
-    "up",
-    "down",
-    "add-instance",
-    "remove-instance",
-    "remove-state",
-    "freeze",
-    "thaw",
-    "smt",
-    "parallel-up",
-    "disable-hotplug",
-    "enable-hotplug",
-];
 
 /// Most CPUs a scenario may ask for (every CPU is an OS thread in the threaded simulator; `explore`
 /// runs inline and reduces symmetric CPUs, so large machines stay cheap to explore).
@@ -411,21 +936,12 @@ fn toml_error(file: &str, src: &str, e: toml::de::Error) -> ParseError {
     let mut err = ParseError::at(file, src, span, message.clone());
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, _)) = rest.split_once('`') {
-            let known = [
-                TOP_KEYS,
-                MACHINE_KEYS,
-                STATE_KEYS,
-                FAIL_KEYS,
-                NOTIFIER_KEYS,
-                VETO_KEYS,
-            ];
-            // The keys the message says are expected, else every key we know.
-            let expected: Vec<&str> = known
+            // The keys the message says are expected, else none.
+            let expected: Vec<&str> = TABLES
                 .iter()
-                .copied()
+                .map(|(t, _, _)| keys(t))
                 .find(|keys| keys.iter().all(|k| message.contains(&format!("`{k}`"))))
-                .unwrap_or(&[])
-                .to_vec();
+                .unwrap_or_default();
             err = match closest(field, expected.iter().copied()) {
                 Some(k) => err.help(format!("did you mean `{k}`?")),
                 None if !expected.is_empty() => {
@@ -454,17 +970,17 @@ impl Scenario {
     /// # Examples
     ///
     /// ```
-    /// use cpuhp_scenario::{Op, Scenario};
+    /// use cpuhp_scenario::{Op, Scenario, Target};
     ///
     /// let s = Scenario::parse("s.toml", r#"
-    ///     ops = ["down 1", "up 1 to 60"]
+    ///     ops = ["down 1", "up 1 to 60", "down 1 to drv:online"]
     ///     [machine]
     ///     cpus = 2
     ///     [[state]]
     ///     name = "drv:online"
     ///     section = "online"
     /// "#)?;
-    /// assert_eq!(s.ops[1].op, Op::Up { cpu: 1, target: Some(60) });
+    /// assert_eq!(s.ops[1].op, Op::Up { cpu: 1, target: Some(Target::Number(60)) });
     /// # Ok::<(), cpuhp_scenario::ParseError>(())
     /// ```
     pub fn parse(file: &str, src: &str) -> Result<Scenario, ParseError> {
@@ -516,7 +1032,7 @@ impl Scenario {
         let mut names = HashSet::new();
         let mut states = Vec::new();
         for st in &raw.state {
-            states.push(cx.state(st, &machine, &mut names)?);
+            states.push(cx.state(st, &machine, &states, &mut names)?);
         }
         let mut notifiers = Vec::new();
         for nb in &raw.notifier {
@@ -554,12 +1070,59 @@ impl Scenario {
                 }
             }
         }
+        let faults = raw
+            .fault
+            .iter()
+            .map(|f| cx.fault(f, &machine))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Scenario {
             machine,
             states,
             notifiers,
             ops,
+            faults,
         })
+    }
+}
+
+/// The numbers of `section` on `preset` a scenario's state may take: `(low, high)`, inclusive.
+fn section_range(preset: &cpuhp::preset::Preset, section: Section) -> (u32, u32) {
+    let l = &preset.layout;
+    match section {
+        Section::Prepare => (1, l.bringup_cpu.get() - 1),
+        Section::Starting => (l.ap_offline.get() + 1, l.ap_online.get() - 1),
+        Section::Online => (l.ap_online_idle.get() + 1, l.online.get() - 1),
+    }
+}
+
+/// The help for a state that needs a number of `section`: the lowest one that neither the preset
+/// nor an earlier state of the scenario uses, and the section's bounds on this preset.
+fn slot_hint(preset: PresetName, section: Section, earlier: &[StateSpec]) -> String {
+    let p = preset.preset();
+    let (low, high) = section_range(p, section);
+    let taken = |n: u32| {
+        p.states.iter().any(|s| s.number == n)
+            || earlier.iter().any(|s| s.slot == SlotSpec::Fixed(n))
+    };
+    let name = section_name(section);
+    match (low..=high).find(|&n| !taken(n)) {
+        Some(n) => format!(
+            "give the state a free number of the {name} section ({low} to {high} on {}): \
+             `slot = {n}`",
+            p.name
+        ),
+        None => format!(
+            "the {name} section ({low} to {high} on {}) has no free number left",
+            p.name
+        ),
+    }
+}
+
+fn section_name(section: Section) -> &'static str {
+    match section {
+        Section::Prepare => "PREPARE",
+        Section::Starting => "STARTING",
+        Section::Online => "ONLINE",
     }
 }
 
@@ -568,6 +1131,7 @@ impl Ctx<'_> {
         &self,
         st: &Spanned<RawState>,
         machine: &MachineSpec,
+        earlier: &[StateSpec],
         names: &mut HashSet<String>,
     ) -> Result<StateSpec, ParseError> {
         let span = st.span();
@@ -605,7 +1169,7 @@ impl Ctx<'_> {
         if section == Section::Starting && slot == SlotSpec::Dynamic {
             return Err(self
                 .err(st.section.span(), "STARTING states have no dynamic slots")
-                .help("give the state a number: `slot = 40`"));
+                .help(slot_hint(machine.preset, section, earlier)));
         }
         let multi = st.multi.unwrap_or(false);
         let mut instances = Vec::new();
@@ -740,11 +1304,108 @@ impl Ctx<'_> {
                     .transpose()?,
             });
         }
+        let mut answer = Vec::new();
+        for a in &nb.answer {
+            let a = a.get_ref();
+            let event = self.word(&a.event, "event", &EVENTS)?;
+            let ret = self.answer(&a.ret)?;
+            if ret.error().is_some() && !event.can_veto() {
+                return Err(self.err(a.ret.span(), format!("{event} cannot fail")).help(
+                    "only up_prepare and down_prepare may be answered with bad or an errno; \
+                         answer ok, done or stop",
+                ));
+            }
+            answer.push(AnswerSpec {
+                event,
+                cpu: a
+                    .cpu
+                    .as_ref()
+                    .map(|c| self.cpu(c, machine.cpus))
+                    .transpose()?,
+                ret,
+                after: a
+                    .after
+                    .as_ref()
+                    .map(|n| self.count(n, "after", 0..1_000_000))
+                    .transpose()?
+                    .unwrap_or(0),
+                times: a
+                    .times
+                    .as_ref()
+                    .map(|t| self.count(t, "times", 1..1_000_000))
+                    .transpose()?,
+            });
+        }
         Ok(NotifierSpec {
             name,
             priority: nb.priority,
             veto,
+            answer,
             span: Some(span),
+        })
+    }
+
+    /// A notifier's answer: a word or an errno.
+    fn answer(&self, v: &Spanned<toml::Value>) -> Result<NotifyResult, ParseError> {
+        if let toml::Value::String(w) = v.get_ref() {
+            if let Some(&(_, r)) = ANSWERS.iter().find(|(k, _)| k == w) {
+                return Ok(r);
+            }
+            if Errno::from_name(w).is_none() {
+                let mut known: Vec<&str> = ANSWERS.iter().map(|(k, _)| *k).collect();
+                known.extend(errno_names());
+                let e = self.err(v.span(), format!("unknown answer `{w}`"));
+                return Err(match closest(w, known) {
+                    Some(k) => e.help(format!("did you mean `{k}`?")),
+                    None => e.help(
+                        "expected ok, done, stop, ok|stop, done|stop, bad, or an errno such as \
+                         \"EBUSY\"",
+                    ),
+                });
+            }
+        }
+        Ok(NotifyResult::from_error(self.errno(v)?))
+    }
+
+    fn fault(&self, f: &Spanned<RawFault>, machine: &MachineSpec) -> Result<FaultSpec, ParseError> {
+        let f = f.get_ref();
+        let on = self.word(&f.on, "platform step", &PlatformStep::ALL)?;
+        let preset = machine.preset.preset();
+        if on.state(preset).is_none() {
+            return Err(self
+                .err(
+                    f.on.span(),
+                    format!("the {} preset has no kick state", preset.name),
+                )
+                .help(
+                    "CPUHP_BP_KICK_AP came with Linux 6.5: use preset demo or linux-6.12, or \
+                     on = \"boot\"",
+                ));
+        }
+        Ok(FaultSpec {
+            on,
+            cpu: f
+                .cpu
+                .as_ref()
+                .map(|c| self.cpu(c, machine.cpus))
+                .transpose()?,
+            errno: f
+                .errno
+                .as_ref()
+                .map(|e| self.errno(e))
+                .transpose()?
+                .unwrap_or(Errno::EIO),
+            after: f
+                .after
+                .as_ref()
+                .map(|n| self.count(n, "after", 0..1_000_000))
+                .transpose()?
+                .unwrap_or(0),
+            times: f
+                .times
+                .as_ref()
+                .map(|t| self.count(t, "times", 1..1_000_000))
+                .transpose()?,
         })
     }
 
@@ -781,7 +1442,7 @@ impl Ctx<'_> {
         let Some(&(verb, ref verb_span)) = words.first() else {
             return Err(self
                 .err(span, "empty operation")
-                .help(format!("expected one of: {}", OP_WORDS.join(", "))));
+                .help(format!("expected one of: {}", op_words().join(", "))));
         };
         let args = &words[1..];
         let usage = |u: &str| {
@@ -806,14 +1467,37 @@ impl Ctx<'_> {
                 }
             })
         };
-        let target = |u: &str| -> Result<Option<u32>, ParseError> {
+        let target = |u: &str| -> Result<Option<Target>, ParseError> {
             match args.get(1..) {
                 Some([]) | None => Ok(None),
                 Some([(to, _), (n, s)]) if *to == "to" => {
-                    let n: u32 = n
-                        .parse()
-                        .map_err(|_| self.err(s.clone(), format!("`{n}` is not a state number")))?;
-                    Ok(Some(n))
+                    if let Ok(n) = n.parse::<u32>() {
+                        return Ok(Some(Target::Number(n)));
+                    }
+                    // A name: the scenario's states, then the preset's table.
+                    let preset = machine.preset.preset();
+                    let known = states
+                        .iter()
+                        .map(|st| st.name.as_str())
+                        .chain(preset.states.iter().map(|st| st.name));
+                    if known.clone().any(|k| k == *n) {
+                        return Ok(Some(Target::Name(n.to_string())));
+                    }
+                    let e = self.err(
+                        s.clone(),
+                        format!(
+                            "no state `{n}` in this scenario or the {} preset",
+                            preset.name
+                        ),
+                    );
+                    Err(match closest(n, known) {
+                        Some(k) => e.help(format!("did you mean `{k}`?")),
+                        None => e.help(format!(
+                            "expected a state number or name (`cpuhp states --preset {}` lists \
+                             the preset's)",
+                            preset.name
+                        )),
+                    })
                 }
                 _ => Err(usage(u)),
             }
@@ -900,7 +1584,7 @@ impl Ctx<'_> {
             }
             _ => Err(self
                 .err(verb_span.clone(), format!("unknown operation `{verb}`"))
-                .help(expected_or_closest(verb, OP_WORDS))),
+                .help(expected_or_closest(verb, &op_words()))),
         }
     }
 }

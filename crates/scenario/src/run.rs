@@ -3,7 +3,7 @@
 //! every step.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cpuhp::legacy::{CpuAction, CpuEvent};
 use cpuhp::sim::Machine;
@@ -15,7 +15,7 @@ use notifier::{NotifierBlock, NotifyResult};
 
 use crate::check::{self, Snapshot, Violation};
 use crate::journal::{Event, Injection, Outcome, Pattern, Point, Shared};
-use crate::scenario::{Bug, Op, Scenario, SlotSpec, StateSpec};
+use crate::scenario::{self, AnswerSpec, Bug, NotifierSpec, Op, Scenario, SlotSpec, StateSpec};
 
 /// What a run recorded.
 ///
@@ -49,6 +49,8 @@ pub struct Record {
     pub violations: Vec<Violation>,
     /// Each CPU's state at the end.
     pub final_states: Vec<u32>,
+    /// Each CPU's state before the first step (after the boot).
+    pub states_before: Vec<u32>,
     /// Each CPU's state after each step.
     pub states_after: Vec<Vec<u32>>,
     /// State numbers by name, for the scenario's states and the preset's.
@@ -186,6 +188,8 @@ pub(crate) fn run_with(
             }
         }
     }
+    // The scenario's own platform faults, after the ones injected above (those fire first).
+    platform_faults.extend(planned_faults(s));
     let topology = Topology::new(s.machine.cpus)
         .with_threads_per_core(s.machine.threads_per_core)
         .with_smt_control(s.machine.smt);
@@ -232,6 +236,7 @@ fn boot_failure(s: &Scenario, sh: &Shared, e: Error) -> Record {
         setup_steps: 1,
         violations: Vec::new(),
         final_states: vec![0; s.machine.cpus as usize],
+        states_before: Vec::new(),
         states_after: Vec::new(),
         state_names: BTreeMap::new(),
         stopped_at: Some(0),
@@ -272,6 +277,31 @@ fn planned(s: &Scenario) -> Vec<Injection> {
         }
     }
     v
+}
+
+/// The scenario's platform faults, as the state machine's: each fails its core state's startup
+/// (boot, kick) or teardown (stop).
+fn planned_faults(s: &Scenario) -> Vec<Fault> {
+    let preset = s.machine.preset.preset();
+    s.faults
+        .iter()
+        .filter_map(|f| {
+            // The parser refuses a kick on a preset without a kick state.
+            let (state, startup) = f.on.state(preset)?;
+            let mut fault = if startup {
+                Fault::startup(state, f.errno)
+            } else {
+                Fault::teardown(state, f.errno)
+            };
+            if let Some(c) = f.cpu {
+                fault = fault.on_cpu(CpuId(c));
+            }
+            if let Some(t) = f.times {
+                fault = fault.times(t);
+            }
+            Some(fault.after(f.after))
+        })
+        .collect()
 }
 
 /// The inline platform: everything on the calling thread, trace events into the journal (for a
@@ -350,11 +380,22 @@ impl<P: Platform> HotplugOps for Hotplug<P> {
     }
 }
 
-/// State numbers and instance ids handed out so far.
-#[derive(Clone, Debug, Default)]
+/// State numbers and instance ids handed out so far, and the preset's table for targets by name.
+#[derive(Clone, Debug)]
 pub(crate) struct Ids {
     pub(crate) states: BTreeMap<String, StateId>,
     pub(crate) instances: BTreeMap<(String, String), InstanceId>,
+    pub(crate) preset: &'static cpuhp::preset::Preset,
+}
+
+impl Default for Ids {
+    fn default() -> Ids {
+        Ids {
+            states: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            preset: &cpuhp::preset::DEMO,
+        }
+    }
 }
 
 impl Ids {
@@ -363,6 +404,31 @@ impl Ids {
             .get(name)
             .copied()
             .ok_or(Error::new(ErrorKind::InvalidState))
+    }
+
+    /// Where an `up`/`down` stops: `default` without a target, a scenario state by the number
+    /// it got, a preset state by its table's.
+    fn target(
+        &self,
+        target: Option<&scenario::Target>,
+        default: StateId,
+    ) -> Result<StateId, Error> {
+        match target {
+            None => Ok(default),
+            Some(scenario::Target::Number(n)) => Ok(StateId(*n)),
+            Some(scenario::Target::Name(name)) => self
+                .states
+                .get(name)
+                .copied()
+                .or_else(|| {
+                    self.preset
+                        .states
+                        .iter()
+                        .find(|s| s.name == name)
+                        .map(|s| StateId(s.number))
+                })
+                .ok_or(Error::new(ErrorKind::InvalidState)),
+        }
     }
 
     /// The state to add instance `name` to: instance names are unique per state.
@@ -396,12 +462,12 @@ impl<P: Platform> Target for Hotplug<P> {
         let online = self.layout().online;
         match op {
             Op::Up { cpu, target } => {
-                self.cpu_up(CpuId(*cpu), target.map_or(online, StateId))?;
+                self.cpu_up(CpuId(*cpu), ids.target(target.as_ref(), online)?)?;
                 // As sysfs `online`: the device follows a full online.
                 Ok(())
             }
             Op::Down { cpu, target } => {
-                self.cpu_down(CpuId(*cpu), target.map_or(StateId::OFFLINE, StateId))
+                self.cpu_down(CpuId(*cpu), ids.target(target.as_ref(), StateId::OFFLINE)?)
             }
             Op::AddInstance { state, name } => {
                 let s = ids.new_instance(state, name)?;
@@ -443,9 +509,9 @@ impl Target for ThreadsTarget {
         let m = &self.0;
         let online = m.with(|hp| hp.layout().online)?;
         match op {
-            Op::Up { cpu, target } => m.cpu_up(CpuId(*cpu), target.map_or(online, StateId)),
+            Op::Up { cpu, target } => m.cpu_up(CpuId(*cpu), ids.target(target.as_ref(), online)?),
             Op::Down { cpu, target } => {
-                m.cpu_down(CpuId(*cpu), target.map_or(StateId::OFFLINE, StateId))
+                m.cpu_down(CpuId(*cpu), ids.target(target.as_ref(), StateId::OFFLINE)?)
             }
             Op::AddInstance { state, name } => m
                 .add_instance(ids.new_instance(state, name)?, name.clone())
@@ -473,7 +539,10 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
     // injected after it, and count calls from there).
     sh.lock().forget_boot();
     let steps = steps(s);
-    let mut ids = Ids::default();
+    let mut ids = Ids {
+        preset: s.machine.preset.preset(),
+        ..Ids::default()
+    };
     let mut violations = Vec::new();
     let mut stopped_at = None;
     let mut states_after = Vec::new();
@@ -481,6 +550,10 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
     let mut state_names: BTreeMap<u32, String> = BTreeMap::new();
     let snap = |target: &mut dyn FnMut() -> Option<Snapshot>| target();
     let mut before = snap(&mut || target.hotplug(|hp| hp.snapshot(&Ids::default())).ok());
+    let states_before = before
+        .as_ref()
+        .map(|b| b.states.clone())
+        .unwrap_or_default();
     for (index, step) in steps.iter().enumerate() {
         let what = step.describe(s);
         let from = {
@@ -596,6 +669,7 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
         setup_steps,
         violations,
         final_states,
+        states_before,
         states_after,
         state_names,
         stopped_at,
@@ -633,7 +707,7 @@ fn exec(
         }
         Step::Register(i) => {
             let nb = &s.notifiers[*i];
-            let block = notifier_block(&nb.name, nb.priority, sh);
+            let block = notifier_block(nb, sh);
             target.hotplug(|hp| hp.register(block.into()))?
         }
         Step::Op(i) => {
@@ -663,17 +737,20 @@ fn exec(
     }
 }
 
-/// A notifier that records every event and vetoes as planned.
+/// A notifier that records every event, vetoes as planned (and as `explore` injects), and gives
+/// its planned answers.
 fn notifier_block(
-    name: &str,
-    priority: i32,
+    nb: &NotifierSpec,
     sh: &Shared,
 ) -> Arc<NotifierBlock<impl Fn(CpuAction, &CpuId) -> NotifyResult + Send + Sync + 'static>> {
-    let (name, sh) = (name.to_string(), sh.clone());
+    let (name, sh) = (nb.name.clone(), sh.clone());
+    // Each answer with what is left of its `after` and `times`.
+    let answers = Mutex::new(nb.answer.clone());
     Arc::new(NotifierBlock::new(
         move |action: CpuAction, cpu: &CpuId| {
             let mut j = sh.lock();
             let mut ret = NotifyResult::OK;
+            let mut vetoed = false;
             let lean = j.lean;
             if action.event.can_veto() {
                 let point = Point::Notifier {
@@ -683,6 +760,18 @@ fn notifier_block(
                 };
                 if let Some(errno) = j.call(point) {
                     ret = NotifyResult::from_error(errno);
+                    vetoed = true;
+                }
+            }
+            if !vetoed {
+                if let Some(r) = answer(&answers, action.event, cpu.0) {
+                    ret = r;
+                    // A planned veto given as an answer fails the call like a `veto`.
+                    if ret.error().is_some() {
+                        if let Some(call) = j.calls.last_mut() {
+                            call.failed = true;
+                        }
+                    }
                 }
             }
             if !lean {
@@ -691,12 +780,30 @@ fn notifier_block(
                     action: action.to_string(),
                     cpu: cpu.0,
                     ret: ret.to_errno(),
+                    stop: ret.is_stop(),
                 });
             }
             ret
         },
-        priority,
+        nb.priority,
     ))
+}
+
+/// The planned answer to `event` for `cpu`, if one fires now: the first matching answer not
+/// spent, once its `after` events went by.
+fn answer(answers: &Mutex<Vec<AnswerSpec>>, event: CpuEvent, cpu: u32) -> Option<NotifyResult> {
+    let mut answers = answers.lock().unwrap_or_else(|e| e.into_inner());
+    let a = answers
+        .iter_mut()
+        .find(|a| a.event == event && a.cpu.is_none_or(|c| c == cpu) && a.times != Some(0))?;
+    if a.after > 0 {
+        a.after -= 1;
+        return None;
+    }
+    if let Some(t) = &mut a.times {
+        *t -= 1;
+    }
+    Some(a.ret)
 }
 
 /// The callbacks of a state: each records its call, fails as planned, and accounts for its

@@ -37,6 +37,9 @@ pub struct Scenario {
     pub notifiers: Vec<NotifierSpec>,
     /// The operations, in order.
     pub ops: Vec<OpSpec>,
+    /// Planned platform failures: CPUs that fail to boot, kicks that fail, CPUs that refuse to
+    /// stop.
+    pub faults: Vec<FaultSpec>,
 }
 
 /// Which preset state table the machine boots with.
@@ -181,6 +184,8 @@ pub struct NotifierSpec {
     pub priority: i32,
     /// Planned vetoes of `CPU_UP_PREPARE` / `CPU_DOWN_PREPARE`.
     pub veto: Vec<VetoSpec>,
+    /// Planned answers other than `NOTIFY_OK` (a veto is one too; `veto` is its shorthand).
+    pub answer: Vec<AnswerSpec>,
     /// Where it is declared.
     pub span: Option<Range<usize>>,
 }
@@ -200,6 +205,155 @@ pub struct VetoSpec {
     pub times: Option<u32>,
 }
 
+/// A planned answer of a notifier to an event: what its callback returns, with Linux's
+/// semantics — `NOTIFY_DONE` and `NOTIFY_OK` let the walk go on, the stop bit ends it there (the
+/// notifiers after it do not hear the event), and `NOTIFY_BAD` or an errno (`notifier_from_errno`)
+/// on a PREPARE event is a veto.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::legacy::CpuEvent;
+/// use cpuhp_scenario::Scenario;
+/// use notifier::NotifyResult;
+///
+/// let s = Scenario::parse("s.toml", r#"
+///     [machine]
+///     cpus = 4
+///     [[notifier]]
+///     name = "b"
+///     answer = [{ event = "up_prepare", cpu = 3, ret = "stop" }]
+/// "#)?;
+/// let a = &s.notifiers[0].answer[0];
+/// assert_eq!((a.event, a.cpu, a.ret), (CpuEvent::UpPrepare, Some(3), NotifyResult::STOP));
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnswerSpec {
+    /// The event answered (its `_FROZEN` variant too).
+    pub event: CpuEvent,
+    /// Only for this CPU.
+    pub cpu: Option<u32>,
+    /// What the notifier returns.
+    pub ret: notifier::NotifyResult,
+    /// Matching events to answer OK first.
+    pub after: u32,
+    /// How many times it answers so (`None`: every time).
+    pub times: Option<u32>,
+}
+
+/// A platform step that can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlatformStep {
+    /// Booting the CPU (`bringup_cpu`, state `CPUHP_BRINGUP_CPU`): it does not come up.
+    Boot,
+    /// Kicking the CPU to boot (`cpuhp_kick_ap_alive`, `CPUHP_BP_KICK_AP`; presets from Linux 6.5
+    /// on).
+    Kick,
+    /// Stopping the CPU (`takedown_cpu`, `CPUHP_TEARDOWN_CPU`): it refuses to die.
+    Stop,
+}
+
+impl PlatformStep {
+    /// Every step, with its name in scenario files.
+    pub const ALL: [(&'static str, PlatformStep); 3] = [
+        ("boot", PlatformStep::Boot),
+        ("kick", PlatformStep::Kick),
+        ("stop", PlatformStep::Stop),
+    ];
+
+    /// Its state on a preset (`None`: the preset has no kick state), and whether the startup
+    /// (`true`) or the teardown fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp_scenario::PlatformStep;
+    ///
+    /// let (state, startup) = PlatformStep::Stop.state(&cpuhp::preset::DEMO).unwrap();
+    /// assert_eq!((state.get(), startup), (61, false));
+    /// assert_eq!(PlatformStep::Kick.state(&cpuhp::preset::LINUX_6_1), None);
+    /// ```
+    pub fn state(self, preset: &cpuhp::preset::Preset) -> Option<(cpuhp::StateId, bool)> {
+        let l = &preset.layout;
+        match self {
+            PlatformStep::Boot => Some((l.bringup_cpu, true)),
+            PlatformStep::Kick => l.bp_kick_ap.map(|k| (k, true)),
+            PlatformStep::Stop => Some((l.teardown_cpu, false)),
+        }
+    }
+}
+
+/// A planned platform failure: a CPU that fails to boot, whose kick fails, or that refuses to
+/// stop.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{PlatformStep, Scenario};
+///
+/// let s = Scenario::parse("s.toml", r#"
+///     [machine]
+///     cpus = 4
+///     [[fault]]
+///     on = "boot"
+///     cpu = 2
+///     times = 1
+/// "#)?;
+/// assert_eq!(s.faults[0].on, PlatformStep::Boot);
+/// assert_eq!(s.faults[0].errno, cpuhp::Errno::EIO);
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultSpec {
+    /// The step that fails.
+    pub on: PlatformStep,
+    /// Only for this CPU.
+    pub cpu: Option<u32>,
+    /// What the step returns.
+    pub errno: Errno,
+    /// Matching calls to let through first.
+    pub after: u32,
+    /// How many times it fails (`None`: every time).
+    pub times: Option<u32>,
+}
+
+/// Where `up`/`down` stop.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{Op, Scenario, Target};
+///
+/// let s = Scenario::parse("s.toml", r#"
+///     ops = ["down 1 to sched:active", "up 1 to mydrv:online"]
+///     [machine]
+///     cpus = 2
+///     [[state]]
+///     name = "mydrv:online"
+///     section = "online"
+/// "#)?;
+/// assert_eq!(s.ops[1].op, Op::Up { cpu: 1, target: Some(Target::Name("mydrv:online".into())) });
+/// assert_eq!(s.ops[1].op.to_string(), "up 1 to mydrv:online");
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A state number.
+    Number(u32),
+    /// A state's name: one of the scenario's, or of the preset's table.
+    Name(String),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Number(n) => write!(f, "{n}"),
+            Target::Name(s) => f.write_str(s),
+        }
+    }
+}
+
 /// One operation and where it is written.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpSpec {
@@ -212,19 +366,19 @@ pub struct OpSpec {
 /// An operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    /// `up CPU [to STATE]`: `cpu_up` to online or to a state number.
+    /// `up CPU [to STATE]`: `cpu_up` to online or to a state (number or name).
     Up {
         /// The CPU.
         cpu: u32,
         /// The target state (`None`: online).
-        target: Option<u32>,
+        target: Option<Target>,
     },
-    /// `down CPU [to STATE]`: `cpu_down` to offline or to a state number.
+    /// `down CPU [to STATE]`: `cpu_down` to offline or to a state (number or name).
     Down {
         /// The CPU.
         cpu: u32,
         /// The target state (`None`: offline).
-        target: Option<u32>,
+        target: Option<Target>,
     },
     /// `add-instance STATE NAME`.
     AddInstance {
@@ -261,7 +415,7 @@ pub enum Op {
 
 impl std::fmt::Display for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let to = |t: &Option<u32>| t.map(|t| format!(" to {t}")).unwrap_or_default();
+        let to = |t: &Option<Target>| t.as_ref().map(|t| format!(" to {t}")).unwrap_or_default();
         match self {
             Op::Up { cpu, target } => write!(f, "up {cpu}{}", to(target)),
             Op::Down { cpu, target } => write!(f, "down {cpu}{}", to(target)),

@@ -35,7 +35,33 @@ impl Format {
     ];
 }
 
-/// Renders a run. `color`: ANSI colours (timeline only; strip them when not on a terminal).
+/// How wide a timeline may be.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{render_with, run, Format, Scenario, Width};
+///
+/// let s = Scenario::parse("s.toml", "ops = [\"down 1\"]\n[machine]\ncpus = 2\n")?;
+/// let rec = run(&s, false);
+/// let fitted = render_with(&rec, &s, Format::Timeline, false, Width::Columns(80));
+/// assert!(fitted.lines().all(|l| l.chars().count() <= 80));
+/// assert!(fitted.contains("legend"));
+/// let wide = render_with(&rec, &s, Format::Timeline, false, Width::Wide);
+/// assert!(wide.contains("rule 11 · the scheduler stops using the CPU"));
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// Every line fits this many columns (at least 60): contexts abbreviated, each rule a short
+    /// key that a legend at the end spells out, long text wrapped.
+    Columns(usize),
+    /// Each line spells out where it ran and its rule, however long it gets.
+    Wide,
+}
+
+/// Renders a run; a timeline fits 100 columns ([`render_with`] chooses). `color`: ANSI colours
+/// (timeline only; strip them when not on a terminal).
 ///
 /// # Examples
 ///
@@ -48,8 +74,30 @@ impl Format {
 /// # Ok::<(), cpuhp_scenario::ParseError>(())
 /// ```
 pub fn render(rec: &Record, scenario: &Scenario, format: Format, color: bool) -> String {
+    render_with(rec, scenario, format, color, Width::Columns(100))
+}
+
+/// [`render`] with the timeline's width: [`Width::Columns`] of a terminal, or [`Width::Wide`].
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{render_with, run, Format, Scenario, Width};
+///
+/// let s = Scenario::parse("s.toml", "ops = [\"down 1\"]\n[machine]\ncpus = 2\n")?;
+/// let text = render_with(&run(&s, false), &s, Format::Timeline, false, Width::Columns(80));
+/// assert!(text.contains("ctl = the control CPU"));
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+pub fn render_with(
+    rec: &Record,
+    scenario: &Scenario,
+    format: Format,
+    color: bool,
+    width: Width,
+) -> String {
     match format {
-        Format::Timeline => timeline::render(rec, scenario, color),
+        Format::Timeline => timeline::render(rec, scenario, color, width),
         Format::Ftrace => ftrace::render(rec),
         Format::Perfetto => perfetto::render(rec, scenario),
         Format::Jsonl => jsonl::render(rec),

@@ -103,6 +103,7 @@ pub(super) fn render(rec: &Record, scenario: &Scenario) -> String {
                 action,
                 cpu,
                 ret,
+                ..
             } => {
                 let tid = open.last().map_or(CONTROL, |&(_, t)| t);
                 events.push(

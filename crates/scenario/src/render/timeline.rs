@@ -1,6 +1,10 @@
 //! The human timeline: each operation as a block, one line per callback, notifier event and
-//! platform failure, each saying where it ran, what it returned and which rule of DESIGN.md put
-//! it there. Setup steps are summarised in one line each unless something in them failed.
+//! platform failure, each saying where it ran, what it returned and which rule put it there.
+//! Setup steps are summarised in one line each unless something in them failed.
+//!
+//! Fitted to a width (the default), contexts are abbreviated and each rule is a short key that a
+//! legend, printed once at the end, spells out; long lines wrap. Wide, each line spells its rule
+//! out however long it gets.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -10,6 +14,8 @@ use anstyle::{AnsiColor, Effects, Style};
 use crate::journal::{Event, Outcome};
 use crate::run::Record;
 use crate::scenario::Scenario;
+
+use super::Width;
 
 struct Painter {
     color: bool,
@@ -48,12 +54,52 @@ fn kind_text(kind: &str) -> String {
         .map_or_else(|| kind.to_string(), |k| k.describe().to_string())
 }
 
-fn place(context: &str, cpu: u32) -> String {
-    match context {
-        "cpu-thread" => format!("CPU{cpu} thread"),
-        "cpu-atomic" => format!("CPU{cpu} irqs-off"),
-        _ => "control".into(),
+/// Where a line's callback ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    Control,
+    /// The CPU's hotplug thread.
+    Thread(u32),
+    /// On the CPU, interrupts off.
+    Atomic(u32),
+    Platform,
+    /// A notifier's event: where its bridge callback runs.
+    None,
+}
+
+impl Place {
+    fn of(context: &str, cpu: u32) -> Place {
+        match context {
+            "cpu-thread" => Place::Thread(cpu),
+            "cpu-atomic" => Place::Atomic(cpu),
+            _ => Place::Control,
+        }
     }
+
+    fn wide(self) -> String {
+        match self {
+            Place::Control => "control".into(),
+            Place::Thread(c) => format!("CPU{c} thread"),
+            Place::Atomic(c) => format!("CPU{c} irqs-off"),
+            Place::Platform => "platform".into(),
+            Place::None => String::new(),
+        }
+    }
+
+    fn short(self) -> String {
+        match self {
+            Place::Control => "ctl".into(),
+            Place::Thread(c) => format!("cpu{c}"),
+            Place::Atomic(c) => format!("irq{c}"),
+            Place::Platform => "plat".into(),
+            Place::None => String::new(),
+        }
+    }
+}
+
+/// `1 state`, `2 states`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A CPU list like `0-2,5`.
@@ -78,74 +124,426 @@ fn cpu_list(cpus: &[u32]) -> String {
     out.join(",")
 }
 
-/// Why a notifier event happened, by the legacy rules 7–9.
-fn notifier_rule(action: &str, ret: i32) -> &'static str {
-    let base = action.trim_end_matches("_FROZEN");
-    match (base, ret != 0) {
-        ("CPU_UP_PREPARE", true) => {
-            "rule 7, the seed: veto → CPU_UP_CANCELED to the notifiers before it only"
-        }
-        ("CPU_UP_PREPARE", false) => "rule 7: may veto",
-        ("CPU_DOWN_PREPARE", true) => {
-            "rule 8, the seed: veto → CPU_DOWN_FAILED to the notifiers before it only"
-        }
-        ("CPU_DOWN_PREPARE", false) => "rule 8: may veto",
-        ("CPU_UP_CANCELED", _) => "rule 7: undo, only for those that said OK",
-        ("CPU_DOWN_FAILED", _) => "rule 8: undo, only for those that said OK",
-        ("CPU_STARTING", _) => "rule 7: on the new CPU, interrupts off; cannot fail",
-        ("CPU_DYING", _) => "rule 8: on the dying CPU, interrupts off; cannot fail",
-        ("CPU_ONLINE", _) => "rule 7: the CPU is up",
-        ("CPU_DEAD", _) => "rule 8: cannot fail",
-        ("CPU_POST_DEAD", _) => "rule 8: after the hotplug lock is released",
-        _ => "",
+/// Why a line is where it is: the short key of the fitted layout (spelled out in the legend)
+/// and the text of the wide layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Why {
+    key: &'static str,
+    wide: String,
+}
+
+fn why(key: &'static str, wide: impl Into<String>) -> Why {
+    Why {
+        key,
+        wide: wide.into(),
     }
 }
 
+/// The legend of the fitted layout: every rule key, in the order the legend lists them.
+const RULES: &[(&str, &str)] = &[
+    ("7", "rule 7: CPU_UP_PREPARE; a notifier may veto it"),
+    (
+        "7 seed",
+        "rule 7, the seed: a veto of CPU_UP_PREPARE sends CPU_UP_CANCELED to the notifiers \
+         called before it only",
+    ),
+    (
+        "7 undo",
+        "rule 7: CPU_UP_CANCELED, only to the notifiers that said OK",
+    ),
+    (
+        "7 irq",
+        "rule 7: CPU_STARTING, on the new CPU with interrupts off; cannot fail",
+    ),
+    ("7 up", "rule 7: CPU_ONLINE: the CPU is up"),
+    ("8", "rule 8: CPU_DOWN_PREPARE; a notifier may veto it"),
+    (
+        "8 seed",
+        "rule 8, the seed: a veto of CPU_DOWN_PREPARE sends CPU_DOWN_FAILED to the notifiers \
+         called before it only",
+    ),
+    (
+        "8 undo",
+        "rule 8: CPU_DOWN_FAILED, only to the notifiers that said OK",
+    ),
+    (
+        "8 irq",
+        "rule 8: CPU_DYING, on the dying CPU with interrupts off; cannot fail",
+    ),
+    ("8 dead", "rule 8: CPU_DEAD; cannot fail"),
+    (
+        "8 post",
+        "rule 8: CPU_POST_DEAD, after the hotplug lock is released",
+    ),
+    (
+        "11",
+        "rule 11: a walk calls the startups in ascending state order, the teardowns descending",
+    ),
+    (
+        "11 boot",
+        "rule 11: bringup_cpu boots the CPU, waits for it and hands it on",
+    ),
+    (
+        "11 alive",
+        "rule 11: cpuhp_kick_ap_alive kicks the CPU, which boots meanwhile",
+    ),
+    (
+        "11 kick",
+        "rule 11: cpuhp_kick_ap_work hands the ONLINE section to the CPU's hotplug thread",
+    ),
+    (
+        "11 stop",
+        "rule 11: takedown_cpu stops the CPU (stop_machine)",
+    ),
+    (
+        "11 sched",
+        "rule 11: the scheduler starts (activate) or stops (deactivate) using the CPU",
+    ),
+    (
+        "11 chain",
+        "rule 11: a bridge state; it calls the legacy notifier chain",
+    ),
+    (
+        "12",
+        "rule 12: a failed startup gets no teardown; what succeeded is undone",
+    ),
+    ("12 undo", "rule 12: undoing a failed bring-up, descending"),
+    (
+        "12 veto",
+        "rule 12: the notifier chain vetoed; this state gets no teardown",
+    ),
+    (
+        "12 noveto",
+        "rule 12: undoing a bring-up; a notifier's veto cannot stop it",
+    ),
+    (
+        "13",
+        "rule 13: a failed teardown: it and the states below stay up; the ones above come back",
+    ),
+    (
+        "13 redo",
+        "rule 13: undoing a failed tear-down: startups again, ascending",
+    ),
+    (
+        "14",
+        "rule 14: a failure during a rollback: no second reversal; reported",
+    ),
+    (
+        "15",
+        "rule 15: a multi-instance state calls its instances newest first",
+    ),
+    (
+        "16",
+        "rule 16: installing a state or an instance runs its startup on each CPU that reached \
+         it, ascending",
+    ),
+    ("16 fail", "rule 16: the install fails; nothing of it stays"),
+    ("16 undo", "rule 16: undone on the CPUs before the failure"),
+    (
+        "end",
+        "the notifier answered with the stop bit (NOTIFY_STOP): the walk ends there, without a \
+         failure; the notifiers after it do not hear the event",
+    ),
+    (
+        "inner",
+        "passes on the failure of a callback that ran inside it",
+    ),
+    ("fault", "a platform failure, injected"),
+];
+
+/// Why a notifier event happened, by the legacy rules 7–9.
+fn notifier_rule(action: &str, ret: i32) -> Option<Why> {
+    let base = action.trim_end_matches("_FROZEN");
+    Some(match (base, ret != 0) {
+        ("CPU_UP_PREPARE", true) => why(
+            "7 seed",
+            "rule 7, the seed: veto → CPU_UP_CANCELED to the notifiers before it only",
+        ),
+        ("CPU_UP_PREPARE", false) => why("7", "rule 7: may veto"),
+        ("CPU_DOWN_PREPARE", true) => why(
+            "8 seed",
+            "rule 8, the seed: veto → CPU_DOWN_FAILED to the notifiers before it only",
+        ),
+        ("CPU_DOWN_PREPARE", false) => why("8", "rule 8: may veto"),
+        ("CPU_UP_CANCELED", _) => why("7 undo", "rule 7: undo, only for those that said OK"),
+        ("CPU_DOWN_FAILED", _) => why("8 undo", "rule 8: undo, only for those that said OK"),
+        ("CPU_STARTING", _) => why(
+            "7 irq",
+            "rule 7: on the new CPU, interrupts off; cannot fail",
+        ),
+        ("CPU_DYING", _) => why(
+            "8 irq",
+            "rule 8: on the dying CPU, interrupts off; cannot fail",
+        ),
+        ("CPU_ONLINE", _) => why("7 up", "rule 7: the CPU is up"),
+        ("CPU_DEAD", _) => why("8 dead", "rule 8: cannot fail"),
+        ("CPU_POST_DEAD", _) => why("8 post", "rule 8: after the hotplug lock is released"),
+        _ => return None,
+    })
+}
+
 /// What a core state's callback does, for the reader.
-fn builtin_note(symbol: &str, cpu: u32) -> Option<String> {
-    Some(match symbol {
-        "bringup_cpu" => format!("boots CPU {cpu}, waits for it, hands it on"),
-        "cpuhp_kick_ap_work" => format!("CPU {cpu}'s hotplug thread walks its ONLINE section"),
-        "cpuhp_kick_ap_alive" => format!("kicks CPU {cpu} (it boots meanwhile)"),
-        "takedown_cpu" => format!("stops CPU {cpu} (stop_machine)"),
-        "sched_cpu_activate" => "the scheduler uses the CPU".into(),
-        "sched_cpu_deactivate" => "the scheduler stops using the CPU".into(),
+fn builtin_note(symbol: &str, cpu: u32) -> Option<Why> {
+    let (key, note) = match symbol {
+        "bringup_cpu" => (
+            "11 boot",
+            format!("boots CPU {cpu}, waits for it, hands it on"),
+        ),
+        "cpuhp_kick_ap_work" => (
+            "11 kick",
+            format!("CPU {cpu}'s hotplug thread walks its ONLINE section"),
+        ),
+        "cpuhp_kick_ap_alive" => ("11 alive", format!("kicks CPU {cpu} (it boots meanwhile)")),
+        "takedown_cpu" => ("11 stop", format!("stops CPU {cpu} (stop_machine)")),
+        "sched_cpu_activate" => ("11 sched", "the scheduler uses the CPU".into()),
+        "sched_cpu_deactivate" => ("11 sched", "the scheduler stops using the CPU".into()),
         "notify_prepare"
         | "notify_dead"
         | "notify_starting"
         | "notify_dying"
         | "notify_online"
-        | "notify_down_prepare" => "legacy notifier chain".into(),
+        | "notify_down_prepare" => ("11 chain", "legacy notifier chain".into()),
         _ => return None,
-    })
+    };
+    Some(why(key, format!("rule 11 · {note}")))
 }
 
-pub(super) fn render(rec: &Record, s: &Scenario, color: bool) -> String {
+/// A piece of text, painted or not.
+type Seg = (Option<Style>, String);
+
+/// One line of the timeline, before it is laid out.
+enum Line {
+    /// A blank line, then a bold heading.
+    Head(String),
+    /// Free text: wrapped when fitted, with continuation lines indented by `indent + 2`.
+    Text { indent: usize, segs: Vec<Seg> },
+    /// A callback, a notifier's event or a platform failure.
+    Row(Row),
+}
+
+struct Row {
+    place: Place,
+    step: Option<u32>,
+    /// `↑`, `↓`, `•` or `✗`, with its style.
+    mark: Seg,
+    what: String,
+    result: String,
+    style: Style,
+    why: Option<Why>,
+}
+
+fn text(indent: usize, segs: Vec<Seg>) -> Line {
+    Line::Text { indent, segs }
+}
+
+fn plain(s: impl Into<String>) -> Seg {
+    (None, s.into())
+}
+
+fn styled(style: Style, s: impl Into<String>) -> Seg {
+    (Some(style), s.into())
+}
+
+pub(super) fn render(rec: &Record, s: &Scenario, color: bool, width: Width) -> String {
     let p = Painter { color };
+    let lines = lines(rec, s);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{}",
-        p.paint(
+    match width {
+        Width::Wide => {
+            for line in &lines {
+                match line {
+                    Line::Head(h) => {
+                        let _ = writeln!(out, "\n{}", p.paint(HEAD, h));
+                    }
+                    Line::Text { indent, segs } => {
+                        let _ = writeln!(out, "{}{}", " ".repeat(*indent), paint_segs(&p, segs));
+                    }
+                    Line::Row(r) => {
+                        let _ = writeln!(out, "{}", wide_row(&p, r));
+                    }
+                }
+            }
+        }
+        Width::Columns(columns) => fitted(&mut out, &p, &lines, rec, s, columns.max(60)),
+    }
+    out
+}
+
+fn paint_segs(p: &Painter, segs: &[Seg]) -> String {
+    segs.iter()
+        .map(|(style, t)| match style {
+            Some(st) => p.paint(*st, t),
+            None => t.clone(),
+        })
+        .collect()
+}
+
+fn wide_row(p: &Painter, r: &Row) -> String {
+    let result = p.paint(r.style, &format!("{:<7}", r.result));
+    let rule = r.why.as_ref().map_or("", |w| w.wide.as_str());
+    let mark = paint_segs(p, std::slice::from_ref(&r.mark));
+    let step = r.step.map_or("   ".to_string(), |n| format!("{n:>3}"));
+    let line = format!(
+        "  {:<15} {step} {mark} {:<36} {result} {}",
+        r.place.wide(),
+        r.what,
+        p.paint(RULE, rule)
+    );
+    line.trim_end().to_string()
+}
+
+/// The fitted layout: columns sized to what the run shows, the `what` column shortened with `…`
+/// to fit `columns`, free text wrapped, and the legend at the end.
+fn fitted(
+    out: &mut String,
+    p: &Painter,
+    lines: &[Line],
+    rec: &Record,
+    s: &Scenario,
+    columns: usize,
+) {
+    let rows = || {
+        lines.iter().filter_map(|l| match l {
+            Line::Row(r) => Some(r),
+            _ => None,
+        })
+    };
+    let place_w = rows()
+        .map(|r| r.place.short().len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    let result_w = rows().map(|r| r.result.chars().count()).max().unwrap_or(0);
+    let key_w = rows()
+        .map(|r| r.why.as_ref().map_or(0, |w| w.key.len()))
+        .max()
+        .unwrap_or(0);
+    // Two spaces, place, step, mark, what, result, key, with a space between each.
+    let fixed = 2 + place_w + 1 + 3 + 1 + 1 + 1 + 1 + result_w + 1 + key_w;
+    let longest = rows().map(|r| r.what.chars().count()).max().unwrap_or(0);
+    let what_w = longest.min(columns.saturating_sub(fixed)).max(12);
+    let wrap = |indent: usize, text: &str| -> String {
+        let first = " ".repeat(indent);
+        let rest = " ".repeat(indent + 2);
+        let opts = textwrap::Options::new(columns)
+            .initial_indent(&first)
+            .subsequent_indent(&rest);
+        textwrap::fill(text, opts)
+    };
+    let mut keys: Vec<&'static str> = Vec::new();
+    let mut places = [false; 4];
+    for line in lines {
+        match line {
+            Line::Head(h) => {
+                let _ = writeln!(out, "\n{}", p.paint(HEAD, &wrap(0, h)));
+            }
+            Line::Text { indent, segs } => {
+                let _ = writeln!(out, "{}", wrap(*indent, &paint_segs(p, segs)));
+            }
+            Line::Row(r) => {
+                let mut what: String = r.what.chars().take(what_w).collect();
+                if r.what.chars().count() > what_w {
+                    what.pop();
+                    what.push('…');
+                }
+                let step = r.step.map_or("   ".to_string(), |n| format!("{n:>3}"));
+                let key = r.why.as_ref().map_or("", |w| w.key);
+                if !key.is_empty() && !keys.contains(&key) {
+                    keys.push(key);
+                }
+                match r.place {
+                    Place::Control => places[0] = true,
+                    Place::Thread(_) => places[1] = true,
+                    Place::Atomic(_) => places[2] = true,
+                    Place::Platform => places[3] = true,
+                    Place::None => {}
+                }
+                let line = format!(
+                    "  {:<place_w$} {step} {} {what:<what_w$} {} {}",
+                    r.place.short(),
+                    paint_segs(p, std::slice::from_ref(&r.mark)),
+                    p.paint(r.style, &format!("{:<result_w$}", r.result)),
+                    p.paint(RULE, key),
+                );
+                let _ = writeln!(out, "{}", line.trim_end());
+            }
+        }
+    }
+    if keys.is_empty() && !places.contains(&true) {
+        return;
+    }
+    // The legend: the columns, then every rule key the run used.
+    let _ = writeln!(out, "\n{}", p.paint(HEAD, "legend"));
+    let names = [
+        "ctl = the control CPU",
+        "cpuN = CPU N's hotplug thread",
+        "irqN = CPU N with interrupts off",
+        "plat = the platform",
+    ];
+    let used: Vec<&str> = names
+        .iter()
+        .zip(places)
+        .filter(|(_, u)| *u)
+        .map(|(n, _)| *n)
+        .collect();
+    let preset = s.machine.preset.preset();
+    let online = rec
+        .state_names
+        .iter()
+        .find(|(_, n)| n.as_str() == "online")
+        .map_or(preset.layout.online.get(), |(k, _)| *k);
+    // The places, packed into lines whole: a line never breaks inside one.
+    let mut line = String::from("  where:");
+    for (k, item) in used.iter().enumerate() {
+        let sep = if k + 1 < used.len() { "," } else { "" };
+        if line.chars().count() + 1 + item.chars().count() + sep.len() > columns {
+            let _ = writeln!(out, "{line}");
+            line = "   ".to_string();
+        }
+        line.push(' ');
+        line.push_str(item);
+        line.push_str(sep);
+    }
+    let _ = writeln!(out, "{line}");
+    let step = format!(
+        "step: the state the callback belongs to (0 is offline, {online} online; \
+         `cpuhp states --preset {}` lists the preset's); ↑ a startup, ↓ a teardown, \
+         • a legacy notifier's event, ✗ a platform failure",
+        preset.name
+    );
+    let _ = writeln!(out, "{}", wrap(2, &step));
+    for (key, text) in RULES.iter().filter(|(k, _)| keys.contains(k)) {
+        let first = format!("  {}  ", p.paint(RULE, &format!("{key:<key_w$}")));
+        let rest = " ".repeat(2 + key_w + 2);
+        let opts = textwrap::Options::new(columns)
+            .initial_indent(&first)
+            .subsequent_indent(&rest);
+        let _ = writeln!(out, "{}", textwrap::fill(text, opts));
+    }
+}
+
+/// Every line of the run, before layout.
+fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
+    let mut out = Vec::new();
+    out.push(text(
+        0,
+        vec![styled(
             HEAD,
-            &format!(
-                "cpuhp · {} CPUs{} · preset {} · {} states, {} notifiers, {} operations",
-                s.machine.cpus,
+            format!(
+                "cpuhp · {}{} · preset {} · {}, {}, {}",
+                count(s.machine.cpus as usize, "CPU", "CPUs"),
                 if s.machine.threads_per_core > 1 {
                     format!(" ({} threads per core)", s.machine.threads_per_core)
                 } else {
                     String::new()
                 },
-                crate::scenario::PresetName::ALL
-                    .iter()
-                    .find(|(_, p)| *p == s.machine.preset)
-                    .map_or("", |(n, _)| n),
-                s.states.len(),
-                s.notifiers.len(),
-                s.ops.len(),
-            )
-        )
-    );
+                s.machine.preset.preset().name,
+                count(s.states.len(), "state", "states"),
+                count(s.notifiers.len(), "notifier", "notifiers"),
+                count(s.ops.len(), "operation", "operations"),
+            ),
+        )],
+    ));
     let mut in_setup_header = false;
     // Per step: the events, grouped.
     let mut i = 0;
@@ -167,33 +565,29 @@ pub(super) fn render(rec: &Record, s: &Scenario, color: bool) -> String {
         let failed = !outcome.is_ok();
         if !op {
             if !in_setup_header {
-                let _ = writeln!(out, "\n{}", p.paint(HEAD, "── setup"));
+                out.push(Line::Head("── setup".into()));
                 in_setup_header = true;
             }
             if !failed {
-                summary_line(&mut out, &p, what, body, rec, *index);
+                out.push(summary_line(what, body, rec));
                 i = end + 1;
                 continue;
             }
         }
         let n = index + 1 - rec.setup_steps.min(*index + 1);
-        let title = if *op {
+        out.push(Line::Head(if *op {
             format!("── {n}. {what}")
         } else {
             format!("── {what}")
-        };
-        let _ = writeln!(out, "\n{}", p.paint(HEAD, &title));
+        }));
         let install = !op
             || ["add-instance ", "remove-instance ", "remove-state "]
                 .iter()
                 .any(|w| what.starts_with(w));
-        step_lines(&mut out, &p, body, !install);
+        let kick = s.machine.preset.preset().layout.bp_kick_ap.map(|k| k.get());
+        step_lines(&mut out, body, !install, kick);
         // The result, and where the CPUs stand.
-        let states = rec.states_after.get(*index);
-        let moved: Vec<String> = match (
-            index.checked_sub(1).and_then(|k| rec.states_after.get(k)),
-            states,
-        ) {
+        let moved: Vec<String> = match (before(rec, *index), rec.states_after.get(*index)) {
             (Some(b), Some(a)) => b
                 .iter()
                 .zip(a)
@@ -220,9 +614,10 @@ pub(super) fn render(rec: &Record, s: &Scenario, color: bool) -> String {
             moved.join(", ")
         };
         match &outcome {
-            Outcome::Ok => {
-                let _ = writeln!(out, "  {} {where_}", p.paint(OK, "⇒ ok:"));
-            }
+            Outcome::Ok => out.push(text(
+                2,
+                vec![styled(OK, "⇒ ok:"), plain(format!(" {where_}"))],
+            )),
             Outcome::Failed {
                 errno,
                 kind,
@@ -230,70 +625,81 @@ pub(super) fn render(rec: &Record, s: &Scenario, color: bool) -> String {
                 rollback_failure,
             } => {
                 let why = failure.clone().unwrap_or_else(|| kind_text(kind));
-                let _ = writeln!(
-                    out,
-                    "  {} {why}; {where_}",
-                    p.paint(FAIL, &format!("⇒ failed with {errno}:"))
-                );
+                out.push(text(
+                    2,
+                    vec![
+                        styled(FAIL, format!("⇒ failed with {errno}:")),
+                        plain(format!(" {why}; {where_}")),
+                    ],
+                ));
                 if let Some(r) = rollback_failure {
-                    let _ = writeln!(
-                        out,
-                        "  {} rolling back, {r}: the machine is left as it stands (rule 14)",
-                        p.paint(FAIL, "⇒")
-                    );
+                    out.push(text(
+                        2,
+                        vec![
+                            styled(FAIL, "⇒"),
+                            plain(format!(
+                                " rolling back, {r}: the machine is left as it stands (rule 14)"
+                            )),
+                        ],
+                    ));
                 }
             }
         }
         for v in rec.violations.iter().filter(|v| v.step == *index) {
-            let _ = writeln!(out, "  {}", p.paint(FAIL, &format!("✗ invariant {v}")));
+            out.push(text(2, vec![styled(FAIL, format!("✗ invariant {v}"))]));
         }
         i = end + 1;
     }
     if let Some(at) = rec.stopped_at {
-        let _ = writeln!(
-            out,
-            "\n{}",
-            p.paint(
+        out.push(text(0, vec![plain("")]));
+        out.push(text(
+            0,
+            vec![styled(
                 FAIL,
-                &format!(
+                format!(
                     "stopped after `{}`: a rollback failed, the machine is undefined from here on",
                     rec.steps.get(at).map_or("", String::as_str)
-                )
-            )
-        );
+                ),
+            )],
+        ));
     }
-    let _ = writeln!(
-        out,
-        "\n{} {}",
-        p.paint(HEAD, "end:"),
-        rec.final_states
-            .iter()
-            .enumerate()
-            .map(|(c, s)| format!("CPU {c} at {s}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    out.push(text(0, vec![plain("")]));
+    out.push(text(
+        0,
+        vec![
+            styled(HEAD, "end:"),
+            plain(format!(
+                " {}",
+                rec.final_states
+                    .iter()
+                    .enumerate()
+                    .map(|(c, s)| format!("CPU {c} at {s}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        ],
+    ));
     let broken = rec.violations.len();
-    let _ = writeln!(
-        out,
-        "{}",
-        if broken == 0 {
-            p.paint(OK, "invariants: all held")
+    out.push(text(
+        0,
+        vec![if broken == 0 {
+            styled(OK, "invariants: all held")
         } else {
-            p.paint(FAIL, &format!("invariants: {broken} broken"))
-        }
-    );
+            styled(FAIL, format!("invariants: {broken} broken"))
+        }],
+    ));
     out
 }
 
-fn summary_line(
-    out: &mut String,
-    p: &Painter,
-    what: &str,
-    body: &[Event],
-    rec: &Record,
-    index: usize,
-) {
+/// Where the CPUs stood before step `index`: after the step before, or after the boot.
+fn before(rec: &Record, index: usize) -> Option<&Vec<u32>> {
+    match index.checked_sub(1) {
+        Some(k) => rec.states_after.get(k),
+        None => Some(&rec.states_before).filter(|b| !b.is_empty()),
+    }
+}
+
+fn summary_line(what: &str, body: &[Event], rec: &Record) -> Line {
     let mut ups: Vec<u32> = Vec::new();
     for e in body {
         if let Event::Exit {
@@ -308,16 +714,31 @@ fn summary_line(
         .and_then(|n| rec.state_names.iter().find(|(_, v)| v.as_str() == n))
         .map(|(k, _)| format!(" → state {k}"))
         .unwrap_or_default();
-    let ran = if ups.is_empty() {
-        String::new()
-    } else {
-        format!("; startup on CPUs {}", cpu_list(&ups))
+    ups.sort_unstable();
+    ups.dedup();
+    let ran = match ups.len() {
+        0 => String::new(),
+        1 => format!("; startup on CPU {}", ups[0]),
+        _ => format!("; startup on CPUs {}", cpu_list(&ups)),
     };
-    let _ = index;
-    let _ = writeln!(out, "  {} {what}{number}{ran}", p.paint(OK, "ok"));
+    text(
+        2,
+        vec![styled(OK, "ok"), plain(format!(" {what}{number}{ran}"))],
+    )
 }
 
-fn step_lines(out: &mut String, p: &Painter, body: &[Event], op: bool) {
+fn result_of(ret: i32, rollback: bool) -> (String, Style) {
+    let style = if ret != 0 {
+        FAIL
+    } else if rollback {
+        UNDO
+    } else {
+        OK
+    };
+    (errno_name(ret), style)
+}
+
+fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) {
     // Each callback is printed where it begins, with the result of its matching exit, so that
     // what runs inside it (the hotplug thread's walk inside `cpuhp_kick_ap_work`, the notifiers
     // inside a bridge) follows it, indented.
@@ -365,62 +786,72 @@ fn step_lines(out: &mut String, p: &Painter, body: &[Event], op: bool) {
                 let rollback = after_failure && *bringup != fwd;
                 let rule = if !op {
                     if rollback {
-                        "rule 16: undone on the CPUs before the failure".to_string()
+                        why("16 undo", "rule 16: undone on the CPUs before the failure")
                     } else if ret != 0 {
-                        "rule 16: the install fails; nothing stays".to_string()
+                        why("16 fail", "rule 16: the install fails; nothing stays")
                     } else {
-                        "rule 16: on each CPU that reached the state, ascending".to_string()
+                        why(
+                            "16",
+                            "rule 16: on each CPU that reached the state, ascending",
+                        )
                     }
                 } else if ret != 0 && nested && symbol.starts_with("notify_") {
-                    "rule 12: the chain vetoed; this state gets no teardown".into()
+                    why(
+                        "12 veto",
+                        "rule 12: the chain vetoed; this state gets no teardown",
+                    )
                 } else if ret != 0 && nested {
-                    "passes on the failure of a callback inside it".into()
+                    why("inner", "passes on the failure of a callback inside it")
                 } else if ret != 0 {
                     if rollback {
-                        "rule 14: a failure during rollback: no second reversal, reported".into()
+                        why(
+                            "14",
+                            "rule 14: a failure during rollback: no second reversal, reported",
+                        )
                     } else if *bringup {
-                        "rule 12: it gets no teardown; what succeeded is undone".into()
+                        why(
+                            "12",
+                            "rule 12: it gets no teardown; what succeeded is undone",
+                        )
                     } else {
-                        "rule 13: it and the states below stay up; the ones above come back".into()
+                        why(
+                            "13",
+                            "rule 13: it and the states below stay up; the ones above come back",
+                        )
                     }
                 } else if rollback {
                     if fwd {
-                        "rule 12: undo, descending".into()
+                        why("12 undo", "rule 12: undo, descending")
                     } else {
-                        "rule 13: startup again, ascending".into()
+                        why("13 redo", "rule 13: startup again, ascending")
                     }
                 } else if instance.is_some() {
-                    "rule 15: instances newest first".into()
+                    why("15", "rule 15: instances newest first")
                 } else if let Some(note) = builtin_note(symbol, *cpu) {
-                    format!("rule 11 · {note}")
+                    note
                 } else if *bringup {
-                    "rule 11: startups ascending".into()
+                    why("11", "rule 11: startups ascending")
                 } else {
-                    "rule 11: teardowns descending".into()
+                    why("11", "rule 11: teardowns descending")
                 };
                 if ret != 0 && !nested {
                     // A failure turns this CPU's walk around from here on.
                     failed.insert(key, true);
                 }
-                let arrow = if *bringup { "↑" } else { "↓" };
                 let mut what = format!("{indent}{symbol}");
                 if let Some(inst) = instance {
                     what.push_str(&format!(" [{inst}]"));
                 }
-                let result = errno_name(ret);
-                let result = if ret != 0 {
-                    p.paint(FAIL, &format!("{result:<7}"))
-                } else if rollback {
-                    p.paint(UNDO, &format!("{result:<7}"))
-                } else {
-                    p.paint(OK, &format!("{result:<7}"))
-                };
-                let line = format!(
-                    "  {:<15} {step:>3} {arrow} {what:<36} {result} {}",
-                    place(context, *cpu),
-                    p.paint(RULE, &rule)
-                );
-                let _ = writeln!(out, "{}", line.trim_end());
+                let (result, style) = result_of(ret, rollback);
+                out.push(Line::Row(Row {
+                    place: Place::of(context, *cpu),
+                    step: Some(*step),
+                    mark: plain(if *bringup { "↑" } else { "↓" }),
+                    what,
+                    result,
+                    style,
+                    why: Some(rule),
+                }));
             }
             Event::Exit { .. } => {
                 if i > 0 && !matches!(body[i - 1], Event::Enter { .. }) {
@@ -432,32 +863,39 @@ fn step_lines(out: &mut String, p: &Painter, body: &[Event], op: bool) {
                 action,
                 cpu,
                 ret,
+                stop,
             } => {
                 let vetoed_before = failed.get(cpu).copied().unwrap_or(false);
                 if *ret != 0 {
                     failed.insert(*cpu, true);
                 }
-                let result = errno_name(*ret);
-                let result = if *ret != 0 {
-                    p.paint(FAIL, &format!("{result:<7}"))
+                let (mut result, mut style) = result_of(*ret, false);
+                if *stop && *ret == 0 {
+                    (result, style) = ("stop".into(), NOTE);
+                }
+                let rule = if *stop && *ret == 0 {
+                    Some(why(
+                        "end",
+                        "NOTIFY_STOP: the walk ends here, not a failure; the notifiers after it \
+                         do not hear this event",
+                    ))
+                } else if vetoed_before && action.starts_with("CPU_DOWN_PREPARE") {
+                    Some(why(
+                        "12 noveto",
+                        "rule 12: undoing a bring-up, a veto cannot stop it",
+                    ))
                 } else {
-                    p.paint(OK, &format!("{result:<7}"))
+                    notifier_rule(action, *ret)
                 };
-                let what = format!("{indent}{notifier}: {action} {cpu}");
-                let line = format!(
-                    "  {:<15}     {} {what:<36} {result} {}",
-                    "",
-                    p.paint(NOTE, "•"),
-                    p.paint(
-                        RULE,
-                        if vetoed_before && action.starts_with("CPU_DOWN_PREPARE") {
-                            "rule 12: undoing a bring-up, a veto cannot stop it"
-                        } else {
-                            notifier_rule(action, *ret)
-                        }
-                    )
-                );
-                let _ = writeln!(out, "{}", line.trim_end());
+                out.push(Line::Row(Row {
+                    place: Place::None,
+                    step: None,
+                    mark: styled(NOTE, "•"),
+                    what: format!("{indent}{notifier}: {action} {cpu}"),
+                    result,
+                    style,
+                    why: rule,
+                }));
             }
             Event::Injected {
                 cpu,
@@ -468,40 +906,43 @@ fn step_lines(out: &mut String, p: &Painter, body: &[Event], op: bool) {
             } => {
                 failed.insert(*cpu, true);
                 forward.entry(*cpu).or_insert(*bringup);
-                let what = if *bringup {
-                    format!("{indent}CPU {cpu} fails to come up")
+                // The words of a scenario's [[fault]]: boot, kick, stop.
+                let what = if *bringup && Some(*step) == kick {
+                    format!("{indent}the kick of CPU {cpu} fails")
+                } else if *bringup {
+                    format!("{indent}CPU {cpu} fails to boot")
                 } else {
-                    format!("{indent}CPU {cpu} refuses to go")
+                    format!("{indent}CPU {cpu} refuses to stop")
                 };
-                let line = format!(
-                    "  {:<15} {step:>3} ✗ {what:<36} {} {}",
-                    "platform",
-                    p.paint(FAIL, &format!("{:<7}", errno_name(*ret))),
-                    p.paint(RULE, "injected failure")
-                );
-                let _ = writeln!(out, "{}", line.trim_end());
+                out.push(Line::Row(Row {
+                    place: Place::Platform,
+                    step: Some(*step),
+                    mark: plain("✗"),
+                    what,
+                    result: errno_name(*ret),
+                    style: FAIL,
+                    why: Some(why("fault", "injected failure")),
+                }));
             }
             Event::Warning { cpu, function } => {
-                let _ = writeln!(
-                    out,
-                    "  {}",
-                    p.paint(
+                out.push(text(
+                    2,
+                    vec![styled(
                         FAIL,
-                        &format!(
+                        format!(
                             "WARNING: CPU {cpu}: Linux warns in {function} (rule 14: reported)"
-                        )
-                    )
-                );
+                        ),
+                    )],
+                ));
             }
-            Event::Divergence { cpu, text } => {
-                let _ = writeln!(
-                    out,
-                    "  {}",
-                    p.paint(
+            Event::Divergence { cpu, text: t } => {
+                out.push(text(
+                    2,
+                    vec![styled(
                         NOTE,
-                        &format!("note: CPU {cpu}: {text} (deliberate difference from Linux)")
-                    )
-                );
+                        format!("note: CPU {cpu}: {t} (deliberate difference from Linux)"),
+                    )],
+                ));
             }
             Event::Step { .. } | Event::StepDone { .. } => {}
         }
