@@ -80,6 +80,10 @@ impl RenderArgs {
 pub struct RunArgs {
     /// The scenario (TOML; `cpuhp ops` lists every key and operation, examples/ has examples).
     scenario: PathBuf,
+    /// Boot the machine with a preset file written by `cpuhp linux learn` instead of the
+    /// scenario's `preset`.
+    #[arg(long, value_name = "FILE")]
+    preset_file: Option<PathBuf>,
     #[command(flatten)]
     render: RenderArgs,
 }
@@ -171,10 +175,20 @@ pub fn demo(args: &RenderArgs) -> u8 {
 
 /// `cpuhp run`.
 pub fn run_cmd(args: &RunArgs) -> u8 {
-    match load(&args.scenario) {
-        Ok(s) => run_and_render(&s, &args.render),
-        Err(code) => code,
+    let mut s = match load(&args.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Some(f) = &args.preset_file {
+        match crate::states::load_preset_file(f) {
+            Ok(p) => s.machine.preset = cpuhp_scenario::PresetName::Loaded(p),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return BAD_INPUT;
+            }
+        }
     }
+    run_and_render(&s, &args.render)
 }
 
 /// `cpuhp ops`: the scenario language, from the parser's own tables.

@@ -50,11 +50,7 @@ pub fn run(args: &Args) -> u8 {
         return 0;
     }
     let preset = match &args.preset_file {
-        Some(f) => match std::fs::read_to_string(f)
-            .map_err(|e| format!("read {}: {e}", f.display()))
-            .and_then(|t| cpuhp_linux::PresetFile::parse(&t).map_err(|e| e.to_string()))
-            .and_then(|p| p.to_preset().map_err(|e| e.to_string()))
-        {
+        Some(f) => match load_preset_file(f) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -77,6 +73,15 @@ pub fn run(args: &Args) -> u8 {
             2
         }
     }
+}
+
+/// A preset file written by `cpuhp linux learn`, loaded for the simulator (for the rest of the
+/// process: presets are `'static`).
+pub fn load_preset_file(f: &std::path::Path) -> Result<&'static Preset, String> {
+    std::fs::read_to_string(f)
+        .map_err(|e| format!("read {}: {e}", f.display()))
+        .and_then(|t| cpuhp_linux::PresetFile::parse(&t).map_err(|e| e.to_string()))
+        .and_then(|p| p.to_preset().map_err(|e| e.to_string()))
 }
 
 /// One line of a diff: a state added, removed or renumbered.

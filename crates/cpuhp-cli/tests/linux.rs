@@ -516,6 +516,50 @@ fn linux_learn_writes_a_preset_file_the_simulator_and_diff_accept() {
         .assert()
         .code(0)
         .stdout(String::from_utf8(sim).unwrap());
+    // A scenario runs on the learned table as on the built-in one: the same timeline, state
+    // numbers and dynamic slots included.
+    let scenario = d.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "ops = [\"down 1\", \"up 1\"]\n[machine]\ncpus = 2\npreset = \"linux-6.1\"\n\
+         [[state]]\nname = \"drv:online\"\nsection = \"online\"\n",
+    )
+    .unwrap();
+    let built_in = cpuhp()
+        .args(["run", "--wide"])
+        .arg(&scenario)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let learned = cpuhp()
+        .args(["run", "--wide", "--preset-file"])
+        .arg(&file)
+        .arg(&scenario)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let (on_learned, on_built_in) = (
+        String::from_utf8(learned).unwrap(),
+        String::from_utf8(built_in).unwrap(),
+    );
+    assert!(on_learned.contains("211 ↓   drv:online"), "{on_learned}");
+    // The header names the table (`preset file` here, `linux-6.1` there); the rest is the same.
+    assert!(
+        on_learned.starts_with("cpuhp · 2 CPUs · preset file ·"),
+        "{on_learned}"
+    );
+    let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&on_learned), body(&on_built_in));
+    cpuhp()
+        .args(["run", "--preset-file", "/nonexistent.json"])
+        .arg(&scenario)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent.json"));
     cpuhp()
         .args([
             "linux",

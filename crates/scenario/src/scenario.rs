@@ -51,6 +51,9 @@ pub enum PresetName {
     Linux61,
     /// `cpuhp::preset::LINUX_6_12`: the state table of a Linux 6.12 x86_64 kernel.
     Linux612,
+    /// A preset loaded at run time, e.g. from a file `cpuhp linux learn` wrote (`cpuhp run
+    /// --preset-file`); scenario files name only the built-in ones.
+    Loaded(&'static cpuhp::preset::Preset),
 }
 
 impl PresetName {
@@ -74,6 +77,7 @@ impl PresetName {
             PresetName::Demo => &cpuhp::preset::DEMO,
             PresetName::Linux61 => &cpuhp::preset::LINUX_6_1,
             PresetName::Linux612 => &cpuhp::preset::LINUX_6_12,
+            PresetName::Loaded(p) => p,
         }
     }
 }
