@@ -533,7 +533,7 @@ fn replay_on(input: &str, opts: &Options, preset: &'static Preset) -> Result<Out
             // Output of the actions above: produced, not read.
             "HPORACLE" | "INSMOD" | "RMMOD" | "WRITE" | "WARN" => {}
             "" => p.push(String::new()),
-            _ => return Err(err("a line kind of conformance/README.md (CMD, PARAM, INFO, ONLINE, CPUSTATE, STATE, TRACE, ...)")),
+            _ => return Err(err("a line kind of the recording format (CMD, PARAM, INFO, ONLINE, CPUSTATE, STATE, TRACE, ...)")),
         }
         i += 1;
     }

@@ -11,7 +11,7 @@ use conformance::ChainKind;
 /// Arguments of `cpuhp replay`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Recordings in the format of conformance/README.md.
+    /// Recordings in the format of crates/conformance/README.md.
     #[arg(required = true)]
     files: Vec<std::path::PathBuf>,
     /// Print the complete file this implementation produces (inputs and outputs) instead of

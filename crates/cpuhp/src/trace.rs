@@ -127,7 +127,7 @@ pub enum Divergence {
     /// A multi-instance startup (or teardown) failed on the control side after earlier
     /// instances succeeded. Linux 6.1 undoes those instances and then returns the *undo's*
     /// result (usually 0), losing the failure; here the failure is returned and the state
-    /// rollback continues (DESIGN.md rule 15).
+    /// rollback continues (ARCHITECTURE.md, rollback rule 4).
     InstanceFailureKept,
 }
 
@@ -138,13 +138,13 @@ impl Divergence {
     ///
     /// ```
     /// use cpuhp::Divergence;
-    /// assert!(Divergence::InstanceFailureKept.explain().contains("rule 15"));
+    /// assert!(Divergence::InstanceFailureKept.explain().contains("multi-instance"));
     /// ```
     pub fn explain(self) -> &'static str {
         match self {
             Divergence::InstanceFailureKept => {
                 "Linux 6.1 loses a multi-instance failure once earlier instances were undone; \
-                 we return it and roll the state back (DESIGN.md rule 15)"
+                 we return it and roll the state back (rollback rule 4, multi-instance)"
             }
         }
     }
