@@ -32,6 +32,8 @@ mod record;
 mod sim;
 mod status;
 mod trace;
+mod uevent;
+mod watch;
 
 pub use check::{check, preset_for_kernel, sweep, Check, Sweep, SweepCase};
 pub use io::{Fs, HostIo, IoError, SysfsIo};
@@ -47,6 +49,8 @@ pub use status::{
     CpuRow, StateRow,
 };
 pub use trace::{latency_table, parse_trace, Latency, TraceLine, TracePoint};
+pub use uevent::{parse_uevent, CpuAction, Uevent, UeventError};
+pub use watch::{Cause, CpuChange, CpuSets, CpuWatcher, WatchStats};
 
 use std::fmt;
 
