@@ -24,6 +24,7 @@
 //! ```
 
 mod check;
+mod follow;
 mod io;
 mod learn;
 mod ops;
@@ -35,6 +36,7 @@ mod trace;
 mod uevent;
 mod watch;
 
+pub use follow::{current_cpu, FollowKind, FollowReport, Follower, Outcome, Step};
 pub use check::{check, preset_for_kernel, sweep, Check, Sweep, SweepCase};
 pub use io::{Fs, HostIo, IoError, SysfsIo};
 pub use learn::{learn, LearnedCallback, LearnedState, PresetFile, PRESET_FORMAT};
