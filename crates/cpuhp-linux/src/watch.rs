@@ -695,3 +695,41 @@ impl<I: SysfsIo> Iterator for CpuWatcher<I> {
         }
     }
 }
+
+/// A boxed file system is one too, so that a program choosing its file system at run time
+/// (`HostIo` or `SimKernel`) can hand a `Box<dyn SysfsIo>` to a [`CpuWatcher`].
+impl<T: SysfsIo + ?Sized> SysfsIo for Box<T> {
+    fn read(&self, fs: Fs, rel: &str) -> Result<String, crate::IoError> {
+        (**self).read(fs, rel)
+    }
+    fn write(&mut self, fs: Fs, rel: &str, value: &str) -> Result<(), crate::IoError> {
+        (**self).write(fs, rel, value)
+    }
+    fn exists(&self, fs: Fs, rel: &str) -> bool {
+        (**self).exists(fs, rel)
+    }
+    fn writable(&self, fs: Fs, rel: &str) -> bool {
+        (**self).writable(fs, rel)
+    }
+    fn mkdir(&mut self, fs: Fs, rel: &str) -> Result<(), crate::IoError> {
+        (**self).mkdir(fs, rel)
+    }
+    fn rmdir(&mut self, fs: Fs, rel: &str) -> Result<(), crate::IoError> {
+        (**self).rmdir(fs, rel)
+    }
+    fn list(&self, fs: Fs, rel: &str) -> Result<Vec<String>, crate::IoError> {
+        (**self).list(fs, rel)
+    }
+    fn display(&self, fs: Fs, rel: &str) -> String {
+        (**self).display(fs, rel)
+    }
+    fn tracefs(&self) -> Result<(String, &'static str), String> {
+        (**self).tracefs()
+    }
+    fn is_root(&self) -> bool {
+        (**self).is_root()
+    }
+    fn uname_release(&self) -> Option<String> {
+        (**self).uname_release()
+    }
+}
