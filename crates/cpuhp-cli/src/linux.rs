@@ -931,7 +931,10 @@ fn follow_cmd(io: Box<dyn SysfsIo>, a: &FollowArgs) -> u8 {
     };
     for (n, _) in fails.iter().chain(&vetoes) {
         if !a.states.contains(n) {
-            return fail(&Error::Usage(format!("no state {n:?} (states: {})", a.states.join(","))));
+            return fail(&Error::Usage(format!(
+                "no state {n:?} (states: {})",
+                a.states.join(",")
+            )));
         }
     }
     let stop = match Stop::new(w) {

@@ -63,8 +63,14 @@ fn watch_prints_the_sets_then_each_change_as_json_lines() {
     );
     let c = json(&lines[1]);
     assert_eq!(c["event"], "change");
-    assert_eq!((c["cpu"].as_u64(), c["action"].as_str()), (Some(1), Some("offline")));
-    assert_eq!((c["cause"].as_str(), c["online"].as_str()), (Some("reread"), Some("0")));
+    assert_eq!(
+        (c["cpu"].as_u64(), c["action"].as_str()),
+        (Some(1), Some("offline"))
+    );
+    assert_eq!(
+        (c["cause"].as_str(), c["online"].as_str()),
+        (Some("reread"), Some("0"))
+    );
     assert!(c["ts_us"].as_u64().unwrap() >= sets["ts_us"].as_u64().unwrap());
 }
 
@@ -85,8 +91,15 @@ fn follow_rolls_back_a_failed_startup_and_says_the_kernel_cpu_stays_online() {
     let (code, lines) = run_then_set(
         t.path(),
         &[
-            "follow", "--poll", "1", "--count", "1", "--states", "pool:a,pool:b",
-            "--fail-startup", "pool:b@1",
+            "follow",
+            "--poll",
+            "1",
+            "--count",
+            "1",
+            "--states",
+            "pool:a,pool:b",
+            "--fail-startup",
+            "pool:b@1",
         ],
         "0-1",
     );
@@ -114,7 +127,15 @@ fn follow_rolls_back_a_failed_startup_and_says_the_kernel_cpu_stays_online() {
 #[test]
 fn follow_offline_vetoed_writes_nothing() {
     let out = Command::new(env!("CARGO_BIN_EXE_cpuhp"))
-        .args(["linux", "--simulate", "2", "follow", "--offline", "1", "--yes"])
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "follow",
+            "--offline",
+            "1",
+            "--yes",
+        ])
         .args(["--veto", "follow:a@1", "--format", "jsonl"])
         .stdin(Stdio::null())
         .output()
@@ -146,7 +167,9 @@ fn follow_offline_vetoed_writes_nothing() {
     );
     let report = lines.last().unwrap();
     assert_eq!(report["outcome"], "vetoed");
-    assert!(String::from_utf8(out.stderr).unwrap().contains("plan: offline 1"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("plan: offline 1"));
 }
 
 #[test]
@@ -168,7 +191,11 @@ fn follow_offline_refuses_bad_input() {
     let out = run(&["--veto", "follow:a"]);
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["--offline", "1"]);
-    assert_eq!(out.status.code(), Some(2), "no terminal, no --yes: nothing written");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no terminal, no --yes: nothing written"
+    );
     let out = run(&["--seconds", "-1"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -175,7 +175,10 @@ impl Platform for Pinned {
                     pinned: PINNED.with(Cell::get),
                     ran_on: current_cpu(),
                 };
-                self.steps.lock().unwrap_or_else(|p| p.into_inner()).push(step);
+                self.steps
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(step);
             }
         }
     }

@@ -36,8 +36,8 @@ mod trace;
 mod uevent;
 mod watch;
 
-pub use follow::{current_cpu, FollowKind, FollowReport, Follower, Outcome, Step};
 pub use check::{check, preset_for_kernel, sweep, Check, Sweep, SweepCase};
+pub use follow::{current_cpu, FollowKind, FollowReport, Follower, Outcome, Step};
 pub use io::{Fs, HostIo, IoError, SysfsIo};
 pub use learn::{learn, LearnedCallback, LearnedState, PresetFile, PRESET_FORMAT};
 pub use ops::{

@@ -153,13 +153,16 @@ pub fn parse_uevent(packet: &[u8]) -> Result<Uevent, UeventError> {
             .ok_or_else(|| bad(format!("field {text:?} has no '=' (truncated packet?)")))?;
         fields.push((k.to_string(), v.to_string()));
     }
-    let field = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let field = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
     for (key, header_value) in [("ACTION", action), ("DEVPATH", devpath)] {
         if let Some(v) = field(key) {
             if v != header_value {
-                return Err(bad(format!(
-                    "{key}={v} contradicts the header {header:?}"
-                )));
+                return Err(bad(format!("{key}={v} contradicts the header {header:?}")));
             }
         }
     }
@@ -215,7 +218,10 @@ impl Uevent {
         }
         let n = self.devpath.strip_prefix("/devices/system/cpu/cpu")?;
         // `cpu01` is not a name the kernel gives; `+1` would parse as 1.
-        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0')) {
+        if n.is_empty()
+            || !n.bytes().all(|b| b.is_ascii_digit())
+            || (n.len() > 1 && n.starts_with('0'))
+        {
             return None;
         }
         Some((CpuAction::parse(&self.action)?, n.parse().ok()?))
@@ -241,10 +247,17 @@ mod tests {
         assert!(parse_uevent(b"online@devices\0").is_err());
         assert!(parse_uevent(b"online@/d\0=x\0").is_err());
         assert!(parse_uevent(b"online@/d\0SEQNUM=-1\0").is_err());
-        assert_eq!(parse_uevent(b"libudev\0\xfe\xed\xca\xfe"), Err(UeventError::Udev));
+        assert_eq!(
+            parse_uevent(b"libudev\0\xfe\xed\xca\xfe"),
+            Err(UeventError::Udev)
+        );
         for path in ["cpu01", "cpu", "cpu+1", "cpu99999999999", "cpufreq"] {
             let p = format!("online@/devices/system/cpu/{path}\0SUBSYSTEM=cpu\0");
-            assert_eq!(parse_uevent(p.as_bytes()).unwrap().cpu_event(), None, "{path}");
+            assert_eq!(
+                parse_uevent(p.as_bytes()).unwrap().cpu_event(),
+                None,
+                "{path}"
+            );
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
 use cpuhp::CpuMask;
@@ -120,7 +120,10 @@ impl CpuSets {
     ///     (CpuAction::Add, 4), (CpuAction::Online, 4)]);
     /// ```
     pub fn diff(&self, new: &CpuSets) -> Vec<(CpuAction, u32)> {
-        let all = union(&union(&self.possible, &new.possible), &union(&self.online, &new.online));
+        let all = union(
+            &union(&self.possible, &new.possible),
+            &union(&self.online, &new.online),
+        );
         let all = union(&all, &union(&self.present, &new.present));
         let went = |old: &CpuMask, new: &CpuMask| {
             all.iter()
@@ -129,10 +132,26 @@ impl CpuSets {
                 .collect::<Vec<_>>()
         };
         let mut out = Vec::new();
-        out.extend(went(&self.online, &new.online).into_iter().map(|c| (CpuAction::Offline, c)));
-        out.extend(went(&self.present, &new.present).into_iter().map(|c| (CpuAction::Remove, c)));
-        out.extend(went(&new.present, &self.present).into_iter().map(|c| (CpuAction::Add, c)));
-        out.extend(went(&new.online, &self.online).into_iter().map(|c| (CpuAction::Online, c)));
+        out.extend(
+            went(&self.online, &new.online)
+                .into_iter()
+                .map(|c| (CpuAction::Offline, c)),
+        );
+        out.extend(
+            went(&self.present, &new.present)
+                .into_iter()
+                .map(|c| (CpuAction::Remove, c)),
+        );
+        out.extend(
+            went(&new.present, &self.present)
+                .into_iter()
+                .map(|c| (CpuAction::Add, c)),
+        );
+        out.extend(
+            went(&new.online, &self.online)
+                .into_iter()
+                .map(|c| (CpuAction::Online, c)),
+        );
         out
     }
 }
@@ -550,7 +569,10 @@ impl<I: SysfsIo> CpuWatcher<I> {
     /// assert_eq!((w.stats().ignored, w.stats().rereads), (1, 0));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Option<Vec<CpuChange>>, crate::Error> {
+    pub fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<CpuChange>>, crate::Error> {
         let mut seen = Vec::new();
         let mut reread = false;
         match &self.source {
@@ -570,11 +592,8 @@ impl<I: SysfsIo> CpuWatcher<I> {
                     Err(RecvTimeoutError::Disconnected) => return Ok(None),
                 }
                 // Everything already queued belongs to this wake-up, as a socket's backlog does.
-                loop {
-                    match rx.try_recv() {
-                        Ok(p) => packets.push(p),
-                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                    }
+                while let Ok(p) = rx.try_recv() {
+                    packets.push(p);
                 }
                 for p in packets {
                     reread |= self.take_packet(&p, &mut seen);

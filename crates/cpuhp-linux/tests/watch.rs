@@ -15,9 +15,7 @@ use cpuhp_linux::{
 
 fn packet(action: &str, cpu: u32, seqnum: u64) -> Vec<u8> {
     let devpath = format!("/devices/system/cpu/cpu{cpu}");
-    let mut p = format!(
-        "{action}@{devpath}\0ACTION={action}\0DEVPATH={devpath}\0SUBSYSTEM=cpu\0"
-    );
+    let mut p = format!("{action}@{devpath}\0ACTION={action}\0DEVPATH={devpath}\0SUBSYSTEM=cpu\0");
     if action == "add" {
         p.push_str("MODALIAS=cpu:type:x86,ven0000fam0006mod003F:feature:,0000,0001,0002\0");
     }
@@ -44,7 +42,10 @@ fn parses_recorded_cpu_packets() {
         assert_eq!(u.cpu_event(), Some((want, 3)));
     }
     let add = parse_uevent(&packet("add", 12, 1)).unwrap();
-    assert_eq!(add.get("MODALIAS").map(|m| m.starts_with("cpu:type:x86")), Some(true));
+    assert_eq!(
+        add.get("MODALIAS").map(|m| m.starts_with("cpu:type:x86")),
+        Some(true)
+    );
     assert_eq!(add.fields.len(), 5);
     for other in [NET, CACHE, MACHINECHECK] {
         assert_eq!(parse_uevent(other).unwrap().cpu_event(), None);
@@ -54,7 +55,10 @@ fn parses_recorded_cpu_packets() {
 #[test]
 fn malformed_and_truncated_packets_are_errors_never_panics() {
     assert_eq!(parse_uevent(b""), Err(UeventError::Empty));
-    assert_eq!(parse_uevent(b"libudev\0\xfe\xed\xca\xfe\x28\0\0\0"), Err(UeventError::Udev));
+    assert_eq!(
+        parse_uevent(b"libudev\0\xfe\xed\xca\xfe\x28\0\0\0"),
+        Err(UeventError::Udev)
+    );
     let full = packet("offline", 2, 77);
     // Every truncation parses or is refused; none that parses names another CPU or action (a
     // value cut short cannot be told from a shorter value, so `cpu2` cut to `cpu` is not a CPU).
@@ -81,7 +85,10 @@ fn malformed_and_truncated_packets_are_errors_never_panics() {
         b"\xff\xfe@/\xff\0A=\xff\0",
     ] {
         let r = parse_uevent(junk);
-        assert!(r.is_err() || r.as_ref().is_ok_and(|u| u.cpu_event().is_none()), "{junk:?}");
+        assert!(
+            r.is_err() || r.as_ref().is_ok_and(|u| u.cpu_event().is_none()),
+            "{junk:?}"
+        );
     }
     // Arbitrary bytes: a deterministic sweep of short strings over a small alphabet.
     let alphabet = b"a@/=\0\xffc1";
@@ -119,7 +126,11 @@ impl Tree {
     }
 
     fn set(&self, possible: &str, present: &str, online: &str) {
-        for (f, v) in [("possible", possible), ("present", present), ("online", online)] {
+        for (f, v) in [
+            ("possible", possible),
+            ("present", present),
+            ("online", online),
+        ] {
             std::fs::write(self.cpu().join(f), format!("{v}\n")).unwrap();
         }
     }
@@ -157,7 +168,10 @@ fn reports_each_change_with_its_uevent_and_the_online_set_after_it() {
     t.set("0-3", "0-3", "0-3");
     tx.send(packet("online", 3, 11)).unwrap();
     let c = w.next().unwrap().unwrap();
-    assert_eq!((c.action, c.cpu, c.online.to_string()), (CpuAction::Online, 3, "0-3".into()));
+    assert_eq!(
+        (c.action, c.cpu, c.online.to_string()),
+        (CpuAction::Online, 3, "0-3".into())
+    );
     drop(tx);
     assert!(w.next().is_none());
     let s = w.stats();
@@ -253,7 +267,8 @@ fn malformed_packets_force_a_reread_and_bad_files_are_errors() {
     let t = Tree::new("0-3", "0-3", "0-3");
     let (mut w, tx) = watcher(&t);
     t.set("0-3", "0-3", "0-2");
-    tx.send(b"offline@/devices/system/cpu/cpu3\0ACTI".to_vec()).unwrap();
+    tx.send(b"offline@/devices/system/cpu/cpu3\0ACTI".to_vec())
+        .unwrap();
     tx.send(Vec::new()).unwrap();
     assert_eq!(wake(&mut w), [(CpuAction::Offline, 3, Cause::Reread)]);
     assert_eq!(w.stats().malformed, 2);
@@ -277,7 +292,10 @@ fn polling_sees_what_no_uevent_announces() {
     assert_eq!(w.source(), "poll");
     t.set("0-1", "0-1", "0");
     let c = w.wait(Some(std::time::Duration::ZERO)).unwrap().unwrap();
-    assert_eq!((c[0].action, c[0].cpu, c[0].cause), (CpuAction::Offline, 1, Cause::Reread));
+    assert_eq!(
+        (c[0].action, c[0].cpu, c[0].cause),
+        (CpuAction::Offline, 1, Cause::Reread)
+    );
 }
 
 #[test]
@@ -287,7 +305,11 @@ fn missing_present_and_possible_default_to_what_is_known() {
     std::fs::remove_file(t.cpu().join("present")).unwrap();
     let s = CpuSets::read(&t.io()).unwrap();
     assert_eq!(
-        (s.possible.to_string(), s.present.to_string(), s.online.to_string()),
+        (
+            s.possible.to_string(),
+            s.present.to_string(),
+            s.online.to_string()
+        ),
         ("0-1,3".into(), "0-1,3".into(), "0-1,3".into())
     );
 }
@@ -332,14 +354,17 @@ fn pin_of(cpu: u32) -> Option<u32> {
     allowed().contains(&cpu).then_some(cpu)
 }
 
-fn steps(r: &FollowReport) -> Vec<(String, bool, Result<(), Errno>, Option<u32>)> {
+/// A step as `(state, startup, result, pinned to)`.
+type StepView = (String, bool, Result<(), Errno>, Option<u32>);
+
+fn steps(r: &FollowReport) -> Vec<StepView> {
     r.steps
         .iter()
         .map(|s: &Step| (s.name.clone(), s.startup, s.result, s.pinned))
         .collect()
 }
 
-fn st(name: &str, startup: bool, result: Result<(), Errno>, pinned: Option<u32>) -> (String, bool, Result<(), Errno>, Option<u32>) {
+fn st(name: &str, startup: bool, result: Result<(), Errno>, pinned: Option<u32>) -> StepView {
     (name.to_string(), startup, result, pinned)
 }
 
@@ -350,7 +375,9 @@ fn follower_runs_startups_pinned_on_each_cpu_and_teardowns_after_the_kernel_acte
     let mut f = Follower::new(w.sets()).unwrap();
     let log: Log = Arc::default();
     let a = f.add_state("pool:alloc", logged(&log, "a", None)).unwrap();
-    let b = f.add_state("pool:workers", logged(&log, "b", None)).unwrap();
+    let b = f
+        .add_state("pool:workers", logged(&log, "b", None))
+        .unwrap();
     assert!(a < b);
     // Installing ran each startup on each CPU, ascending, pinned there.
     let got = std::mem::take(&mut *log.lock().unwrap());
@@ -370,10 +397,16 @@ fn follower_runs_startups_pinned_on_each_cpu_and_teardowns_after_the_kernel_acte
     let change = w.next().unwrap().unwrap();
     let r = f.apply(&change);
     assert_eq!(r.len(), 1);
-    assert_eq!((r[0].cpu, r[0].kind, &r[0].outcome), (1, FollowKind::Teardown, &Outcome::Done));
+    assert_eq!(
+        (r[0].cpu, r[0].kind, &r[0].outcome),
+        (1, FollowKind::Teardown, &Outcome::Done)
+    );
     assert_eq!(
         steps(&r[0]),
-        [st("pool:workers", false, Ok(()), None), st("pool:alloc", false, Ok(()), None)]
+        [
+            st("pool:workers", false, Ok(()), None),
+            st("pool:alloc", false, Ok(()), None)
+        ]
     );
     assert_eq!(f.followed().to_string(), "0");
     log.lock().unwrap().clear();
@@ -382,14 +415,27 @@ fn follower_runs_startups_pinned_on_each_cpu_and_teardowns_after_the_kernel_acte
     t.set("0-1", "0-1", "0-1");
     tx.send(packet("online", 1, 61)).unwrap();
     let r = f.apply(&w.next().unwrap().unwrap());
-    assert_eq!((r[0].kind, &r[0].outcome), (FollowKind::Startup, &Outcome::Done));
+    assert_eq!(
+        (r[0].kind, &r[0].outcome),
+        (FollowKind::Startup, &Outcome::Done)
+    );
     assert_eq!(
         steps(&r[0]),
-        [st("pool:alloc", true, Ok(()), pin_of(1)), st("pool:workers", true, Ok(()), pin_of(1))]
+        [
+            st("pool:alloc", true, Ok(()), pin_of(1)),
+            st("pool:workers", true, Ok(()), pin_of(1))
+        ]
     );
     let ran: Vec<_> = log.lock().unwrap().iter().map(|e| (e.0, e.3)).collect();
-    assert_eq!(ran, [("a", pin_of(1)), ("b", pin_of(1))], "each ran on the CPU it is for");
-    assert!(r[0].steps.iter().all(|s| s.ran_on == s.pinned || s.pinned.is_none()));
+    assert_eq!(
+        ran,
+        [("a", pin_of(1)), ("b", pin_of(1))],
+        "each ran on the CPU it is for"
+    );
+    assert!(r[0]
+        .steps
+        .iter()
+        .all(|s| s.ran_on == s.pinned || s.pinned.is_none()));
     assert_eq!(f.followed().to_string(), "0-1");
     // Nothing changed: nothing runs.
     assert!(f.sync(w.sets()).is_empty());
@@ -401,16 +447,20 @@ fn a_failed_startup_is_rolled_back_and_the_kernel_cpu_stays_online() {
     let mut f = Follower::new(&CpuSets::read(&k).unwrap()).unwrap();
     let log: Log = Arc::default();
     f.add_state("pool:alloc", logged(&log, "a", None)).unwrap();
-    f.add_state("pool:workers", logged(&log, "b", Some((1, Errno::ENOMEM)))).unwrap_err();
+    f.add_state("pool:workers", logged(&log, "b", Some((1, Errno::ENOMEM))))
+        .unwrap_err();
     // Installing failed on CPU 1: rolled back on CPU 0 and not installed.
     log.lock().unwrap().clear();
-    let b = f.add_state("pool:workers", logged(&log, "b", None)).unwrap();
+    let b = f
+        .add_state("pool:workers", logged(&log, "b", None))
+        .unwrap();
     assert_eq!(b, StateId(71));
 
     // The third state fails on CPU 1 only once CPU 1 comes back: installed now (CPU 1 is down).
     k.write(Fs::Cpu, "cpu1/online", "0").unwrap();
     assert_eq!(f.sync(&CpuSets::read(&k).unwrap()).len(), 1);
-    f.add_state("pool:stats", logged(&log, "c", Some((1, Errno::ENOMEM)))).unwrap();
+    f.add_state("pool:stats", logged(&log, "c", Some((1, Errno::ENOMEM))))
+        .unwrap();
     k.write(Fs::Cpu, "cpu1/online", "1").unwrap();
     let r = f.sync(&CpuSets::read(&k).unwrap());
     assert_eq!(r.len(), 1);
@@ -437,11 +487,17 @@ fn a_failed_startup_is_rolled_back_and_the_kernel_cpu_stays_online() {
          stays online (the kernel cannot be vetoed after the fact)"
     );
     assert_eq!(k.read(Fs::Cpu, "online").unwrap(), "0-1\n");
-    assert_eq!((f.followed().to_string(), f.failed().to_string()), ("0".into(), "1".into()));
+    assert_eq!(
+        (f.followed().to_string(), f.failed().to_string()),
+        ("0".into(), "1".into())
+    );
     // Not retried while the kernel keeps it online; retried after it went and came back.
     assert!(f.sync(&CpuSets::read(&k).unwrap()).is_empty());
     k.write(Fs::Cpu, "cpu1/online", "0").unwrap();
-    assert!(f.sync(&CpuSets::read(&k).unwrap()).is_empty(), "nothing was up on CPU 1");
+    assert!(
+        f.sync(&CpuSets::read(&k).unwrap()).is_empty(),
+        "nothing was up on CPU 1"
+    );
     assert_eq!(f.failed().to_string(), "");
     k.write(Fs::Cpu, "cpu1/online", "1").unwrap();
     let r = f.sync(&CpuSets::read(&k).unwrap());
@@ -502,11 +558,15 @@ fn vetoing(log: &Log, name: &'static str, veto: Option<u32>) -> Online {
     let (l1, l2) = (log.clone(), log.clone());
     Online::new()
         .startup(move |cpu: CpuId| {
-            l1.lock().unwrap().push((name, true, cpu.0, cpuhp_linux::current_cpu()));
+            l1.lock()
+                .unwrap()
+                .push((name, true, cpu.0, cpuhp_linux::current_cpu()));
             Ok(())
         })
         .teardown(move |cpu: CpuId| {
-            l2.lock().unwrap().push((name, false, cpu.0, cpuhp_linux::current_cpu()));
+            l2.lock()
+                .unwrap()
+                .push((name, false, cpu.0, cpuhp_linux::current_cpu()));
             if veto == Some(cpu.0) {
                 Err(Errno::EBUSY)
             } else {
@@ -526,7 +586,10 @@ fn coordinated_offline_runs_teardowns_first_then_writes_online() {
     assert_eq!(r.outcome, Outcome::Done, "{r}");
     assert_eq!(
         steps(&r),
-        [st("pool:drain", false, Ok(()), pin_of(1)), st("pool:alloc", false, Ok(()), pin_of(1))]
+        [
+            st("pool:drain", false, Ok(()), pin_of(1)),
+            st("pool:alloc", false, Ok(()), pin_of(1))
+        ]
     );
     assert_eq!(io.writes, ["0 > cpu1/online"]);
     assert_eq!(io.read(Fs::Cpu, "online").unwrap(), "0\n");
@@ -540,7 +603,8 @@ fn a_userspace_veto_keeps_the_cpu_online_and_online_is_never_written() {
     let mut io = recording(2);
     let mut f = Follower::new(&CpuSets::read(&io).unwrap()).unwrap();
     let log: Log = Arc::default();
-    f.add_state("pool:alloc", vetoing(&log, "a", Some(1))).unwrap();
+    f.add_state("pool:alloc", vetoing(&log, "a", Some(1)))
+        .unwrap();
     f.add_state("pool:drain", vetoing(&log, "b", None)).unwrap();
     let r = f.offline(&mut io, 1);
     assert_eq!(
@@ -606,7 +670,10 @@ fn coordinated_offline_refusals_run_nothing() {
         "{r}"
     );
     let r = f.offline(&mut io, 5);
-    assert!(matches!(&r.outcome, Outcome::Refused(m) if m.contains("no CPU 5")), "{r}");
+    assert!(
+        matches!(&r.outcome, Outcome::Refused(m) if m.contains("no CPU 5")),
+        "{r}"
+    );
     assert!(log.lock().unwrap().is_empty() && io.writes.is_empty());
 }
 
