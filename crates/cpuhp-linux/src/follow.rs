@@ -304,6 +304,9 @@ impl fmt::Display for FollowReport {
     }
 }
 
+/// The error of [`Follower::add_state`].
+impl std::error::Error for FollowReport {}
+
 /// Userspace cpuhp states that follow the kernel's CPUs.
 ///
 /// # Examples
