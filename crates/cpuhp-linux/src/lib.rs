@@ -52,6 +52,8 @@ pub use status::{
 };
 pub use trace::{latency_table, parse_trace, Latency, TraceLine, TracePoint};
 pub use uevent::{parse_uevent, CpuAction, Uevent, UeventError};
+#[cfg(feature = "tokio")]
+pub use watch::CpuChangeStream;
 pub use watch::{Cause, CpuChange, CpuSets, CpuWatcher, WatchStats};
 
 use std::fmt;

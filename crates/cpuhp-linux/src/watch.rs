@@ -752,3 +752,79 @@ impl<T: SysfsIo + ?Sized> SysfsIo for Box<T> {
         (**self).uname_release()
     }
 }
+
+/// The changes of a [`CpuWatcher`] as an async [`Stream`](futures_core::Stream) (feature
+/// `tokio`). The watcher runs on a thread of its own, blocking as the iterator does, and hands
+/// each change over a channel that wakes the task; dropping the stream stops the thread within a
+/// quarter of a second.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_linux::{CpuAction, CpuWatcher, Fs, SimKernel, SysfsIo};
+///
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let mut w = CpuWatcher::with_packets(SimKernel::new(&cpuhp::preset::LINUX_6_1, 2)?, rx)?;
+/// w.io_mut().write(Fs::Cpu, "cpu1/online", "0")?;
+/// tx.send(b"offline@/devices/system/cpu/cpu1\0SUBSYSTEM=cpu\0".to_vec())?;
+/// drop(tx);
+/// let mut stream = w.into_stream();
+/// // In a task: `while let Some(change) = stream.next().await { … }` (`StreamExt`).
+/// let c = stream.blocking_next().unwrap()?;
+/// assert_eq!((c.action, c.cpu), (CpuAction::Offline, 1));
+/// assert!(stream.blocking_next().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub struct CpuChangeStream {
+    rx: tokio::sync::mpsc::Receiver<Result<CpuChange, crate::Error>>,
+}
+
+#[cfg(feature = "tokio")]
+impl CpuChangeStream {
+    /// Waits for the next change outside async code (a blocking thread, a test).
+    pub fn blocking_next(&mut self) -> Option<Result<CpuChange, crate::Error>> {
+        self.rx.blocking_recv()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl futures_core::Stream for CpuChangeStream {
+    type Item = Result<CpuChange, crate::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<I: SysfsIo + Send + 'static> CpuWatcher<I> {
+    /// Turns the watcher into an async stream of its changes (feature `tokio`). The stream ends
+    /// when the watcher's source ends (a closed packet channel) or after an error.
+    pub fn into_stream(mut self) -> CpuChangeStream {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        std::thread::spawn(move || {
+            while !tx.is_closed() {
+                match self.wait(Some(Duration::from_millis(250))) {
+                    Ok(Some(changes)) => {
+                        for c in changes {
+                            if tx.blocking_send(Ok(c)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        CpuChangeStream { rx }
+    }
+}

@@ -695,3 +695,53 @@ fn a_follower_starts_from_whatever_the_kernel_has_online() {
     assert!(matches!(&r[0].outcome, Outcome::Refused(m) if m.contains("CPU 9 is beyond the 4")));
     assert!(Follower::new(&CpuSets::read(&Tree::new("0-1", "0-1", "").io()).unwrap()).is_err());
 }
+
+/// Polls a stream to its next item with a waker that unparks this thread (no runtime).
+#[cfg(feature = "tokio")]
+fn next_of<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match std::pin::Pin::new(&mut *s).poll_next(&mut cx) {
+            Poll::Ready(item) => return item,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_stream_yields_what_the_iterator_would() {
+    let t = Tree::new("0-3", "0-3", "0-3");
+    let (w, tx) = watcher(&t);
+    let mut stream = w.into_stream();
+    t.set("0-3", "0-3", "0-1");
+    tx.send(packet("offline", 3, 70)).unwrap();
+    let got: Vec<_> = (0..2)
+        .map(|_| {
+            let c = next_of(&mut stream).unwrap().unwrap();
+            (c.action, c.cpu, c.cause)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (CpuAction::Offline, 2, Cause::Reread),
+            (CpuAction::Offline, 3, Cause::Uevent { seqnum: Some(70) }),
+        ]
+    );
+    std::fs::write(t.cpu().join("online"), "garbage\n").unwrap();
+    tx.send(packet("online", 2, 71)).unwrap();
+    assert!(
+        next_of(&mut stream).unwrap().is_err(),
+        "an error ends the stream"
+    );
+    assert!(next_of(&mut stream).is_none());
+}
