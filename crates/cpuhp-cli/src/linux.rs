@@ -992,13 +992,16 @@ fn follow_cmd(io: Box<dyn SysfsIo>, a: &FollowArgs) -> u8 {
             Ok(None) => break,
             Err(e) => return fail(&e),
         };
+        let mut done = Vec::new();
         for c in &changes {
             print_change(c, w.format);
+            done.extend(follower.apply(c));
         }
-        if changes.is_empty() {
-            continue;
+        if !changes.is_empty() {
+            // A safety net: whatever the changes missed, the sets say.
+            done.extend(follower.sync(watcher.sets()));
         }
-        for r in follower.sync(watcher.sets()) {
+        for r in done {
             print_follow(&r, w.format);
             if r.outcome != cpuhp_linux::Outcome::Done {
                 code = 1;

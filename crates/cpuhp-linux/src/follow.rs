@@ -22,6 +22,7 @@ use cpuhp::{
 
 use crate::io::SysfsIo;
 use crate::ops::{execute, plan, Op};
+use crate::uevent::CpuAction;
 use crate::watch::{CpuChange, CpuSets};
 
 thread_local! {
@@ -506,28 +507,11 @@ impl Follower {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sync(&mut self, sets: &CpuSets) -> Vec<FollowReport> {
-        let nr = self.hp.nr_cpus();
         let mut reports = Vec::new();
         for c in self.hp.online_mask().clone().iter() {
-            if sets.online.contains(c) || sets.online.weight() == 0 {
-                continue;
+            if !sets.online.contains(c) && sets.online.weight() > 0 {
+                reports.push(self.stop(c, false));
             }
-            self.set_pin(false);
-            let r = self.hp.cpu_down(c, StateId::OFFLINE);
-            let steps = self.take_steps();
-            let outcome = match r {
-                Ok(()) => Outcome::Done,
-                Err(e) => {
-                    let (name, errno) = failed_state(&self.hp, &e);
-                    Outcome::TeardownFailed { name, errno }
-                }
-            };
-            reports.push(FollowReport {
-                cpu: c.0,
-                kind: FollowKind::Teardown,
-                steps,
-                outcome,
-            });
         }
         for c in self.failed.clone().iter() {
             if !sets.online.contains(c) {
@@ -535,26 +519,17 @@ impl Follower {
             }
         }
         for c in sets.online.iter() {
-            if c.0 >= nr {
-                reports.push(FollowReport {
-                    cpu: c.0,
-                    kind: FollowKind::Startup,
-                    steps: Vec::new(),
-                    outcome: Outcome::Refused(format!(
-                        "CPU {c} is beyond the {nr} possible CPUs the follower started with"
-                    )),
-                });
-                continue;
+            if !self.hp.online_mask().contains(c) && !self.failed.contains(c) {
+                reports.push(self.start(c));
             }
-            if self.hp.online_mask().contains(c) || self.failed.contains(c) {
-                continue;
-            }
-            reports.push(self.start(c));
         }
         reports
     }
 
-    /// [`sync`](Self::sync) to a change's online set (the possible set is fixed at boot).
+    /// Follows one change: an `offline` tears the CPU's states down (pinned if the CPU is
+    /// already back online, as after a quick offline and online), an `online` starts them up;
+    /// `add` and `remove` need nothing. A change the follower is already past does nothing.
+    /// Use [`sync`](Self::sync) to catch up with a set instead.
     ///
     /// # Examples
     ///
@@ -571,15 +546,59 @@ impl Follower {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn apply(&mut self, change: &CpuChange) -> Vec<FollowReport> {
-        let sets = CpuSets {
-            possible: self.hp.possible_mask().clone(),
-            present: change.online.clone(),
-            online: change.online.clone(),
+        let c = CpuId(change.cpu);
+        match change.action {
+            CpuAction::Offline => {
+                self.failed.set(c, false);
+                if self.hp.online_mask().contains(c) {
+                    vec![self.stop(c, change.online.contains(c))]
+                } else {
+                    Vec::new()
+                }
+            }
+            CpuAction::Online => {
+                if self.hp.online_mask().contains(c) || self.failed.contains(c) {
+                    Vec::new()
+                } else {
+                    vec![self.start(c)]
+                }
+            }
+            CpuAction::Add | CpuAction::Remove => Vec::new(),
+        }
+    }
+
+    /// Tears down a CPU the kernel took offline on its own (`pin`: it is back online).
+    fn stop(&mut self, c: CpuId, pin: bool) -> FollowReport {
+        self.set_pin(pin);
+        let r = self.hp.cpu_down(c, StateId::OFFLINE);
+        let steps = self.take_steps();
+        let outcome = match r {
+            Ok(()) => Outcome::Done,
+            Err(e) => {
+                let (name, errno) = failed_state(&self.hp, &e);
+                Outcome::TeardownFailed { name, errno }
+            }
         };
-        self.sync(&sets)
+        FollowReport {
+            cpu: c.0,
+            kind: FollowKind::Teardown,
+            steps,
+            outcome,
+        }
     }
 
     fn start(&mut self, c: CpuId) -> FollowReport {
+        let nr = self.hp.nr_cpus();
+        if c.0 >= nr {
+            return FollowReport {
+                cpu: c.0,
+                kind: FollowKind::Startup,
+                steps: Vec::new(),
+                outcome: Outcome::Refused(format!(
+                    "CPU {c} is beyond the {nr} possible CPUs the follower started with"
+                )),
+            };
+        }
         self.set_pin(true);
         let r = self.hp.cpu_up(c, self.hp.layout().online);
         let steps = self.take_steps();

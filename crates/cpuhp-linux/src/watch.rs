@@ -3,6 +3,8 @@
 //! Uevents (`NETLINK_KOBJECT_UEVENT`) only wake the watcher up: after each wake-up it re-reads
 //! `possible`, `present` and `online` and reports the difference. A missed, reordered, stale or
 //! spoofed uevent therefore never leaves a wrong set: the sets are always what sysfs said last.
+//! A CPU that went offline and came back between two reads is still reported (offline, then
+//! online) when its `offline` uevent arrived: what was pinned to it lost its affinity.
 //! The kernel sends no uevent for a `hotplug/target` write, so the watcher also re-reads every
 //! `rescan` interval. Where the socket cannot be opened (a sandbox, no netlink), it polls.
 
@@ -11,7 +13,7 @@ use std::fmt;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
-use cpuhp::CpuMask;
+use cpuhp::{CpuId, CpuMask};
 
 use crate::io::{Fs, SysfsIo};
 use crate::uevent::{parse_uevent, CpuAction};
@@ -107,7 +109,7 @@ impl CpuSets {
     /// # Examples
     ///
     /// ```
-    /// use cpuhp::CpuMask;
+    /// use cpuhp::{CpuId, CpuMask};
     /// use cpuhp_linux::{CpuAction, CpuSets};
     ///
     /// let sets = |present: &str, online: &str| CpuSets {
@@ -497,7 +499,34 @@ impl<I: SysfsIo> CpuWatcher<I> {
         self.last_read = Instant::now();
         let new = CpuSets::read(&self.io)?;
         let at = SystemTime::now();
-        let diff = self.sets.diff(&new);
+        let mut diff = self.sets.diff(&new);
+        // A CPU that went and came back between two reads shows no difference, but its uevents
+        // tell: a worker pinned to it lost its affinity when it went. Report both changes, in
+        // the order they happened (the kernel sends the uevent after the change).
+        for (down, up, was) in [
+            (CpuAction::Offline, CpuAction::Online, &self.sets.online),
+            (CpuAction::Remove, CpuAction::Add, &self.sets.present),
+        ] {
+            let now = if down == CpuAction::Offline {
+                &new.online
+            } else {
+                &new.present
+            };
+            let mut cpus: Vec<u32> = seen.iter().map(|s| s.cpu).collect();
+            cpus.sort_unstable();
+            cpus.dedup();
+            for c in cpus {
+                let (before, after) = (was.contains(CpuId(c)), now.contains(CpuId(c)));
+                let saw = |a: CpuAction| seen.iter().any(|s| s.cpu == c && s.action == a);
+                if before && after && saw(down) {
+                    diff.push((down, c));
+                    diff.push((up, c));
+                } else if !before && !after && saw(up) {
+                    diff.push((up, c));
+                    diff.push((down, c));
+                }
+            }
+        }
         let cause = |action: CpuAction, cpu: u32| {
             seen.iter()
                 .rev()

@@ -214,13 +214,22 @@ fn reordered_and_stale_uevents_never_leave_a_wrong_set() {
             (CpuAction::Offline, 3, Cause::Uevent { seqnum: Some(31) }),
         ]
     );
-    // 2 came back online and went offline again before the watcher woke; then the stale
-    // `online` arrives after the `offline`: the set is what sysfs says, 0-1.
+    // 2 came back online and went offline again before the watcher woke, and the packets
+    // arrive out of order: both changes, in the order they happened; the set is sysfs's, 0-1.
     tx.send(packet("offline", 2, 33)).unwrap();
     tx.send(packet("online", 2, 32)).unwrap();
-    assert_eq!(wake(&mut w), []);
+    assert_eq!(
+        wake(&mut w),
+        [
+            (CpuAction::Online, 2, Cause::Uevent { seqnum: Some(32) }),
+            (CpuAction::Offline, 2, Cause::Uevent { seqnum: Some(33) }),
+        ]
+    );
     assert_eq!(w.sets().online.to_string(), "0-1");
-    assert_eq!(w.stats().stale, 2);
+    // A stale `offline` for a CPU that is offline, seen before: matches nothing, changes nothing.
+    tx.send(packet("offline", 3, 31)).unwrap();
+    assert_eq!(wake(&mut w), []);
+    assert_eq!(w.stats().stale, 1);
     // Then it really comes online, reported once the re-read shows it.
     t.set("0-3", "0-3", "0-2");
     tx.send(packet("online", 2, 34)).unwrap();
@@ -744,4 +753,42 @@ fn the_async_stream_yields_what_the_iterator_would() {
         "an error ends the stream"
     );
     assert!(next_of(&mut stream).is_none());
+}
+
+#[test]
+fn a_cpu_that_went_and_came_back_between_two_reads_is_torn_down_and_started_again() {
+    // The follower's threads pinned to CPU 1 lost their affinity while it was gone: the
+    // watcher reports the bounce from the uevents, and the follower redoes CPU 1.
+    let t = Tree::new("0-1", "0-1", "0-1");
+    let (mut w, tx) = watcher(&t);
+    let mut f = Follower::new(w.sets()).unwrap();
+    let log: Log = Arc::default();
+    f.add_state("pool:workers", logged(&log, "w", None))
+        .unwrap();
+    tx.send(packet("offline", 1, 80)).unwrap();
+    tx.send(packet("online", 1, 81)).unwrap();
+    let changes = w.wait(None).unwrap().unwrap();
+    let seen: Vec<_> = changes.iter().map(|c| (c.action, c.cpu, c.cause)).collect();
+    assert_eq!(
+        seen,
+        [
+            (CpuAction::Offline, 1, Cause::Uevent { seqnum: Some(80) }),
+            (CpuAction::Online, 1, Cause::Uevent { seqnum: Some(81) }),
+        ]
+    );
+    let reports: Vec<FollowReport> = changes.iter().flat_map(|c| f.apply(c)).collect();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(
+        steps(&reports[0]),
+        [st("pool:workers", false, Ok(()), pin_of(1))],
+        "back online: the teardown runs on it"
+    );
+    assert_eq!(
+        steps(&reports[1]),
+        [st("pool:workers", true, Ok(()), pin_of(1))]
+    );
+    assert_eq!(f.followed().to_string(), "0-1");
+    // Applying a change the follower is already past does nothing; sync agrees.
+    assert!(f.apply(&changes[1]).is_empty());
+    assert!(f.sync(w.sets()).is_empty());
 }
