@@ -192,6 +192,10 @@ struct FollowArgs {
     /// Makes a state's teardown refuse with EBUSY on a CPU: a veto (repeatable).
     #[arg(long, value_name = "NAME@CPU")]
     veto: Vec<String>,
+    /// Appends `startup NAME cpu N` to FILE as each startup succeeds, with one write (in a test
+    /// guest, tracefs's trace_marker: the kernel timestamps it against its own events).
+    #[arg(long, value_name = "FILE")]
+    mark: Option<PathBuf>,
     /// Takes this CPU offline in coordination: teardowns first, then `online` is written. Without
     /// --count or --seconds, exits afterwards.
     #[arg(long, value_name = "CPU")]
@@ -901,15 +905,31 @@ fn print_follow(r: &cpuhp_linux::FollowReport, format: WatchFormat) {
     let _ = std::io::stdout().flush();
 }
 
-/// A state whose callbacks succeed, but for the injected failures.
-fn follow_state(fail_on: Vec<u32>, veto_on: Vec<u32>) -> cpuhp::Online {
+/// A state whose callbacks succeed, but for the injected failures; a successful startup appends
+/// a line to `mark`.
+fn follow_state(
+    name: &str,
+    fail_on: Vec<u32>,
+    veto_on: Vec<u32>,
+    mark: Option<PathBuf>,
+) -> cpuhp::Online {
+    let name = name.to_string();
     cpuhp::Online::new()
         .startup(move |cpu: cpuhp::CpuId| {
             if fail_on.contains(&cpu.0) {
-                Err(cpuhp::Errno::ENOMEM)
-            } else {
-                Ok(())
+                return Err(cpuhp::Errno::ENOMEM);
             }
+            if let Some(m) = &mark {
+                let line = format!("startup {name} cpu {}\n", cpu.0);
+                let w = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(m)
+                    .and_then(|mut f| f.write_all(line.as_bytes()));
+                if let Err(e) = w {
+                    eprintln!("warning: --mark {}: {e}", m.display());
+                }
+            }
+            Ok(())
         })
         .teardown(move |cpu: cpuhp::CpuId| {
             if veto_on.contains(&cpu.0) {
@@ -958,7 +978,10 @@ fn follow_cmd(io: Box<dyn SysfsIo>, a: &FollowArgs) -> u8 {
                 .map(|(_, c)| *c)
                 .collect()
         };
-        if let Err(r) = follower.add_state(name, follow_state(on(&fails), on(&vetoes))) {
+        if let Err(r) = follower.add_state(
+            name,
+            follow_state(name, on(&fails), on(&vetoes), a.mark.clone()),
+        ) {
             print_follow(&r, w.format);
             return 1;
         }

@@ -199,3 +199,29 @@ fn follow_offline_refuses_bad_input() {
     let out = run(&["--seconds", "-1"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn follow_marks_each_startup_in_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("marks");
+    std::fs::write(&mark, "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cpuhp"))
+        .args([
+            "linux",
+            "--simulate",
+            "2",
+            "follow",
+            "--seconds",
+            "0",
+            "--mark",
+        ])
+        .arg(&mark)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&mark).unwrap(),
+        "startup follow:a cpu 0\nstartup follow:a cpu 1\nstartup follow:b cpu 0\nstartup follow:b cpu 1\n"
+    );
+}
