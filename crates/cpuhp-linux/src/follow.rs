@@ -459,7 +459,11 @@ impl Follower {
         let r = self
             .hp
             .setup_state(Slot::OnlineDyn, name.to_string(), callbacks);
-        let steps = self.take_steps();
+        let mut steps = self.take_steps();
+        // Only the new state's callbacks ran; after a failure it is gone and has no name to find.
+        for s in &mut steps {
+            s.name = name.to_string();
+        }
         r.map_err(|e| {
             let outcome = match e.failure() {
                 Some(fl) => Outcome::StartupFailed {

@@ -456,8 +456,17 @@ fn a_failed_startup_is_rolled_back_and_the_kernel_cpu_stays_online() {
     let mut f = Follower::new(&CpuSets::read(&k).unwrap()).unwrap();
     let log: Log = Arc::default();
     f.add_state("pool:alloc", logged(&log, "a", None)).unwrap();
-    f.add_state("pool:workers", logged(&log, "b", Some((1, Errno::ENOMEM))))
+    let e = f
+        .add_state("pool:workers", logged(&log, "b", Some((1, Errno::ENOMEM))))
         .unwrap_err();
+    assert_eq!(
+        steps(&e),
+        [
+            st("pool:workers", true, Ok(()), pin_of(0)),
+            st("pool:workers", true, Err(Errno::ENOMEM), pin_of(1)),
+            st("pool:workers", false, Ok(()), pin_of(0)),
+        ]
+    );
     // Installing failed on CPU 1: rolled back on CPU 0 and not installed.
     log.lock().unwrap().clear();
     let b = f
@@ -791,4 +800,22 @@ fn a_cpu_that_went_and_came_back_between_two_reads_is_torn_down_and_started_agai
     // Applying a change the follower is already past does nothing; sync agrees.
     assert!(f.apply(&changes[1]).is_empty());
     assert!(f.sync(w.sets()).is_empty());
+}
+
+#[test]
+fn nohz_full_reading_null_means_no_cpu() {
+    // Linux 6.1 without `nohz_full=` prints "(null)"; the follower's coordinated offline reads it
+    // through the safety rules.
+    let t = Tree::new("0-1", "0-1", "0-1");
+    std::fs::write(t.cpu().join("nohz_full"), "(null)\n").unwrap();
+    let info = cpuhp_linux::CpuInfo::read(&t.io()).unwrap();
+    assert_eq!(
+        (info.nohz_full.weight(), info.housekeeping.to_string()),
+        (0, "0-1".into())
+    );
+    std::fs::write(t.cpu().join("nohz_full"), "(nil)\n").unwrap();
+    assert!(
+        cpuhp_linux::CpuInfo::read(&t.io()).is_err(),
+        "anything else is still an error"
+    );
 }
