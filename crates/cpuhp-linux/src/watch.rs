@@ -606,8 +606,11 @@ impl<I: SysfsIo> CpuWatcher<I> {
         let mut reread = false;
         match &self.source {
             Source::Poll(every) => {
-                std::thread::sleep(timeout.map_or(*every, |t| t.min(*every)));
-                reread = true;
+                // Re-read when `every` has passed since the last read, however short the waits
+                // the caller asks for.
+                let due = every.saturating_sub(self.last_read.elapsed());
+                std::thread::sleep(timeout.map_or(due, |t| t.min(due)));
+                reread = self.last_read.elapsed() >= *every;
             }
             Source::Packets(rx) => {
                 let first = match timeout {

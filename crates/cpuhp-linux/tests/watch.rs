@@ -299,11 +299,29 @@ fn polling_sees_what_no_uevent_announces() {
     let t = Tree::new("0-1", "0-1", "0-1");
     let mut w = CpuWatcher::polling(t.io(), std::time::Duration::from_millis(1)).unwrap();
     assert_eq!(w.source(), "poll");
+
     t.set("0-1", "0-1", "0");
-    let c = w.wait(Some(std::time::Duration::ZERO)).unwrap().unwrap();
+    let c = w.wait(None).unwrap().unwrap();
     assert_eq!(
         (c[0].action, c[0].cpu, c[0].cause),
         (CpuAction::Offline, 1, Cause::Reread)
+    );
+}
+
+#[test]
+fn short_waits_do_not_shorten_the_polling_interval() {
+    let t = Tree::new("0-1", "0-1", "0-1");
+    let mut w = CpuWatcher::polling(t.io(), std::time::Duration::from_secs(3600)).unwrap();
+    t.set("0-1", "0-1", "0");
+    for _ in 0..3 {
+        let quick = w.wait(Some(std::time::Duration::ZERO)).unwrap().unwrap();
+        assert!(quick.is_empty());
+    }
+    assert_eq!(w.stats().rereads, 0);
+    assert_eq!(
+        w.resync().unwrap().len(),
+        1,
+        "the change is there to be read"
     );
 }
 
