@@ -4,6 +4,11 @@
 //!
 //! A packet only ever makes the watcher re-read sysfs, so the parser can be strict (a malformed
 //! packet is an error, never a panic) without a missed or spoofed packet leaving a wrong set.
+//!
+//! The parser is this crate's own (some 60 lines) rather than a uevent crate's: what the watcher
+//! needs is exactly what it checks — a field without `=` is a truncated packet, a header that
+//! contradicts `ACTION`/`DEVPATH` is refused, udev's re-broadcasts are told apart — and the CPU
+//! filter (`cpuN` only, not `cpuN/cache`) sits on top.
 
 use std::fmt;
 
