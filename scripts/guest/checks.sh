@@ -796,6 +796,17 @@ bench_follow() {
 
 echo "CHECKS-START uptime=$(cut -d' ' -f1 /proc/uptime)"
 case ${1:-main} in
+watch)
+	# Only the watch/follow checks and their timing (cpuhp_guest=watch on the kernel command
+	# line): a quick guest while working on them.
+	facts
+	linux_watch
+	linux_follow
+	linux_follow_offline
+	linux_follow_startup_fail
+	linux_watch_stress
+	bench_follow
+	;;
 cpu0)
 	CPUS="0 1 2 3"
 	sysfs_cpu0_facts
