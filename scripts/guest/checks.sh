@@ -562,8 +562,262 @@ linux_last_online() {
 	restore
 }
 
+# --- Following the kernel: cpuhp linux watch / follow ---------------------------------------------
+# wait_for FILE PATTERN N: until N lines of FILE match PATTERN (a command running in the
+# background writes FILE); at most 60 s. Synchronisation only: what is asserted is the content.
+wait_for() {
+	k=0
+	while :; do
+		m=$(grep -c "$2" "$1" 2>/dev/null)
+		[ "${m:-0}" -ge "$3" ] && return 0
+		k=$((k + 1)); [ $k -gt 600 ] && return 1
+		sleep 0.1
+	done
+}
+# follow_steps FILE: the `follow --format jsonl` step lines as "up|down NAME CPU PINNED RAN RESULT;"
+# (RAN is "-" for an unpinned step: it may run anywhere).
+follow_steps() {
+	grep '"event":"step"' "$1" \
+		| sed 's/.*"cpu":\([0-9]*\),"event":"step","name":"\([^"]*\)","pinned":\([0-9a-z]*\),"ran_on":\([0-9a-z]*\),"result":"\([A-Za-z]*\)","startup":\([a-z]*\).*/\6 \2 \1 \3 \4 \5/' \
+		| sed 's/^true /up /; s/^false /down /' \
+		| awk '{ if ($4 == "null") $5 = "-"; print }' | tr '\n' ';'
+}
+# The online set in the last line of a `watch --format jsonl` output.
+last_online() { grep '"online":"' "$1" | tail -n 1 | sed 's/.*"online":"\([0-9,-]*\)".*/\1/'; }
+rand() { echo $(( $(od -An -N1 -tu1 /dev/urandom) % $1 )); }
+
+# 1. watch: CPUs 1-3 offline and online, one at a time; the six changes from uevents, in order.
+linux_watch() {
+	CHK=linux_watch; skip_unless watch || return
+	: > /tmp/watch.out
+	echo "CMD cpuhp linux watch --format jsonl --count 6"
+	timeout "$CMD_TIMEOUT" cpuhp linux watch --format jsonl --count 6 < /dev/null > /tmp/watch.out 2>&1 &
+	pid=$!
+	bad=
+	wait_for /tmp/watch.out '"event":"sets"' 1 || bad="$bad no-sets-line"
+	n=0
+	for c in $CPUS; do
+		for v in 0 1; do
+			step "linux_watch cpu$c=$v"
+			echo $v > $S/cpu$c/online || bad="$bad write$c=$v"
+			n=$((n + 1))
+			wait_for /tmp/watch.out '"event":"change"' $n || bad="$bad no-change-$n"
+		done
+	done
+	wait $pid; rc=$?
+	begin watch; cat /tmp/watch.out; end watch
+	got=$(grep '"event":"change"' /tmp/watch.out \
+		| sed 's/.*"action":"\([a-z]*\)","cause":"\([a-z]*\)","cpu":\([0-9]*\),.*"online":"\([0-9,-]*\)".*/\1 \3 \2 \4/' \
+		| tr '\n' ';')
+	want="offline 1 uevent 0,2-3;online 1 uevent 0-3;offline 2 uevent 0-1,3;online 2 uevent 0-3;offline 3 uevent 0-2;online 3 uevent 0-3;"
+	src=$(grep -o '"source":"[a-z]*"' /tmp/watch.out)
+	if [ $rc = 0 ] && [ -z "$bad" ] && [ "$got" = "$want" ] && [ "$src" = '"source":"netlink"' ] \
+		&& [ "$(clean_state)" = ok ]; then
+		check $CHK PASS "6 changes, each from its uevent, in order, with the online set after it (netlink)"
+	else
+		check $CHK FAIL "rc=$rc$bad $src got=$got"
+	fi
+	restore
+}
+
+# 2. follow: the kernel takes CPUs 1-3 offline and back on its own; the userspace teardowns run
+# after the fact (unpinned), the startups on a thread pinned to the CPU, and ran there.
+linux_follow() {
+	CHK=linux_follow; skip_unless follow || return
+	: > /tmp/follow.out
+	echo "CMD cpuhp linux follow --format jsonl --count 6"
+	timeout "$CMD_TIMEOUT" cpuhp linux follow --format jsonl --count 6 < /dev/null > /tmp/follow.out 2>&1 &
+	pid=$!
+	bad=
+	wait_for /tmp/follow.out '"event":"sets"' 1 || bad="$bad no-sets-line"
+	n=0; want=
+	for c in $CPUS; do
+		for v in 0 1; do
+			step "linux_follow cpu$c=$v"
+			echo $v > $S/cpu$c/online || bad="$bad write$c=$v"
+			n=$((n + 1))
+			wait_for /tmp/follow.out '"event":"report"' $n || bad="$bad no-report-$n"
+		done
+		want="${want}down follow:b $c null - ok;down follow:a $c null - ok;up follow:a $c $c $c ok;up follow:b $c $c $c ok;"
+	done
+	wait $pid; rc=$?
+	begin follow; cat /tmp/follow.out; end follow
+	got=$(follow_steps /tmp/follow.out)
+	done_n=$(grep -c '"outcome":"done"' /tmp/follow.out)
+	if [ $rc = 0 ] && [ -z "$bad" ] && [ "$got" = "$want" ] && [ "$done_n" = 6 ] \
+		&& [ "$(clean_state)" = ok ]; then
+		check $CHK PASS "CPUs 1-3 offline and online: teardowns after the kernel, startups pinned to and run on each CPU, in order"
+	else
+		check $CHK FAIL "rc=$rc$bad done=$done_n got=$got"
+	fi
+	restore
+}
+
+# 3. follow --offline: coordinated. Teardowns first, pinned; then the kernel. A userspace veto
+# keeps the CPU online (online never written); a kernel refusal (fail at sched:active) undoes
+# the teardowns.
+linux_follow_offline() {
+	CHK=linux_follow_offline; skip_unless follow || return
+	bad=
+	run follow_offline cpuhp linux follow --offline 2 --yes --format jsonl; r1=$RC
+	s1=$(follow_steps /tmp/out); o1=$(cat $S/online)
+	restore
+	run follow_veto cpuhp linux follow --offline 2 --yes --veto follow:a@2 --format jsonl; r2=$RC
+	s2=$(follow_steps /tmp/out); o2=$(cat $S/online)
+	grep -q '"outcome":"vetoed"' /tmp/out || bad="$bad no-vetoed"
+	restore
+	st=$(statenum sched:active)
+	echo "$st" > $S/cpu2/hotplug/fail || bad="$bad fail-write"
+	run follow_refused cpuhp linux follow --offline 2 --yes --format jsonl; r3=$RC
+	s3=$(follow_steps /tmp/out); o3=$(cat $S/online)
+	grep -q '"outcome":"kernel_refused"' /tmp/out || bad="$bad no-kernel_refused"
+	grep -q 'cpu2/online: EAGAIN' /tmp/out || bad="$bad no-EAGAIN"
+	restore
+	w1="down follow:b 2 2 2 ok;down follow:a 2 2 2 ok;"
+	w2="down follow:b 2 2 2 ok;down follow:a 2 2 2 EBUSY;up follow:b 2 2 2 ok;"
+	w3="down follow:b 2 2 2 ok;down follow:a 2 2 2 ok;up follow:a 2 2 2 ok;up follow:b 2 2 2 ok;"
+	if [ $r1 = 0 ] && [ "$s1" = "$w1" ] && [ "$o1" = 0-1,3 ] && [ $r2 = 1 ] && [ "$s2" = "$w2" ] \
+		&& [ "$o2" = 0-3 ] && [ $r3 = 1 ] && [ "$s3" = "$w3" ] && [ "$o3" = 0-3 ] && [ -z "$bad" ] \
+		&& [ "$(clean_state)" = ok ]; then
+		check $CHK PASS "offline 2: teardowns pinned to cpu2, then the kernel; veto: online not written, cpu2 stays; kernel EAGAIN: teardowns undone"
+	else
+		check $CHK FAIL "rc=$r1/$r2/$r3 online=$o1/$o2/$o3$bad steps: $s1 | $s2 | $s3"
+	fi
+	restore
+}
+
+# 4. follow: a userspace startup fails when the kernel brings cpu3 back: rolled back, reported,
+# and the kernel's CPU stays online. (cpu3 is offline when follow starts: its state would fail
+# to install otherwise.)
+linux_follow_startup_fail() {
+	CHK=linux_follow_startup_fail; skip_unless follow || return
+	: > /tmp/ff.out
+	bad=
+	echo 0 > $S/cpu3/online || bad="$bad offline3"
+	echo "CMD cpuhp linux follow --format jsonl --count 1 --fail-startup follow:b@3"
+	timeout "$CMD_TIMEOUT" cpuhp linux follow --format jsonl --count 1 --fail-startup follow:b@3 \
+		< /dev/null > /tmp/ff.out 2>&1 &
+	pid=$!
+	wait_for /tmp/ff.out '"event":"sets"' 1 || bad="$bad no-sets-line"
+	echo 1 > $S/cpu3/online; wait_for /tmp/ff.out '"event":"report"' 1 || bad="$bad no-report"
+	wait $pid; rc=$?
+	online=$(cat $S/online)
+	begin follow_startup_fail; cat /tmp/ff.out; end follow_startup_fail
+	got=$(follow_steps /tmp/ff.out)
+	want="up follow:a 3 3 3 ok;up follow:b 3 3 3 ENOMEM;down follow:a 3 3 3 ok;"
+	msg=$(grep -c "the kernel's CPU 3 stays online (the kernel cannot be vetoed after the fact)" /tmp/ff.out)
+	if [ $rc = 1 ] && [ -z "$bad" ] && [ "$got" = "$want" ] && [ "$online" = 0-3 ] && [ "$msg" = 1 ] \
+		&& [ "$(clean_state)" = ok ]; then
+		check $CHK PASS "startup of follow:b fails on cpu3: follow:a torn down on cpu3, reported; cpu3 stays online"
+	else
+		check $CHK FAIL "rc=$rc$bad online=$online msg=$msg got=$got"
+	fi
+	restore
+}
+
+# 5. 200 random offline/online writes to CPUs 1-3 while watch runs; after each, once the watcher
+# has settled, its online set is sysfs's; exactly one change per write that changed something.
+linux_watch_stress() {
+	CHK=linux_watch_stress; skip_unless watch || return
+	N_OPS=${STRESS_N:-200}
+	: > /tmp/ws.out
+	echo "CMD cpuhp linux watch --format jsonl (while $N_OPS random writes)"
+	timeout $((CMD_TIMEOUT * 5)) cpuhp linux watch --format jsonl < /dev/null > /tmp/ws.out 2>&1 &
+	pid=$!
+	bad=
+	wait_for /tmp/ws.out '"event":"sets"' 1 || bad="$bad no-sets-line"
+	i=0; changed=0; prev=$(cat $S/online)
+	while [ $i -lt $N_OPS ] && [ -z "$bad" ]; do
+		c=$(($(rand 3) + 1)); v=$(rand 2)
+		step "linux_watch_stress $i cpu$c=$v"
+		echo $v > $S/cpu$c/online 2>/dev/null
+		now=$(cat $S/online)
+		[ "$now" != "$prev" ] && changed=$((changed + 1))
+		prev=$now
+		k=0
+		while [ "$(last_online /tmp/ws.out)" != "$now" ]; do
+			k=$((k + 1))
+			[ $k -gt 300 ] && { bad="$bad op$i:cpu$c=$v:watcher=$(last_online /tmp/ws.out):sysfs=$now"; break; }
+			sleep 0.1
+		done
+		i=$((i + 1))
+	done
+	kill $pid 2>/dev/null; wait $pid
+	changes=$(grep -c '"event":"change"' /tmp/ws.out)
+	begin watch_stress; tail -n 20 /tmp/ws.out; end watch_stress
+	restore
+	if [ -z "$bad" ] && [ $i = $N_OPS ] && [ "$changes" = "$changed" ] && [ "$(clean_state)" = ok ]; then
+		check $CHK PASS "$N_OPS random writes ($changed changed the set): the watcher's set equals sysfs's after each; $changes changes reported"
+	else
+		check $CHK FAIL "after $i writes:$bad; $changed writes changed the set, $changes changes reported"
+	fi
+}
+
+# Timing (TCG): from the kernel finishing cpu1's bring-up (its last cpuhp_exit at the online
+# state, just before the online uevent) to the userspace startup having run (follow --mark
+# writes to trace_marker from the startup): uevents against a 1 s polling loop, both in the
+# trace clock. Each online write comes at a random phase of the poll loop.
+bench_follow() {
+	has follow || { echo "BENCH follow_latency SKIP command not available"; return; }
+	FN=${FOLLOW_BENCH_N:-15}
+	online_st=$(statenum online)
+	for variant in uevent poll1s; do
+		opt=; [ $variant = poll1s ] && opt="--poll 1000"
+		: > /tmp/bf.out
+		echo 0 > $T/tracing_on; echo > $T/trace
+		echo 1 > $T/events/cpuhp/cpuhp_exit/enable; echo 1 > $T/tracing_on
+		cpuhp linux follow --format jsonl --states bench:a --mark $T/trace_marker $opt \
+			< /dev/null > /tmp/bf.out 2>&1 &
+		pid=$!
+		wait_for /tmp/bf.out '"event":"sets"' 1
+		n=0; i=0
+		while [ $i -lt $FN ]; do
+			step "bench_follow $variant $i"
+			echo 0 > $S/cpu1/online; n=$((n + 1)); wait_for /tmp/bf.out '"event":"report"' $n || break
+			# A random phase against the poll loop's ticks (the offline report came right after
+			# one): 0-999 ms.
+			sleep "0.$(printf %03d $(( $(od -An -N2 -tu2 /dev/urandom) % 1000 )))"
+			mark "${variant}_s"
+			echo 1 > $S/cpu1/online; n=$((n + 1)); wait_for /tmp/bf.out '"event":"report"' $n || break
+			i=$((i + 1))
+		done
+		kill $pid 2>/dev/null; wait $pid
+		echo 0 > $T/tracing_on; echo 0 > $T/events/cpuhp/cpuhp_exit/enable
+		sed -n 's/^.* \([0-9][0-9]*\.[0-9]*\): \([a-z_]*\): *\(.*\)$/\1 \2 \3/p' $T/trace \
+			| awk -v st="$online_st" '
+				$2 == "tracing_mark_write" && $3 ~ /_s$/ { armed = 1; t = 0; next }
+				armed && $2 == "cpuhp_exit" && $0 ~ ("cpu: 0001 +state: +" st " ") { t = $1; next }
+				armed && $2 == "tracing_mark_write" && $3 == "startup" && t > 0 {
+					printf "%.0f\n", ($1 - t) * 1000000; armed = 0 }' \
+			| sort -n > /tmp/bf.samples
+		echo > $T/trace
+		restore
+		s=$(wc -l < /tmp/bf.samples)
+		echo "BENCH samples_follow_${variant}_us $(tr '\n' ' ' < /tmp/bf.samples)"
+		if [ "$s" -gt 0 ]; then
+			med=$(sed -n "$(((s + 1) / 2))p" /tmp/bf.samples)
+			p99=$(sed -n "$(((s * 99 + 99) / 100))p" /tmp/bf.samples)
+			echo "BENCH follow_latency_${variant}_median_us $med us kernel bring-up done -> userspace startup ran ($s samples)"
+			echo "BENCH follow_latency_${variant}_p99_us $p99 us the same, 99th percentile (of $s: the maximum)"
+		else
+			echo "BENCH follow_latency_${variant} FAIL no samples"
+		fi
+	done
+}
+
 echo "CHECKS-START uptime=$(cut -d' ' -f1 /proc/uptime)"
 case ${1:-main} in
+watch)
+	# Only the watch/follow checks and their timing (cpuhp_guest=watch on the kernel command
+	# line): a quick guest while working on them.
+	facts
+	linux_watch
+	linux_follow
+	linux_follow_offline
+	linux_follow_startup_fail
+	linux_watch_stress
+	bench_follow
+	;;
 cpu0)
 	CPUS="0 1 2 3"
 	sysfs_cpu0_facts
@@ -585,7 +839,13 @@ cpu0)
 	linux_sigint
 	linux_sigint_record
 	linux_last_cpu
+	linux_watch
+	linux_follow
+	linux_follow_offline
+	linux_follow_startup_fail
+	linux_watch_stress
 	bench
+	bench_follow
 	;;
 esac
 echo "FINAL $(clean_state)"

@@ -12,6 +12,8 @@
 #   GUEST_BENCH_N=N       timing iterations in the guest (default: 20)
 #   GUEST_BENCH_BUDGET_S=SECS  the timing loop stops early after this long (default: 90)
 #   GUEST_SWEEP_SECONDS=SECS   `linux sweep --max-seconds` (default: 120)
+#   GUEST_STRESS_N=N      random offline/online writes while `linux watch` runs (default: 200)
+#   GUEST_FOLLOW_BENCH_N=N  samples per variant of the follow latency timing (default: 15)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -136,7 +138,7 @@ boot() {
 	grep -q '^GUEST-DONE' "$console" || { tail -n 40 "$console"; die "the $mode guest did not finish its checks (no GUEST-DONE line)"; }
 }
 # Unknown name=value kernel parameters reach /init as environment variables.
-BENCH_ENV="BENCH_N=${GUEST_BENCH_N:-20} BENCH_BUDGET_S=${GUEST_BENCH_BUDGET_S:-90} SWEEP_SECONDS=${GUEST_SWEEP_SECONDS:-120}"
+BENCH_ENV="BENCH_N=${GUEST_BENCH_N:-20} BENCH_BUDGET_S=${GUEST_BENCH_BUDGET_S:-90} SWEEP_SECONDS=${GUEST_SWEEP_SECONDS:-120} STRESS_N=${GUEST_STRESS_N:-200} FOLLOW_BENCH_N=${GUEST_FOLLOW_BENCH_N:-15}"
 T_BOOT=$(date +%s)
 boot main qemu64
 T_MAIN=$(date +%s)

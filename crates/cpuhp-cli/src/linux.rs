@@ -129,6 +129,15 @@ enum Cmd {
         #[command(flatten)]
         yes: YesArg,
     },
+    /// Prints changes of the online, present and possible CPU sets as they happen (uevents on
+    /// a netlink socket, each followed by a re-read of sysfs; polling where the socket is not
+    /// allowed or with --poll).
+    Watch(WatchArgs),
+    /// Runs userspace cpuhp states on the kernel's CPUs: each startup on a thread pinned to its
+    /// CPU when the kernel brings it online, the teardowns when it goes (after the fact), or
+    /// before it goes with --offline (they may veto; the kernel's refusal undoes them).
+    /// Exit 0 all done, 1 a callback failed or the kernel refused, 2 refused or bad input.
+    Follow(FollowArgs),
     /// Compares a preset file with a built-in preset: exit 0 identical, 1 different (one line per
     /// difference), 2 bad input.
     DiffPreset {
@@ -152,6 +161,54 @@ struct YesArg {
     /// Applies the plan without asking (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     yes: bool,
+}
+
+#[derive(ClapArgs, Debug)]
+struct WatchArgs {
+    /// Output format: a line per change, or JSON lines.
+    #[arg(long, value_enum, default_value_t = WatchFormat::Timeline)]
+    format: WatchFormat,
+    /// Stops after N changes (follow: N reports).
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Stops after S seconds.
+    #[arg(long, value_name = "S")]
+    seconds: Option<f64>,
+    /// Polls every MS milliseconds instead of listening for uevents.
+    #[arg(long, value_name = "MS")]
+    poll: Option<u64>,
+}
+
+#[derive(ClapArgs, Debug)]
+struct FollowArgs {
+    #[command(flatten)]
+    watch: WatchArgs,
+    /// The userspace states to install, in order.
+    #[arg(long, value_delimiter = ',', default_value = "follow:a,follow:b")]
+    states: Vec<String>,
+    /// Makes a state's startup fail with ENOMEM on a CPU (repeatable).
+    #[arg(long, value_name = "NAME@CPU")]
+    fail_startup: Vec<String>,
+    /// Makes a state's teardown refuse with EBUSY on a CPU: a veto (repeatable).
+    #[arg(long, value_name = "NAME@CPU")]
+    veto: Vec<String>,
+    /// Appends `startup NAME cpu N` to FILE as each startup succeeds, with one write (in a test
+    /// guest, tracefs's trace_marker: the kernel timestamps it against its own events).
+    #[arg(long, value_name = "FILE")]
+    mark: Option<PathBuf>,
+    /// Takes this CPU offline in coordination: teardowns first, then `online` is written. Without
+    /// --count or --seconds, exits afterwards.
+    #[arg(long, value_name = "CPU")]
+    offline: Option<u32>,
+    #[command(flatten)]
+    yes: YesArg,
+}
+
+/// The watch formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum WatchFormat {
+    Timeline,
+    Jsonl,
 }
 
 /// The recording formats.
@@ -186,6 +243,8 @@ pub fn run(args: &Args) -> u8 {
         },
     };
     match &args.command {
+        Cmd::Watch(w) => watch_cmd(io, w),
+        Cmd::Follow(f) => follow_cmd(io, f),
         Cmd::Probe(j) => match probe(&*io) {
             Ok(p) if j.json => print_json(&p),
             Ok(p) => {
@@ -643,4 +702,335 @@ fn sweep_cmd(io: &mut dyn SysfsIo, a: SweepArgs<'_>) -> u8 {
     } else {
         u8::from(s.cases.iter().any(|c| !c.matches))
     }
+}
+
+/// Microseconds since the Unix epoch, and `HH:MM:SS.uuuuuu` (UTC).
+fn stamp(t: std::time::SystemTime) -> (u128, String) {
+    let us = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let s = us / 1_000_000;
+    let clock = format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        s / 3600 % 24,
+        s / 60 % 60,
+        s % 60,
+        us % 1_000_000
+    );
+    (us, clock)
+}
+
+/// The watcher a `watch` or `follow` asked for.
+fn open_watcher(
+    io: Box<dyn SysfsIo>,
+    w: &WatchArgs,
+) -> Result<cpuhp_linux::CpuWatcher<Box<dyn SysfsIo>>, Error> {
+    let watcher = match w.poll {
+        Some(ms) => {
+            cpuhp_linux::CpuWatcher::polling(io, std::time::Duration::from_millis(ms.max(1)))?
+        }
+        None => cpuhp_linux::CpuWatcher::new(io)?,
+    };
+    if let Some(why) = watcher.fallback() {
+        eprintln!("warning: polling every second: {why}");
+    }
+    Ok(watcher)
+}
+
+/// When to stop: after `--seconds`, or on SIGINT/SIGTERM.
+struct Stop {
+    deadline: Option<std::time::Instant>,
+    flag: Arc<AtomicBool>,
+}
+
+impl Stop {
+    fn new(w: &WatchArgs) -> Result<Stop, Error> {
+        let deadline = match w.seconds {
+            Some(s) if s.is_finite() && s >= 0.0 => {
+                Some(std::time::Instant::now() + std::time::Duration::from_secs_f64(s.min(1e9)))
+            }
+            Some(s) => return Err(Error::Usage(format!("--seconds {s}: not a duration"))),
+            None => None,
+        };
+        Ok(Stop {
+            deadline,
+            flag: interrupt_flag(),
+        })
+    }
+
+    /// How long the next wait may take; `None` when it is time to stop. Short waits, so that a
+    /// signal is noticed even where a wait is not interrupted by it.
+    fn next_wait(&self) -> Option<std::time::Duration> {
+        if self.flag.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        let slice = std::time::Duration::from_millis(250);
+        match self.deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                (!left.is_zero()).then(|| left.min(slice))
+            }
+            None => Some(slice),
+        }
+    }
+}
+
+fn print_sets<I: SysfsIo>(w: &cpuhp_linux::CpuWatcher<I>, format: WatchFormat) {
+    let s = w.sets();
+    let (us, clock) = stamp(std::time::SystemTime::now());
+    match format {
+        WatchFormat::Timeline => println!(
+            "{clock}  sets: online {} · present {} · possible {} · source {}",
+            s.online,
+            s.present,
+            s.possible,
+            w.source()
+        ),
+        WatchFormat::Jsonl => println!(
+            "{}",
+            serde_json::json!({
+                "ts_us": us as u64, "event": "sets", "online": s.online.to_string(),
+                "present": s.present.to_string(), "possible": s.possible.to_string(),
+                "source": w.source(),
+            })
+        ),
+    }
+}
+
+fn print_change(c: &cpuhp_linux::CpuChange, format: WatchFormat) {
+    let (us, clock) = stamp(c.at);
+    match format {
+        WatchFormat::Timeline => println!(
+            "{clock}  cpu {} {}  ({})  online {}",
+            c.cpu, c.action, c.cause, c.online
+        ),
+        WatchFormat::Jsonl => {
+            let (cause, seqnum) = match c.cause {
+                cpuhp_linux::Cause::Uevent { seqnum } => ("uevent", seqnum),
+                cpuhp_linux::Cause::Reread => ("reread", None),
+            };
+            println!(
+                "{}",
+                serde_json::json!({
+                    "ts_us": us as u64, "event": "change", "cpu": c.cpu,
+                    "action": c.action.to_string(), "cause": cause, "seqnum": seqnum,
+                    "online": c.online.to_string(),
+                })
+            );
+        }
+    }
+    let _ = std::io::stdout().flush();
+}
+
+fn watch_cmd(io: Box<dyn SysfsIo>, w: &WatchArgs) -> u8 {
+    let stop = match Stop::new(w) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let mut watcher = match open_watcher(io, w) {
+        Ok(w) => w,
+        Err(e) => return fail(&e),
+    };
+    print_sets(&watcher, w.format);
+    let mut seen = 0u64;
+    while w.count.is_none_or(|n| seen < n) {
+        let Some(limit) = stop.next_wait() else { break };
+        match watcher.wait(Some(limit)) {
+            Ok(Some(changes)) => {
+                for c in &changes {
+                    if w.count.is_some_and(|n| seen >= n) {
+                        break;
+                    }
+                    print_change(c, w.format);
+                    seen += 1;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return fail(&e),
+        }
+    }
+    0
+}
+
+/// `NAME@CPU` pairs.
+fn parse_at(items: &[String], what: &str) -> Result<Vec<(String, u32)>, Error> {
+    items
+        .iter()
+        .map(|i| {
+            i.rsplit_once('@')
+                .and_then(|(n, c)| Some((n.to_string(), c.parse().ok()?)))
+                .ok_or_else(|| Error::Usage(format!("--{what} {i:?}: expected NAME@CPU")))
+        })
+        .collect()
+}
+
+fn print_follow(r: &cpuhp_linux::FollowReport, format: WatchFormat) {
+    let (us, clock) = stamp(std::time::SystemTime::now());
+    match format {
+        WatchFormat::Timeline => {
+            for s in &r.steps {
+                println!("{clock}    {s}");
+            }
+            println!("{clock}  {r}");
+        }
+        WatchFormat::Jsonl => {
+            for s in &r.steps {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ts_us": us as u64, "event": "step", "cpu": s.cpu, "state": s.state.get(),
+                        "name": s.name, "startup": s.startup,
+                        "result": s.result.map_or_else(|e| e.to_string(), |()| "ok".into()),
+                        "pinned": s.pinned, "ran_on": s.ran_on,
+                    })
+                );
+            }
+            let outcome = match &r.outcome {
+                cpuhp_linux::Outcome::Done => "done",
+                cpuhp_linux::Outcome::StartupFailed { .. } => "startup_failed",
+                cpuhp_linux::Outcome::TeardownFailed { .. } => "teardown_failed",
+                cpuhp_linux::Outcome::Vetoed { .. } => "vetoed",
+                cpuhp_linux::Outcome::KernelRefused { .. } => "kernel_refused",
+                cpuhp_linux::Outcome::Refused(_) => "refused",
+            };
+            println!(
+                "{}",
+                serde_json::json!({
+                    "ts_us": us as u64, "event": "report", "cpu": r.cpu,
+                    "kind": r.kind.to_string(), "outcome": outcome, "message": r.to_string(),
+                })
+            );
+        }
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// A state whose callbacks succeed, but for the injected failures; a successful startup appends
+/// a line to `mark`.
+fn follow_state(
+    name: &str,
+    fail_on: Vec<u32>,
+    veto_on: Vec<u32>,
+    mark: Option<PathBuf>,
+) -> cpuhp::Online {
+    let name = name.to_string();
+    cpuhp::Online::new()
+        .startup(move |cpu: cpuhp::CpuId| {
+            if fail_on.contains(&cpu.0) {
+                return Err(cpuhp::Errno::ENOMEM);
+            }
+            if let Some(m) = &mark {
+                let line = format!("startup {name} cpu {}\n", cpu.0);
+                let w = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(m)
+                    .and_then(|mut f| f.write_all(line.as_bytes()));
+                if let Err(e) = w {
+                    eprintln!("warning: --mark {}: {e}", m.display());
+                }
+            }
+            Ok(())
+        })
+        .teardown(move |cpu: cpuhp::CpuId| {
+            if veto_on.contains(&cpu.0) {
+                Err(cpuhp::Errno::EBUSY)
+            } else {
+                Ok(())
+            }
+        })
+}
+
+fn follow_cmd(io: Box<dyn SysfsIo>, a: &FollowArgs) -> u8 {
+    let w = &a.watch;
+    let (fails, vetoes) = match (
+        parse_at(&a.fail_startup, "fail-startup"),
+        parse_at(&a.veto, "veto"),
+    ) {
+        (Ok(f), Ok(v)) => (f, v),
+        (Err(e), _) | (_, Err(e)) => return fail(&e),
+    };
+    for (n, _) in fails.iter().chain(&vetoes) {
+        if !a.states.contains(n) {
+            return fail(&Error::Usage(format!(
+                "no state {n:?} (states: {})",
+                a.states.join(",")
+            )));
+        }
+    }
+    let stop = match Stop::new(w) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let mut watcher = match open_watcher(io, w) {
+        Ok(w) => w,
+        Err(e) => return fail(&e),
+    };
+    print_sets(&watcher, w.format);
+    let mut follower = match cpuhp_linux::Follower::new(watcher.sets()) {
+        Ok(f) => f,
+        Err(e) => return fail(&e),
+    };
+    let mut code = 0;
+    for name in &a.states {
+        let on = |list: &[(String, u32)]| {
+            list.iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, c)| *c)
+                .collect()
+        };
+        if let Err(r) = follower.add_state(
+            name,
+            follow_state(name, on(&fails), on(&vetoes), a.mark.clone()),
+        ) {
+            print_follow(&r, w.format);
+            return 1;
+        }
+    }
+    if let Some(cpu) = a.offline {
+        let plan = match plan(watcher.io(), &Op::Offline(vec![cpu])) {
+            Ok(p) => p,
+            Err(e) => return fail(&e),
+        };
+        // stderr: stdout stays one JSON object per line with --format jsonl.
+        eprint!("{plan}");
+        if let Err(code) = confirm(a.yes.yes) {
+            return code;
+        }
+        let r = follower.offline(watcher.io_mut(), cpu);
+        print_follow(&r, w.format);
+        code = match r.outcome {
+            cpuhp_linux::Outcome::Done => 0,
+            cpuhp_linux::Outcome::Refused(_) => 2,
+            _ => 1,
+        };
+        if w.count.is_none() && w.seconds.is_none() {
+            return code;
+        }
+    }
+    let mut reports = 0u64;
+    while w.count.is_none_or(|n| reports < n) {
+        let Some(limit) = stop.next_wait() else { break };
+        let changes = match watcher.wait(Some(limit)) {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => return fail(&e),
+        };
+        let mut done = Vec::new();
+        for c in &changes {
+            print_change(c, w.format);
+            done.extend(follower.apply(c));
+        }
+        if !changes.is_empty() {
+            // A safety net: whatever the changes missed, the sets say.
+            done.extend(follower.sync(watcher.sets()));
+        }
+        for r in done {
+            print_follow(&r, w.format);
+            if r.outcome != cpuhp_linux::Outcome::Done {
+                code = 1;
+            }
+            reports += 1;
+        }
+    }
+    code
 }

@@ -24,6 +24,7 @@
 //! ```
 
 mod check;
+mod follow;
 mod io;
 mod learn;
 mod ops;
@@ -32,8 +33,11 @@ mod record;
 mod sim;
 mod status;
 mod trace;
+mod uevent;
+mod watch;
 
 pub use check::{check, preset_for_kernel, sweep, Check, Sweep, SweepCase};
+pub use follow::{current_cpu, FollowKind, FollowReport, Follower, Outcome, Step};
 pub use io::{Fs, HostIo, IoError, SysfsIo};
 pub use learn::{learn, LearnedCallback, LearnedState, PresetFile, PRESET_FORMAT};
 pub use ops::{
@@ -49,6 +53,10 @@ pub use status::{
     CpuRow, StateRow,
 };
 pub use trace::{latency_table, parse_trace, Latency, TraceLine, TracePoint};
+pub use uevent::{parse_uevent, CpuAction, Uevent, UeventError};
+#[cfg(feature = "tokio")]
+pub use watch::CpuChangeStream;
+pub use watch::{Cause, CpuChange, CpuSets, CpuWatcher, WatchStats};
 
 use std::fmt;
 

@@ -113,6 +113,8 @@ impl CpuInfo {
         };
         let online = parse(&online_text, "online")?;
         let optional = |file: &str| match io.read(Fs::Cpu, file) {
+            // Linux prints `(null)` for `nohz_full` when none was set at boot (the mask was never
+            // allocated, as on Debian's 6.1 kernel without `nohz_full=`): no CPU.
             Ok(t) if t.trim() == "(null)" => Ok(CpuMask::new(nr_cpus)),
             Ok(t) => parse(&t, file),
             Err(_) => Ok(CpuMask::new(nr_cpus)),
