@@ -127,7 +127,7 @@ pub fn preset_for_kernel(release: &str) -> Option<&'static Preset> {
 ///
 /// # Errors
 ///
-/// As [`record`]; the simulator cannot boot the preset or reach the kernel's starting states.
+/// As [`record`](crate::record()); the simulator cannot boot the preset or reach the kernel's starting states.
 ///
 /// # Examples
 ///
