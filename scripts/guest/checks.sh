@@ -808,15 +808,17 @@ bench_follow() {
 echo "CHECKS-START uptime=$(cut -d' ' -f1 /proc/uptime)"
 case ${1:-main} in
 watch)
-	# Only the watch/follow checks and their timing (cpuhp_guest=watch on the kernel command
-	# line): a quick guest while working on them.
-	facts
+	# The watch/follow checks and their timing, in a boot of their own (cpuhp_guest=watch):
+	# after the 200 random writes of the stress check, a TCG guest on a loaded host has been
+	# seen to lock up in the next tracepoint enable (text_poke_bp waiting for an IPI), so
+	# nothing traced follows the stress check, and the main guest's checks do not share a boot
+	# with it.
 	linux_watch
 	linux_follow
 	linux_follow_offline
 	linux_follow_startup_fail
-	linux_watch_stress
 	bench_follow
+	linux_watch_stress
 	;;
 cpu0)
 	CPUS="0 1 2 3"
@@ -839,13 +841,7 @@ cpu0)
 	linux_sigint
 	linux_sigint_record
 	linux_last_cpu
-	linux_watch
-	linux_follow
-	linux_follow_offline
-	linux_follow_startup_fail
-	linux_watch_stress
 	bench
-	bench_follow
 	;;
 esac
 echo "FINAL $(clean_state)"

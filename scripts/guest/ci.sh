@@ -145,11 +145,14 @@ T_MAIN=$(date +%s)
 # cpu0_hotplug gives cpu0 an online file (6.1 honours it on Intel CPUs only): the only way the
 # last online CPU is one the kernel would take offline, so the tool's own refusal is what stops it.
 boot cpu0 qemu64,vendor=GenuineIntel cpu0_hotplug
+# CpuWatcher and Follower on the real kernel, and their timing: a boot of their own (checks.sh).
+boot watch qemu64
 T_END=$(date +%s)
 
 # --- Assertions -------------------------------------------------------------------------------
 VRC=0
-python3 "$HERE/verify.py" --console "$WORK/console-main.log" --console "$WORK/console-cpu0.log" --expected "$HERE/expected-checks" \
+python3 "$HERE/verify.py" --console "$WORK/console-main.log" --console "$WORK/console-cpu0.log" \
+	--console "$WORK/console-watch.log" --expected "$HERE/expected-checks" \
 	--bench "$WORK/bench.txt" --strict "$STRICT" || VRC=$?
 say "times: setup (tools, kernel, static build) $((T_BUILD - T0)) s, guests $((T_MAIN - T_BOOT)) s + $((T_END - T_MAIN)) s, total $((T_END - T0)) s"
 exit $VRC
