@@ -1,6 +1,6 @@
 //! State callbacks, typed by section.
 //!
-//! What a callback may do depends on where its state sits (DESIGN.md rule 10), and here that is
+//! What a callback may do depends on where its state sits (ARCHITECTURE.md, "The state machine"), and here that is
 //! in its type: a PREPARE teardown and both STARTING callbacks return `()` — they cannot fail —
 //! while the others return `Result<(), Errno>`. One builder per section ([`Prepare`],
 //! [`Starting`], [`Online`]) and per multi-instance section ([`PrepareMulti`], [`StartingMulti`],

@@ -17,7 +17,7 @@
 
 use crate::StateId;
 
-/// The three sections of the state space (DESIGN.md rule 10).
+/// The three sections of the state space (ARCHITECTURE.md, "The state machine").
 ///
 /// # Examples
 ///

@@ -1,5 +1,5 @@
 //! Property test of the legacy CPU-notifier API (`cpuhp::legacy`) against a small reference
-//! model: DESIGN.md rules 7–9 (the seed patch) and the module's documented delivery rules.
+//! model: the seed patch's rule (ARCHITECTURE.md, "The legacy CPU-notifier API") and the module's documented delivery rules.
 //!
 //! A case is a machine (DEMO preset, 3 CPUs, `Inline`, bridge states at the default slots,
 //! `enable_cpu_notifiers(None)`: `notify:prepare` 9, `notify:starting` 59, `notify:online` 69,

@@ -1,7 +1,7 @@
 //! Property test: random sequences of cpu_up / cpu_down (full and partial targets),
 //! setup_state / remove_state, add_instance / remove_instance and `hotplug/fail` injections, with
 //! callbacks that fail at random, on every section. After every step the invariants of
-//! DESIGN.md hold:
+//! ARCHITECTURE.md hold:
 //!
 //! * a failed operation leaves every CPU where it started (unless undoing it failed too, which
 //!   the error must then report — and the case ends, as Linux leaves such a machine undefined);

@@ -1,4 +1,4 @@
-//! The invariants checked after every step of a run (DESIGN.md rules 11–16):
+//! The invariants checked after every step of a run (ARCHITECTURE.md, "Rollback rules"):
 //!
 //! * **where it began**: after a failed operation on one CPU or one state, every CPU is at the
 //!   state it started from and every callback's resource is as it was;

@@ -13,7 +13,7 @@
 //!
 //! and `CPU_POST_DEAD` after a successful tear-down, once the hotplug lock is released.
 //!
-//! **The seed's rule** (Akinobu Mita, 2007; DESIGN.md rules 7–9): when a notifier vetoes
+//! **The seed's rule** (Akinobu Mita, 2007; ARCHITECTURE.md, "The legacy CPU-notifier API"): when a notifier vetoes
 //! `CPU_UP_PREPARE`, `CPU_UP_CANCELED` goes to exactly the notifiers before it (those that said
 //! OK) — not to the one that vetoed, not to those after it — and `cpu_up` returns the veto's errno;
 //! likewise `CPU_DOWN_FAILED` after a vetoed `CPU_DOWN_PREPARE`. A bare `NOTIFY_STOP` ends the walk
