@@ -12,7 +12,8 @@ CPUS="1 2 3"
 
 # Every step leaves what it is doing in /tmp/progress, for /init's watchdog.
 step() { echo "$*" > /tmp/progress; }
-check() { echo "CHECK $1 $2 ${3:-}"; step "after CHECK $1"; }
+# Each check also prints the guest's uptime, so a slow or stuck host shows where the time went.
+check() { echo "CHECK $1 $2 ${3:-}"; echo "UPTIME $(cut -d' ' -f1 /proc/uptime) after $1"; step "after CHECK $1"; }
 begin() { echo "===BEGIN $1==="; }
 end() { echo "===END $1==="; }
 restore() {

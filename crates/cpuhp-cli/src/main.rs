@@ -6,6 +6,7 @@
 
 mod linux;
 mod replay;
+mod rules;
 mod scenario_cmd;
 mod states;
 mod torture;
@@ -36,6 +37,8 @@ enum Command {
     Explore(scenario_cmd::ExploreArgs),
     /// Lists every key and operation of a scenario file, with an example each.
     Ops,
+    /// Prints the rules by their names (the keys of the timeline), or the ones named.
+    Rules(rules::Args),
     /// Prints a preset's state table, as /sys/devices/system/cpu/hotplug/states.
     States(states::Args),
     /// Replays traces recorded on Linux 6.1 or 6.12 on the simulated machine and compares every
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Run(args) => scenario_cmd::run_cmd(&args),
         Command::Explore(args) => scenario_cmd::explore_cmd(&args),
         Command::Ops => scenario_cmd::ops(),
+        Command::Rules(args) => rules::run(&args),
         Command::States(args) => states::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Torture(args) => torture::run(&args),

@@ -143,7 +143,7 @@ fn demo_tells_the_seed_story_without_colour_when_piped() {
     cpuhp().arg("demo").assert().code(0).stdout(
         predicate::str::contains("kvm: CPU_UP_PREPARE 3")
             .and(predicate::str::contains(
-                "rule 7, the seed: a veto of CPU_UP_PREPARE sends CPU_UP_CANCELED to the notifiers",
+                "robust-call           the seed: a veto of CPU_UP_PREPARE or CPU_DOWN_PREPARE",
             ))
             .and(predicate::str::contains("invariants: all held"))
             .and(predicate::str::contains("\u{1b}[").not()),
@@ -556,9 +556,9 @@ fn run_fits_100_columns_when_piped_and_wide_spells_rules_out() {
         .clone();
     let text = String::from_utf8(out).unwrap();
     assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
-    assert!(text.contains("\n           •   c: CPU_UP_PREPARE 2     ENOMEM 7 seed\n"));
+    assert!(text.contains("\n           •   c: CPU_UP_PREPARE 2     ENOMEM robust-call\n"));
     assert!(text.contains("\nlegend\n  where: ctl = the control CPU, cpuN = CPU N's hotplug thread, irqN = CPU N with interrupts off\n"));
-    assert!(text.contains("\n  7 seed    rule 7, the seed: a veto of CPU_UP_PREPARE sends CPU_UP_CANCELED to the notifiers called\n"));
+    assert!(text.contains("\n  robust-call            the seed: a veto of CPU_UP_PREPARE or CPU_DOWN_PREPARE sends the undo event\n"));
     let out = cpuhp()
         .args(["run", "--wide", &example("seed")])
         .assert()
@@ -567,7 +567,7 @@ fn run_fits_100_columns_when_piped_and_wide_spells_rules_out() {
         .stdout
         .clone();
     let wide = String::from_utf8(out).unwrap();
-    assert!(wide.contains("•   c: CPU_UP_PREPARE 2                ENOMEM  rule 7, the seed: veto → CPU_UP_CANCELED to the notifiers before it only\n"));
+    assert!(wide.contains("•   c: CPU_UP_PREPARE 2                ENOMEM  robust-call: the seed: a veto of CPU_UP_PREPARE or CPU_DOWN_PREPARE sends the undo event to the notifiers called before it only\n"));
     assert!(!wide.contains("legend"));
 }
 
@@ -698,7 +698,7 @@ fn run_shows_platform_faults_and_notifier_answers() {
         .stdout
         .clone();
     let text = String::from_utf8(out).unwrap();
-    assert!(text.contains("•   b: CPU_UP_PREPARE 1                stop    NOTIFY_STOP: the walk ends here, not a failure; the notifiers after it do not hear this event\n"), "{text}");
+    assert!(text.contains("•   b: CPU_UP_PREPARE 1                stop    chain-stop: the notifier answered with the stop bit (NOTIFY_STOP): the walk ends there, without a failure; the notifiers after it do not hear the event\n"), "{text}");
     assert!(!text.contains("c: CPU_UP_PREPARE 1"));
     assert!(text.contains("c: CPU_ONLINE 1"));
     assert!(text.contains("⇒ ok: CPU 1: 0 → 99"));
@@ -731,4 +731,28 @@ fn run_takes_targets_by_name() {
             "help: did you mean `sched:active`?",
         )),
     );
+}
+
+/// `cpuhp rules` lists every rule by the name the timeline prints; a timeline key ("startup-failure
+/// undo") finds its rule; an unknown name is refused with the list.
+#[test]
+fn rules_lists_the_names_the_timeline_cites() {
+    let out = cpuhp().arg("rules").assert().code(0).get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    for rule in cpuhp::Rule::ALL {
+        assert!(text.contains(&format!("\n{:<18}  ", rule.name())) || text.starts_with(rule.name()), "{rule}: {text}");
+    }
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    cpuhp()
+        .args(["rules", "startup-failure undo"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with(
+            "startup-failure  a failed startup gets no teardown;",
+        ));
+    cpuhp()
+        .args(["rules", "rule 12"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no rule is named `rule 12`; the rules are: chain-order"));
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use cpuhp::Context;
+use cpuhp::{Context, FailureKind, Rule};
 use cpuhp_scenario::{Event, MachineSpec, Outcome, PresetName, Record, Scenario};
 use serde_json::Value;
 
@@ -359,6 +359,37 @@ fn pair_calls(lines: &[Vec<TraceLine>]) -> Vec<Call> {
     calls
 }
 
+/// A kernel call whose exit is still to come.
+struct Open {
+    cpu: u32,
+    step: u32,
+    bringup: bool,
+    instance: Option<String>,
+    context: &'static str,
+    rollback: bool,
+    /// Its `Enter`'s index among the events.
+    at: usize,
+}
+
+/// The rollback facts of one operation's kernel calls. The kernel's tracepoints do not say
+/// whether a call undoes a failure, so they are read here, once, by the rules the kernel walks
+/// by (docs/rules.md, `walk`, `startup-failure` and `teardown-failure`): within one operation a
+/// CPU's walk goes one way, the way of its first call, and turns around only to undo a failure —
+/// which may not be traced itself (an injected failure returns before the tracepoint).
+#[derive(Default)]
+struct KernelWalks {
+    /// Per CPU: the operation's direction.
+    cpus: BTreeMap<u32, bool>,
+}
+
+impl KernelWalks {
+    /// A call on `cpu` begins: whether it undoes a failure.
+    fn enter(&mut self, cpu: u32, bringup: bool) -> bool {
+        let forward = *self.cpus.entry(cpu).or_insert(bringup);
+        bringup != forward
+    }
+}
+
 impl Recording {
     /// The per-state latency table, slowest first.
     pub fn latencies(&self) -> Vec<Latency> {
@@ -393,7 +424,8 @@ impl Recording {
             // Which instance a multi-instance call is: its position among consecutive calls.
             let mut last_multi: Option<(u32, u32, bool)> = None;
             let mut nth = 0;
-            let mut open: Vec<(u32, u32, bool, Option<String>, &'static str)> = Vec::new();
+            let mut open: Vec<Open> = Vec::new();
+            let mut walks = KernelWalks::default();
             for l in ls {
                 let context = context_name(l.context);
                 match &l.point {
@@ -414,7 +446,16 @@ impl Recording {
                             last_multi = Some((*cpu, *step, bringup));
                             format!("#{nth}")
                         });
-                        open.push((*cpu, *step, bringup, instance.clone(), context));
+                        let rollback = walks.enter(*cpu, bringup);
+                        open.push(Open {
+                            cpu: *cpu,
+                            step: *step,
+                            bringup,
+                            instance: instance.clone(),
+                            context,
+                            rollback,
+                            at: events.len(),
+                        });
                         events.push(Event::Enter {
                             cpu: *cpu,
                             target: *target,
@@ -423,6 +464,8 @@ impl Recording {
                             bringup,
                             instance,
                             context,
+                            rollback,
+                            rule: Rule::of_call(rollback, bringup),
                         });
                     }
                     TracePoint::Exit {
@@ -431,22 +474,42 @@ impl Recording {
                         step,
                         ret,
                     } => {
-                        let (bringup, instance, ctx) =
-                            match open.iter().rposition(|o| o.0 == *cpu && o.1 == *step) {
-                                Some(k) => {
-                                    let o = open.remove(k);
-                                    (o.2, o.3, o.4)
-                                }
-                                None => (false, None, context),
+                        let o = match open.iter().rposition(|o| o.cpu == *cpu && o.step == *step) {
+                            Some(k) => open.remove(k),
+                            None => Open {
+                                cpu: *cpu,
+                                step: *step,
+                                bringup: false,
+                                instance: None,
+                                context,
+                                rollback: false,
+                                at: events.len(),
+                            },
+                        };
+                        let (rule, failure) = if *ret == 0 {
+                            (Rule::of_call(o.rollback, o.bringup), None)
+                        } else {
+                            // A call with calls inside it (`bringup_cpu` waiting for the CPU's
+                            // hotplug thread) passes their failure on.
+                            let nested = events.len() > o.at + 1;
+                            let kind = if nested {
+                                FailureKind::Nested
+                            } else {
+                                FailureKind::Callback
                             };
+                            (Rule::of_failure(o.rollback, o.bringup), Some(kind))
+                        };
                         events.push(Event::Exit {
                             cpu: *cpu,
                             state: *state,
                             step: *step,
-                            bringup,
-                            instance,
+                            bringup: o.bringup,
+                            instance: o.instance,
                             ret: *ret,
-                            context: ctx,
+                            context: o.context,
+                            rollback: o.rollback,
+                            rule,
+                            failure,
                         });
                     }
                 }

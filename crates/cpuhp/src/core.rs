@@ -12,7 +12,8 @@ use crate::percpu::CpuHp;
 use crate::table::Table;
 use crate::trace::{Divergence, Warning};
 use crate::{
-    Context, CpuId, CpuMask, Errno, Failure, InstanceId, Layout, Platform, StateId, TraceEvent,
+    Context, CpuId, CpuMask, Errno, Failure, FailureKind, InstanceId, Layout, Platform, Rule,
+    StateId, TraceEvent,
 };
 
 /// What went wrong during the current operation (reset at its start).
@@ -22,6 +23,9 @@ pub(crate) struct Report {
     pub(crate) failed: Option<Failure>,
     /// The first failure while undoing.
     pub(crate) rollback_failed: Option<Failure>,
+    /// The most recently recorded failure (first or not): a rollback failure is noted right
+    /// after the failure it reports, and takes its kind.
+    pub(crate) recent: Option<Failure>,
     /// Panic messages, once a callback panicked (boxed: an operation without a panic pays one
     /// `None` for them).
     panics: Option<alloc::boxed::Box<PanicNotes>>,
@@ -56,6 +60,11 @@ impl Report {
         self.panics.as_mut()?.panicking.take()
     }
 
+    /// Whether a fallible callback panicked and its failure is not recorded yet.
+    pub(crate) fn is_panicking(&self) -> bool {
+        self.panics.as_ref().is_some_and(|n| n.panicking.is_some())
+    }
+
     /// The message of the most recently recorded failure, if it was a panic.
     pub(crate) fn take_recent_panic(&mut self) -> Option<Arc<str>> {
         self.panics.as_mut()?.recent.take()
@@ -80,16 +89,24 @@ impl Report {
         instance: Option<InstanceId>,
         bringup: bool,
         errno: Errno,
+        kind: FailureKind,
     ) {
         let panic = self.take_panicking();
+        let failure = Failure {
+            cpu,
+            state,
+            instance,
+            bringup,
+            errno,
+            kind: if panic.is_some() {
+                FailureKind::Panic
+            } else {
+                kind
+            },
+        };
+        self.recent = Some(failure);
         if self.failed.is_none() {
-            self.failed = Some(Failure {
-                cpu,
-                state,
-                instance,
-                bringup,
-                errno,
-            });
+            self.failed = Some(failure);
             if let Some(m) = &panic {
                 self.notes().failed = Some(m.clone());
             }
@@ -146,6 +163,9 @@ pub(crate) struct Core {
     /// The plain callback running inside a run of them on a hotplug thread, whose panic is caught
     /// around the run (see `run_plain_batch`); `None` between callbacks.
     pub(crate) plain_running: Option<StateId>,
+    /// The rule of the calls an install or a removal makes, and whether they undo it; `None`
+    /// during a state transition, whose calls follow the CPU's `rollback` flag.
+    pub(crate) calling: Option<(Rule, bool)>,
     /// Injected callback failures (tests, exploration); empty in normal operation, and then the
     /// walks do not look at it.
     pub(crate) faults: Vec<crate::Fault>,
@@ -194,6 +214,7 @@ impl Core {
             next_instance: 0,
             report: Report::default(),
             plain_running: None,
+            calling: None,
             faults: Vec::new(),
             legacy: None,
             frozen_cpus: CpuMask::new(nr_cpus),
@@ -248,16 +269,34 @@ impl Core {
         bringup: bool,
         errno: Errno,
     ) {
+        // Noted right after the failure it reports: that failure's kind and panic message.
+        let kind = match self.report.recent {
+            Some(r) if r.cpu == cpu => r.kind,
+            _ => FailureKind::Callback,
+        };
         let f = Failure {
             cpu,
             state,
             instance: None,
             bringup,
             errno,
+            kind,
         };
-        // Noted right after the failure it reports: that failure's panic message, if any.
         let panic = self.report.take_recent_panic();
         self.report.rollback_fail(f, panic);
+    }
+
+    /// Whether a callback call for `cpu` in direction `bringup` undoes part of a failed
+    /// operation, and the rule it runs under.
+    #[inline(always)]
+    pub(crate) fn call_rule(&self, cpu: CpuId, bringup: bool) -> (bool, Rule) {
+        match self.calling {
+            Some((rule, undo)) => (undo, rule),
+            None => {
+                let rollback = self.cpus[cpu.index()].rollback;
+                (rollback, Rule::of_call(rollback, bringup))
+            }
+        }
     }
 
     /// Linux's `set_cpu_dying`.

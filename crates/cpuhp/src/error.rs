@@ -193,9 +193,12 @@ impl fmt::Display for ErrorKind {
 /// # Examples
 ///
 /// ```
-/// use cpuhp::{CpuId, Errno, Failure, StateId};
+/// use cpuhp::{CpuId, Errno, Failure, FailureKind, StateId};
 ///
-/// let f = Failure { cpu: CpuId(1), state: StateId(212), instance: None, bringup: true, errno: Errno::EINVAL };
+/// let f = Failure {
+///     cpu: CpuId(1), state: StateId(212), instance: None, bringup: true, errno: Errno::EINVAL,
+///     kind: FailureKind::Callback,
+/// };
 /// assert_eq!(f.to_string(), "startup of state 212 on CPU 1 failed: EINVAL");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -210,6 +213,8 @@ pub struct Failure {
     pub bringup: bool,
     /// What it returned.
     pub errno: Errno,
+    /// What kind of failure it was (decided where it happened).
+    pub kind: crate::FailureKind,
 }
 
 impl fmt::Display for Failure {
@@ -360,12 +365,15 @@ impl Error {
     /// # Examples
     ///
     /// ```
-    /// use cpuhp::{preset, CpuId, Errno, Failure, Hotplug, Inline, Online, Slot, StateId, Topology};
+    /// use cpuhp::{preset, CpuId, Errno, Failure, FailureKind, Hotplug, Inline, Online, Slot, StateId, Topology};
     ///
     /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Inline)?;
     /// let cbs = Online::new().startup(|cpu: CpuId| if cpu.0 == 1 { Err(Errno::EIO) } else { Ok(()) });
     /// let e = hp.setup_state(Slot::OnlineDyn, "x", cbs).unwrap_err();
-    /// let expected = Failure { cpu: CpuId(1), state: StateId(70), instance: None, bringup: true, errno: Errno::EIO };
+    /// let expected = Failure {
+    ///     cpu: CpuId(1), state: StateId(70), instance: None, bringup: true, errno: Errno::EIO,
+    ///     kind: FailureKind::Callback,
+    /// };
     /// assert_eq!(e.failure(), Some(expected));
     /// # Ok::<(), cpuhp::Error>(())
     /// ```

@@ -355,14 +355,10 @@ impl<P: Platform> Hotplug<P> {
         let r = op(&mut self.core, &self.platform);
         let report = core::mem::take(&mut self.core.report);
         let r = completed_with_panic(r, &report)?;
-        let l = self.core.layout;
         r.map_err(|errno| {
-            // The platform's own steps (booting, kicking, stopping the CPU) failing is the
-            // platform failing; anything else that failed is a callback.
-            let platform_step =
-                |s: StateId| s == l.bringup_cpu || s == l.teardown_cpu || Some(s) == l.bp_kick_ap;
+            // The walk recorded what failed first, and what kind of failure it was.
             let kind = match report.failed {
-                Some(f) if platform_step(f.state) => ErrorKind::Platform,
+                Some(f) if f.kind == crate::FailureKind::Platform => ErrorKind::Platform,
                 Some(_) => ErrorKind::Callback,
                 None => kind,
             };

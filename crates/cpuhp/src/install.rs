@@ -18,7 +18,7 @@ use crate::callbacks::Callbacks;
 use crate::core::Core;
 use crate::table::Instance;
 use crate::trace::Warning;
-use crate::{CpuId, Errno, Error, ErrorKind, InstanceId, Platform, Section, StateId};
+use crate::{CpuId, Errno, Error, ErrorKind, InstanceId, Platform, Rule, Section, StateId};
 
 /// Where a new state goes.
 ///
@@ -80,18 +80,42 @@ impl Core {
         node: Option<InstanceId>,
     ) {
         let cpus: alloc::vec::Vec<CpuId> = self.reached(state).filter(|&c| c < failed).collect();
+        let rule = self.calling.map_or(Rule::Install, |(rule, _)| rule);
+        self.calling = Some((rule, true));
         for cpu in cpus {
             if let Err(e) = self.issue_call(p, cpu, state, bringup, node) {
-                // Linux: BUG_ON(ret && !bringup). Reported instead.
                 self.note_rollback_failure(cpu, state, bringup, e);
-                self.warn(p, Warning::TeardownFailedOnRemove, cpu, false);
+                // A teardown failing (undoing an install): Linux's BUG_ON(ret && !bringup) in
+                // cpuhp_issue_call, reported instead. A startup failing (undoing a removal,
+                // which Linux never does: it BUG()s first): the undo failed.
+                let warning = if bringup {
+                    Warning::RemoveRollbackFailed
+                } else {
+                    Warning::TeardownFailedOnRemove
+                };
+                self.warn(p, warning, cpu, false);
             }
         }
     }
 
-    /// Runs `bringup`'s callback on every CPU that reached `state`; on failure undoes the CPUs
-    /// before the failing one. Returns the errno of the failure.
+    /// Runs `bringup`'s callback on every CPU that reached `state` — an install (`bringup`) or a
+    /// removal; on failure undoes the CPUs before the failing one. Returns the errno of the
+    /// failure.
     fn invoke_on_all<P: Platform>(
+        &mut self,
+        p: &P,
+        state: StateId,
+        bringup: bool,
+        node: Option<InstanceId>,
+    ) -> Result<(), Errno> {
+        let rule = if bringup { Rule::Install } else { Rule::Remove };
+        self.calling = Some((rule, false));
+        let r = self.invoke_each(p, state, bringup, node);
+        self.calling = None;
+        r
+    }
+
+    fn invoke_each<P: Platform>(
         &mut self,
         p: &P,
         state: StateId,

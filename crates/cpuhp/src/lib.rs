@@ -105,4 +105,4 @@ pub use notifier::Errno;
 pub use parallel::BringupOutcomes;
 pub use platform::{Inline, Platform};
 pub use smt::SmtControl;
-pub use trace::{Context, Divergence, TraceEvent, Warning};
+pub use trace::{Context, Divergence, FailureKind, Rule, TraceEvent, Warning};

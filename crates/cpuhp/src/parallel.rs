@@ -98,6 +98,8 @@ impl<P: Platform> Hotplug<P> {
             return;
         }
         core.set_state(cpu, StateId::OFFLINE);
+        // This walk undoes the failed bring-up (docs/rules.md, `startup-failure`).
+        core.cpus[cpu.index()].rollback = true;
         // Only PREPARE teardowns lie below the kick state, and they cannot fail by type.
         let _ = core.invoke_range(p, false, cpu, StateId::OFFLINE, false);
     }

@@ -48,6 +48,9 @@ pub enum Warning {
     TargetMismatch,
     /// `cpuhp_rollback_install` / removal: a teardown failed where Linux would `BUG()`.
     TeardownFailedOnRemove,
+    /// Undoing a removal that failed (bringing back the CPUs already torn down) failed too. Linux
+    /// has no such point: a teardown failing during a removal is a `BUG()` there.
+    RemoveRollbackFailed,
     /// `cpu_hotplug_enable`: "Unbalanced cpu hotplug enable".
     UnbalancedEnable,
     /// A callback that cannot fail panicked (a STARTING callback, a PREPARE or DYING teardown,
@@ -88,6 +91,7 @@ impl Warning {
                 | Warning::DeadCallbackError
                 | Warning::InstanceRollbackFailed
                 | Warning::TeardownFailedOnRemove
+                | Warning::RemoveRollbackFailed
                 | Warning::ForeignCpuRefused
         )
     }
@@ -109,7 +113,7 @@ impl Warning {
             Warning::InstanceRollbackFailed | Warning::EmptyStep => "cpuhp_invoke_callback",
             Warning::ApNotOnline => "bringup_wait_for_ap",
             Warning::TargetMismatch => "target_store",
-            Warning::TeardownFailedOnRemove => "cpuhp_issue_call",
+            Warning::TeardownFailedOnRemove | Warning::RemoveRollbackFailed => "cpuhp_issue_call",
             Warning::UnbalancedEnable => "__cpu_hotplug_enable",
             Warning::CallbackPanicked => "cpuhp_invoke_callback",
             Warning::ForeignCpuRefused => "workqueue_offline_cpu",
@@ -150,16 +154,325 @@ impl Divergence {
     }
 }
 
+/// The project's rules, by stable name: each is stated once in `docs/rules.md` (the anchor is
+/// the name), and every output that says why something happened cites it by that name.
+///
+/// Trace events carry the rule that applied to each callback call ([`TraceEvent::Enter`],
+/// [`TraceEvent::Exit`], [`TraceEvent::Injected`]); the engine decides it where it decides what
+/// to call, so that renderers only render.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::Rule;
+///
+/// assert_eq!(Rule::StartupFailure.name(), "startup-failure");
+/// assert_eq!(Rule::from_name("robust-call"), Some(Rule::RobustCall));
+/// // A call while a failed bring-up is undone: a teardown, under startup-failure.
+/// assert_eq!(Rule::of_call(true, false), Rule::StartupFailure);
+/// // That teardown failing in turn: no second reversal.
+/// assert_eq!(Rule::of_failure(true, false), Rule::RollbackFailure);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Rule {
+    /// `chain-order`: a notifier chain calls higher priorities first, equal priorities in
+    /// registration order.
+    ChainOrder,
+    /// `chain-stop`: a walk stops at the first answer with the stop bit and returns it.
+    ChainStop,
+    /// `robust-call` (the seed): when the up walk stops after `nr_calls` callbacks, the down
+    /// event reaches exactly the `nr_calls - 1` before the one that stopped it.
+    RobustCall,
+    /// `chain-registration`: `EEXIST`, `EBUSY`, `ENOENT`; an error leaves the chain unchanged.
+    ChainRegistration,
+    /// `legacy-up`: a legacy CPU notifier hears `CPU_UP_PREPARE` (may veto), `CPU_STARTING`
+    /// (interrupts off, cannot fail), `CPU_ONLINE`; `CPU_UP_CANCELED` undoes a prepare.
+    LegacyUp,
+    /// `legacy-down`: `CPU_DOWN_PREPARE` (may veto), `CPU_DYING`, `CPU_DEAD`, `CPU_POST_DEAD`;
+    /// `CPU_DOWN_FAILED` undoes a down-prepare.
+    LegacyDown,
+    /// `legacy-bridge`: three bridge states call the legacy chain from inside the walk; which
+    /// event a bridge sends depends on what that CPU's notifiers were last told.
+    LegacyBridge,
+    /// `walk`: a transition calls the startups in ascending state order, the teardowns
+    /// descending; each section runs where Linux runs it.
+    Walk,
+    /// `startup-failure`: a failed startup gets no teardown; the states below it that ran are
+    /// torn down, descending, back to where the CPU began.
+    StartupFailure,
+    /// `teardown-failure`: a failed teardown leaves its state and the ones below up; the states
+    /// above it that were torn down get their startup again, ascending.
+    TeardownFailure,
+    /// `rollback-failure`: a failure while undoing does not reverse again; it is warned about
+    /// and reported, and the CPU stays where it stopped.
+    RollbackFailure,
+    /// `multi-instance`: a multi-instance state calls its instances newest first; when one
+    /// fails, the ones before it are undone and it is not.
+    MultiInstance,
+    /// `install`: installing a state or adding an instance runs its startup on every CPU that
+    /// reached the state, ascending; a failure at CPU k undoes it on the CPUs before k and
+    /// nothing of the install stays.
+    Install,
+    /// `remove`: removing a state or an instance runs its teardown on every CPU that reached the
+    /// state, ascending; a failure at CPU k (Linux: `BUG()`) brings the CPUs before k back, and
+    /// the state or instance stays.
+    Remove,
+    /// `injected-failure`: `hotplug/fail` (or a [`Fault`](crate::Fault)) makes the next matching
+    /// callback fail without being called; never one that cannot fail by type.
+    InjectedFailure,
+    /// `callback-panic`: a callback that panics has failed with `EIO` if it can fail; otherwise
+    /// it counts as a failure that cannot be undone, reported, and the walk goes on.
+    CallbackPanic,
+}
+
+impl Rule {
+    /// Every rule, in the order `docs/rules.md` states them.
+    pub const ALL: [Rule; 16] = [
+        Rule::ChainOrder,
+        Rule::ChainStop,
+        Rule::RobustCall,
+        Rule::ChainRegistration,
+        Rule::LegacyUp,
+        Rule::LegacyDown,
+        Rule::LegacyBridge,
+        Rule::Walk,
+        Rule::StartupFailure,
+        Rule::TeardownFailure,
+        Rule::RollbackFailure,
+        Rule::MultiInstance,
+        Rule::Install,
+        Rule::Remove,
+        Rule::InjectedFailure,
+        Rule::CallbackPanic,
+    ];
+
+    /// The stable name: the rule's anchor in `docs/rules.md` and what outputs cite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(cpuhp::Rule::TeardownFailure.name(), "teardown-failure");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            Rule::ChainOrder => "chain-order",
+            Rule::ChainStop => "chain-stop",
+            Rule::RobustCall => "robust-call",
+            Rule::ChainRegistration => "chain-registration",
+            Rule::LegacyUp => "legacy-up",
+            Rule::LegacyDown => "legacy-down",
+            Rule::LegacyBridge => "legacy-bridge",
+            Rule::Walk => "walk",
+            Rule::StartupFailure => "startup-failure",
+            Rule::TeardownFailure => "teardown-failure",
+            Rule::RollbackFailure => "rollback-failure",
+            Rule::MultiInstance => "multi-instance",
+            Rule::Install => "install",
+            Rule::Remove => "remove",
+            Rule::InjectedFailure => "injected-failure",
+            Rule::CallbackPanic => "callback-panic",
+        }
+    }
+
+    /// The rule with this stable name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(cpuhp::Rule::from_name("walk"), Some(cpuhp::Rule::Walk));
+    /// assert_eq!(cpuhp::Rule::from_name("rule 11"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// One sentence: the rule in the project's words (the first of `docs/rules.md`'s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(cpuhp::Rule::RobustCall.summary().contains("nr_calls - 1"));
+    /// ```
+    pub const fn summary(self) -> &'static str {
+        match self {
+            Rule::ChainOrder => {
+                "a chain calls higher priorities first, equal priorities in registration order"
+            }
+            Rule::ChainStop => "a walk stops at the first answer with the stop bit and returns it",
+            Rule::RobustCall => {
+                "when the up walk stops after nr_calls callbacks, the down event reaches exactly \
+                 the nr_calls - 1 before the one that stopped it"
+            }
+            Rule::ChainRegistration => {
+                "registering twice is EEXIST, a taken unique priority EBUSY, an unknown block \
+                 ENOENT; an error leaves the chain unchanged"
+            }
+            Rule::LegacyUp => {
+                "CPU_UP_PREPARE (may veto), CPU_STARTING (interrupts off, cannot fail), \
+                 CPU_ONLINE; CPU_UP_CANCELED undoes a prepare"
+            }
+            Rule::LegacyDown => {
+                "CPU_DOWN_PREPARE (may veto), CPU_DYING, CPU_DEAD, CPU_POST_DEAD; \
+                 CPU_DOWN_FAILED undoes a down-prepare"
+            }
+            Rule::LegacyBridge => {
+                "three bridge states call the legacy notifier chain from inside the walk"
+            }
+            Rule::Walk => {
+                "a transition calls the startups in ascending state order, the teardowns \
+                 descending"
+            }
+            Rule::StartupFailure => {
+                "a failed startup gets no teardown; the states below it that ran are torn down, \
+                 descending"
+            }
+            Rule::TeardownFailure => {
+                "a failed teardown leaves its state and the ones below up; the states above it \
+                 get their startup again, ascending"
+            }
+            Rule::RollbackFailure => {
+                "a failure while undoing does not reverse again; it is reported and the CPU \
+                 stays where it stopped"
+            }
+            Rule::MultiInstance => {
+                "instances are called newest first; when one fails, the ones before it are \
+                 undone and it is not"
+            }
+            Rule::Install => {
+                "an install runs its startup on each CPU that reached the state, ascending; a \
+                 failure undoes it on the CPUs before and nothing of it stays"
+            }
+            Rule::Remove => {
+                "a removal runs its teardown on each CPU that reached the state; a failure \
+                 brings the CPUs before back and the state stays"
+            }
+            Rule::InjectedFailure => {
+                "an injected failure makes the next matching callback fail without being called"
+            }
+            Rule::CallbackPanic => {
+                "a panicking callback has failed with EIO if it can fail; otherwise it is \
+                 reported and the walk goes on"
+            }
+        }
+    }
+
+    /// The rule a callback call of a state transition runs under: [`Walk`](Rule::Walk), or, while
+    /// the transition is undone (`rollback`), the failure rule being applied — a teardown undoes
+    /// a failed bring-up ([`StartupFailure`](Rule::StartupFailure)), a startup a failed tear-down
+    /// ([`TeardownFailure`](Rule::TeardownFailure)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::Rule;
+    /// assert_eq!(Rule::of_call(false, true), Rule::Walk);
+    /// assert_eq!(Rule::of_call(true, true), Rule::TeardownFailure);
+    /// ```
+    pub const fn of_call(rollback: bool, bringup: bool) -> Rule {
+        match (rollback, bringup) {
+            (false, _) => Rule::Walk,
+            (true, true) => Rule::TeardownFailure,
+            (true, false) => Rule::StartupFailure,
+        }
+    }
+
+    /// The rule that decides what follows a failed callback of a state transition: a startup's
+    /// failure is undone by [`StartupFailure`](Rule::StartupFailure), a teardown's by
+    /// [`TeardownFailure`](Rule::TeardownFailure), and a failure while undoing
+    /// (`rollback`) is a [`RollbackFailure`](Rule::RollbackFailure).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp::Rule;
+    /// assert_eq!(Rule::of_failure(false, false), Rule::TeardownFailure);
+    /// assert_eq!(Rule::of_failure(true, true), Rule::RollbackFailure);
+    /// ```
+    pub const fn of_failure(rollback: bool, bringup: bool) -> Rule {
+        match (rollback, bringup) {
+            (true, _) => Rule::RollbackFailure,
+            (false, true) => Rule::StartupFailure,
+            (false, false) => Rule::TeardownFailure,
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What kind of failure a failed callback call was: carried by a failing
+/// [`TraceEvent::Exit`] and by [`Failure`](crate::Failure), decided where the failure happened.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp::FailureKind;
+/// assert_eq!(FailureKind::Veto.name(), "veto");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The callback returned an errno.
+    Callback,
+    /// The platform failed to boot, kick or stop the CPU (`bringup_cpu`, `cpuhp_kick_ap_alive`,
+    /// `takedown_cpu`).
+    Platform,
+    /// An injected failure (`hotplug/fail`, or a [`Fault`](crate::Fault)): the callback was not
+    /// called. (Injected at a platform step, it is a `Platform` failure: how a CPU that does not
+    /// boot, is not kicked or does not stop is simulated; the trace's `Injected` event says it
+    /// was injected.)
+    Injected,
+    /// A legacy CPU notifier vetoed, and the bridge state that called the chain failed with its
+    /// errno.
+    Veto,
+    /// The callback panicked (with `std`): it failed with `EIO`.
+    Panic,
+    /// A step that drives other callbacks passes on their failure: `bringup_cpu` or
+    /// `cpuhp_kick_ap_work` when a callback on the CPU's hotplug thread failed.
+    Nested,
+}
+
+impl FailureKind {
+    /// The name outputs use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(cpuhp::FailureKind::Nested.name(), "nested");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            FailureKind::Callback => "callback",
+            FailureKind::Platform => "platform",
+            FailureKind::Injected => "injected",
+            FailureKind::Veto => "veto",
+            FailureKind::Panic => "panic",
+            FailureKind::Nested => "nested",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One trace event.
 ///
 /// # Examples
 ///
 /// ```
-/// use cpuhp::{Context, CpuId, StateId, TraceEvent};
+/// use cpuhp::{Context, CpuId, Rule, StateId, TraceEvent};
 ///
 /// let ev = TraceEvent::Exit {
 ///     cpu: CpuId(1), state: StateId(211), step: StateId(211), bringup: true,
 ///     instance: None, result: Ok(()), context: Context::ApThread,
+///     rollback: false, rule: Rule::Walk, failure: None,
 /// };
 /// assert_eq!(ev.to_string(), "cpuhp_exit: cpu: 0001 state: 211 step: 211 ret: 0");
 /// ```
@@ -182,6 +495,11 @@ pub enum TraceEvent<'a> {
         instance: Option<InstanceId>,
         /// Where it runs.
         context: Context,
+        /// The call undoes part of a failed operation.
+        rollback: bool,
+        /// The rule the call runs under ([`Rule::of_call`] for a state transition;
+        /// [`Rule::Install`], [`Rule::Remove`] or [`Rule::MultiInstance`] otherwise).
+        rule: Rule,
     },
     /// The callback returned (`cpuhp_exit`).
     Exit {
@@ -199,6 +517,13 @@ pub enum TraceEvent<'a> {
         result: Result<(), Errno>,
         /// Where it ran.
         context: Context,
+        /// The call undid part of a failed operation (as its `Enter` said).
+        rollback: bool,
+        /// Its `Enter`'s rule when it succeeded; when it failed, the rule that decides what
+        /// follows ([`Rule::of_failure`] for a state transition).
+        rule: Rule,
+        /// What kind of failure it was (`None` when it succeeded).
+        failure: Option<FailureKind>,
     },
     /// An injected failure fired: the callback for `step` on `cpu` failed with `errno` without
     /// being called (`hotplug/fail`: `EAGAIN`; or a [`Fault`](crate::Fault)).
@@ -213,6 +538,10 @@ pub enum TraceEvent<'a> {
         instance: Option<InstanceId>,
         /// The errno returned.
         errno: Errno,
+        /// The failure hit a call that would have undone part of a failed operation.
+        rollback: bool,
+        /// The rule that decides what follows, as for a failing [`Exit`](TraceEvent::Exit).
+        rule: Rule,
     },
     /// Linux would print a warning here.
     Warning {

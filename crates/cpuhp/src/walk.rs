@@ -22,7 +22,9 @@ use core::cmp::{max, min};
 use crate::callbacks::{Body, Builtin};
 use crate::core::{Core, Report};
 use crate::trace::{Divergence, Warning};
-use crate::{Context, CpuId, Errno, Failure, InstanceId, Platform, StateId, TraceEvent};
+use crate::{
+    Context, CpuId, Errno, Failure, FailureKind, InstanceId, Platform, Rule, StateId, TraceEvent,
+};
 
 /// Calls one body for one CPU (and instance).
 #[inline(always)]
@@ -78,7 +80,8 @@ pub(crate) fn panic_message(payload: &(dyn core::any::Any + Send)) -> Arc<str> {
     }
 }
 
-/// Calls one user body, catching its panic ([`Report::panicked`]).
+/// Calls one user body, catching its panic ([`Report::panicked`]). On failure, the kind:
+/// the callback's errno, or its panic.
 #[inline(always)]
 fn call<P: Platform>(
     p: &P,
@@ -86,13 +89,47 @@ fn call<P: Platform>(
     at: &Site<'_>,
     body: &Body,
     instance: Option<&(dyn core::any::Any + Send + Sync)>,
-) -> Result<(), Errno> {
+) -> (Result<(), Errno>, FailureKind) {
     match guarded(|| call_body(body, at.cpu, instance)) {
-        Ok(r) => r,
+        Ok(r) => (r, FailureKind::Callback),
         Err(message) => {
             let fallible = matches!(body, Body::Fallible(_) | Body::MultiFallible(_));
-            report.panicked(p, at, message, fallible)
+            (report.panicked(p, at, message, fallible), FailureKind::Panic)
         }
+    }
+}
+
+/// An injected failure fired for the call at `at` instead of its callback: traced and recorded
+/// as `kind` (`Injected`, or `Platform` for a platform step: that is how a CPU that does not
+/// boot, is not kicked or does not stop is simulated).
+#[cold]
+fn injected<P: Platform>(
+    p: &P,
+    report: &mut Report,
+    at: &Site<'_>,
+    errno: Errno,
+    kind: FailureKind,
+) {
+    p.trace(&TraceEvent::Injected {
+        cpu: at.cpu,
+        step: at.step,
+        bringup: at.bringup,
+        instance: at.instance,
+        errno,
+        rollback: at.rollback,
+        rule: failure_rule(at.rollback, at.rule, at.bringup),
+    });
+    report.fail(at.cpu, at.step, at.instance, at.bringup, errno, kind);
+}
+
+/// The rule that decides what follows a failed call made under `rule` (`rollback`: the call
+/// was undoing). An install's or a removal's own failure is undone by its rule; anything else
+/// by the transition's failure rules.
+#[inline]
+fn failure_rule(rollback: bool, rule: Rule, bringup: bool) -> Rule {
+    match rule {
+        Rule::Install | Rule::Remove if !rollback => rule,
+        _ => Rule::of_failure(rollback, bringup),
     }
 }
 
@@ -129,6 +166,7 @@ impl Report {
             instance: at.instance,
             bringup: at.bringup,
             errno: Errno::EIO,
+            kind: FailureKind::Panic,
         };
         self.rollback_fail(failure, Some(message));
         p.trace(&TraceEvent::Warning {
@@ -151,16 +189,43 @@ pub(crate) struct Site<'a> {
     pub(crate) bringup: bool,
     pub(crate) instance: Option<InstanceId>,
     pub(crate) context: Context,
+    /// The call undoes part of a failed operation.
+    pub(crate) rollback: bool,
+    /// The rule it runs under.
+    pub(crate) rule: Rule,
 }
 
-/// One traced call: `Enter`, the call (which returns its result and the CPU's state after it),
-/// `Exit`.
+impl Site<'_> {
+    /// Its `Exit` event: the rule that decides what follows when it failed, and the kind.
+    #[inline(always)]
+    fn exit(&self, after: StateId, result: Result<(), Errno>, kind: FailureKind) -> TraceEvent<'_> {
+        let (rule, failure) = match result {
+            Ok(()) => (self.rule, None),
+            Err(_) => (failure_rule(self.rollback, self.rule, self.bringup), Some(kind)),
+        };
+        TraceEvent::Exit {
+            cpu: self.cpu,
+            state: after,
+            step: self.step,
+            bringup: self.bringup,
+            instance: self.instance,
+            result,
+            context: self.context,
+            rollback: self.rollback,
+            rule,
+            failure,
+        }
+    }
+}
+
+/// One traced call: `Enter`, the call (which returns its result, the CPU's state after it and
+/// — read only if it failed — the kind of failure), `Exit`. Returns the result and that kind.
 #[inline(always)]
 fn traced<P: Platform>(
     p: &P,
     at: Site<'_>,
-    f: impl FnOnce() -> (Result<(), Errno>, StateId),
-) -> Result<(), Errno> {
+    f: impl FnOnce() -> (Result<(), Errno>, StateId, FailureKind),
+) -> (Result<(), Errno>, FailureKind) {
     p.trace(&TraceEvent::Enter {
         cpu: at.cpu,
         target: at.target,
@@ -169,18 +234,12 @@ fn traced<P: Platform>(
         bringup: at.bringup,
         instance: at.instance,
         context: at.context,
+        rollback: at.rollback,
+        rule: at.rule,
     });
-    let (r, after) = f();
-    p.trace(&TraceEvent::Exit {
-        cpu: at.cpu,
-        state: after,
-        step: at.step,
-        bringup: at.bringup,
-        instance: at.instance,
-        result: r,
-        context: at.context,
-    });
-    r
+    let (r, after, kind) = f();
+    p.trace(&at.exit(after, r, kind));
+    (r, kind)
 }
 
 impl Builtin {
@@ -249,6 +308,47 @@ impl Core {
         }
     }
 
+    /// An injected failure fires for `state`'s callback on `cpu` (`node`: that instance).
+    #[cold]
+    fn injected<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+        state: StateId,
+        bringup: bool,
+        node: Option<InstanceId>,
+        errno: Errno,
+    ) {
+        let (rollback, rule) = self.call_rule(cpu, bringup);
+        let at = Site {
+            cpu,
+            target: self.cpus[cpu.index()].target,
+            step: state,
+            symbol: "",
+            bringup,
+            instance: node,
+            context: self.ctx,
+            rollback,
+            rule,
+        };
+        let platform = self
+            .table
+            .get(state)
+            .and_then(|s| s.callback(bringup))
+            .is_some_and(|cb| {
+                matches!(
+                    cb.body,
+                    Body::Builtin(Builtin::BringupCpu | Builtin::TakedownCpu | Builtin::KickAp)
+                )
+            });
+        let kind = if platform {
+            FailureKind::Platform
+        } else {
+            FailureKind::Injected
+        };
+        injected(p, &mut self.report, &at, errno, kind);
+    }
+
     /// Linux's `cpuhp_invoke_callback`. `node`: call only that instance (instance add/remove).
     /// `use_last`: a state transition on the hotplug thread, which records in `st.last` the
     /// instance that failed so the rollback can stop there; without it (the control side), a
@@ -299,6 +399,7 @@ impl Core {
             return None;
         };
         let (ctx, target) = (self.ctx, st.target);
+        let (rollback, rule) = self.call_rule(cpu, bringup);
         let at = Site {
             cpu,
             target,
@@ -307,14 +408,16 @@ impl Core {
             bringup,
             instance: None,
             context: ctx,
+            rollback,
+            rule,
         };
         let report = &mut self.report;
         let running = &mut self.plain_running;
-        let r = traced(p, at, || {
-            let r = if GUARDED {
+        let (r, kind) = traced(p, at, || {
+            let (r, kind) = if GUARDED {
                 match guarded(|| f(cpu)) {
-                    Ok(r) => r,
-                    Err(message) => report.panicked(p, &at, message, true),
+                    Ok(r) => (r, FailureKind::Callback),
+                    Err(message) => (report.panicked(p, &at, message, true), FailureKind::Panic),
                 }
             } else {
                 // Read only if `f` unwinds, by the catch in `run_plain_batch` (the lint does not
@@ -325,12 +428,12 @@ impl Core {
                 }
                 let r = f(cpu);
                 *running = None;
-                r
+                (r, FailureKind::Callback)
             };
-            (r, self.cpus[c].state)
+            (r, self.cpus[c].state, kind)
         });
         if let Err(e) = r {
-            self.report.fail(cpu, state, None, bringup, e);
+            self.report.fail(cpu, state, None, bringup, e, kind);
         }
         Some(r)
     }
@@ -423,6 +526,7 @@ impl Core {
             .get(state)
             .and_then(|s| s.callback(bringup))
             .map_or("", |cb| &cb.symbol);
+        let (rollback, rule) = self.call_rule(cpu, bringup);
         let at = Site {
             cpu,
             target: self.cpus[c].target,
@@ -431,18 +535,13 @@ impl Core {
             bringup,
             instance: None,
             context: self.ctx,
+            rollback,
+            rule,
         };
         let r = self.report.panicked(p, &at, panic_message(payload), true);
-        p.trace(&TraceEvent::Exit {
-            cpu,
-            state: self.cpus[c].state,
-            step: state,
-            bringup,
-            instance: None,
-            result: r,
-            context: at.context,
-        });
-        self.report.fail(cpu, state, None, bringup, Errno::EIO);
+        p.trace(&at.exit(self.cpus[c].state, r, FailureKind::Panic));
+        self.report
+            .fail(cpu, state, None, bringup, Errno::EIO, FailureKind::Panic);
     }
 
     /// Everything else: injected failures, builtins, infallible and multi-instance callbacks.
@@ -459,14 +558,7 @@ impl Core {
         let c = cpu.index();
         if self.cpus[c].fail == Some(state) && self.fail_applies(state, bringup) {
             self.cpus[c].fail = None;
-            p.trace(&TraceEvent::Injected {
-                cpu,
-                step: state,
-                bringup,
-                instance: node,
-                errno: Errno::EAGAIN,
-            });
-            self.report.fail(cpu, state, node, bringup, Errno::EAGAIN);
+            self.injected(p, cpu, state, bringup, node, Errno::EAGAIN);
             return Err(Errno::EAGAIN);
         }
         if !self.faults.is_empty() && self.fail_applies(state, bringup) {
@@ -474,14 +566,7 @@ impl Core {
             // A multi-instance state transition is checked per instance below.
             if !multi || node.is_some() {
                 if let Some(errno) = self.take_fault(state, cpu, bringup, node) {
-                    p.trace(&TraceEvent::Injected {
-                        cpu,
-                        step: state,
-                        bringup,
-                        instance: node,
-                        errno,
-                    });
-                    self.report.fail(cpu, state, node, bringup, errno);
+                    self.injected(p, cpu, state, bringup, node, errno);
                     return Err(errno);
                 }
             }
@@ -502,6 +587,7 @@ impl Core {
         }
         let ctx = self.ctx;
         let target = self.cpus[c].target;
+        let (rollback, rule) = self.call_rule(cpu, bringup);
         // A kernel callback that checks it runs on its CPU, run by the control side: it warns
         // (as it prints) and maybe refuses, inside its Enter/Exit pair.
         let foreign = match cb.body {
@@ -532,10 +618,12 @@ impl Core {
                 bringup,
                 instance: None,
                 context: ctx,
+                rollback,
+                rule,
             };
             let report = &mut self.report;
-            let r = traced(p, at, || {
-                let r = match foreign {
+            let (r, kind) = traced(p, at, || {
+                let (r, kind) = match foreign {
                     Some((warning, refuse)) => {
                         if let Some(warning) = warning {
                             p.trace(&TraceEvent::Warning {
@@ -544,18 +632,15 @@ impl Core {
                                 context: ctx,
                             });
                         }
-                        if refuse {
-                            Err(Errno::EPERM)
-                        } else {
-                            Ok(())
-                        }
+                        let r = if refuse { Err(Errno::EPERM) } else { Ok(()) };
+                        (r, FailureKind::Callback)
                     }
                     None => call(p, report, &at, &cb.body, None),
                 };
-                (r, self.cpus[c].state)
+                (r, self.cpus[c].state, kind)
             });
             if let Err(e) = r {
-                self.report.fail(cpu, state, None, bringup, e);
+                self.report.fail(cpu, state, None, bringup, e, kind);
             }
             return r;
         }
@@ -575,23 +660,40 @@ impl Core {
                 bringup,
                 instance: Some(node),
                 context: ctx,
+                rollback,
+                rule,
             };
             let report = &mut self.report;
-            let r = traced(p, at, || {
-                let r = match value {
+            let (r, kind) = traced(p, at, || {
+                let (r, kind) = match value {
                     Some(v) => call(p, report, &at, &cb.body, Some(v)),
-                    None => Err(Errno::ENOENT),
+                    None => (Err(Errno::ENOENT), FailureKind::Callback),
                 };
-                (r, self.cpus[c].state)
+                (r, self.cpus[c].state, kind)
             });
             if let Err(e) = r {
-                self.report.fail(cpu, state, Some(node), bringup, e);
+                self.report.fail(cpu, state, Some(node), bringup, e, kind);
             }
             return r;
         }
 
         // State transition: invoke on all instances, newest first.
         let last = if use_last { self.cpus[c].last } else { None };
+        let multi_rule = match rule {
+            Rule::Walk => Rule::MultiInstance,
+            other => other,
+        };
+        let site_of_injection = Site {
+            cpu,
+            target,
+            step: state,
+            symbol: &cb.symbol,
+            bringup,
+            instance: None,
+            context: ctx,
+            rollback,
+            rule: multi_rule,
+        };
         let mut done = 0;
         let mut failed = None;
         // As above: no fault fires for a callback that cannot fail by type.
@@ -604,14 +706,11 @@ impl Core {
                 .then(|| Self::fault_for(&mut self.faults, state, cpu, bringup, Some(inst.id)))
                 .flatten();
             if let Some(errno) = fault {
-                p.trace(&TraceEvent::Injected {
-                    cpu,
-                    step: state,
-                    bringup,
+                let at = Site {
                     instance: Some(inst.id),
-                    errno,
-                });
-                self.report.fail(cpu, state, Some(inst.id), bringup, errno);
+                    ..site_of_injection
+                };
+                injected(p, &mut self.report, &at, errno, FailureKind::Injected);
                 failed = Some((inst.id, errno));
                 break;
             }
@@ -623,14 +722,16 @@ impl Core {
                 bringup,
                 instance: Some(inst.id),
                 context: ctx,
+                rollback,
+                rule: multi_rule,
             };
             let report = &mut self.report;
-            let r = traced(p, at, || {
-                let r = call(p, report, &at, &cb.body, Some(&*inst.value));
-                (r, self.cpus[c].state)
+            let (r, kind) = traced(p, at, || {
+                let (r, kind) = call(p, report, &at, &cb.body, Some(&*inst.value));
+                (r, self.cpus[c].state, kind)
             });
             if let Err(e) = r {
-                self.report.fail(cpu, state, Some(inst.id), bringup, e);
+                self.report.fail(cpu, state, Some(inst.id), bringup, e, kind);
                 failed = Some((inst.id, e));
                 break;
             }
@@ -663,26 +764,29 @@ impl Core {
                 bringup: !bringup,
                 instance: Some(inst.id),
                 context: ctx,
+                rollback: true,
+                rule: Rule::MultiInstance,
             };
             let report = &mut self.report;
-            let r = traced(p, at, || {
-                let r = call(p, report, &at, &undo.body, Some(&*inst.value));
-                (r, self.cpus[c].state)
+            let (r, kind) = traced(p, at, || {
+                let (r, kind) = call(p, report, &at, &undo.body, Some(&*inst.value));
+                (r, self.cpus[c].state, kind)
             });
             if let Err(e) = r {
                 // The first failure is reported, with its panic message if it panicked.
                 let panic = self.report.take_panicking();
-                undo_failed.get_or_insert((e, panic));
+                undo_failed.get_or_insert((e, inst.id, kind, panic));
             }
         }
-        if let Some((errno, panic)) = undo_failed {
+        if let Some((errno, id, kind, panic)) = undo_failed {
             // "Rollback must not fail"
             let failure = Failure {
                 cpu,
                 state,
-                instance: None,
+                instance: Some(id),
                 bringup: !bringup,
                 errno,
+                kind,
             };
             self.report.rollback_fail(failure, panic);
             self.warn(p, Warning::InstanceRollbackFailed, cpu, true);
@@ -704,7 +808,8 @@ impl Core {
         let c = cpu.index();
         let ctx = self.ctx;
         let target = self.cpus[c].target;
-        let r = traced(
+        let (rollback, rule) = self.call_rule(cpu, bringup);
+        let (r, kind) = traced(
             p,
             Site {
                 cpu,
@@ -714,28 +819,44 @@ impl Core {
                 bringup,
                 instance: None,
                 context: ctx,
+                rollback,
+                rule,
             },
             || {
-                let r = match b {
-                    Builtin::BringupCpu => self.bringup_cpu(p, cpu),
-                    Builtin::TakedownCpu => self.takedown_cpu(p, cpu),
+                let (r, kind) = match b {
+                    Builtin::BringupCpu => match self.bringup_cpu(p, cpu) {
+                        Ok(()) => (Ok(()), FailureKind::Platform),
+                        Err((e, kind)) => (Err(e), kind),
+                    },
+                    Builtin::TakedownCpu => (self.takedown_cpu(p, cpu), FailureKind::Platform),
                     Builtin::Activate => {
                         self.active.set(cpu, true);
-                        Ok(())
+                        (Ok(()), FailureKind::Callback)
                     }
                     Builtin::Deactivate => {
                         self.active.set(cpu, false);
-                        Ok(())
+                        (Ok(()), FailureKind::Callback)
                     }
-                    Builtin::KickAp => p.kick_cpu(cpu),
-                    Builtin::Bridge(bridge) => self.run_bridge(p, cpu, bridge, bringup),
-                    Builtin::FinishCpu | Builtin::Noop | Builtin::OwnCpu(_) => Ok(()),
+                    Builtin::KickAp => (p.kick_cpu(cpu), FailureKind::Platform),
+                    Builtin::Bridge(bridge) => {
+                        let r = self.run_bridge(p, cpu, bridge, bringup);
+                        // A veto by panic is recorded as the panic (`Report::panicked`).
+                        let kind = if self.report.is_panicking() {
+                            FailureKind::Panic
+                        } else {
+                            FailureKind::Veto
+                        };
+                        (r, kind)
+                    }
+                    Builtin::FinishCpu | Builtin::Noop | Builtin::OwnCpu(_) => {
+                        (Ok(()), FailureKind::Callback)
+                    }
                 };
-                (r, self.cpus[c].state)
+                (r, self.cpus[c].state, kind)
             },
         );
         if let Err(e) = r {
-            self.report.fail(cpu, state, None, bringup, e);
+            self.report.fail(cpu, state, None, bringup, e, kind);
         }
         r
     }
@@ -989,27 +1110,37 @@ impl Core {
         let prev = self.cpus[c].state;
         let target = self.cpus[c].target;
         let ctx = self.ctx;
-        p.trace(&TraceEvent::Enter {
+        let bringup = self.cpus[c].bringup;
+        let (rollback, rule) = self.call_rule(cpu, bringup);
+        let at = Site {
             cpu,
             target,
             step: prev,
             symbol: "cpuhp_kick_ap_work",
-            bringup: self.cpus[c].bringup,
+            bringup,
             instance: None,
             context: ctx,
+            rollback,
+            rule,
+        };
+        p.trace(&TraceEvent::Enter {
+            cpu,
+            target,
+            step: prev,
+            symbol: at.symbol,
+            bringup,
+            instance: None,
+            context: ctx,
+            rollback,
+            rule,
         });
         let r = self.kick_ap(p, cpu, target);
         // A rollback on the hotplug thread flips the direction: the exit says where it ended.
-        let after = self.cpus[c].state;
-        p.trace(&TraceEvent::Exit {
-            cpu,
-            state: after,
-            step: prev,
+        let at = Site {
             bringup: self.cpus[c].bringup,
-            instance: None,
-            result: r,
-            context: ctx,
-        });
+            ..at
+        };
+        p.trace(&at.exit(self.cpus[c].state, r, FailureKind::Nested));
         r
     }
 
@@ -1094,24 +1225,33 @@ impl Core {
 
     /// `bringup_cpu` (the startup of `CPUHP_BRINGUP_CPU`): boot the CPU, wait for it to report
     /// online, then let its hotplug thread take it the rest of the way.
-    fn bringup_cpu<P: Platform>(&mut self, p: &P, cpu: CpuId) -> Result<(), Errno> {
+    /// Fails as the platform when the CPU did not boot (or may not run: SMT control), as
+    /// `Nested` when a callback on its hotplug thread failed.
+    fn bringup_cpu<P: Platform>(
+        &mut self,
+        p: &P,
+        cpu: CpuId,
+    ) -> Result<(), (Errno, FailureKind)> {
+        let platform = |e| (e, FailureKind::Platform);
         {
             let core = &mut *self;
-            p.start_cpu(cpu, &mut || core.ap_starting(p, cpu))?;
+            p.start_cpu(cpu, &mut || core.ap_starting(p, cpu))
+                .map_err(platform)?;
         }
         // bringup_wait_for_ap
         if !self.online.contains(cpu) {
             self.warn(p, Warning::ApNotOnline, cpu, true);
-            return Err(Errno::ECANCELED);
+            return Err(platform(Errno::ECANCELED));
         }
         if !self.smt_allowed(cpu) {
-            return Err(Errno::ECANCELED);
+            return Err(platform(Errno::ECANCELED));
         }
         let target = self.cpus[cpu.index()].target;
         if target <= self.layout.ap_online_idle {
             return Ok(());
         }
         self.kick_ap(p, cpu, target)
+            .map_err(|e| (e, FailureKind::Nested))
     }
 
     /// Runs on the booting CPU, interrupts off: `notify_cpu_starting`, then the CPU marks itself

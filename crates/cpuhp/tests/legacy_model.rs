@@ -386,8 +386,8 @@ struct Failed {
 }
 
 fn callback_error(errno: Errno, state: StateId, bringup: bool) -> Failed {
-    // The platform's own steps (kick 29, bring-up 30, takedown 61 on DEMO) failing is the
-    // platform failing.
+    // A failure injected at the platform's own steps (kick 29, bring-up 30, takedown 61 on DEMO)
+    // is how a platform failure is simulated.
     let platform = matches!(state.get(), 29 | 30 | 61);
     Failed {
         kind: if platform {

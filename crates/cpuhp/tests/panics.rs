@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use cpuhp::legacy::{CpuAction, CpuEvent, CpuNotifierBlock, LegacySlots};
 use cpuhp::preset::DEMO;
 use cpuhp::sim::Machine;
-use cpuhp::{
+use cpuhp::{FailureKind, 
     Callbacks, CpuId, Errno, Error, ErrorKind, Failure, Fault, Hotplug, Inline, InstanceId, Online,
     OnlineMulti, Prepare, PrepareMulti, Slot, Starting, StateId, Topology,
 };
@@ -247,6 +247,7 @@ fn failure(cpu: u32, state: StateId, instance: Option<InstanceId>, bringup: bool
         instance,
         bringup,
         errno: Errno::EIO,
+        kind: FailureKind::Panic,
     }
 }
 

@@ -250,7 +250,8 @@ impl Case {
 pub(crate) const INJECTED_PANIC: &str = "explore: injected panic";
 
 /// A run's events as they must be equal for a callback's panic and its `EIO` failure: the
-/// error's kind (`Panicked`, not `Callback`) and the panic's message in the failure aside.
+/// error's kind (`Panicked`, not `Callback`), the panic's message in the failure and the kinds
+/// of the failed calls (`panic`, not `callback` or `veto`) aside.
 fn comparable(events: &[Event]) -> Vec<Event> {
     let strip = |f: &Option<String>| {
         f.as_ref()
@@ -281,6 +282,13 @@ fn comparable(events: &[Event]) -> Vec<Event> {
                     rollback_failure: strip(rollback_failure),
                 },
             },
+            Event::Exit { failure, .. } => {
+                let mut e = e.clone();
+                if let (Event::Exit { failure: f, .. }, Some(_)) = (&mut e, failure) {
+                    *f = Some(cpuhp::FailureKind::Callback);
+                }
+                e
+            }
             other => other.clone(),
         })
         .collect()

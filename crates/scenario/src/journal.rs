@@ -5,8 +5,19 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use cpuhp::{Context, Errno, TraceEvent};
-use serde::Serialize;
+use cpuhp::{Context, Errno, FailureKind, Rule, TraceEvent};
+use serde::{Serialize, Serializer};
+
+fn rule_name<S: Serializer>(rule: &Rule, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rule.name())
+}
+
+fn failure_name<S: Serializer>(kind: &Option<FailureKind>, s: S) -> Result<S::Ok, S::Error> {
+    match kind {
+        Some(k) => s.serialize_some(k.name()),
+        None => s.serialize_none(),
+    }
+}
 
 /// One thing that happened during a run.
 ///
@@ -56,6 +67,11 @@ pub enum Event {
         instance: Option<String>,
         /// Where it runs: `control`, `cpu-thread` or `cpu-atomic`.
         context: &'static str,
+        /// The call undoes part of a failed operation.
+        rollback: bool,
+        /// The rule it runs under (its stable name in JSON).
+        #[serde(serialize_with = "rule_name")]
+        rule: Rule,
     },
     /// A callback returned (Linux's `cpuhp_exit`).
     Exit {
@@ -73,6 +89,14 @@ pub enum Event {
         ret: i32,
         /// Where it ran.
         context: &'static str,
+        /// The call undid part of a failed operation.
+        rollback: bool,
+        /// Its `Enter`'s rule, or — when it failed — the rule that decides what follows.
+        #[serde(serialize_with = "rule_name")]
+        rule: Rule,
+        /// What kind of failure it was, when it failed.
+        #[serde(serialize_with = "failure_name")]
+        failure: Option<FailureKind>,
     },
     /// An injected failure fired without calling the callback.
     Injected {
@@ -86,6 +110,11 @@ pub enum Event {
         instance: Option<String>,
         /// The negative errno returned.
         ret: i32,
+        /// It hit a call that would have undone part of a failed operation.
+        rollback: bool,
+        /// The rule that decides what follows.
+        #[serde(serialize_with = "rule_name")]
+        rule: Rule,
     },
     /// A legacy CPU notifier was called.
     Notify {
@@ -519,6 +548,8 @@ impl Journal {
                     step,
                     bringup,
                     context,
+                    rollback,
+                    rule,
                     ..
                 } => {
                     self.platform_call(step.get(), cpu.0, bringup, false);
@@ -530,6 +561,8 @@ impl Journal {
                         bringup,
                         instance: None,
                         context: ctx(context),
+                        rollback,
+                        rule,
                     });
                 }
                 TraceEvent::Injected {
@@ -565,6 +598,8 @@ impl Journal {
                 bringup,
                 instance,
                 context,
+                rollback,
+                rule,
             } => Event::Enter {
                 cpu: cpu.0,
                 target: target.get(),
@@ -573,6 +608,8 @@ impl Journal {
                 bringup,
                 instance: inst(instance),
                 context: ctx(context),
+                rollback,
+                rule,
             },
             TraceEvent::Exit {
                 cpu,
@@ -582,6 +619,9 @@ impl Journal {
                 instance,
                 result,
                 context,
+                rollback,
+                rule,
+                failure,
             } => Event::Exit {
                 cpu: cpu.0,
                 state: state.get(),
@@ -590,6 +630,9 @@ impl Journal {
                 instance: inst(instance),
                 ret: result.map_or_else(Errno::to_neg, |()| 0),
                 context: ctx(context),
+                rollback,
+                rule,
+                failure,
             },
             TraceEvent::Injected {
                 cpu,
@@ -597,12 +640,16 @@ impl Journal {
                 bringup,
                 instance,
                 errno,
+                rollback,
+                rule,
             } => Event::Injected {
                 cpu: cpu.0,
                 step: step.get(),
                 bringup,
                 instance: inst(instance),
                 ret: errno.to_neg(),
+                rollback,
+                rule,
             },
             TraceEvent::Warning { warning, cpu, .. } => {
                 if warning.leaves_cpu_undefined() {

@@ -533,7 +533,17 @@ fn fitted_and_wide_timelines_show_the_same_rows() {
         let wide = render_with(&rec, s, Format::Timeline, false, Width::Wide);
         for columns in [60, 80, 100] {
             let fitted = render_with(&rec, s, Format::Timeline, false, Width::Columns(columns));
-            assert_eq!(rows(&fitted), rows(&wide));
+            // A name too long for a narrow layout is cut with `…`.
+            let (f, w) = (rows(&fitted), rows(&wide));
+            assert_eq!(f.len(), w.len(), "{fitted}");
+            for (f, w) in f.iter().zip(&w) {
+                assert_eq!((&f.0, &f.1), (&w.0, &w.1));
+                let cut = f.2.strip_suffix('…').unwrap_or(&f.2);
+                assert!(w.2.starts_with(cut) && (cut == w.2 || cut.len() < w.2.len()), "{f:?} {w:?}");
+            }
+            if columns >= 80 {
+                assert_eq!(f, w, "at {columns} columns every name fits");
+            }
             assert!(!rows(&wide).is_empty());
             assert!(
                 fitted.lines().all(|l| l.chars().count() <= columns),
@@ -555,38 +565,79 @@ fn the_seed_at_80_columns() {
     let lines: Vec<&str> = text.lines().collect();
     let at = lines
         .iter()
-        .position(|l| *l == "           •   c: CPU_UP_PREPARE 2     ENOMEM 7 seed")
+        .position(|l| *l == "           •   c: CPU_UP_PREPARE 2     ENOMEM robust-call")
         .unwrap();
     assert_eq!(
         lines[at - 3..at + 5],
         [
-            "  ctl    9 ↑ notify_prepare            ENOMEM 12 veto",
-            "           •   a: CPU_UP_PREPARE 2     ok     7",
-            "           •   b: CPU_UP_PREPARE 2     ok     7",
-            "           •   c: CPU_UP_PREPARE 2     ENOMEM 7 seed",
-            "           •   a: CPU_UP_CANCELED 2    ok     7 undo",
-            "           •   b: CPU_UP_CANCELED 2    ok     7 undo",
+            "  ctl    9 ↑ notify_prepare            ENOMEM startup-failure veto",
+            "           •   a: CPU_UP_PREPARE 2     ok     legacy-up",
+            "           •   b: CPU_UP_PREPARE 2     ok     legacy-up",
+            "           •   c: CPU_UP_PREPARE 2     ENOMEM robust-call",
+            "           •   a: CPU_UP_CANCELED 2    ok     legacy-up undo",
+            "           •   b: CPU_UP_CANCELED 2    ok     legacy-up undo",
             "  ⇒ failed with ENOMEM: startup of state 9 (notify:prepare) on CPU 2 failed:",
             "    ENOMEM; every CPU is where it began",
         ]
     );
+    // A veto of CPU_DOWN_PREPARE is a failed teardown: the states above come back (it was once
+    // mislabelled as a startup failure that "gets no teardown").
+    let at = lines
+        .iter()
+        .position(|l| l.contains("notify_down_prepare     EBUSY"))
+        .unwrap();
+    assert_eq!(
+        lines[at..at + 7],
+        [
+            "  cpu3  69 ↓   notify_down_prepare     EBUSY  teardown-failure veto",
+            "           •     a: CPU_DOWN_PREPARE 3 ok     legacy-down",
+            "           •     b: CPU_DOWN_PREPARE 3 ok     legacy-down",
+            "           •     c: CPU_DOWN_PREPARE 3 EBUSY  robust-call",
+            "           •     a: CPU_DOWN_FAILED 3  ok     legacy-down undo",
+            "           •     b: CPU_DOWN_FAILED 3  ok     legacy-down undo",
+            "  cpu3  98 ↑   sched_cpu_activate      ok     teardown-failure redo",
+        ]
+    );
     let legend = &text[text.find("\nlegend\n").unwrap()..];
     assert!(legend.contains("\n  where: ctl = the control CPU, cpuN = CPU N's hotplug thread,\n    irqN = CPU N with interrupts off\n"));
-    assert!(legend.contains("\n  7 seed    rule 7, the seed: a veto of CPU_UP_PREPARE sends CPU_UP_CANCELED to\n            the notifiers called before it only\n"));
+    assert!(legend.contains("\n  robust-call            the seed: a veto of CPU_UP_PREPARE or CPU_DOWN_PREPARE\n                         sends the undo event to the notifiers called before it\n                         only\n"));
     assert!(legend.contains("(0 is offline, 99 online;"));
     let keys: Vec<&str> = legend
         .lines()
-        .skip(7)
-        .filter(|l| !l.starts_with("            "))
-        .map(|l| l[2..11].trim_end())
+        .skip(8)
+        .filter(|l| !l.starts_with("          "))
+        .map(|l| l[2..25].trim_end())
         .collect();
     assert_eq!(
         keys,
         [
-            "7", "7 seed", "7 undo", "8", "8 seed", "8 undo", "8 irq", "8 dead", "8 post", "11",
-            "11 kick", "11 stop", "11 sched", "11 chain", "12 veto", "13 redo", "inner"
+            "legacy-up",
+            "robust-call",
+            "legacy-up undo",
+            "legacy-down",
+            "legacy-down undo",
+            "legacy-down irq",
+            "legacy-down dead",
+            "legacy-down post",
+            "walk",
+            "walk kick",
+            "walk stop",
+            "walk sched",
+            "legacy-bridge",
+            "startup-failure veto",
+            "teardown-failure redo",
+            "teardown-failure veto",
+            "nested"
         ]
     );
+    // Every key names a rule of docs/rules.md (or the kind of failure `nested`).
+    for key in keys {
+        let name = key.split(' ').next().unwrap();
+        assert!(
+            name == "nested" || cpuhp::Rule::from_name(name).is_some(),
+            "{key}"
+        );
+    }
 }
 
 /// Long names are cut with `…` rather than pushing the line past its width; the legend gives the
@@ -747,7 +798,7 @@ fn a_cpu_that_fails_to_boot_cancels_every_notifier_that_said_ok() {
     }
     let text = timeline80(&s);
     assert!(text.contains(
-        "\n  plat  30 ✗ CPU 2 fails to boot       EIO fault\n  ctl   10 ↓ mydrv:prepare             ok  12 undo\n"
+        "\n  plat  30 ✗ CPU 2 fails to boot       EIO injected-failure\n  ctl   10 ↓ mydrv:prepare             ok  startup-failure undo\n"
     ), "{text}");
     assert!(
         text.contains(
@@ -826,11 +877,11 @@ fn notify_stop_ends_the_walk_and_the_cpu_comes_up() {
         assert_eq!(rec.final_states, [99, 99]);
     }
     let text = timeline80(&s);
-    assert!(text.contains("\n           •   b: CPU_UP_PREPARE 1     stop end\n  ctl   29 ↑ cpuhp_kick_ap_alive       ok   11 alive\n"), "{text}");
+    assert!(text.contains("\n           •   b: CPU_UP_PREPARE 1     stop chain-stop\n  ctl   29 ↑ cpuhp_kick_ap_alive       ok   walk alive\n"), "{text}");
     assert!(text.contains("\n  ⇒ ok: CPU 1: 0 → 99\n"));
     assert!(
         text.contains(
-            "\n  end       the notifier answered with the stop bit (NOTIFY_STOP): the walk ends\n"
+            "\n  chain-stop        the notifier answered with the stop bit (NOTIFY_STOP): the\n"
         ),
         "{text}"
     );

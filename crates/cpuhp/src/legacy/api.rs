@@ -275,7 +275,7 @@ impl<P: Platform> Hotplug<P> {
                 if let Some(m) = panic {
                     report.set_panicking(m);
                 }
-                report.fail(cpu, prepare, None, true, errno);
+                report.fail(cpu, prepare, None, true, errno, crate::FailureKind::Veto);
                 return Err(Error::with_errno(ErrorKind::Callback, errno).with_report(report));
             }
             let _ = solo.notify(CpuAction::new(CpuEvent::Online), &cpu);
@@ -308,6 +308,12 @@ impl<P: Platform> Hotplug<P> {
                 bringup,
                 instance: None,
                 context: Context::Control,
+                rollback: false,
+                rule: if bringup {
+                    crate::Rule::LegacyUp
+                } else {
+                    crate::Rule::LegacyDown
+                },
             };
             let _ = core.report.panicked(p, &at, message, false);
         }

@@ -325,6 +325,7 @@ impl Core {
             Bridge::Starting => legacy.slots.starting,
             Bridge::Online => legacy.slots.online,
         };
+        let (rollback, rule) = self.call_rule(cpu, bringup);
         let at = Site {
             cpu,
             target: self.cpus[cpu.index()].target,
@@ -333,6 +334,8 @@ impl Core {
             bringup,
             instance: None,
             context: self.ctx,
+            rollback,
+            rule,
         };
         // The panics of events that cannot fail (the undo of a veto included): reported.
         for message in legacy.caught.take() {
@@ -435,6 +438,8 @@ impl Core {
             bringup: false,
             instance: None,
             context: Context::Control,
+            rollback: false,
+            rule: crate::Rule::LegacyDown,
         };
         for message in legacy.caught.take() {
             let _ = self.report.panicked(p, &at, message, false);

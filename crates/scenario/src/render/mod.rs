@@ -48,7 +48,7 @@ impl Format {
 /// assert!(fitted.lines().all(|l| l.chars().count() <= 80));
 /// assert!(fitted.contains("legend"));
 /// let wide = render_with(&rec, &s, Format::Timeline, false, Width::Wide);
-/// assert!(wide.contains("rule 11 · the scheduler stops using the CPU"));
+/// assert!(wide.contains("walk · the scheduler stops using the CPU"));
 /// # Ok::<(), cpuhp_scenario::ParseError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,6 +11,8 @@ use std::fmt::Write;
 
 use anstyle::{AnsiColor, Effects, Style};
 
+use cpuhp::{FailureKind, Rule};
+
 use crate::journal::{Event, Outcome};
 use crate::run::Record;
 use crate::scenario::Scenario;
@@ -139,173 +141,236 @@ fn why(key: &'static str, wide: impl Into<String>) -> Why {
     }
 }
 
-/// The legend of the fitted layout: every rule key, in the order the legend lists them.
-const RULES: &[(&str, &str)] = &[
-    ("7", "rule 7: CPU_UP_PREPARE; a notifier may veto it"),
+/// The legend of the fitted layout: every key, in the order the legend lists them. A key is a
+/// rule's stable name (docs/rules.md), sometimes with a word saying which part of it applied.
+const KEYS: &[(&str, &str)] = &[
+    ("legacy-up", "CPU_UP_PREPARE; a notifier may veto it"),
     (
-        "7 seed",
-        "rule 7, the seed: a veto of CPU_UP_PREPARE sends CPU_UP_CANCELED to the notifiers \
-         called before it only",
+        "robust-call",
+        "the seed: a veto of CPU_UP_PREPARE or CPU_DOWN_PREPARE sends the undo \
+         event to the notifiers called before it only",
     ),
     (
-        "7 undo",
-        "rule 7: CPU_UP_CANCELED, only to the notifiers that said OK",
+        "legacy-up undo",
+        "CPU_UP_CANCELED, only to the notifiers that said OK",
     ),
     (
-        "7 irq",
-        "rule 7: CPU_STARTING, on the new CPU with interrupts off; cannot fail",
+        "legacy-up irq",
+        "CPU_STARTING, on the new CPU with interrupts off; cannot fail",
     ),
-    ("7 up", "rule 7: CPU_ONLINE: the CPU is up"),
-    ("8", "rule 8: CPU_DOWN_PREPARE; a notifier may veto it"),
+    ("legacy-up online", "CPU_ONLINE: the CPU is up"),
     (
-        "8 seed",
-        "rule 8, the seed: a veto of CPU_DOWN_PREPARE sends CPU_DOWN_FAILED to the notifiers \
-         called before it only",
+        "legacy-down",
+        "CPU_DOWN_PREPARE; a notifier may veto it",
     ),
     (
-        "8 undo",
-        "rule 8: CPU_DOWN_FAILED, only to the notifiers that said OK",
+        "legacy-down undo",
+        "CPU_DOWN_FAILED, only to the notifiers that said OK",
     ),
     (
-        "8 irq",
-        "rule 8: CPU_DYING, on the dying CPU with interrupts off; cannot fail",
+        "legacy-down irq",
+        "CPU_DYING, on the dying CPU with interrupts off; cannot fail",
     ),
-    ("8 dead", "rule 8: CPU_DEAD; cannot fail"),
+    ("legacy-down dead", "CPU_DEAD; cannot fail"),
     (
-        "8 post",
-        "rule 8: CPU_POST_DEAD, after the hotplug lock is released",
-    ),
-    (
-        "11",
-        "rule 11: a walk calls the startups in ascending state order, the teardowns descending",
+        "legacy-down post",
+        "CPU_POST_DEAD, after the hotplug lock is released",
     ),
     (
-        "11 boot",
-        "rule 11: bringup_cpu boots the CPU, waits for it and hands it on",
+        "legacy-down noveto",
+        "heard while a failed bring-up is undone: a veto cannot stop the undo",
     ),
     (
-        "11 alive",
-        "rule 11: cpuhp_kick_ap_alive kicks the CPU, which boots meanwhile",
+        "chain-stop",
+        "the notifier answered with the stop bit (NOTIFY_STOP): the walk ends there, \
+         without a failure; the notifiers after it do not hear the event",
     ),
     (
-        "11 kick",
-        "rule 11: cpuhp_kick_ap_work hands the ONLINE section to the CPU's hotplug thread",
+        "walk",
+        "a transition calls the startups in ascending state order, the teardowns descending",
     ),
     (
-        "11 stop",
-        "rule 11: takedown_cpu stops the CPU (stop_machine)",
+        "walk boot",
+        "bringup_cpu boots the CPU, waits for it and hands it on",
     ),
     (
-        "11 sched",
-        "rule 11: the scheduler starts (activate) or stops (deactivate) using the CPU",
+        "walk alive",
+        "cpuhp_kick_ap_alive kicks the CPU, which boots meanwhile",
     ),
     (
-        "11 chain",
-        "rule 11: a bridge state; it calls the legacy notifier chain",
+        "walk kick",
+        "cpuhp_kick_ap_work hands the ONLINE section to the CPU's hotplug thread",
+    ),
+    ("walk stop", "takedown_cpu stops the CPU (stop_machine)"),
+    (
+        "walk sched",
+        "the scheduler starts (activate) or stops (deactivate) using the CPU",
     ),
     (
-        "12",
-        "rule 12: a failed startup gets no teardown; what succeeded is undone",
-    ),
-    ("12 undo", "rule 12: undoing a failed bring-up, descending"),
-    (
-        "12 veto",
-        "rule 12: the notifier chain vetoed; this state gets no teardown",
+        "legacy-bridge",
+        "a bridge state; it calls the legacy notifier chain",
     ),
     (
-        "12 noveto",
-        "rule 12: undoing a bring-up; a notifier's veto cannot stop it",
+        "startup-failure",
+        "a failed startup gets no teardown; what succeeded is undone",
     ),
     (
-        "13",
-        "rule 13: a failed teardown: it and the states below stay up; the ones above come back",
+        "startup-failure undo",
+        "undoing a failed bring-up, descending",
     ),
     (
-        "13 redo",
-        "rule 13: undoing a failed tear-down: startups again, ascending",
+        "startup-failure veto",
+        "the notifier chain vetoed CPU_UP_PREPARE; this state gets no teardown",
     ),
     (
-        "14",
-        "rule 14: a failure during a rollback: no second reversal; reported",
+        "teardown-failure",
+        "a failed teardown: it and the states below stay up; the ones above \
+         come back",
     ),
     (
-        "15",
-        "rule 15: a multi-instance state calls its instances newest first",
+        "teardown-failure redo",
+        "undoing a failed tear-down: startups again, ascending",
     ),
     (
-        "16",
-        "rule 16: installing a state or an instance runs its startup on each CPU that reached \
+        "teardown-failure veto",
+        "the notifier chain vetoed CPU_DOWN_PREPARE: this state and the ones \
+         below stay up; the ones above come back",
+    ),
+    (
+        "rollback-failure",
+        "a failure while undoing: no second reversal; reported",
+    ),
+    (
+        "multi-instance",
+        "a multi-instance state calls its instances newest first",
+    ),
+    (
+        "multi-instance undo",
+        "the instances before the failed one are undone; it is not",
+    ),
+    (
+        "install",
+        "installing a state or an instance runs its startup on each CPU that reached \
          it, ascending",
     ),
-    ("16 fail", "rule 16: the install fails; nothing of it stays"),
-    ("16 undo", "rule 16: undone on the CPUs before the failure"),
+    ("install fail", "the install fails; nothing of it stays"),
     (
-        "end",
-        "the notifier answered with the stop bit (NOTIFY_STOP): the walk ends there, without a \
-         failure; the notifiers after it do not hear the event",
+        "install undo",
+        "undone on the CPUs before the failure",
     ),
     (
-        "inner",
+        "remove",
+        "removing a state or an instance runs its teardown on each CPU that reached it",
+    ),
+    (
+        "remove fail",
+        "the removal fails; the state or instance stays",
+    ),
+    (
+        "remove redo",
+        "brought back on the CPUs before the failure",
+    ),
+    (
+        "callback-panic",
+        "the callback panicked: it failed with EIO, undone like any failure",
+    ),
+    (
+        "nested",
         "passes on the failure of a callback that ran inside it",
     ),
-    ("fault", "a platform failure, injected"),
+    (
+        "injected-failure",
+        "a platform failure, injected: the step fails without running",
+    ),
 ];
 
-/// Why a notifier event happened, by the legacy rules 7–9.
-fn notifier_rule(action: &str, ret: i32) -> Option<Why> {
-    let base = action.trim_end_matches("_FROZEN");
-    Some(match (base, ret != 0) {
-        ("CPU_UP_PREPARE", true) => why(
-            "7 seed",
-            "rule 7, the seed: veto → CPU_UP_CANCELED to the notifiers before it only",
-        ),
-        ("CPU_UP_PREPARE", false) => why("7", "rule 7: may veto"),
-        ("CPU_DOWN_PREPARE", true) => why(
-            "8 seed",
-            "rule 8, the seed: veto → CPU_DOWN_FAILED to the notifiers before it only",
-        ),
-        ("CPU_DOWN_PREPARE", false) => why("8", "rule 8: may veto"),
-        ("CPU_UP_CANCELED", _) => why("7 undo", "rule 7: undo, only for those that said OK"),
-        ("CPU_DOWN_FAILED", _) => why("8 undo", "rule 8: undo, only for those that said OK"),
-        ("CPU_STARTING", _) => why(
-            "7 irq",
-            "rule 7: on the new CPU, interrupts off; cannot fail",
-        ),
-        ("CPU_DYING", _) => why(
-            "8 irq",
-            "rule 8: on the dying CPU, interrupts off; cannot fail",
-        ),
-        ("CPU_ONLINE", _) => why("7 up", "rule 7: the CPU is up"),
-        ("CPU_DEAD", _) => why("8 dead", "rule 8: cannot fail"),
-        ("CPU_POST_DEAD", _) => why("8 post", "rule 8: after the hotplug lock is released"),
-        _ => return None,
-    })
+/// The legend's text of a key.
+fn key_text(key: &'static str) -> &'static str {
+    KEYS.iter()
+        .find(|(k, _)| *k == key)
+        .map_or("", |(_, text)| *text)
 }
 
-/// What a core state's callback does, for the reader.
+/// A key with its legend text (`wide` layout: spelled out on the line, after the key).
+fn keyed(key: &'static str) -> Why {
+    why(key, format!("{key}: {}", key_text(key)))
+}
+
+/// Why a notifier event happened: its event, by the legacy rules. `undoing`: the bridge state
+/// that sent it undoes a failed bring-up.
+fn notifier_rule(action: &str, ret: i32, undoing: bool) -> Option<Why> {
+    let base = action.trim_end_matches("_FROZEN");
+    let key = match (base, ret != 0) {
+        ("CPU_UP_PREPARE" | "CPU_DOWN_PREPARE", true) if !undoing => "robust-call",
+        ("CPU_UP_PREPARE", _) => "legacy-up",
+        ("CPU_DOWN_PREPARE", _) if undoing => "legacy-down noveto",
+        ("CPU_DOWN_PREPARE", _) => "legacy-down",
+        ("CPU_UP_CANCELED", _) => "legacy-up undo",
+        ("CPU_DOWN_FAILED", _) => "legacy-down undo",
+        ("CPU_STARTING", _) => "legacy-up irq",
+        ("CPU_DYING", _) => "legacy-down irq",
+        ("CPU_ONLINE", _) => "legacy-up online",
+        ("CPU_DEAD", _) => "legacy-down dead",
+        ("CPU_POST_DEAD", _) => "legacy-down post",
+        _ => return None,
+    };
+    Some(keyed(key))
+}
+
+/// What a core state's callback does, for the reader (a call under `walk`).
 fn builtin_note(symbol: &str, cpu: u32) -> Option<Why> {
     let (key, note) = match symbol {
         "bringup_cpu" => (
-            "11 boot",
+            "walk boot",
             format!("boots CPU {cpu}, waits for it, hands it on"),
         ),
         "cpuhp_kick_ap_work" => (
-            "11 kick",
+            "walk kick",
             format!("CPU {cpu}'s hotplug thread walks its ONLINE section"),
         ),
-        "cpuhp_kick_ap_alive" => ("11 alive", format!("kicks CPU {cpu} (it boots meanwhile)")),
-        "takedown_cpu" => ("11 stop", format!("stops CPU {cpu} (stop_machine)")),
-        "sched_cpu_activate" => ("11 sched", "the scheduler uses the CPU".into()),
-        "sched_cpu_deactivate" => ("11 sched", "the scheduler stops using the CPU".into()),
+        "cpuhp_kick_ap_alive" => ("walk alive", format!("kicks CPU {cpu} (it boots meanwhile)")),
+        "takedown_cpu" => ("walk stop", format!("stops CPU {cpu} (stop_machine)")),
+        "sched_cpu_activate" => ("walk sched", "the scheduler uses the CPU".into()),
+        "sched_cpu_deactivate" => ("walk sched", "the scheduler stops using the CPU".into()),
         "notify_prepare"
         | "notify_dead"
         | "notify_starting"
         | "notify_dying"
         | "notify_online"
-        | "notify_down_prepare" => ("11 chain", "legacy notifier chain".into()),
+        | "notify_down_prepare" => return Some(keyed("legacy-bridge")),
         _ => return None,
     };
-    Some(why(key, format!("rule 11 · {note}")))
+    Some(why(key, format!("walk · {note}")))
+}
+
+/// The key of a callback's line, from the facts the engine traced: its `Enter`'s rollback flag
+/// and rule, and — when it failed — its `Exit`'s rule and kind of failure.
+fn call_rule(rollback: bool, rule: Rule, failed: Option<(Rule, Option<FailureKind>)>) -> &'static str {
+    if let Some((rule, kind)) = failed {
+        return match (kind, rule) {
+            (Some(FailureKind::Nested), _) => "nested",
+            (Some(FailureKind::Panic), _) => "callback-panic",
+            (_, Rule::RollbackFailure) => "rollback-failure",
+            (Some(FailureKind::Veto), Rule::StartupFailure) => "startup-failure veto",
+            (Some(FailureKind::Veto), Rule::TeardownFailure) => "teardown-failure veto",
+            (_, Rule::StartupFailure) => "startup-failure",
+            (_, Rule::TeardownFailure) => "teardown-failure",
+            (_, Rule::Install) => "install fail",
+            (_, Rule::Remove) => "remove fail",
+            _ => "walk",
+        };
+    }
+    match (rollback, rule) {
+        (true, Rule::StartupFailure) => "startup-failure undo",
+        (true, Rule::TeardownFailure) => "teardown-failure redo",
+        (true, Rule::MultiInstance) => "multi-instance undo",
+        (true, Rule::Install) => "install undo",
+        (true, Rule::Remove) => "remove redo",
+        (_, Rule::MultiInstance) => "multi-instance",
+        (_, Rule::Install) => "install",
+        (_, Rule::Remove) => "remove",
+        _ => "walk",
+    }
 }
 
 /// A piece of text, painted or not.
@@ -512,7 +577,10 @@ fn fitted(
         preset.name
     );
     let _ = writeln!(out, "{}", wrap(2, &step));
-    for (key, text) in RULES.iter().filter(|(k, _)| keys.contains(k)) {
+    let rules = "why: a rule of docs/rules.md by its name (`cpuhp rules` prints them), with the \
+                 part of it that applied";
+    let _ = writeln!(out, "{}", wrap(2, rules));
+    for (key, text) in KEYS.iter().filter(|(k, _)| keys.contains(k)) {
         let first = format!("  {}  ", p.paint(RULE, &format!("{key:<key_w$}")));
         let rest = " ".repeat(2 + key_w + 2);
         let opts = textwrap::Options::new(columns)
@@ -580,12 +648,8 @@ fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
         } else {
             format!("── {what}")
         }));
-        let install = !op
-            || ["add-instance ", "remove-instance ", "remove-state "]
-                .iter()
-                .any(|w| what.starts_with(w));
         let kick = s.machine.preset.preset().layout.bp_kick_ap.map(|k| k.get());
-        step_lines(&mut out, body, !install, kick);
+        step_lines(&mut out, body, kick);
         // The result, and where the CPUs stand.
         let moved: Vec<String> = match (before(rec, *index), rec.states_after.get(*index)) {
             (Some(b), Some(a)) => b
@@ -638,7 +702,8 @@ fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
                         vec![
                             styled(FAIL, "⇒"),
                             plain(format!(
-                                " rolling back, {r}: the machine is left as it stands (rule 14)"
+                                " rolling back, {r}: the machine is left as it stands \
+                                 (rollback-failure)"
                             )),
                         ],
                     ));
@@ -738,7 +803,7 @@ fn result_of(ret: i32, rollback: bool) -> (String, Style) {
     (errno_name(ret), style)
 }
 
-fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) {
+fn step_lines(out: &mut Vec<Line>, body: &[Event], kick: Option<u32>) {
     // Each callback is printed where it begins, with the result of its matching exit, so that
     // what runs inside it (the hotplug thread's walk inside `cpuhp_kick_ap_work`, the notifiers
     // inside a bridge) follows it, indented.
@@ -755,9 +820,8 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) 
             _ => {}
         }
     }
-    // Per CPU: the direction the operation walks, and whether a failure turned it around.
-    let mut forward: BTreeMap<u32, bool> = BTreeMap::new();
-    let mut failed: BTreeMap<u32, bool> = BTreeMap::new();
+    // The open calls' rollback flags: a notifier's event is heard inside its bridge's call.
+    let mut open: Vec<bool> = Vec::new();
     let mut depth = 0usize;
     for (i, e) in body.iter().enumerate() {
         let indent = "  ".repeat(depth);
@@ -769,80 +833,32 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) 
                 bringup,
                 instance,
                 context,
+                rollback,
+                rule,
                 ..
             } => {
-                let ret = match exit_of.get(&i).map(|&x| &body[x]) {
-                    Some(Event::Exit { ret, .. }) => *ret,
-                    _ => 0,
+                let exit = exit_of.get(&i).map(|&x| &body[x]);
+                let (ret, failed) = match exit {
+                    Some(Event::Exit {
+                        ret, rule, failure, ..
+                    }) if *ret != 0 => (*ret, Some((*rule, *failure))),
+                    _ => (0, None),
                 };
                 let nested = exit_of.get(&i).is_some_and(|&x| x > i + 1);
                 if nested {
                     depth += 1;
+                    open.push(*rollback);
                 }
-                // A transition turns around per CPU; an install (rule 16) across CPUs.
-                let key = if op { *cpu } else { u32::MAX };
-                let fwd = *forward.entry(key).or_insert(*bringup);
-                let after_failure = failed.get(&key).copied().unwrap_or(false);
-                let rollback = after_failure && *bringup != fwd;
-                let rule = if !op {
-                    if rollback {
-                        why("16 undo", "rule 16: undone on the CPUs before the failure")
-                    } else if ret != 0 {
-                        why("16 fail", "rule 16: the install fails; nothing stays")
-                    } else {
-                        why(
-                            "16",
-                            "rule 16: on each CPU that reached the state, ascending",
-                        )
-                    }
-                } else if ret != 0 && nested && symbol.starts_with("notify_") {
-                    why(
-                        "12 veto",
-                        "rule 12: the chain vetoed; this state gets no teardown",
-                    )
-                } else if ret != 0 && nested {
-                    why("inner", "passes on the failure of a callback inside it")
-                } else if ret != 0 {
-                    if rollback {
-                        why(
-                            "14",
-                            "rule 14: a failure during rollback: no second reversal, reported",
-                        )
-                    } else if *bringup {
-                        why(
-                            "12",
-                            "rule 12: it gets no teardown; what succeeded is undone",
-                        )
-                    } else {
-                        why(
-                            "13",
-                            "rule 13: it and the states below stay up; the ones above come back",
-                        )
-                    }
-                } else if rollback {
-                    if fwd {
-                        why("12 undo", "rule 12: undo, descending")
-                    } else {
-                        why("13 redo", "rule 13: startup again, ascending")
-                    }
-                } else if instance.is_some() {
-                    why("15", "rule 15: instances newest first")
-                } else if let Some(note) = builtin_note(symbol, *cpu) {
-                    note
-                } else if *bringup {
-                    why("11", "rule 11: startups ascending")
-                } else {
-                    why("11", "rule 11: teardowns descending")
+                let key = call_rule(*rollback, *rule, failed);
+                let rule = match builtin_note(symbol, *cpu) {
+                    Some(note) if key == "walk" => note,
+                    _ => keyed(key),
                 };
-                if ret != 0 && !nested {
-                    // A failure turns this CPU's walk around from here on.
-                    failed.insert(key, true);
-                }
                 let mut what = format!("{indent}{symbol}");
                 if let Some(inst) = instance {
                     what.push_str(&format!(" [{inst}]"));
                 }
-                let (result, style) = result_of(ret, rollback);
+                let (result, style) = result_of(ret, *rollback);
                 out.push(Line::Row(Row {
                     place: Place::of(context, *cpu),
                     step: Some(*step),
@@ -856,6 +872,7 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) 
             Event::Exit { .. } => {
                 if i > 0 && !matches!(body[i - 1], Event::Enter { .. }) {
                     depth = depth.saturating_sub(1);
+                    open.pop();
                 }
             }
             Event::Notify {
@@ -865,27 +882,15 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) 
                 ret,
                 stop,
             } => {
-                let vetoed_before = failed.get(cpu).copied().unwrap_or(false);
-                if *ret != 0 {
-                    failed.insert(*cpu, true);
-                }
+                let undoing = open.last().copied().unwrap_or(false);
                 let (mut result, mut style) = result_of(*ret, false);
                 if *stop && *ret == 0 {
                     (result, style) = ("stop".into(), NOTE);
                 }
                 let rule = if *stop && *ret == 0 {
-                    Some(why(
-                        "end",
-                        "NOTIFY_STOP: the walk ends here, not a failure; the notifiers after it \
-                         do not hear this event",
-                    ))
-                } else if vetoed_before && action.starts_with("CPU_DOWN_PREPARE") {
-                    Some(why(
-                        "12 noveto",
-                        "rule 12: undoing a bring-up, a veto cannot stop it",
-                    ))
+                    Some(keyed("chain-stop"))
                 } else {
-                    notifier_rule(action, *ret)
+                    notifier_rule(action, *ret, undoing)
                 };
                 out.push(Line::Row(Row {
                     place: Place::None,
@@ -904,8 +909,6 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) 
                 ret,
                 ..
             } => {
-                failed.insert(*cpu, true);
-                forward.entry(*cpu).or_insert(*bringup);
                 // The words of a scenario's [[fault]]: boot, kick, stop.
                 let what = if *bringup && Some(*step) == kick {
                     format!("{indent}the kick of CPU {cpu} fails")
@@ -921,7 +924,7 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) 
                     what,
                     result: errno_name(*ret),
                     style: FAIL,
-                    why: Some(why("fault", "injected failure")),
+                    why: Some(keyed("injected-failure")),
                 }));
             }
             Event::Warning { cpu, function } => {
@@ -930,7 +933,7 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) 
                     vec![styled(
                         FAIL,
                         format!(
-                            "WARNING: CPU {cpu}: Linux warns in {function} (rule 14: reported)"
+                            "WARNING: CPU {cpu}: Linux warns in {function}"
                         ),
                     )],
                 ));
