@@ -1,7 +1,7 @@
 //! Installing and removing states and instances at run time (Linux's `__cpuhp_setup_state`,
 //! `__cpuhp_remove_state`, `__cpuhp_state_add_instance`, `__cpuhp_state_remove_instance`).
 //!
-//! Rules (ARCHITECTURE.md, rollback rule 5): with `invoke`, the startup runs for every present CPU that has reached
+//! Rules (docs/rules.md, `install` and `remove`): with `invoke`, the startup runs for every present CPU that has reached
 //! the state, in ascending CPU order. If it fails on CPU k, the teardown runs on the CPUs before k
 //! that reached the state (ascending), the state is uninstalled — its slot freed — or the
 //! instance not linked, and the errno is returned. Removal tears down ascending, on the CPUs that

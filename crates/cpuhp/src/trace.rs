@@ -131,7 +131,7 @@ pub enum Divergence {
     /// A multi-instance startup (or teardown) failed on the control side after earlier
     /// instances succeeded. Linux 6.1 undoes those instances and then returns the *undo's*
     /// result (usually 0), losing the failure; here the failure is returned and the state
-    /// rollback continues (ARCHITECTURE.md, rollback rule 4).
+    /// rollback continues (docs/rules.md, `multi-instance`).
     InstanceFailureKept,
 }
 
@@ -148,7 +148,7 @@ impl Divergence {
         match self {
             Divergence::InstanceFailureKept => {
                 "Linux 6.1 loses a multi-instance failure once earlier instances were undone; \
-                 we return it and roll the state back (rollback rule 4, multi-instance)"
+                 we return it and roll the state back (multi-instance)"
             }
         }
     }

@@ -4,7 +4,7 @@
 //! state that has one; going down, the teardown of the current one. A failure resets the
 //! transition (`reset_state`): the target becomes where the CPU started, the direction flips and
 //! `rollback` is set; the walk then runs back over exactly what succeeded. A failure *during* a
-//! rollback does not flip again — the walk stops, a warning is reported (ARCHITECTURE.md, rollback rules 1–3).
+//! rollback does not flip again — the walk stops, a warning is reported (docs/rules.md: `startup-failure`, `teardown-failure`, `rollback-failure`).
 //!
 //! Who runs what mirrors Linux:
 //! * the control side runs the PREPARE section (`up_callbacks` / `down_callbacks`), ending in

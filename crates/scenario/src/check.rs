@@ -1,4 +1,4 @@
-//! The invariants checked after every step of a run (ARCHITECTURE.md, "Rollback rules"):
+//! The invariants checked after every step of a run (docs/rules.md):
 //!
 //! * **where it began**: after a failed operation on one CPU or one state, every CPU is at the
 //!   state it started from and every callback's resource is as it was;
