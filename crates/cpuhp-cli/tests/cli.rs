@@ -737,10 +737,19 @@ fn run_takes_targets_by_name() {
 /// undo") finds its rule; an unknown name is refused with the list.
 #[test]
 fn rules_lists_the_names_the_timeline_cites() {
-    let out = cpuhp().arg("rules").assert().code(0).get_output().stdout.clone();
+    let out = cpuhp()
+        .arg("rules")
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8(out).unwrap();
     for rule in cpuhp::Rule::ALL {
-        assert!(text.contains(&format!("\n{:<18}  ", rule.name())) || text.starts_with(rule.name()), "{rule}: {text}");
+        assert!(
+            text.contains(&format!("\n{:<18}  ", rule.name())) || text.starts_with(rule.name()),
+            "{rule}: {text}"
+        );
     }
     assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
     cpuhp()
@@ -754,5 +763,7 @@ fn rules_lists_the_names_the_timeline_cites() {
         .args(["rules", "rule 12"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no rule is named `rule 12`; the rules are: chain-order"));
+        .stderr(predicate::str::contains(
+            "no rule is named `rule 12`; the rules are: chain-order",
+        ));
 }

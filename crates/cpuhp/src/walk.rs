@@ -94,7 +94,10 @@ fn call<P: Platform>(
         Ok(r) => (r, FailureKind::Callback),
         Err(message) => {
             let fallible = matches!(body, Body::Fallible(_) | Body::MultiFallible(_));
-            (report.panicked(p, at, message, fallible), FailureKind::Panic)
+            (
+                report.panicked(p, at, message, fallible),
+                FailureKind::Panic,
+            )
         }
     }
 }
@@ -201,7 +204,10 @@ impl Site<'_> {
     fn exit(&self, after: StateId, result: Result<(), Errno>, kind: FailureKind) -> TraceEvent<'_> {
         let (rule, failure) = match result {
             Ok(()) => (self.rule, None),
-            Err(_) => (failure_rule(self.rollback, self.rule, self.bringup), Some(kind)),
+            Err(_) => (
+                failure_rule(self.rollback, self.rule, self.bringup),
+                Some(kind),
+            ),
         };
         TraceEvent::Exit {
             cpu: self.cpu,
@@ -731,7 +737,8 @@ impl Core {
                 (r, self.cpus[c].state, kind)
             });
             if let Err(e) = r {
-                self.report.fail(cpu, state, Some(inst.id), bringup, e, kind);
+                self.report
+                    .fail(cpu, state, Some(inst.id), bringup, e, kind);
                 failed = Some((inst.id, e));
                 break;
             }
@@ -1227,11 +1234,7 @@ impl Core {
     /// online, then let its hotplug thread take it the rest of the way.
     /// Fails as the platform when the CPU did not boot (or may not run: SMT control), as
     /// `Nested` when a callback on its hotplug thread failed.
-    fn bringup_cpu<P: Platform>(
-        &mut self,
-        p: &P,
-        cpu: CpuId,
-    ) -> Result<(), (Errno, FailureKind)> {
+    fn bringup_cpu<P: Platform>(&mut self, p: &P, cpu: CpuId) -> Result<(), (Errno, FailureKind)> {
         let platform = |e| (e, FailureKind::Platform);
         {
             let core = &mut *self;

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use cpuhp::legacy::{CpuAction, CpuEvent, CpuNotifierBlock, LegacySlots};
 use cpuhp::preset::DEMO;
 use cpuhp::sim::Machine;
-use cpuhp::{FailureKind, 
-    Callbacks, CpuId, Errno, Error, ErrorKind, Failure, Fault, Hotplug, Inline, InstanceId, Online,
-    OnlineMulti, Prepare, PrepareMulti, Slot, Starting, StateId, Topology,
+use cpuhp::{
+    Callbacks, CpuId, Errno, Error, ErrorKind, Failure, FailureKind, Fault, Hotplug, Inline,
+    InstanceId, Online, OnlineMulti, Prepare, PrepareMulti, Slot, Starting, StateId, Topology,
 };
 use notifier::{NotifierBlock, NotifyResult};
 

@@ -539,7 +539,10 @@ fn fitted_and_wide_timelines_show_the_same_rows() {
             for (f, w) in f.iter().zip(&w) {
                 assert_eq!((&f.0, &f.1), (&w.0, &w.1));
                 let cut = f.2.strip_suffix('…').unwrap_or(&f.2);
-                assert!(w.2.starts_with(cut) && (cut == w.2 || cut.len() < w.2.len()), "{f:?} {w:?}");
+                assert!(
+                    w.2.starts_with(cut) && (cut == w.2 || cut.len() < w.2.len()),
+                    "{f:?} {w:?}"
+                );
             }
             if columns >= 80 {
                 assert_eq!(f, w, "at {columns} columns every name fits");

@@ -159,10 +159,7 @@ const KEYS: &[(&str, &str)] = &[
         "CPU_STARTING, on the new CPU with interrupts off; cannot fail",
     ),
     ("legacy-up online", "CPU_ONLINE: the CPU is up"),
-    (
-        "legacy-down",
-        "CPU_DOWN_PREPARE; a notifier may veto it",
-    ),
+    ("legacy-down", "CPU_DOWN_PREPARE; a notifier may veto it"),
     (
         "legacy-down undo",
         "CPU_DOWN_FAILED, only to the notifiers that said OK",
@@ -254,10 +251,7 @@ const KEYS: &[(&str, &str)] = &[
          it, ascending",
     ),
     ("install fail", "the install fails; nothing of it stays"),
-    (
-        "install undo",
-        "undone on the CPUs before the failure",
-    ),
+    ("install undo", "undone on the CPUs before the failure"),
     (
         "remove",
         "removing a state or an instance runs its teardown on each CPU that reached it",
@@ -266,10 +260,7 @@ const KEYS: &[(&str, &str)] = &[
         "remove fail",
         "the removal fails; the state or instance stays",
     ),
-    (
-        "remove redo",
-        "brought back on the CPUs before the failure",
-    ),
+    ("remove redo", "brought back on the CPUs before the failure"),
     (
         "callback-panic",
         "the callback panicked: it failed with EIO, undone like any failure",
@@ -328,7 +319,10 @@ fn builtin_note(symbol: &str, cpu: u32) -> Option<Why> {
             "walk kick",
             format!("CPU {cpu}'s hotplug thread walks its ONLINE section"),
         ),
-        "cpuhp_kick_ap_alive" => ("walk alive", format!("kicks CPU {cpu} (it boots meanwhile)")),
+        "cpuhp_kick_ap_alive" => (
+            "walk alive",
+            format!("kicks CPU {cpu} (it boots meanwhile)"),
+        ),
         "takedown_cpu" => ("walk stop", format!("stops CPU {cpu} (stop_machine)")),
         "sched_cpu_activate" => ("walk sched", "the scheduler uses the CPU".into()),
         "sched_cpu_deactivate" => ("walk sched", "the scheduler stops using the CPU".into()),
@@ -345,7 +339,11 @@ fn builtin_note(symbol: &str, cpu: u32) -> Option<Why> {
 
 /// The key of a callback's line, from the facts the engine traced: its `Enter`'s rollback flag
 /// and rule, and — when it failed — its `Exit`'s rule and kind of failure.
-fn call_rule(rollback: bool, rule: Rule, failed: Option<(Rule, Option<FailureKind>)>) -> &'static str {
+fn call_rule(
+    rollback: bool,
+    rule: Rule,
+    failed: Option<(Rule, Option<FailureKind>)>,
+) -> &'static str {
     if let Some((rule, kind)) = failed {
         return match (kind, rule) {
             (Some(FailureKind::Nested), _) => "nested",
@@ -932,9 +930,7 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], kick: Option<u32>) {
                     2,
                     vec![styled(
                         FAIL,
-                        format!(
-                            "WARNING: CPU {cpu}: Linux warns in {function}"
-                        ),
+                        format!("WARNING: CPU {cpu}: Linux warns in {function}"),
                     )],
                 ));
             }
