@@ -592,8 +592,19 @@ impl Core {
             }
         }
         let ctx = self.ctx;
-        let target = self.cpus[c].target;
         let (rollback, rule) = self.call_rule(cpu, bringup);
+        // Every call below is this one, for an instance or undoing one.
+        let base = Site {
+            cpu,
+            target: self.cpus[c].target,
+            step: state,
+            symbol: &cb.symbol,
+            bringup,
+            instance: None,
+            context: ctx,
+            rollback,
+            rule,
+        };
         // A kernel callback that checks it runs on its CPU, run by the control side: it warns
         // (as it prints) and maybe refuses, inside its Enter/Exit pair.
         let foreign = match cb.body {
@@ -616,17 +627,7 @@ impl Core {
         };
 
         if !step.multi_instance {
-            let at = Site {
-                cpu,
-                target,
-                step: state,
-                symbol: &cb.symbol,
-                bringup,
-                instance: None,
-                context: ctx,
-                rollback,
-                rule,
-            };
+            let at = base;
             let report = &mut self.report;
             let (r, kind) = traced(p, at, || {
                 let (r, kind) = match foreign {
@@ -659,15 +660,8 @@ impl Core {
                 .find(|i| i.id == node)
                 .map(|i| &*i.value);
             let at = Site {
-                cpu,
-                target,
-                step: state,
-                symbol: &cb.symbol,
-                bringup,
                 instance: Some(node),
-                context: ctx,
-                rollback,
-                rule,
+                ..base
             };
             let report = &mut self.report;
             let (r, kind) = traced(p, at, || {
@@ -685,20 +679,12 @@ impl Core {
 
         // State transition: invoke on all instances, newest first.
         let last = if use_last { self.cpus[c].last } else { None };
-        let multi_rule = match rule {
-            Rule::Walk => Rule::MultiInstance,
-            other => other,
-        };
-        let site_of_injection = Site {
-            cpu,
-            target,
-            step: state,
-            symbol: &cb.symbol,
-            bringup,
-            instance: None,
-            context: ctx,
-            rollback,
-            rule: multi_rule,
+        let multi = Site {
+            rule: match rule {
+                Rule::Walk => Rule::MultiInstance,
+                other => other,
+            },
+            ..base
         };
         let mut done = 0;
         let mut failed = None;
@@ -714,22 +700,15 @@ impl Core {
             if let Some(errno) = fault {
                 let at = Site {
                     instance: Some(inst.id),
-                    ..site_of_injection
+                    ..multi
                 };
                 injected(p, &mut self.report, &at, errno, FailureKind::Injected);
                 failed = Some((inst.id, errno));
                 break;
             }
             let at = Site {
-                cpu,
-                target,
-                step: state,
-                symbol: &cb.symbol,
-                bringup,
                 instance: Some(inst.id),
-                context: ctx,
-                rollback,
-                rule: multi_rule,
+                ..multi
             };
             let report = &mut self.report;
             let (r, kind) = traced(p, at, || {
@@ -764,15 +743,12 @@ impl Core {
         let mut undo_failed = None;
         for inst in step.instances.iter().take(done) {
             let at = Site {
-                cpu,
-                target,
-                step: state,
                 symbol: &undo.symbol,
                 bringup: !bringup,
                 instance: Some(inst.id),
-                context: ctx,
                 rollback: true,
                 rule: Rule::MultiInstance,
+                ..base
             };
             let report = &mut self.report;
             let (r, kind) = traced(p, at, || {
