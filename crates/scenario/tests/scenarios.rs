@@ -607,7 +607,7 @@ fn the_seed_at_80_columns() {
     assert!(legend.contains("(0 is offline, 99 online;"));
     let keys: Vec<&str> = legend
         .lines()
-        .skip(8)
+        .skip(9)
         .filter(|l| !l.starts_with("          "))
         .map(|l| l[2..25].trim_end())
         .collect();
