@@ -64,7 +64,7 @@ pub use explore::{
 pub use journal::{Event, Outcome, Point};
 pub use parse::{reference, FieldDoc, OpDoc, ParseError, FIELDS, MAX_CPUS, OPS};
 pub use render::{render, render_with, Format, Renderer, Width};
-pub use run::{run, run_streaming, Reached, Record, RunEnd, StepRecord};
+pub use run::{run, run_streaming, Flow, Reached, Record, RunEnd, StepRecord};
 pub use scenario::{
     AnswerSpec, Bug, FailSpec, FaultSpec, MachineSpec, NotifierSpec, Op, OpSpec, PlatformStep,
     PresetName, Scenario, SlotSpec, StateSpec, Target, VetoSpec,

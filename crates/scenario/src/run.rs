@@ -221,11 +221,14 @@ pub fn run(s: &Scenario, threads: bool) -> Record {
 /// its operations. Returns how the run ended.
 ///
 /// The steps handed on, put together, are the [`Record`] that [`run`] returns: its events,
-/// states after each step, violations and failure points.
+/// states after each step, violations and failure points. A sink that returns
+/// [`ControlFlow::Break`](std::ops::ControlFlow::Break) ends the run there: the later steps are
+/// not run (one that returns nothing lets it go on).
 ///
 /// # Examples
 ///
 /// ```
+/// use std::ops::ControlFlow;
 /// use cpuhp_scenario::{run_streaming, Format, Renderer, Scenario, Width};
 ///
 /// let s = Scenario::parse("s.toml", "ops = [\"down 1\", \"up 1\"]\n[machine]\ncpus = 2\n")?;
@@ -234,17 +237,50 @@ pub fn run(s: &Scenario, threads: bool) -> Record {
 /// let end = run_streaming(&s, false, |step, names| lines += r.step(step, names).lines().count());
 /// assert!(lines > 10);
 /// assert_eq!(end.final_states, [99, 99]);
+///
+/// // Only the first operation: `up 1` never runs.
+/// let end = run_streaming(&s, false, |_, _| ControlFlow::Break(()));
+/// assert_eq!(end.final_states, [99, 0]);
 /// # Ok::<(), cpuhp_scenario::ParseError>(())
 /// ```
-pub fn run_streaming(
+pub fn run_streaming<F: Flow>(
     s: &Scenario,
     threads: bool,
-    mut sink: impl FnMut(&StepRecord, &BTreeMap<u32, String>),
+    mut sink: impl FnMut(&StepRecord, &BTreeMap<u32, String>) -> F,
 ) -> RunEnd {
     run_core(s, threads, false, &[], &[], None, &mut |step, names| {
-        sink(&step, names)
+        sink(&step, names).go_on()
     })
     .0
+}
+
+/// What the sink of [`run_streaming`] answers after a step: nothing (the run goes on), or
+/// whether it goes on ([`ControlFlow`](std::ops::ControlFlow)).
+///
+/// # Examples
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// use cpuhp_scenario::Flow;
+///
+/// assert!(().go_on());
+/// assert!(!ControlFlow::Break(()).go_on());
+/// ```
+pub trait Flow {
+    /// Whether the run goes on.
+    fn go_on(self) -> bool;
+}
+
+impl Flow for () {
+    fn go_on(self) -> bool {
+        true
+    }
+}
+
+impl Flow for std::ops::ControlFlow<()> {
+    fn go_on(self) -> bool {
+        self.is_continue()
+    }
 }
 
 /// [`run`] with extra injected failures: at scenario points (the `skip`-th call fails) and at
@@ -263,11 +299,20 @@ pub(crate) fn run_with(
     let mut events = Vec::new();
     let mut states_after = Vec::new();
     let mut reached = Vec::new();
-    let (end, booted) = run_core(s, threads, lean, extra, errno_for, panic_at, &mut |step, _| {
-        events.extend(step.events);
-        states_after.push(step.states_after);
-        reached.extend(step.reached);
-    });
+    let (end, booted) = run_core(
+        s,
+        threads,
+        lean,
+        extra,
+        errno_for,
+        panic_at,
+        &mut |step, _| {
+            events.extend(step.events);
+            states_after.push(step.states_after);
+            reached.extend(step.reached);
+            true
+        },
+    );
     let steps = if booted {
         steps(s).iter().map(|st| st.describe(s)).collect()
     } else {
@@ -289,8 +334,8 @@ pub(crate) fn run_with(
     }
 }
 
-/// A step handed on, with the state numbers' names so far.
-type Sink<'a> = dyn FnMut(StepRecord, &BTreeMap<u32, String>) + 'a;
+/// A step handed on, with the state numbers' names so far; answers whether the run goes on.
+type Sink<'a> = dyn FnMut(StepRecord, &BTreeMap<u32, String>) -> bool + 'a;
 
 /// Builds the machine and drives the scenario into `sink`; also says whether the machine booted.
 fn run_core(
@@ -397,7 +442,8 @@ fn boot_failure(s: &Scenario, sh: &Shared, e: Error, sink: &mut Sink<'_>) -> Run
         ]
     };
     let state_names = BTreeMap::new();
-    sink(
+    // The run ends here whatever the sink answers.
+    let _ = sink(
         StepRecord {
             index: 0,
             events,
@@ -763,13 +809,15 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target, sink: &mut Sink<'_
             }
             // Accounting errors seen live (double startups, teardowns of nothing), after the
             // checks of the same step.
-            found.extend(std::mem::take(&mut j.violations).into_iter().map(
-                |(step, text)| Violation {
-                    step,
-                    invariant: check::Invariant::Accounting,
-                    text,
-                },
-            ));
+            found.extend(
+                std::mem::take(&mut j.violations)
+                    .into_iter()
+                    .map(|(step, text)| Violation {
+                        step,
+                        invariant: check::Invariant::Accounting,
+                        text,
+                    }),
+            );
             found.retain(|v| seen.insert((v.invariant, v.text.clone())));
             let mut events = std::mem::take(&mut j.events);
             name_instances(&mut events, &j.instance_names, &state_names);
@@ -788,17 +836,23 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target, sink: &mut Sink<'_
             StepRecord {
                 index,
                 events,
-                states_before: before.as_ref().map(|b| b.states.clone()).unwrap_or_default(),
+                states_before: before
+                    .as_ref()
+                    .map(|b| b.states.clone())
+                    .unwrap_or_default(),
                 states_after: after.as_ref().map(|a| a.states.clone()).unwrap_or_default(),
                 violations: found.clone(),
                 reached,
             }
         };
         violations.extend(found);
-        sink(record, &state_names);
+        let go_on = sink(record, &state_names);
         before = after;
         if r.as_ref().is_err_and(|e| e.rollback_failure().is_some()) {
             stopped_at = Some(index);
+            break;
+        }
+        if !go_on {
             break;
         }
     }

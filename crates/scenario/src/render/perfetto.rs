@@ -192,6 +192,10 @@ impl Perfetto {
                 out,
             );
         }
-        out.push_str(if self.written == 0 { "]\n}\n" } else { "\n  ]\n}\n" });
+        out.push_str(if self.written == 0 {
+            "]\n}\n"
+        } else {
+            "\n  ]\n}\n"
+        });
     }
 }

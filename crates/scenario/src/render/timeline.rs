@@ -431,7 +431,9 @@ impl Columns {
         // Callbacks: on the control side unindented, on the CPU inside the control side's
         // hand-off (one level, two columns).
         let on_cpu = |n: u32| {
-            n > layout.bringup_cpu.get() && n != layout.teardown_cpu.get() && n < layout.online.get()
+            n > layout.bringup_cpu.get()
+                && n != layout.teardown_cpu.get()
+                && n < layout.online.get()
         };
         let preset_instances: u32 = preset
             .states
@@ -445,6 +447,8 @@ impl Columns {
         for st in preset.states {
             let indent = if on_cpu(st.number) { 2 } else { 0 };
             let inst = match st.kind {
+                // No instance, no call (a scenario adds instances to its own states only).
+                cpuhp::preset::PresetKind::Multi(0) => continue,
                 cpuhp::preset::PresetKind::Multi(_) => " [#]".len() + digits(preset_instances),
                 cpuhp::preset::PresetKind::Single => 0,
             };
@@ -453,14 +457,24 @@ impl Columns {
             }
         }
         for st in s.states.iter().filter(|st| st.startup || st.teardown) {
-            let indent = if st.section == cpuhp::Section::Prepare { 0 } else { 2 };
+            let indent = if st.section == cpuhp::Section::Prepare {
+                0
+            } else {
+                2
+            };
             let inst = if st.multi {
                 // Its instances: those it starts with and those the operations add.
                 let added = s.ops.iter().filter_map(|o| match &o.op {
                     Op::AddInstance { state, name } if *state == st.name => Some(name),
                     _ => None,
                 });
-                match st.instances.iter().chain(added).map(|n| n.chars().count()).max() {
+                match st
+                    .instances
+                    .iter()
+                    .chain(added)
+                    .map(|n| n.chars().count())
+                    .max()
+                {
                     Some(n) => " []".len() + n,
                     // No instance, no call.
                     None => continue,
@@ -482,10 +496,7 @@ impl Columns {
             ] {
                 longest = longest.max(indent + sym.len());
             }
-            let frozen = s
-                .ops
-                .iter()
-                .any(|o| matches!(o.op, Op::Freeze | Op::Thaw));
+            let frozen = s.ops.iter().any(|o| matches!(o.op, Op::Freeze | Op::Thaw));
             let suffix = if frozen { "_FROZEN".len() } else { 0 };
             let events = [
                 (0, "CPU_POST_DEAD"),
