@@ -10,7 +10,9 @@
 //! [`run`] builds the machine — inline or on the threaded simulator — installs the subsystems
 //! and runs the operations, recording every callback, notifier call and failure into a
 //! [`Record`]; [`render`] turns that into a timeline for people, Linux's ftrace text,
-//! Perfetto-readable trace-event JSON or JSON lines.
+//! Perfetto-readable trace-event JSON or JSON lines. [`run_streaming`] hands each step on as
+//! soon as it is checked and keeps nothing of it, and a [`Renderer`] renders it then: a long
+//! scenario prints as it runs, in memory that does not grow with its operations.
 //!
 //! Every callback of a scenario accounts for a per-CPU (per-instance) resource: a startup that
 //! succeeds acquires it, a teardown releases it. After every step the invariants are checked
