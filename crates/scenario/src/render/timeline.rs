@@ -626,13 +626,6 @@ impl Timeline {
                     let _ = writeln!(out, "{}", wrap(c.columns, *indent, &paint_segs(p, segs)));
                 }
                 Line::Row(r) => {
-                    let what_w = c.what_w;
-                    let mut what: String = r.what.chars().take(what_w).collect();
-                    if r.what.chars().count() > what_w {
-                        what.pop();
-                        what.push('…');
-                    }
-                    let step = r.step.map_or("   ".to_string(), |n| format!("{n:>3}"));
                     let key = r.why.as_ref().map_or("", |w| w.key);
                     if !key.is_empty() && !self.keys.contains(&key) {
                         self.keys.push(key);
@@ -644,15 +637,7 @@ impl Timeline {
                         Place::Platform => self.places[3] = true,
                         Place::None => {}
                     }
-                    let (place_w, result_w) = (c.place_w, c.result_w);
-                    let line = format!(
-                        "  {:<place_w$} {step} {} {what:<what_w$} {} {}",
-                        r.place.short(),
-                        paint_segs(p, std::slice::from_ref(&r.mark)),
-                        p.paint(r.style, &format!("{:<result_w$}", r.result)),
-                        p.paint(RULE, key),
-                    );
-                    let _ = writeln!(out, "{}", line.trim_end());
+                    fitted_row(out, p, r, key, c);
                 }
             },
         }
@@ -851,7 +836,75 @@ pub(super) fn render(rec: &Record, s: &Scenario, color: bool, width: Width) -> S
     out
 }
 
+/// A row of the fitted layout, written straight into `out` (a long run writes millions): place,
+/// step, mark, `what` (cut with `…` to fit), result and rule key, trailing blanks trimmed.
+fn fitted_row(out: &mut String, p: &Painter, r: &Row, key: &str, c: Columns) {
+    let pad = |out: &mut String, from: usize, width: usize| {
+        let n = out[from..].chars().count();
+        out.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+    };
+    let paint = |out: &mut String, style: Option<Style>, text: &str| match style {
+        Some(style) if p.color => {
+            let _ = write!(out, "{}{text}{}", style.render(), style.render_reset());
+        }
+        _ => out.push_str(text),
+    };
+    let line = out.len();
+    out.push_str("  ");
+    let from = out.len();
+    match r.place {
+        Place::Control => out.push_str("ctl"),
+        Place::Thread(n) => {
+            let _ = write!(out, "cpu{n}");
+        }
+        Place::Atomic(n) => {
+            let _ = write!(out, "irq{n}");
+        }
+        Place::Platform => out.push_str("plat"),
+        Place::None => {}
+    }
+    pad(out, from, c.place_w);
+    match r.step {
+        Some(n) => {
+            let _ = write!(out, " {n:>3} ");
+        }
+        None => out.push_str("     "),
+    }
+    paint(out, r.mark.0, &r.mark.1);
+    out.push(' ');
+    let from = out.len();
+    if r.what.chars().count() > c.what_w {
+        out.extend(r.what.chars().take(c.what_w.saturating_sub(1)));
+        out.push('…');
+    } else {
+        out.push_str(&r.what);
+    }
+    pad(out, from, c.what_w);
+    out.push(' ');
+    if p.color {
+        let _ = write!(out, "{}", r.style.render());
+    }
+    let from = out.len();
+    out.push_str(&r.result);
+    pad(out, from, c.result_w);
+    if p.color {
+        let _ = write!(out, "{}", r.style.render_reset());
+    }
+    out.push(' ');
+    paint(out, Some(RULE), key);
+    let kept = out[line..].trim_end().len();
+    out.truncate(line + kept);
+    out.push('\n');
+}
+
 fn wrap(columns: usize, indent: usize, text: &str) -> String {
+    // Most lines fit: then filling them changes nothing but the indent.
+    let bare = !text.contains('\n') && text.trim() == text;
+    if bare && indent + textwrap::core::display_width(text) <= columns {
+        let mut s = " ".repeat(indent);
+        s.push_str(text);
+        return s;
+    }
     let first = " ".repeat(indent);
     let rest = " ".repeat(indent + 2);
     let opts = textwrap::Options::new(columns)
@@ -1195,6 +1248,47 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], op: bool, kick: Option<u32>) 
                 ));
             }
             Event::Step { .. } | Event::StepDone { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A line that fits is indented and left alone, as filling it would.
+    #[test]
+    fn wrapping_a_line_that_fits_is_what_textwrap_does() {
+        let p = Painter { color: true };
+        let painted = format!("{} ok: CPU 1: 99 → 0", p.paint(OK, "⇒"));
+        let texts = [
+            "⇒ ok: CPU 1: 99 → 0",
+            "⇒ failed with EBUSY: teardown of state 70 (drv:online) on CPU 2 failed: EBUSY; every CPU is where it began",
+            "ok setup-state nvme:queues → state 71",
+            "two  spaces  inside",
+            " leading",
+            "trailing ",
+            "",
+            "x",
+            "── 1. down 1",
+            "宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符",
+            painted.as_str(),
+        ];
+        for columns in [10, 20, 38, 40, 60, 80, 100] {
+            for indent in [0, 2, 4] {
+                for text in texts {
+                    let first = " ".repeat(indent);
+                    let rest = " ".repeat(indent + 2);
+                    let opts = textwrap::Options::new(columns)
+                        .initial_indent(&first)
+                        .subsequent_indent(&rest);
+                    assert_eq!(
+                        wrap(columns, indent, text),
+                        textwrap::fill(text, opts),
+                        "{columns} {indent} {text:?}"
+                    );
+                }
+            }
         }
     }
 }
