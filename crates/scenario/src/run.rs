@@ -81,7 +81,7 @@ pub struct Reached {
 /// # Examples
 ///
 /// ```
-/// use cpuhp_scenario::{run_streaming, Event, Scenario};
+/// use cpuhp_scenario::{run_streaming, Scenario};
 ///
 /// let s = Scenario::parse("s.toml", "ops = [\"down 1\", \"up 1\"]\n[machine]\ncpus = 2\n")?;
 /// let mut seen = Vec::new();
