@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anstyle::{AnsiColor, Effects, Style};
 use clap::{Args as ClapArgs, ValueEnum};
-use cpuhp_scenario::{explore, render_with, run, ExploreOptions, Format, Scenario, Width};
+use cpuhp_scenario::{explore, run_streaming, ExploreOptions, Format, Renderer, Scenario, Width};
 
 /// Exit codes.
 pub const OK: u8 = 0;
@@ -144,20 +144,67 @@ fn emit(text: &str, output: Option<&Path>) -> u8 {
     }
 }
 
+/// Runs the scenario and prints each step as soon as it has run: a long scenario shows its
+/// first operations at once, and nothing of a step is kept once it is written.
 fn run_and_render(s: &Scenario, args: &RenderArgs) -> u8 {
-    let rec = run(s, !args.inline);
-    let color = args.output.is_none();
-    let code = emit(
-        &render_with(&rec, s, args.format.format(), color, args.width()),
-        args.output.as_deref(),
-    );
-    if code != OK {
-        return code;
+    let (out, color): (Box<dyn Write>, bool) = match &args.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => (Box::new(std::io::BufWriter::new(f)), false),
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return BAD_INPUT;
+            }
+        },
+        None => {
+            let auto = anstream::stdout();
+            if auto.current_choice() == anstream::ColorChoice::Never {
+                // Rendered without colours rather than stripped of them: the same text, cheaper.
+                (
+                    Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                    false,
+                )
+            } else {
+                (Box::new(std::io::BufWriter::new(auto.lock())), true)
+            }
+        }
+    };
+    let mut renderer = Renderer::new(s, args.format.format(), color, args.width());
+    let mut out = Output { out, failed: None };
+    let end = run_streaming(s, !args.inline, |step, names| {
+        if out.failed.is_none() {
+            out.write(&renderer.step(step, names));
+        }
+    });
+    out.write(&renderer.finish(&end));
+    match (out.failed, &args.output) {
+        (Some(e), Some(path)) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            BAD_INPUT
+        }
+        _ if end.violations.is_empty() => OK,
+        _ => VIOLATION,
     }
-    if rec.violations.is_empty() {
-        OK
-    } else {
-        VIOLATION
+}
+
+/// Where `run` writes, step by step.
+struct Output {
+    out: Box<dyn Write>,
+    /// The first write error ends the output, not the run: a closed pipe (`| head`) is no error
+    /// worth reporting, and the exit code still says whether every invariant held.
+    failed: Option<std::io::Error>,
+}
+
+impl Output {
+    fn write(&mut self, text: &str) {
+        if self.failed.is_none() {
+            if let Err(e) = self
+                .out
+                .write_all(text.as_bytes())
+                .and_then(|()| self.out.flush())
+            {
+                self.failed = Some(e);
+            }
+        }
     }
 }
 

@@ -337,6 +337,33 @@ fn explore_json_into_a_closed_pipe_exits_with_its_verdict_not_a_panic() {
     assert_eq!(code, Some(1));
 }
 
+/// `run` writes each operation as it goes: into a pipe closed after 100 bytes, it still ends
+/// with its verdict, without a panic or a complaint.
+#[test]
+fn run_into_a_closed_pipe_exits_with_its_verdict_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2,000 operations: far more text than a pipe holds.
+    let ops = vec!["\"down 1\", \"up 1\""; 1000].join(", ");
+    for (bug, code) in [("", 0), ("bug = \"teardown-leaks\"\n", 1)] {
+        let file = dir.path().join("long.toml");
+        std::fs::write(
+            &file,
+            format!("ops = [{ops}]\n[machine]\ncpus = 2\n[[state]]\nname = \"drv:online\"\nsection = \"online\"\n{bug}"),
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        for args in [
+            vec!["run", file],
+            vec!["run", "--inline", "-f", "jsonl", file],
+        ] {
+            let (exit, stderr) = with_head(&args);
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            assert!(!stderr.contains("Broken pipe"), "{stderr}");
+            assert_eq!(exit, Some(code), "{args:?} {bug}");
+        }
+    }
+}
+
 #[test]
 fn a_bad_cpu_at_the_end_of_a_5_mb_line_gives_a_short_error() {
     // A generated scenario: 5 MB of operations on one line, the last names a CPU that does not

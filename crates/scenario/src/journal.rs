@@ -388,6 +388,9 @@ pub(crate) struct Journal {
     pub(crate) step: usize,
     /// Instance names by the state machine's instance ids.
     pub(crate) instance_names: BTreeMap<u64, String>,
+    /// Instances removed by the current step: their names are forgotten once its events are
+    /// named, so that a long run does not keep one per instance it ever added.
+    pub(crate) forget: Vec<u64>,
     /// The core's platform steps: (state, startup?, name) — booting and stopping CPUs.
     pub(crate) platform: Vec<(u32, bool, &'static str)>,
     /// The failing call (point, occurrence) that panics instead of returning its errno

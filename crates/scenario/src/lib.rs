@@ -10,7 +10,9 @@
 //! [`run`] builds the machine — inline or on the threaded simulator — installs the subsystems
 //! and runs the operations, recording every callback, notifier call and failure into a
 //! [`Record`]; [`render`] turns that into a timeline for people, Linux's ftrace text,
-//! Perfetto-readable trace-event JSON or JSON lines.
+//! Perfetto-readable trace-event JSON or JSON lines. [`run_streaming`] hands each step on as
+//! soon as it is checked and keeps nothing of it, and a [`Renderer`] renders it then: a long
+//! scenario prints as it runs, in memory that does not grow with its operations.
 //!
 //! Every callback of a scenario accounts for a per-CPU (per-instance) resource: a startup that
 //! succeeds acquires it, a teardown releases it. After every step the invariants are checked
@@ -63,8 +65,8 @@ pub use explore::{
 };
 pub use journal::{Event, Outcome, Point};
 pub use parse::{reference, FieldDoc, OpDoc, ParseError, FIELDS, MAX_CPUS, OPS};
-pub use render::{render, render_with, Format, Width};
-pub use run::{run, Reached, Record};
+pub use render::{render, render_with, Format, Renderer, Width};
+pub use run::{run, run_streaming, Flow, Reached, Record, RunEnd, StepRecord};
 pub use scenario::{
     AnswerSpec, Bug, FailSpec, FaultSpec, MachineSpec, NotifierSpec, Op, OpSpec, PlatformStep,
     PresetName, Scenario, SlotSpec, StateSpec, Target, VetoSpec,

@@ -75,6 +75,91 @@ pub struct Reached {
     pub failed: bool,
 }
 
+/// One step of a run, as [`run_streaming`] hands it on as soon as the step has run and been
+/// checked.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{run_streaming, Scenario};
+///
+/// let s = Scenario::parse("s.toml", "ops = [\"down 1\", \"up 1\"]\n[machine]\ncpus = 2\n")?;
+/// let mut seen = Vec::new();
+/// run_streaming(&s, false, |step, _names| seen.push((step.what().to_string(), step.states_after.clone())));
+/// assert_eq!(seen, [("down 1".to_string(), vec![99, 0]), ("up 1".to_string(), vec![99, 99])]);
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepRecord {
+    /// The step's number (setup steps first, then the operations).
+    pub index: usize,
+    /// Its events, from its [`Event::Step`] to its [`Event::StepDone`].
+    pub events: Vec<Event>,
+    /// Each CPU's state before the step (empty when unknown: the machine did not boot).
+    pub states_before: Vec<u32>,
+    /// Each CPU's state after the step (empty when unknown).
+    pub states_after: Vec<u32>,
+    /// The broken invariants first seen after this step (one seen after an earlier step is not
+    /// reported again).
+    pub violations: Vec<Violation>,
+    /// The calls that could have failed during the step, in order.
+    pub reached: Vec<Reached>,
+}
+
+impl StepRecord {
+    /// The step as written (`down 1`, `setup-state mydrv:online`, …).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cpuhp_scenario::{run_streaming, Scenario};
+    ///
+    /// let s = Scenario::parse("s.toml", "ops = [\"down 1\"]\n[machine]\ncpus = 2\n")?;
+    /// let mut what = Vec::new();
+    /// run_streaming(&s, false, |step, _| what.push(step.what().to_string()));
+    /// assert_eq!(what, ["down 1"]);
+    /// # Ok::<(), cpuhp_scenario::ParseError>(())
+    /// ```
+    pub fn what(&self) -> &str {
+        self.events
+            .iter()
+            .find_map(|e| match e {
+                Event::Step { what, .. } => Some(what.as_str()),
+                _ => None,
+            })
+            .unwrap_or("")
+    }
+}
+
+/// How a run ended: what [`run_streaming`] returns once it handed on its last step.
+///
+/// # Examples
+///
+/// ```
+/// use cpuhp_scenario::{run_streaming, Scenario};
+///
+/// let s = Scenario::parse("s.toml", "ops = [\"down 1\"]\n[machine]\ncpus = 2\n")?;
+/// let end = run_streaming(&s, false, |_, _| {});
+/// assert_eq!(end.final_states, [99, 0]);
+/// assert!(end.violations.is_empty() && end.stopped_at.is_none());
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunEnd {
+    /// How many of the steps are setup (the rest are the scenario's operations).
+    pub setup_steps: usize,
+    /// Each CPU's state before the first step (after the boot).
+    pub states_before: Vec<u32>,
+    /// Each CPU's state at the end.
+    pub final_states: Vec<u32>,
+    /// Every broken invariant, in the order the steps reported them.
+    pub violations: Vec<Violation>,
+    /// State numbers by name, for the scenario's states and the preset's.
+    pub state_names: BTreeMap<u32, String>,
+    /// The run ended early: this step's rollback failed (see [`Record::stopped_at`]).
+    pub stopped_at: Option<usize>,
+}
+
 /// One step of a run.
 #[derive(Clone, Debug)]
 pub(crate) enum Step {
@@ -130,6 +215,74 @@ pub fn run(s: &Scenario, threads: bool) -> Record {
     run_with(s, threads, false, &[], &[], None)
 }
 
+/// Runs a scenario as [`run`] does, but hands each step to `sink` as soon as it has run and been
+/// checked — with the state numbers' names known so far — and keeps nothing of it afterwards: a
+/// long scenario shows its first steps at once, and the memory a run takes does not grow with
+/// its operations. Returns how the run ended.
+///
+/// The steps handed on, put together, are the [`Record`] that [`run`] returns: its events,
+/// states after each step, violations and failure points. A sink that returns
+/// [`ControlFlow::Break`](std::ops::ControlFlow::Break) ends the run there: the later steps are
+/// not run (one that returns nothing lets it go on).
+///
+/// # Examples
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// use cpuhp_scenario::{run_streaming, Format, Renderer, Scenario, Width};
+///
+/// let s = Scenario::parse("s.toml", "ops = [\"down 1\", \"up 1\"]\n[machine]\ncpus = 2\n")?;
+/// let mut r = Renderer::new(&s, Format::Jsonl, false, Width::Wide);
+/// let mut lines = 0;
+/// let end = run_streaming(&s, false, |step, names| lines += r.step(step, names).lines().count());
+/// assert!(lines > 10);
+/// assert_eq!(end.final_states, [99, 99]);
+///
+/// // Only the first operation: `up 1` never runs.
+/// let end = run_streaming(&s, false, |_, _| ControlFlow::Break(()));
+/// assert_eq!(end.final_states, [99, 0]);
+/// # Ok::<(), cpuhp_scenario::ParseError>(())
+/// ```
+pub fn run_streaming<F: Flow>(
+    s: &Scenario,
+    threads: bool,
+    mut sink: impl FnMut(&StepRecord, &BTreeMap<u32, String>) -> F,
+) -> RunEnd {
+    run_core(s, threads, false, &[], &[], None, &mut |step, names| {
+        sink(&step, names).go_on()
+    })
+    .0
+}
+
+/// What the sink of [`run_streaming`] answers after a step: nothing (the run goes on), or
+/// whether it goes on ([`ControlFlow`](std::ops::ControlFlow)).
+///
+/// # Examples
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// use cpuhp_scenario::Flow;
+///
+/// assert!(().go_on());
+/// assert!(!ControlFlow::Break(()).go_on());
+/// ```
+pub trait Flow {
+    /// Whether the run goes on.
+    fn go_on(self) -> bool;
+}
+
+impl Flow for () {
+    fn go_on(self) -> bool {
+        true
+    }
+}
+
+impl Flow for std::ops::ControlFlow<()> {
+    fn go_on(self) -> bool {
+        self.is_continue()
+    }
+}
+
 /// [`run`] with extra injected failures: at scenario points (the `skip`-th call fails) and at
 /// platform points (through the state machine's fault injection); `panic_at`: the failing
 /// scenario callback call that panics instead. A `lean` run records only the events the
@@ -143,6 +296,57 @@ pub(crate) fn run_with(
     errno_for: &[Errno],
     panic_at: Option<&(Point, u32)>,
 ) -> Record {
+    let mut events = Vec::new();
+    let mut states_after = Vec::new();
+    let mut reached = Vec::new();
+    let (end, booted) = run_core(
+        s,
+        threads,
+        lean,
+        extra,
+        errno_for,
+        panic_at,
+        &mut |step, _| {
+            events.extend(step.events);
+            states_after.push(step.states_after);
+            reached.extend(step.reached);
+            true
+        },
+    );
+    let steps = if booted {
+        steps(s).iter().map(|st| st.describe(s)).collect()
+    } else {
+        // The boot failed: it is the only step, and no CPU's state is known after it.
+        states_after.clear();
+        vec!["boot".to_string()]
+    };
+    Record {
+        events,
+        steps,
+        setup_steps: end.setup_steps,
+        violations: end.violations,
+        final_states: end.final_states,
+        states_before: end.states_before,
+        states_after,
+        state_names: end.state_names,
+        stopped_at: end.stopped_at,
+        reached,
+    }
+}
+
+/// A step handed on, with the state numbers' names so far; answers whether the run goes on.
+type Sink<'a> = dyn FnMut(StepRecord, &BTreeMap<u32, String>) -> bool + 'a;
+
+/// Builds the machine and drives the scenario into `sink`; also says whether the machine booted.
+fn run_core(
+    s: &Scenario,
+    threads: bool,
+    lean: bool,
+    extra: &[(Point, u32)],
+    errno_for: &[Errno],
+    panic_at: Option<&(Point, u32)>,
+    sink: &mut Sink<'_>,
+) -> (RunEnd, bool) {
     let sh = Shared::default();
     let mut platform_faults = Vec::new();
     {
@@ -202,9 +406,9 @@ pub(crate) fn run_with(
                 for f in platform_faults {
                     let _ = m.inject(f);
                 }
-                drive(s, &sh, &mut ThreadsTarget(m))
+                (drive(s, &sh, &mut ThreadsTarget(m), sink), true)
             }
-            Err(e) => boot_failure(s, &sh, e),
+            Err(e) => (boot_failure(s, &sh, e, sink), false),
         }
     } else {
         match Hotplug::new(preset, topology, Recorder(sh.clone(), lean)) {
@@ -212,35 +416,51 @@ pub(crate) fn run_with(
                 for f in platform_faults {
                     hp.inject(f);
                 }
-                drive(s, &sh, &mut hp)
+                (drive(s, &sh, &mut hp, sink), true)
             }
-            Err(e) => boot_failure(s, &sh, e),
+            Err(e) => (boot_failure(s, &sh, e, sink), false),
         }
     }
 }
 
-fn boot_failure(s: &Scenario, sh: &Shared, e: Error) -> Record {
-    let mut j = sh.lock();
-    j.events.push(Event::Step {
-        index: 0,
-        what: "boot".into(),
-        op: false,
-    });
-    j.events.push(Event::StepDone {
-        index: 0,
-        outcome: Outcome::of(&Err(e)),
-    });
-    Record {
-        events: std::mem::take(&mut j.events),
-        steps: vec!["boot".into()],
+/// The machine did not boot: the boot is the one step, failed, and the run stops there.
+fn boot_failure(s: &Scenario, sh: &Shared, e: Error, sink: &mut Sink<'_>) -> RunEnd {
+    let events = {
+        let mut j = sh.lock();
+        j.events.clear();
+        j.calls.clear();
+        vec![
+            Event::Step {
+                index: 0,
+                what: "boot".into(),
+                op: false,
+            },
+            Event::StepDone {
+                index: 0,
+                outcome: Outcome::of(&Err(e)),
+            },
+        ]
+    };
+    let state_names = BTreeMap::new();
+    // The run ends here whatever the sink answers.
+    let _ = sink(
+        StepRecord {
+            index: 0,
+            events,
+            states_before: Vec::new(),
+            states_after: Vec::new(),
+            violations: Vec::new(),
+            reached: Vec::new(),
+        },
+        &state_names,
+    );
+    RunEnd {
         setup_steps: 1,
-        violations: Vec::new(),
-        final_states: vec![0; s.machine.cpus as usize],
         states_before: Vec::new(),
-        states_after: Vec::new(),
-        state_names: BTreeMap::new(),
+        final_states: vec![0; s.machine.cpus as usize],
+        violations: Vec::new(),
+        state_names,
         stopped_at: Some(0),
-        reached: Vec::new(),
     }
 }
 
@@ -533,8 +753,9 @@ impl Target for ThreadsTarget {
     }
 }
 
-/// Runs every step on `target`, recording and checking as it goes.
-fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
+/// Runs every step on `target`, recording and checking as it goes; hands each step to `sink` as
+/// soon as it is checked, and keeps nothing of it.
+fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target, sink: &mut Sink<'_>) -> RunEnd {
     // The boot is no step: its calls are not failure points (the faults for platform points are
     // injected after it, and count calls from there).
     sh.lock().forget_boot();
@@ -543,9 +764,10 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
         preset: s.machine.preset.preset(),
         ..Ids::default()
     };
-    let mut violations = Vec::new();
+    let mut violations: Vec<Violation> = Vec::new();
+    // A broken invariant is reported where it is first seen, not again after every later step.
+    let mut seen = std::collections::HashSet::new();
     let mut stopped_at = None;
-    let mut states_after = Vec::new();
     let setup_steps = steps.iter().filter(|st| !matches!(st, Step::Op(_))).count();
     let mut state_names: BTreeMap<u32, String> = BTreeMap::new();
     let snap = |target: &mut dyn FnMut() -> Option<Snapshot>| target();
@@ -563,118 +785,168 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target) -> Record {
             let from = j.events.len();
             j.events.push(Event::Step {
                 index,
-                what: what.clone(),
+                what,
                 op: matches!(step, Step::Op(_)),
             });
             from
         };
         let r = exec(s, sh, target, step, &mut ids);
         let outcome = Outcome::of(&r);
-        sh.lock().events.push(Event::StepDone {
-            index,
-            outcome: outcome.clone(),
-        });
-        if let Ok(names) = target.hotplug(|hp| hp.state_names()) {
-            state_names.extend(names.into_iter().map(|(n, name)| (n.get(), name)));
+        sh.lock().events.push(Event::StepDone { index, outcome });
+        // Only setup steps change the state table (a removed state keeps its name here), and
+        // reading it is dear on a large preset: once per setup step, not per operation.
+        if index == 0 || !matches!(step, Step::Op(_)) {
+            if let Ok(names) = target.hotplug(|hp| hp.state_names()) {
+                state_names.extend(names.into_iter().map(|(n, name)| (n.get(), name)));
+            }
         }
         let after = snap(&mut || target.hotplug(|hp| hp.snapshot(&ids)).ok());
-        states_after.push(after.as_ref().map(|a| a.states.clone()).unwrap_or_default());
-        if let (Some(b), Some(a)) = (&before, &after) {
-            let j = sh.lock();
-            violations.extend(check::step(s, index, from, step, &r, b, a, &j));
-        }
+        let mut found = Vec::new();
+        let record = {
+            let mut j = sh.lock();
+            if let (Some(b), Some(a)) = (&before, &after) {
+                found = check::step(s, index, from, step, &r, b, a, &j);
+            }
+            // Accounting errors seen live (double startups, teardowns of nothing), after the
+            // checks of the same step.
+            found.extend(
+                std::mem::take(&mut j.violations)
+                    .into_iter()
+                    .map(|(step, text)| Violation {
+                        step,
+                        invariant: check::Invariant::Accounting,
+                        text,
+                    }),
+            );
+            found.retain(|v| seen.insert((v.invariant, v.text.clone())));
+            let mut events = std::mem::take(&mut j.events);
+            name_instances(&mut events, &j.instance_names, &state_names);
+            for id in std::mem::take(&mut j.forget) {
+                j.instance_names.remove(&id);
+            }
+            let reached = std::mem::take(&mut j.calls)
+                .into_iter()
+                .map(|c| Reached {
+                    point: c.point,
+                    occurrence: c.occurrence,
+                    step: c.step,
+                    failed: c.failed,
+                })
+                .collect();
+            StepRecord {
+                index,
+                events,
+                states_before: before
+                    .as_ref()
+                    .map(|b| b.states.clone())
+                    .unwrap_or_default(),
+                states_after: after.as_ref().map(|a| a.states.clone()).unwrap_or_default(),
+                violations: found.clone(),
+                reached,
+            }
+        };
+        violations.extend(found);
+        let go_on = sink(record, &state_names);
         before = after;
         if r.as_ref().is_err_and(|e| e.rollback_failure().is_some()) {
             stopped_at = Some(index);
             break;
         }
+        if !go_on {
+            break;
+        }
     }
-    let final_states = before.map(|b| b.states).unwrap_or_default();
-    let mut j = sh.lock();
-    // Accounting errors seen live (double startups, teardowns of nothing).
-    for (step, text) in std::mem::take(&mut j.violations) {
-        violations.push(Violation {
-            step,
-            invariant: check::Invariant::Accounting,
-            text,
-        });
+    RunEnd {
+        setup_steps,
+        states_before,
+        final_states: before.map(|b| b.states).unwrap_or_default(),
+        violations,
+        state_names,
+        stopped_at,
     }
-    violations.sort_by_key(|v| v.step);
-    // A broken invariant is reported where it is first seen, not again after every later step.
-    let mut seen = std::collections::HashSet::new();
-    violations.retain(|v| seen.insert((v.invariant, v.text.clone())));
-    // Instance ids the trace saw, by name.
-    let names = std::mem::take(&mut j.instance_names);
-    let mut events = std::mem::take(&mut j.events);
-    for e in &mut events {
-        if let Event::StepDone {
-            outcome:
-                Outcome::Failed {
-                    failure,
-                    rollback_failure,
-                    ..
-                },
-            ..
-        } = e
-        {
-            for text in [failure, rollback_failure].into_iter().flatten() {
-                for (id, name) in &names {
-                    *text = text.replace(
-                        &format!("instance #{id} on"),
-                        &format!("instance {name} on"),
-                    );
-                }
-                // "startup of state 72 on …" → "startup of state 72 (mm/vmstat:online) on …".
-                if let Some(n) = text
-                    .split_once("of state ")
-                    .and_then(|(_, rest)| rest.split(' ').next())
-                    .and_then(|n| n.parse::<u32>().ok())
-                {
-                    if let Some(name) = state_names.get(&n) {
-                        *text = text.replacen(
-                            &format!("of state {n} "),
-                            &format!("of state {n} ({name}) "),
-                            1,
-                        );
+}
+
+/// Puts names where a step's events have the state machine's numbers: instance ids the trace
+/// saw (`#7` → `nvme2`), and the failing state's name after its number in a failure's text.
+/// Each failure text is scanned once, whatever the number of instances the run has seen.
+fn name_instances(
+    events: &mut [Event],
+    names: &BTreeMap<u64, String>,
+    state_names: &BTreeMap<u32, String>,
+) {
+    for e in events {
+        match e {
+            Event::StepDone {
+                outcome:
+                    Outcome::Failed {
+                        failure,
+                        rollback_failure,
+                        ..
+                    },
+                ..
+            } => {
+                for text in [failure, rollback_failure].into_iter().flatten() {
+                    *text = name_instances_in(text, names);
+                    // "startup of state 72 on …" → "startup of state 72 (mm/vmstat:online) on …".
+                    if let Some(n) = text
+                        .split_once("of state ")
+                        .and_then(|(_, rest)| rest.split(' ').next())
+                        .and_then(|n| n.parse::<u32>().ok())
+                    {
+                        if let Some(name) = state_names.get(&n) {
+                            *text = text.replacen(
+                                &format!("of state {n} "),
+                                &format!("of state {n} ({name}) "),
+                                1,
+                            );
+                        }
                     }
                 }
             }
-        }
-        if let Event::Enter { instance, .. }
-        | Event::Exit { instance, .. }
-        | Event::Injected { instance, .. } = e
-        {
-            if let Some(name) = instance
-                .as_deref()
-                .and_then(|i| i.strip_prefix('#'))
-                .and_then(|n| n.parse::<u64>().ok())
-                .and_then(|n| names.get(&n))
-            {
-                *instance = Some(name.clone());
+            Event::Enter { instance, .. }
+            | Event::Exit { instance, .. }
+            | Event::Injected { instance, .. } => {
+                if let Some(name) = instance
+                    .as_deref()
+                    .and_then(|i| i.strip_prefix('#'))
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .and_then(|n| names.get(&n))
+                {
+                    *instance = Some(name.clone());
+                }
             }
+            _ => {}
         }
     }
-    let reached = std::mem::take(&mut j.calls)
-        .into_iter()
-        .map(|c| Reached {
-            point: c.point,
-            occurrence: c.occurrence,
-            step: c.step,
-            failed: c.failed,
-        })
-        .collect();
-    Record {
-        events,
-        steps: steps.iter().map(|st| st.describe(s)).collect(),
-        setup_steps,
-        violations,
-        final_states,
-        states_before,
-        states_after,
-        state_names,
-        stopped_at,
-        reached,
+}
+
+/// `instance #7 on` → `instance nvme2 on`, for every id with a name.
+fn name_instances_in(text: &str, names: &BTreeMap<u64, String>) -> String {
+    const MARK: &str = "instance #";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        let digits = rest[at + MARK.len()..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - at - MARK.len());
+        let tail = &rest[at + MARK.len() + digits..];
+        let name = rest[at + MARK.len()..at + MARK.len() + digits]
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| names.get(&id))
+            .filter(|_| tail.starts_with(" on"));
+        match name {
+            Some(name) => {
+                out.push_str(&rest[..at]);
+                out.push_str("instance ");
+                out.push_str(name);
+            }
+            None => out.push_str(&rest[..at + MARK.len() + digits]),
+        }
+        rest = tail;
     }
+    out.push_str(rest);
+    out
 }
 
 fn exec(
@@ -724,11 +996,20 @@ fn exec(
                     }
                 }
                 (Op::RemoveInstance { state, name }, Ok(())) => {
-                    ids.instances.remove(&(state.clone(), name.clone()));
+                    if let Some(id) = ids.instances.remove(&(state.clone(), name.clone())) {
+                        // Its name is still needed for this step's events, not after.
+                        sh.lock().forget.push(id.0);
+                    }
                 }
                 (Op::RemoveState { state }, Ok(())) => {
                     ids.states.remove(state);
-                    ids.instances.retain(|(s, _), _| s != state);
+                    let mut j = sh.lock();
+                    ids.instances.retain(|(s, _), id| {
+                        if s == state {
+                            j.forget.push(id.0);
+                        }
+                        s != state
+                    });
                 }
                 _ => {}
             }

@@ -19,7 +19,9 @@
 
 use std::ops::Range;
 
-use cpuhp_scenario::{render, run, Format, Scenario};
+use cpuhp_scenario::{
+    render, render_with, run, run_streaming, Event, Format, Record, Renderer, Scenario, Width,
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::FileFailurePersistence;
@@ -64,6 +66,59 @@ enum Expect {
     Anything,
     /// It is well formed: it must parse, and (without a planted bug) run with no violation.
     WellFormed,
+}
+
+/// Runs `s` again, streamed into a renderer of each format: the text is the whole run's
+/// rendering, but for the fitted timeline's padding (its columns are sized from the scenario,
+/// never narrower than the run needs) — and Perfetto's callback titles after a failed setup
+/// step whose state number a later state took: rendered whole, they can only name the number
+/// by the state that has it at the end.
+fn streamed_is_whole(s: &Scenario, rec: &Record, text: &str) -> Result<(), TestCaseError> {
+    let setup_failed = rec.events.iter().any(|e| {
+        matches!(e, Event::StepDone { index, outcome } if *index < rec.setup_steps && !outcome.is_ok())
+    });
+    let settings: Vec<(Format, Width)> = Format::ALL
+        .iter()
+        .map(|&(_, f)| (f, Width::Columns(100)))
+        .chain([(Format::Timeline, Width::Wide)])
+        .collect();
+    let mut renderers: Vec<Renderer> = settings
+        .iter()
+        .map(|&(f, w)| Renderer::new(s, f, false, w))
+        .collect();
+    let mut streamed = vec![String::new(); settings.len()];
+    let end = run_streaming(s, false, |step, names| {
+        for (r, out) in renderers.iter_mut().zip(&mut streamed) {
+            out.push_str(&r.step(step, names));
+        }
+    });
+    for ((r, out), &(format, width)) in renderers.iter_mut().zip(&mut streamed).zip(&settings) {
+        out.push_str(&r.finish(&end));
+        let whole = render_with(rec, s, format, false, width);
+        if format == Format::Perfetto && setup_failed {
+            continue;
+        }
+        if format == Format::Timeline && width != Width::Wide {
+            // No row cut shorter than in the whole run's.
+            let squeeze = |t: &str| {
+                t.split(' ')
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            prop_assert_eq!(squeeze(out), squeeze(&whole), "--- input ---\n{}", text);
+        } else {
+            prop_assert_eq!(
+                &*out,
+                &whole,
+                "{:?} {:?}\n--- input ---\n{}",
+                format,
+                width,
+                text
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Parses `text`; checks the error, or runs and renders the scenario.
@@ -114,6 +169,7 @@ fn check(text: &str, expect: Expect) -> Result<(), TestCaseError> {
                 let _ = render(&rec, &s, format, false);
             }
             let _ = render(&rec, &s, Format::Timeline, true);
+            streamed_is_whole(&s, &rec, text)?;
             let planted = s.states.iter().any(|st| st.bug.is_some());
             if expect == Expect::WellFormed && !planted {
                 prop_assert!(

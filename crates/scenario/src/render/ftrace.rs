@@ -5,7 +5,6 @@
 use std::fmt::Write;
 
 use crate::journal::Event;
-use crate::run::Record;
 
 /// The task, CPU and flags columns for a callback's context: the control task (as if `bash`
 /// wrote sysfs) on CPU 0, the CPU's hotplug thread `cpuhp/N`, or the CPU itself with interrupts
@@ -18,72 +17,76 @@ fn task(context: &str, cpu: u32) -> (String, u32, u32, &'static str) {
     }
 }
 
-pub(super) fn render(rec: &Record) -> String {
-    let mut out = String::from(
-        "# tracer: nop\n#\n#                                _-----=> irqs-off/BH-disabled\n\
-         #                               / _----=> need-resched\n\
-         #                              | / _---=> hardirq/softirq\n\
-         #                              || / _--=> preempt-depth\n\
-         #                              ||| / _-=> migrate-disable\n\
-         #                              |||| /     delay\n\
-         #           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n\
-         #              | |         |   |||||     |         |\n",
-    );
-    // The context of the callback an exit belongs to: that of its enter.
-    let mut open: Vec<(u32, &'static str)> = Vec::new();
-    for (n, e) in rec.events.iter().enumerate() {
-        let ts = n + 1;
-        let (line, context, cpu) = match e {
-            Event::Enter {
-                cpu,
-                target,
-                step,
-                symbol,
-                instance,
-                context,
-                ..
-            } => {
-                open.push((*step, context));
-                let ev = if instance.is_some() {
-                    "cpuhp_multi_enter"
-                } else {
-                    "cpuhp_enter"
-                };
-                (
-                    format!("{ev}: cpu: {cpu:04} target: {target:3} step: {step:3} ({symbol})"),
-                    *context,
-                    *cpu,
-                )
-            }
-            Event::Exit {
-                cpu,
-                state,
-                step,
-                ret,
-                context,
-                ..
-            } => {
-                if let Some(i) = open.iter().rposition(|(s, _)| s == step) {
-                    open.remove(i);
+/// The text a step at a time: timestamps count the events from the run's first.
+#[derive(Default)]
+pub(super) struct Ftrace {
+    /// Events rendered so far.
+    n: usize,
+}
+
+impl Ftrace {
+    pub(super) fn start(&mut self, out: &mut String) {
+        out.push_str(
+            "# tracer: nop\n#\n#                                _-----=> irqs-off/BH-disabled\n\
+             #                               / _----=> need-resched\n\
+             #                              | / _---=> hardirq/softirq\n\
+             #                              || / _--=> preempt-depth\n\
+             #                              ||| / _-=> migrate-disable\n\
+             #                              |||| /     delay\n\
+             #           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n\
+             #              | |         |   |||||     |         |\n",
+        );
+    }
+
+    pub(super) fn events(&mut self, events: &[Event], out: &mut String) {
+        for e in events {
+            self.n += 1;
+            let ts = self.n;
+            let (line, context, cpu) = match e {
+                Event::Enter {
+                    cpu,
+                    target,
+                    step,
+                    symbol,
+                    instance,
+                    context,
+                    ..
+                } => {
+                    let ev = if instance.is_some() {
+                        "cpuhp_multi_enter"
+                    } else {
+                        "cpuhp_enter"
+                    };
+                    (
+                        format!("{ev}: cpu: {cpu:04} target: {target:3} step: {step:3} ({symbol})"),
+                        *context,
+                        *cpu,
+                    )
                 }
-                (
+                Event::Exit {
+                    cpu,
+                    state,
+                    step,
+                    ret,
+                    context,
+                    ..
+                } => (
                     format!(
                         "cpuhp_exit:  cpu: {cpu:04}  state: {state:3} step: {step:3} ret: {ret}"
                     ),
                     *context,
                     *cpu,
-                )
-            }
-            _ => continue,
-        };
-        // The kernel's `%16s-%-7d [%03d] %s %5lu.%06lu: ` prefix.
-        let (comm, pid, on, flags) = task(context, cpu);
-        let _ = writeln!(
-            out,
-            "{comm:>16}-{pid:<7} [{on:03}] {flags} {:5}.{:06}: {line}",
-            ts / 1_000_000,
-            ts % 1_000_000
-        );
+                ),
+                _ => continue,
+            };
+            // The kernel's `%16s-%-7d [%03d] %s %5lu.%06lu: ` prefix.
+            let (comm, pid, on, flags) = task(context, cpu);
+            let _ = writeln!(
+                out,
+                "{comm:>16}-{pid:<7} [{on:03}] {flags} {:5}.{:06}: {line}",
+                ts / 1_000_000,
+                ts % 1_000_000
+            );
+        }
     }
-    out
 }

@@ -1,17 +1,21 @@
-//! One JSON object per event, in order (`{"event":"enter","cpu":1,…}`).
+//! One JSON object per event, in order (`{"event":"enter","cpu":1,…}`), then one per broken
+//! invariant.
 
-use crate::run::Record;
+use crate::check::Violation;
+use crate::journal::Event;
 
-pub(super) fn render(rec: &Record) -> String {
-    let mut out = String::new();
-    for e in &rec.events {
+pub(super) fn events(events: &[Event], out: &mut String) {
+    for e in events {
         // Serialising plain data with string keys cannot fail.
         if let Ok(line) = serde_json::to_string(e) {
             out.push_str(&line);
             out.push('\n');
         }
     }
-    for v in &rec.violations {
+}
+
+pub(super) fn violations(violations: &[Violation], out: &mut String) {
+    for v in violations {
         if let Ok(line) = serde_json::to_string(&serde_json::json!({
             "event": "violation",
             "step": v.step,
@@ -22,5 +26,4 @@ pub(super) fn render(rec: &Record) -> String {
             out.push('\n');
         }
     }
-    out
 }

@@ -15,9 +15,9 @@ use cpuhp::{FailureKind, Rule};
 
 use crate::journal::{Event, Outcome};
 use crate::run::Record;
-use crate::scenario::Scenario;
+use crate::scenario::{Op, PlatformStep, Scenario};
 
-use super::Width;
+use super::{Chunk, Ending, Width};
 
 struct Painter {
     color: bool,
@@ -407,217 +407,378 @@ fn styled(style: Style, s: impl Into<String>) -> Seg {
     (Some(style), s.into())
 }
 
-pub(super) fn render(rec: &Record, s: &Scenario, color: bool, width: Width) -> String {
-    let p = Painter { color };
-    let lines = lines(rec, s);
-    let mut out = String::new();
-    match width {
-        Width::Wide => {
-            for line in &lines {
-                match line {
-                    Line::Head(h) => {
-                        let _ = writeln!(out, "\n{}", p.paint(HEAD, h));
-                    }
-                    Line::Text { indent, segs } => {
-                        let _ = writeln!(out, "{}{}", " ".repeat(*indent), paint_segs(&p, segs));
-                    }
-                    Line::Row(r) => {
-                        let _ = writeln!(out, "{}", wide_row(&p, r));
-                    }
-                }
-            }
-        }
-        Width::Columns(columns) => fitted(&mut out, &p, &lines, rec, s, columns.max(60)),
-    }
-    out
-}
-
-fn paint_segs(p: &Painter, segs: &[Seg]) -> String {
-    segs.iter()
-        .map(|(style, t)| match style {
-            Some(st) => p.paint(*st, t),
-            None => t.clone(),
-        })
-        .collect()
-}
-
-fn wide_row(p: &Painter, r: &Row) -> String {
-    let result = p.paint(r.style, &format!("{:<7}", r.result));
-    let rule = r.why.as_ref().map_or("", |w| w.wide.as_str());
-    let mark = paint_segs(p, std::slice::from_ref(&r.mark));
-    let step = r.step.map_or("   ".to_string(), |n| format!("{n:>3}"));
-    let line = format!(
-        "  {:<15} {step} {mark} {:<36} {result} {}",
-        r.place.wide(),
-        r.what,
-        p.paint(RULE, rule)
-    );
-    line.trim_end().to_string()
-}
-
-/// The fitted layout: columns sized to what the run shows, the `what` column shortened with `…`
-/// to fit `columns`, free text wrapped, and the legend at the end.
-fn fitted(
-    out: &mut String,
-    p: &Painter,
-    lines: &[Line],
-    rec: &Record,
-    s: &Scenario,
+/// The column widths of the fitted layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Columns {
     columns: usize,
-) {
-    let rows = || {
-        lines.iter().filter_map(|l| match l {
-            Line::Row(r) => Some(r),
-            _ => None,
-        })
-    };
-    let place_w = rows()
-        .map(|r| r.place.short().len())
-        .max()
-        .unwrap_or(0)
-        .max(3);
-    let result_w = rows().map(|r| r.result.chars().count()).max().unwrap_or(0);
-    let key_w = rows()
-        .map(|r| r.why.as_ref().map_or(0, |w| w.key.len()))
-        .max()
-        .unwrap_or(0);
-    // Two spaces, place, step, mark, what, result, key, with a space between each.
-    let fixed = 2 + place_w + 1 + 3 + 1 + 1 + 1 + 1 + result_w + 1 + key_w;
-    let longest = rows().map(|r| r.what.chars().count()).max().unwrap_or(0);
-    let what_w = longest.min(columns.saturating_sub(fixed)).max(12);
-    let wrap = |indent: usize, text: &str| -> String {
-        let first = " ".repeat(indent);
-        let rest = " ".repeat(indent + 2);
-        let opts = textwrap::Options::new(columns)
-            .initial_indent(&first)
-            .subsequent_indent(&rest);
-        textwrap::fill(text, opts)
-    };
-    let mut keys: Vec<&'static str> = Vec::new();
-    let mut places = [false; 4];
-    for line in lines {
-        match line {
-            Line::Head(h) => {
-                let _ = writeln!(out, "\n{}", p.paint(HEAD, &wrap(0, h)));
-            }
-            Line::Text { indent, segs } => {
-                let _ = writeln!(out, "{}", wrap(*indent, &paint_segs(p, segs)));
-            }
-            Line::Row(r) => {
-                let mut what: String = r.what.chars().take(what_w).collect();
-                if r.what.chars().count() > what_w {
-                    what.pop();
-                    what.push('…');
-                }
-                let step = r.step.map_or("   ".to_string(), |n| format!("{n:>3}"));
-                let key = r.why.as_ref().map_or("", |w| w.key);
-                if !key.is_empty() && !keys.contains(&key) {
-                    keys.push(key);
-                }
-                match r.place {
-                    Place::Control => places[0] = true,
-                    Place::Thread(_) => places[1] = true,
-                    Place::Atomic(_) => places[2] = true,
-                    Place::Platform => places[3] = true,
-                    Place::None => {}
-                }
-                let line = format!(
-                    "  {:<place_w$} {step} {} {what:<what_w$} {} {}",
-                    r.place.short(),
-                    paint_segs(p, std::slice::from_ref(&r.mark)),
-                    p.paint(r.style, &format!("{:<result_w$}", r.result)),
-                    p.paint(RULE, key),
-                );
-                let _ = writeln!(out, "{}", line.trim_end());
+    place_w: usize,
+    result_w: usize,
+    what_w: usize,
+}
+
+impl Columns {
+    /// Sized to the rows: what a whole run shows.
+    fn exact<'a>(rows: impl Iterator<Item = &'a Row> + Clone, columns: usize) -> Columns {
+        let place_w = rows
+            .clone()
+            .map(|r| r.place.short().len())
+            .max()
+            .unwrap_or(0)
+            .max(3);
+        let result_w = rows
+            .clone()
+            .map(|r| r.result.chars().count())
+            .max()
+            .unwrap_or(0);
+        let key_w = rows
+            .clone()
+            .map(|r| r.why.as_ref().map_or(0, |w| w.key.len()))
+            .max()
+            .unwrap_or(0);
+        let longest = rows.map(|r| r.what.chars().count()).max().unwrap_or(0);
+        Columns::fit(columns, place_w, result_w, key_w, longest)
+    }
+
+    /// Sized before the run, from the scenario: at least as wide as anything its run can show
+    /// (every CPU, errno, rule key and callback, notifier or platform failure it could print,
+    /// nested as deep as it could be), and as wide as what it shows when the run shows each of
+    /// them — so that a run can be printed as it goes.
+    pub(super) fn bound(s: &Scenario, columns: usize) -> Columns {
+        let preset = s.machine.preset.preset();
+        let layout = preset.layout;
+        let digits = |n: u32| n.to_string().len();
+        // The CPUs rows can name: those the operations name, or all of them when an operation
+        // (or a failing install) walks every CPU.
+        let every_cpu = s.states.iter().any(|st| !st.fail.is_empty())
+            || s.ops.iter().any(|o| {
+                !matches!(
+                    o.op,
+                    Op::Up { .. }
+                        | Op::Down { .. }
+                        | Op::ParallelUp(_)
+                        | Op::DisableHotplug
+                        | Op::EnableHotplug
+                )
+            });
+        let top_cpu = if every_cpu {
+            s.machine.cpus.saturating_sub(1)
+        } else {
+            s.ops
+                .iter()
+                .flat_map(|o| match &o.op {
+                    Op::Up { cpu, .. } | Op::Down { cpu, .. } => vec![*cpu],
+                    Op::ParallelUp(cpus) => cpus.clone(),
+                    _ => Vec::new(),
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        let cpu_w = digits(top_cpu);
+        let place_w = (3 + cpu_w).max(3);
+        // Results: ok, a notifier's stop, every errno the scenario plans.
+        let mut results = vec!["ok".to_string()];
+        let errno = |e: cpuhp::Errno| errno_name(e.to_neg());
+        for st in &s.states {
+            results.extend(st.fail.iter().map(|f| errno(f.errno)));
+        }
+        for nb in &s.notifiers {
+            results.extend(nb.veto.iter().map(|v| errno(v.errno)));
+            results.extend(nb.answer.iter().map(|a| match a.ret.to_errno() {
+                0 if a.ret.is_stop() => "stop".to_string(),
+                ret => errno_name(ret),
+            }));
+        }
+        results.extend(s.faults.iter().map(|f| errno(f.errno)));
+        let result_w = results.iter().map(|r| r.chars().count()).max().unwrap_or(0);
+        let key_w = KEYS.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        // Callbacks: on the control side unindented, on the CPU inside the control side's
+        // hand-off (one level, two columns).
+        let on_cpu = |n: u32| {
+            n > layout.bringup_cpu.get()
+                && n != layout.teardown_cpu.get()
+                && n < layout.online.get()
+        };
+        let preset_instances: u32 = preset
+            .states
+            .iter()
+            .map(|st| match st.kind {
+                cpuhp::preset::PresetKind::Multi(n) => n,
+                cpuhp::preset::PresetKind::Single => 0,
+            })
+            .sum();
+        let mut longest = "cpuhp_kick_ap_work".len();
+        for st in preset.states {
+            let indent = if on_cpu(st.number) { 2 } else { 0 };
+            let inst = match st.kind {
+                // No instance, no call (a scenario adds instances to its own states only).
+                cpuhp::preset::PresetKind::Multi(0) => continue,
+                cpuhp::preset::PresetKind::Multi(_) => " [#]".len() + digits(preset_instances),
+                cpuhp::preset::PresetKind::Single => 0,
+            };
+            for sym in [st.startup, st.teardown].into_iter().flatten() {
+                longest = longest.max(indent + sym.chars().count() + inst);
             }
         }
-    }
-    if keys.is_empty() && !places.contains(&true) {
-        return;
-    }
-    // The legend: the columns, then every rule key the run used.
-    let _ = writeln!(out, "\n{}", p.paint(HEAD, "legend"));
-    let names = [
-        "ctl = the control CPU",
-        "cpuN = CPU N's hotplug thread",
-        "irqN = CPU N with interrupts off",
-        "plat = the platform",
-    ];
-    let used: Vec<&str> = names
-        .iter()
-        .zip(places)
-        .filter(|(_, u)| *u)
-        .map(|(n, _)| *n)
-        .collect();
-    let preset = s.machine.preset.preset();
-    let online = rec
-        .state_names
-        .iter()
-        .find(|(_, n)| n.as_str() == "online")
-        .map_or(preset.layout.online.get(), |(k, _)| *k);
-    // The places, packed into lines whole: a line never breaks inside one.
-    let mut line = String::from("  where:");
-    for (k, item) in used.iter().enumerate() {
-        let sep = if k + 1 < used.len() { "," } else { "" };
-        if line.chars().count() + 1 + item.chars().count() + sep.len() > columns {
-            let _ = writeln!(out, "{line}");
-            line = "   ".to_string();
+        for st in s.states.iter().filter(|st| st.startup || st.teardown) {
+            let indent = if st.section == cpuhp::Section::Prepare {
+                0
+            } else {
+                2
+            };
+            let inst = if st.multi {
+                // Its instances: those it starts with and those the operations add.
+                let added = s.ops.iter().filter_map(|o| match &o.op {
+                    Op::AddInstance { state, name } if *state == st.name => Some(name),
+                    _ => None,
+                });
+                match st
+                    .instances
+                    .iter()
+                    .chain(added)
+                    .map(|n| n.chars().count())
+                    .max()
+                {
+                    Some(n) => " []".len() + n,
+                    // No instance, no call.
+                    None => continue,
+                }
+            } else {
+                0
+            };
+            longest = longest.max(indent + st.name.chars().count() + inst);
         }
-        line.push(' ');
-        line.push_str(item);
-        line.push_str(sep);
+        if !s.notifiers.is_empty() {
+            // The bridge states, and the notifiers' events one level inside them.
+            for (indent, sym) in [
+                (0, "notify_prepare"),
+                (0, "notify_dead"),
+                (2, "notify_starting"),
+                (2, "notify_dying"),
+                (2, "notify_online"),
+                (2, "notify_down_prepare"),
+            ] {
+                longest = longest.max(indent + sym.len());
+            }
+            let frozen = s.ops.iter().any(|o| matches!(o.op, Op::Freeze | Op::Thaw));
+            let suffix = if frozen { "_FROZEN".len() } else { 0 };
+            let events = [
+                (0, "CPU_POST_DEAD"),
+                (2, "CPU_UP_PREPARE"),
+                (2, "CPU_UP_CANCELED"),
+                (2, "CPU_DEAD"),
+                (4, "CPU_STARTING"),
+                (4, "CPU_DYING"),
+                (4, "CPU_ONLINE"),
+                (4, "CPU_DOWN_PREPARE"),
+                (4, "CPU_DOWN_FAILED"),
+            ];
+            for nb in &s.notifiers {
+                for (indent, ev) in events {
+                    // `{notifier}: {event} {cpu}`
+                    let n = indent + nb.name.chars().count() + 2 + ev.len() + suffix + 1 + cpu_w;
+                    longest = longest.max(n);
+                }
+            }
+        }
+        for f in &s.faults {
+            let cpu = f.cpu.map_or(cpu_w, digits);
+            let words = match f.on {
+                PlatformStep::Kick => "the kick of CPU  fails".len(),
+                PlatformStep::Boot => "CPU  fails to boot".len(),
+                PlatformStep::Stop => "CPU  refuses to stop".len(),
+            };
+            longest = longest.max(words + cpu);
+        }
+        Columns::fit(columns, place_w, result_w, key_w, longest)
     }
-    let _ = writeln!(out, "{line}");
-    let step = format!(
-        "step: the state the callback belongs to (0 is offline, {online} online; \
-         `cpuhp states --preset {}` lists the preset's); ↑ a startup, ↓ a teardown, \
-         • a legacy notifier's event, ✗ a platform failure",
-        preset.name
-    );
-    let _ = writeln!(out, "{}", wrap(2, &step));
-    let rules = "why: a rule of docs/rules.md by its name (`cpuhp rules` prints them), with the \
-                 part of it that applied";
-    let _ = writeln!(out, "{}", wrap(2, rules));
-    for (key, text) in KEYS.iter().filter(|(k, _)| keys.contains(k)) {
-        let first = format!("  {}  ", p.paint(RULE, &format!("{key:<key_w$}")));
-        let rest = " ".repeat(2 + key_w + 2);
-        let opts = textwrap::Options::new(columns)
-            .initial_indent(&first)
-            .subsequent_indent(&rest);
-        let _ = writeln!(out, "{}", textwrap::fill(text, opts));
+
+    fn fit(
+        columns: usize,
+        place_w: usize,
+        result_w: usize,
+        key_w: usize,
+        longest: usize,
+    ) -> Columns {
+        // Two spaces, place, step, mark, what, result, key, with a space between each.
+        let fixed = 2 + place_w + 1 + 3 + 1 + 1 + 1 + 1 + result_w + 1 + key_w;
+        let what_w = longest.min(columns.saturating_sub(fixed)).max(12);
+        Columns {
+            columns,
+            place_w,
+            result_w,
+            what_w,
+        }
     }
 }
 
-/// Every line of the run, before layout.
-fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
-    let mut out = Vec::new();
-    out.push(text(
-        0,
-        vec![styled(
-            HEAD,
-            format!(
-                "cpuhp · {}{} · preset {} · {}, {}, {}",
-                count(s.machine.cpus as usize, "CPU", "CPUs"),
-                if s.machine.threads_per_core > 1 {
-                    format!(" ({} threads per core)", s.machine.threads_per_core)
-                } else {
-                    String::new()
-                },
-                s.machine.preset.preset().name,
-                count(s.states.len(), "state", "states"),
-                count(s.notifiers.len(), "notifier", "notifiers"),
-                count(s.ops.len(), "operation", "operations"),
-            ),
-        )],
-    ));
-    let mut in_setup_header = false;
-    // Per step: the events, grouped.
-    let mut i = 0;
-    let events = &rec.events;
-    while i < events.len() {
+/// How the lines are laid out.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    Wide,
+    Fitted(Columns),
+}
+
+/// The timeline, a step at a time: each step's lines laid out as soon as it is given, the
+/// legend (the rule keys and places the run used) at the end.
+pub(super) struct Timeline {
+    p: Painter,
+    layout: Layout,
+    in_setup_header: bool,
+    keys: Vec<&'static str>,
+    places: [bool; 4],
+}
+
+impl Timeline {
+    /// `columns`: the fitted layout's widths (`None` for [`Width::Wide`]).
+    pub(super) fn new(color: bool, width: Width, columns: Option<Columns>) -> Timeline {
+        let layout = match (width, columns) {
+            (Width::Columns(_), Some(c)) => Layout::Fitted(c),
+            _ => Layout::Wide,
+        };
+        Timeline {
+            p: Painter { color },
+            layout,
+            in_setup_header: false,
+            keys: Vec::new(),
+            places: [false; 4],
+        }
+    }
+
+    /// The first line: the machine and what the scenario has.
+    pub(super) fn start(&mut self, s: &Scenario, out: &mut String) {
+        let line = header(s);
+        self.emit(out, &line);
+    }
+
+    /// A step's lines.
+    pub(super) fn step(&mut self, s: &Scenario, c: &Chunk<'_>, out: &mut String) {
+        for line in self.lines(s, c) {
+            self.emit(out, &line);
+        }
+    }
+
+    /// The end of the run, and the legend.
+    pub(super) fn finish(&mut self, s: &Scenario, e: &Ending<'_>, out: &mut String) {
+        for line in ending(e) {
+            self.emit(out, &line);
+        }
+        if let Layout::Fitted(c) = self.layout {
+            self.legend(out, s, e.state_names, c.columns);
+        }
+    }
+
+    fn emit(&mut self, out: &mut String, line: &Line) {
+        let p = &self.p;
+        match self.layout {
+            Layout::Wide => match line {
+                Line::Head(h) => {
+                    let _ = writeln!(out, "\n{}", p.paint(HEAD, h));
+                }
+                Line::Text { indent, segs } => {
+                    let _ = writeln!(out, "{}{}", " ".repeat(*indent), paint_segs(p, segs));
+                }
+                Line::Row(r) => {
+                    let _ = writeln!(out, "{}", wide_row(p, r));
+                }
+            },
+            Layout::Fitted(c) => match line {
+                Line::Head(h) => {
+                    let _ = writeln!(out, "\n{}", p.paint(HEAD, &wrap(c.columns, 0, h)));
+                }
+                Line::Text { indent, segs } => {
+                    let _ = writeln!(out, "{}", wrap(c.columns, *indent, &paint_segs(p, segs)));
+                }
+                Line::Row(r) => {
+                    let key = r.why.as_ref().map_or("", |w| w.key);
+                    if !key.is_empty() && !self.keys.contains(&key) {
+                        self.keys.push(key);
+                    }
+                    match r.place {
+                        Place::Control => self.places[0] = true,
+                        Place::Thread(_) => self.places[1] = true,
+                        Place::Atomic(_) => self.places[2] = true,
+                        Place::Platform => self.places[3] = true,
+                        Place::None => {}
+                    }
+                    fitted_row(out, p, r, key, c);
+                }
+            },
+        }
+    }
+
+    /// The legend: the columns, then every rule key the run used.
+    fn legend(
+        &self,
+        out: &mut String,
+        s: &Scenario,
+        state_names: &BTreeMap<u32, String>,
+        columns: usize,
+    ) {
+        let (p, keys, places) = (&self.p, &self.keys, self.places);
+        if keys.is_empty() && !places.contains(&true) {
+            return;
+        }
+        let key_w = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+        let _ = writeln!(out, "\n{}", p.paint(HEAD, "legend"));
+        let names = [
+            "ctl = the control CPU",
+            "cpuN = CPU N's hotplug thread",
+            "irqN = CPU N with interrupts off",
+            "plat = the platform",
+        ];
+        let used: Vec<&str> = names
+            .iter()
+            .zip(places)
+            .filter(|(_, u)| *u)
+            .map(|(n, _)| *n)
+            .collect();
+        let preset = s.machine.preset.preset();
+        let online = state_names
+            .iter()
+            .find(|(_, n)| n.as_str() == "online")
+            .map_or(preset.layout.online.get(), |(k, _)| *k);
+        // The places, packed into lines whole: a line never breaks inside one.
+        let mut line = String::from("  where:");
+        for (k, item) in used.iter().enumerate() {
+            let sep = if k + 1 < used.len() { "," } else { "" };
+            if line.chars().count() + 1 + item.chars().count() + sep.len() > columns {
+                let _ = writeln!(out, "{line}");
+                line = "   ".to_string();
+            }
+            line.push(' ');
+            line.push_str(item);
+            line.push_str(sep);
+        }
+        let _ = writeln!(out, "{line}");
+        let step = format!(
+            "step: the state the callback belongs to (0 is offline, {online} online; \
+             `cpuhp states --preset {}` lists the preset's); ↑ a startup, ↓ a teardown, \
+             • a legacy notifier's event, ✗ a platform failure",
+            preset.name
+        );
+        let _ = writeln!(out, "{}", wrap(columns, 2, &step));
+        let rules = "why: a rule of docs/rules.md by its name (`cpuhp rules` prints them), with the \
+                     part of it that applied";
+        let _ = writeln!(out, "{}", wrap(columns, 2, rules));
+        for (key, text) in KEYS.iter().filter(|(k, _)| keys.contains(k)) {
+            let first = format!("  {}  ", p.paint(RULE, &format!("{key:<key_w$}")));
+            let rest = " ".repeat(2 + key_w + 2);
+            let opts = textwrap::Options::new(columns)
+                .initial_indent(&first)
+                .subsequent_indent(&rest);
+            let _ = writeln!(out, "{}", textwrap::fill(text, opts));
+        }
+    }
+
+    /// The lines of one step (none for events outside a step).
+    fn lines(&mut self, s: &Scenario, c: &Chunk<'_>) -> Vec<Line> {
+        let mut out = Vec::new();
+        let events = c.events;
+        let Some(i) = events.iter().position(|e| matches!(e, Event::Step { .. })) else {
+            return out;
+        };
         let Event::Step { index, what, op } = &events[i] else {
-            i += 1;
-            continue;
+            return out;
         };
         let end = events[i..]
             .iter()
@@ -630,17 +791,16 @@ fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
         };
         let failed = !outcome.is_ok();
         if !op {
-            if !in_setup_header {
+            if !self.in_setup_header {
                 out.push(Line::Head("── setup".into()));
-                in_setup_header = true;
+                self.in_setup_header = true;
             }
             if !failed {
-                out.push(summary_line(what, body, rec));
-                i = end + 1;
-                continue;
+                out.push(summary_line(what, body, c.state_names));
+                return out;
             }
         }
-        let n = index + 1 - rec.setup_steps.min(*index + 1);
+        let n = index + 1 - c.setup_steps.min(*index + 1);
         out.push(Line::Head(if *op {
             format!("── {n}. {what}")
         } else {
@@ -649,16 +809,14 @@ fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
         let kick = s.machine.preset.preset().layout.bp_kick_ap.map(|k| k.get());
         step_lines(&mut out, body, kick);
         // The result, and where the CPUs stand.
-        let moved: Vec<String> = match (before(rec, *index), rec.states_after.get(*index)) {
-            (Some(b), Some(a)) => b
-                .iter()
-                .zip(a)
-                .enumerate()
-                .filter(|(_, (b, a))| b != a)
-                .map(|(c, (b, a))| format!("CPU {c}: {b} → {a}"))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let moved: Vec<String> = c
+            .before
+            .iter()
+            .zip(c.after)
+            .enumerate()
+            .filter(|(_, (b, a))| b != a)
+            .map(|(c, (b, a))| format!("CPU {c}: {b} → {a}"))
+            .collect();
         let rollback_failed = matches!(
             &outcome,
             Outcome::Failed {
@@ -708,20 +866,173 @@ fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
                 }
             }
         }
-        for v in rec.violations.iter().filter(|v| v.step == *index) {
+        for v in c.violations.iter().filter(|v| v.step == *index) {
             out.push(text(2, vec![styled(FAIL, format!("✗ invariant {v}"))]));
         }
-        i = end + 1;
+        out
     }
-    if let Some(at) = rec.stopped_at {
+}
+
+/// Renders a whole run at once: the fitted layout's columns sized to what the run shows.
+pub(super) fn render(rec: &Record, s: &Scenario, color: bool, width: Width) -> String {
+    // The lines first, to size the columns to them.
+    let mut t = Timeline::new(color, Width::Wide, None);
+    let mut lines: Vec<Line> = Vec::new();
+    super::for_each_chunk(rec, |c| lines.extend(t.lines(s, c)));
+    let columns = match width {
+        Width::Columns(columns) => {
+            let rows = lines.iter().filter_map(|l| match l {
+                Line::Row(r) => Some(r),
+                _ => None,
+            });
+            Some(Columns::exact(rows, columns.max(60)))
+        }
+        Width::Wide => None,
+    };
+    let mut t = Timeline::new(color, width, columns);
+    let mut out = String::new();
+    t.start(s, &mut out);
+    for line in &lines {
+        t.emit(&mut out, line);
+    }
+    t.finish(s, &super::ending(rec), &mut out);
+    out
+}
+
+/// A row of the fitted layout, written straight into `out` (a long run writes millions): place,
+/// step, mark, `what` (cut with `…` to fit), result and rule key, trailing blanks trimmed.
+fn fitted_row(out: &mut String, p: &Painter, r: &Row, key: &str, c: Columns) {
+    let pad = |out: &mut String, from: usize, width: usize| {
+        let n = out[from..].chars().count();
+        out.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+    };
+    let paint = |out: &mut String, style: Option<Style>, text: &str| match style {
+        Some(style) if p.color => {
+            let _ = write!(out, "{}{text}{}", style.render(), style.render_reset());
+        }
+        _ => out.push_str(text),
+    };
+    let line = out.len();
+    out.push_str("  ");
+    let from = out.len();
+    match r.place {
+        Place::Control => out.push_str("ctl"),
+        Place::Thread(n) => {
+            let _ = write!(out, "cpu{n}");
+        }
+        Place::Atomic(n) => {
+            let _ = write!(out, "irq{n}");
+        }
+        Place::Platform => out.push_str("plat"),
+        Place::None => {}
+    }
+    pad(out, from, c.place_w);
+    match r.step {
+        Some(n) => {
+            let _ = write!(out, " {n:>3} ");
+        }
+        None => out.push_str("     "),
+    }
+    paint(out, r.mark.0, &r.mark.1);
+    out.push(' ');
+    let from = out.len();
+    if r.what.chars().count() > c.what_w {
+        out.extend(r.what.chars().take(c.what_w.saturating_sub(1)));
+        out.push('…');
+    } else {
+        out.push_str(&r.what);
+    }
+    pad(out, from, c.what_w);
+    out.push(' ');
+    if p.color {
+        let _ = write!(out, "{}", r.style.render());
+    }
+    let from = out.len();
+    out.push_str(&r.result);
+    pad(out, from, c.result_w);
+    if p.color {
+        let _ = write!(out, "{}", r.style.render_reset());
+    }
+    out.push(' ');
+    paint(out, Some(RULE), key);
+    let kept = out[line..].trim_end().len();
+    out.truncate(line + kept);
+    out.push('\n');
+}
+
+fn wrap(columns: usize, indent: usize, text: &str) -> String {
+    // Most lines fit: then filling them changes nothing but the indent.
+    let bare = !text.contains('\n') && text.trim() == text;
+    if bare && indent + textwrap::core::display_width(text) <= columns {
+        let mut s = " ".repeat(indent);
+        s.push_str(text);
+        return s;
+    }
+    let first = " ".repeat(indent);
+    let rest = " ".repeat(indent + 2);
+    let opts = textwrap::Options::new(columns)
+        .initial_indent(&first)
+        .subsequent_indent(&rest);
+    textwrap::fill(text, opts)
+}
+
+fn paint_segs(p: &Painter, segs: &[Seg]) -> String {
+    segs.iter()
+        .map(|(style, t)| match style {
+            Some(st) => p.paint(*st, t),
+            None => t.clone(),
+        })
+        .collect()
+}
+
+fn wide_row(p: &Painter, r: &Row) -> String {
+    let result = p.paint(r.style, &format!("{:<7}", r.result));
+    let rule = r.why.as_ref().map_or("", |w| w.wide.as_str());
+    let mark = paint_segs(p, std::slice::from_ref(&r.mark));
+    let step = r.step.map_or("   ".to_string(), |n| format!("{n:>3}"));
+    let line = format!(
+        "  {:<15} {step} {mark} {:<36} {result} {}",
+        r.place.wide(),
+        r.what,
+        p.paint(RULE, rule)
+    );
+    line.trim_end().to_string()
+}
+
+/// The first line: the machine and what the scenario has.
+fn header(s: &Scenario) -> Line {
+    text(
+        0,
+        vec![styled(
+            HEAD,
+            format!(
+                "cpuhp · {}{} · preset {} · {}, {}, {}",
+                count(s.machine.cpus as usize, "CPU", "CPUs"),
+                if s.machine.threads_per_core > 1 {
+                    format!(" ({} threads per core)", s.machine.threads_per_core)
+                } else {
+                    String::new()
+                },
+                s.machine.preset.preset().name,
+                count(s.states.len(), "state", "states"),
+                count(s.notifiers.len(), "notifier", "notifiers"),
+                count(s.ops.len(), "operation", "operations"),
+            ),
+        )],
+    )
+}
+
+/// The last lines: where the run stopped, if early, where the CPUs ended, the invariants.
+fn ending(e: &Ending<'_>) -> Vec<Line> {
+    let mut out = Vec::new();
+    if let Some(what) = e.stopped {
         out.push(text(0, vec![plain("")]));
         out.push(text(
             0,
             vec![styled(
                 FAIL,
                 format!(
-                    "stopped after `{}`: a rollback failed, the machine is undefined from here on",
-                    rec.steps.get(at).map_or("", String::as_str)
+                    "stopped after `{what}`: a rollback failed, the machine is undefined from here on"
                 ),
             )],
         ));
@@ -733,7 +1044,7 @@ fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
             styled(HEAD, "end:"),
             plain(format!(
                 " {}",
-                rec.final_states
+                e.final_states
                     .iter()
                     .enumerate()
                     .map(|(c, s)| format!("CPU {c} at {s}"))
@@ -742,7 +1053,7 @@ fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
             )),
         ],
     ));
-    let broken = rec.violations.len();
+    let broken = e.violations.len();
     out.push(text(
         0,
         vec![if broken == 0 {
@@ -754,15 +1065,7 @@ fn lines(rec: &Record, s: &Scenario) -> Vec<Line> {
     out
 }
 
-/// Where the CPUs stood before step `index`: after the step before, or after the boot.
-fn before(rec: &Record, index: usize) -> Option<&Vec<u32>> {
-    match index.checked_sub(1) {
-        Some(k) => rec.states_after.get(k),
-        None => Some(&rec.states_before).filter(|b| !b.is_empty()),
-    }
-}
-
-fn summary_line(what: &str, body: &[Event], rec: &Record) -> Line {
+fn summary_line(what: &str, body: &[Event], state_names: &BTreeMap<u32, String>) -> Line {
     let mut ups: Vec<u32> = Vec::new();
     for e in body {
         if let Event::Exit {
@@ -774,7 +1077,7 @@ fn summary_line(what: &str, body: &[Event], rec: &Record) -> Line {
     }
     let number = what
         .strip_prefix("setup-state ")
-        .and_then(|n| rec.state_names.iter().find(|(_, v)| v.as_str() == n))
+        .and_then(|n| state_names.iter().find(|(_, v)| v.as_str() == n))
         .map(|(k, _)| format!(" → state {k}"))
         .unwrap_or_default();
     ups.sort_unstable();
@@ -944,6 +1247,47 @@ fn step_lines(out: &mut Vec<Line>, body: &[Event], kick: Option<u32>) {
                 ));
             }
             Event::Step { .. } | Event::StepDone { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A line that fits is indented and left alone, as filling it would.
+    #[test]
+    fn wrapping_a_line_that_fits_is_what_textwrap_does() {
+        let p = Painter { color: true };
+        let painted = format!("{} ok: CPU 1: 99 → 0", p.paint(OK, "⇒"));
+        let texts = [
+            "⇒ ok: CPU 1: 99 → 0",
+            "⇒ failed with EBUSY: teardown of state 70 (drv:online) on CPU 2 failed: EBUSY; every CPU is where it began",
+            "ok setup-state nvme:queues → state 71",
+            "two  spaces  inside",
+            " leading",
+            "trailing ",
+            "",
+            "x",
+            "── 1. down 1",
+            "宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符宽字符",
+            painted.as_str(),
+        ];
+        for columns in [10, 20, 38, 40, 60, 80, 100] {
+            for indent in [0, 2, 4] {
+                for text in texts {
+                    let first = " ".repeat(indent);
+                    let rest = " ".repeat(indent + 2);
+                    let opts = textwrap::Options::new(columns)
+                        .initial_indent(&first)
+                        .subsequent_indent(&rest);
+                    assert_eq!(
+                        wrap(columns, indent, text),
+                        textwrap::fill(text, opts),
+                        "{columns} {indent} {text:?}"
+                    );
+                }
+            }
         }
     }
 }
