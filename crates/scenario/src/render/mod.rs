@@ -168,7 +168,7 @@ impl<'s> Renderer<'s> {
     /// let end = run_streaming(&s, false, |step, names| text += &r.step(step, names));
     /// assert!(text.contains("── 1. down 1"));
     /// text += &r.finish(&end);
-    /// assert!(text.ends_with("  11 sched  rule 11: the scheduler starts (activate) or stops (deactivate) using\n            the CPU\n"));
+    /// assert!(text.ends_with("  walk sched  the scheduler starts (activate) or stops (deactivate) using the\n              CPU\n"));
     /// # Ok::<(), cpuhp_scenario::ParseError>(())
     /// ```
     pub fn new(scenario: &'s Scenario, format: Format, color: bool, width: Width) -> Renderer<'s> {
