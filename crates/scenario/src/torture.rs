@@ -2203,7 +2203,7 @@ impl<'a> Worker<'a> {
                 _ => Err(Error::new(ErrorKind::UnknownInstance)),
             }
         };
-        let r = match r {
+        match r {
             Ok(id) => {
                 let _ = inst.id.set(id);
                 Outcome::Ok
@@ -2241,8 +2241,7 @@ impl<'a> Worker<'a> {
                 }
                 Outcome::Err(err)
             }
-        };
-        r
+        }
     }
 
     fn remove_instance(&mut self) -> Outcome {
