@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anstyle::{AnsiColor, Effects, Style};
 use clap::{Args as ClapArgs, ValueEnum};
-use cpuhp_scenario::{explore, render_with, run, ExploreOptions, Format, Scenario, Width};
+use cpuhp_scenario::{ExploreOptions, Format, Scenario, Width, explore, render_with, run};
 
 /// Exit codes.
 pub const OK: u8 = 0;
@@ -264,11 +264,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     } else {
         print_summary(&found, options.errno);
     }
-    if found.is_clean() {
-        OK
-    } else {
-        VIOLATION
-    }
+    if found.is_clean() { OK } else { VIOLATION }
 }
 
 fn print_summary(found: &cpuhp_scenario::Exploration, errno: cpuhp::Errno) {

@@ -544,11 +544,7 @@ impl Core {
                                 context: ctx,
                             });
                         }
-                        if refuse {
-                            Err(Errno::EPERM)
-                        } else {
-                            Ok(())
-                        }
+                        if refuse { Err(Errno::EPERM) } else { Ok(()) }
                     }
                     None => call(p, report, &at, &cb.body, None),
                 };

@@ -46,16 +46,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Barrier, Mutex, OnceLock};
+use std::sync::{Arc, Barrier, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use cpuhp::legacy::{CpuAction, CpuEvent};
 use cpuhp::sim::{Machine, SimPlatform};
 use cpuhp::{
-    preset, CpuId, Errno, Error, ErrorKind, Fault, Hotplug, InstanceId, Layout, Online,
-    OnlineMulti, Prepare, PrepareMulti, Slot, SmtControl, Starting, StateId, TraceEvent, Warning,
+    CpuId, Errno, Error, ErrorKind, Fault, Hotplug, InstanceId, Layout, Online, OnlineMulti,
+    Prepare, PrepareMulti, Slot, SmtControl, Starting, StateId, TraceEvent, Warning, preset,
 };
 use notifier::{NotifierBlock, NotifyResult};
 use serde::Serialize;

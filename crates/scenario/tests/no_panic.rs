@@ -19,7 +19,7 @@
 
 use std::ops::Range;
 
-use cpuhp_scenario::{render, run, Format, Scenario};
+use cpuhp_scenario::{Format, Scenario, render, run};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::FileFailurePersistence;

@@ -4,7 +4,7 @@
 //! notifier calls and failures are instant events (`"i"`). Time is logical: one microsecond per
 //! recorded event, so runs compare.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::journal::Event;
 use crate::run::Record;
