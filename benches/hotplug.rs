@@ -1,4 +1,4 @@
-//! State-machine benchmarks (`cargo bench -p cpuhp --bench hotplug`):
+//! State-machine benchmarks (`cargo bench -p cpuhp-benches --bench hotplug`):
 //!
 //! * `roundtrip/*`: `cpu_down` + `cpu_up` of one CPU through 10 and 100 no-op ONLINE states, on
 //!   the threaded simulator and inline (no threads), beside `bare/*`: the same callbacks called in
