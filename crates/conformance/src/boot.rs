@@ -9,8 +9,8 @@
 
 use std::sync::Mutex;
 
-use cpuhp::preset::{Preset, PresetState};
 use cpuhp::StateId;
+use cpuhp::preset::{Preset, PresetState};
 
 /// Linux 6.1: the PREPARE and ONLINE states whose startups run during the boot bring-up.
 const LINUX_6_1_SMP_INIT: &[u32] = &[

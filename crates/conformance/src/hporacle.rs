@@ -15,8 +15,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Why a replay of a PREPARE teardown failure differs from Linux.
-pub const PREP_TEARDOWN_CANNOT_FAIL: &str =
-    "PREPARE-section teardowns cannot fail by type (cpuhp::Prepare): \
+pub const PREP_TEARDOWN_CANNOT_FAIL: &str = "PREPARE-section teardowns cannot fail by type (cpuhp::Prepare): \
      Linux (6.1 and 6.12) lets this one fail and leaves the CPU stuck half-way (its state at \
      ap:online_idle, its target at cpu:teardown); here it succeeds and the CPU goes offline";
 

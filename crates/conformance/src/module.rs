@@ -132,9 +132,11 @@ impl ModuleParams {
             (_, "cpu") => self.fail[rule].cpu = int()?,
             (_, "errno") => self.fail[rule].errno = int()?,
             (_, "times") => self.fail[rule].times = int()?,
-            _ => return Err(err(
-                "one of run_notifier, run_cpuhp, run_multi, fail[2]_{state,phase,cpu,errno,times}",
-            )),
+            _ => {
+                return Err(err(
+                    "one of run_notifier, run_cpuhp, run_multi, fail[2]_{state,phase,cpu,errno,times}",
+                ));
+            }
         }
         Ok(())
     }

@@ -449,19 +449,31 @@ fn replay_on(input: &str, opts: &Options, preset: &'static Preset) -> Result<Out
             "PARAM" => {
                 p.push(line.to_string());
                 if let Some(m) = &p.module {
-                    lock(m.params()).set(rest).map_err(|_| err("PARAM name=value of a module parameter"))?;
+                    lock(m.params())
+                        .set(rest)
+                        .map_err(|_| err("PARAM name=value of a module parameter"))?;
                 }
                 p.window.clear();
             }
             "INFO" | "BOOTARG" | "DMESG" => p.push(line.to_string()),
             "ONLINE" => {
-                let online = p.read("online").map_err(|_| err("a readable online mask"))?;
+                let online = p
+                    .read("online")
+                    .map_err(|_| err("a readable online mask"))?;
                 p.push(format!("ONLINE {online}"));
             }
             "CPUSTATE" => {
                 let cpu = field(rest, "cpu").ok_or_else(|| err("CPUSTATE cpu=N ..."))?;
-                let get = |f: &str| p.read(&format!("cpu{cpu}/hotplug/{f}")).unwrap_or_else(|e| format!("-{}", e.code()));
-                let text = format!("CPUSTATE cpu={cpu} state={} target={} fail={}", get("state"), get("target"), get("fail"));
+                let get = |f: &str| {
+                    p.read(&format!("cpu{cpu}/hotplug/{f}"))
+                        .unwrap_or_else(|e| format!("-{}", e.code()))
+                };
+                let text = format!(
+                    "CPUSTATE cpu={cpu} state={} target={} fail={}",
+                    get("state"),
+                    get("target"),
+                    get("fail")
+                );
                 p.push(text);
             }
             "STATE" => {
@@ -484,8 +496,12 @@ fn replay_on(input: &str, opts: &Options, preset: &'static Preset) -> Result<Out
                     }
                 } else {
                     for l in &lines[i..j] {
-                        let name = field(&l["STATE ".len()..], "name").ok_or_else(|| err("STATE num=N name=S"))?;
-                        let num = states.iter().find(|(_, n)| n == name).map_or("-".to_string(), |(s, _)| s.to_string());
+                        let name = field(&l["STATE ".len()..], "name")
+                            .ok_or_else(|| err("STATE num=N name=S"))?;
+                        let num = states
+                            .iter()
+                            .find(|(_, n)| n == name)
+                            .map_or("-".to_string(), |(s, _)| s.to_string());
                         p.push(format!("STATE num={num} name={name}"));
                     }
                 }
@@ -500,7 +516,11 @@ fn replay_on(input: &str, opts: &Options, preset: &'static Preset) -> Result<Out
             }
             "HAS_ONLINE_FILE" => {
                 let cpu = field(rest, "cpu").ok_or_else(|| err("HAS_ONLINE_FILE cpu=N yes|no"))?;
-                let has = if p.read(&format!("cpu{cpu}/online")).is_ok() { "yes" } else { "no" };
+                let has = if p.read(&format!("cpu{cpu}/online")).is_ok() {
+                    "yes"
+                } else {
+                    "no"
+                };
                 p.push(format!("HAS_ONLINE_FILE cpu={cpu} {has}"));
             }
             "TRACE" => {
@@ -509,7 +529,9 @@ fn replay_on(input: &str, opts: &Options, preset: &'static Preset) -> Result<Out
                     j += 1;
                 }
                 let want: Vec<&str> = lines[i..j].to_vec();
-                let candidates: Vec<Vec<String>> = (0..p.window.len()).map(|start| p.window[start..].concat()).collect();
+                let candidates: Vec<Vec<String>> = (0..p.window.len())
+                    .map(|start| p.window[start..].concat())
+                    .collect();
                 let chosen = candidates
                     .iter()
                     .find(|cand| cand.iter().map(String::as_str).eq(want.iter().copied()))
@@ -533,7 +555,11 @@ fn replay_on(input: &str, opts: &Options, preset: &'static Preset) -> Result<Out
             // Output of the actions above: produced, not read.
             "HPORACLE" | "INSMOD" | "RMMOD" | "WRITE" | "WARN" => {}
             "" => p.push(String::new()),
-            _ => return Err(err("a line kind of the recording format (CMD, PARAM, INFO, ONLINE, CPUSTATE, STATE, TRACE, ...)")),
+            _ => {
+                return Err(err(
+                    "a line kind of the recording format (CMD, PARAM, INFO, ONLINE, CPUSTATE, STATE, TRACE, ...)",
+                ));
+            }
         }
         i += 1;
     }
@@ -578,11 +604,7 @@ fn trace_context(line: &str) -> (&str, &str) {
     let cpu = line
         .split_once("cpu: ")
         .map_or("", |(_, r)| r.split(' ').next().unwrap_or(""));
-    if ctx == "bp" {
-        ("bp", "")
-    } else {
-        (ctx, cpu)
-    }
+    if ctx == "bp" { ("bp", "") } else { (ctx, cpu) }
 }
 
 /// `ours` and `want` hold the same lines, in the same order within each context.

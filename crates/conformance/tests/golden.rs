@@ -2,8 +2,8 @@
 //! except `cpuhp_offline_fail_prep_teardown`, which must be reported as the documented,
 //! deliberate difference (PREPARE teardowns cannot fail), never as a pass.
 
-use conformance::replay::{compare, replay, Options, Verdict};
 use conformance::ChainKind;
+use conformance::replay::{Options, Verdict, compare, replay};
 
 fn check(name: &str, opts: &Options) -> Verdict {
     let path = format!("{}/data/{name}.txt", env!("CARGO_MANIFEST_DIR"));

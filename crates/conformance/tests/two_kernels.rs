@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use conformance::replay::{compare, replay, Options, Verdict};
+use conformance::replay::{Options, Verdict, compare, replay};
 use cpuhp::preset;
 
 fn files(dir: &str) -> Vec<PathBuf> {

@@ -7,14 +7,13 @@
 
 use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use cpuhp_linux::{
-    execute, parse_op, plan, probe, read_states, read_status, record, render_recording,
-    states_json, states_text, status_table, Error, HostIo, Op, RecordFormat, Report, SimKernel,
-    SysfsIo,
+    Error, HostIo, Op, RecordFormat, Report, SimKernel, SysfsIo, execute, parse_op, plan, probe,
+    read_states, read_status, record, render_recording, states_json, states_text, status_table,
 };
 
 /// Arguments of `cpuhp linux`.
@@ -651,8 +650,13 @@ fn sweep_cmd(io: &mut dyn SysfsIo, a: SweepArgs<'_>) -> u8 {
     };
     eprintln!(
         "plan: sweep CPU {} over {} states, both directions, against preset {} ({}); every case restored",
-        cpus.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
-        states.as_ref().map_or("all".to_string(), |s| s.len().to_string()),
+        cpus.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        states
+            .as_ref()
+            .map_or("all".to_string(), |s| s.len().to_string()),
         preset.name,
         preset.kernel
     );

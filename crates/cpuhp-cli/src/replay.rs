@@ -5,8 +5,8 @@
 use std::io::Write;
 
 use clap::Args as ClapArgs;
-use conformance::replay::{compare, preset_for_release, replay, Options, Output, Verdict};
 use conformance::ChainKind;
+use conformance::replay::{Options, Output, Verdict, compare, preset_for_release, replay};
 
 /// Arguments of `cpuhp replay`.
 #[derive(ClapArgs, Debug)]
@@ -42,11 +42,7 @@ fn worse(a: u8, b: u8) -> u8 {
         3 => 1,
         _ => 0,
     };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
+    if rank(b) > rank(a) { b } else { a }
 }
 
 pub fn run(args: &Args) -> u8 {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anstyle::{AnsiColor, Effects, Style};
 use clap::{Args as ClapArgs, ValueEnum};
-use cpuhp_scenario::{explore, run_streaming, ExploreOptions, Format, Renderer, Scenario, Width};
+use cpuhp_scenario::{ExploreOptions, Format, Renderer, Scenario, Width, explore, run_streaming};
 
 /// Exit codes.
 pub const OK: u8 = 0;
@@ -311,11 +311,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
     } else {
         print_summary(&found, options.errno);
     }
-    if found.is_clean() {
-        OK
-    } else {
-        VIOLATION
-    }
+    if found.is_clean() { OK } else { VIOLATION }
 }
 
 fn print_summary(found: &cpuhp_scenario::Exploration, errno: cpuhp::Errno) {

@@ -81,11 +81,7 @@ pub fn run(args: &Args) -> u8 {
     } else {
         write!(out, "{}", summary(&report))
     };
-    if report.is_clean() {
-        OK
-    } else {
-        VIOLATION
-    }
+    if report.is_clean() { OK } else { VIOLATION }
 }
 
 fn check(args: &Args) -> Result<(), String> {

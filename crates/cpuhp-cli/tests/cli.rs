@@ -555,9 +555,10 @@ fn ops_lists_the_language_as_the_readme_does() {
     ] {
         assert!(text.contains(word), "{word}");
     }
-    assert!(text
-        .replace("\n      ", " ")
-        .contains("STARTING states have no dynamic slots: they need a number."));
+    assert!(
+        text.replace("\n      ", " ")
+            .contains("STARTING states have no dynamic slots: they need a number.")
+    );
     assert_eq!(readme_block("`cpuhp ops` prints this list"), text);
 }
 

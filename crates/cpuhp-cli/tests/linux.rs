@@ -362,7 +362,9 @@ fn linux_record_on_the_simulator_renders_every_format() {
         .clone();
     let ftrace = String::from_utf8(ftrace).unwrap();
     let lines: Vec<&str> = ftrace.lines().filter(|l| !l.starts_with('#')).collect();
-    assert!(lines[0].ends_with("cpuhp_enter: cpu: 0001 target: 153 step: 236 (cpuhp_kick_ap_work)"));
+    assert!(
+        lines[0].ends_with("cpuhp_enter: cpu: 0001 target: 153 step: 236 (cpuhp_kick_ap_work)")
+    );
     assert!(lines[0].trim_start().starts_with("bash-1000"));
     assert!(lines[1].trim_start().starts_with("cpuhp/1-20"));
     assert_eq!(parse_count(&ftrace), lines.len());
@@ -411,9 +413,10 @@ fn linux_record_on_the_simulator_renders_every_format() {
         .stdout
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&perfetto).unwrap();
-    assert!(v
-        .to_string()
-        .contains("teardown 235 sched:active (sched_cpu_deactivate)"));
+    assert!(
+        v.to_string()
+            .contains("teardown 235 sched:active (sched_cpu_deactivate)")
+    );
 
     cpuhp()
         .args(["linux", "--simulate", "3", "record", "--yes"])

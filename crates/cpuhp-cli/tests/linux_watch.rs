@@ -167,9 +167,11 @@ fn follow_offline_vetoed_writes_nothing() {
     );
     let report = lines.last().unwrap();
     assert_eq!(report["outcome"], "vetoed");
-    assert!(String::from_utf8(out.stderr)
-        .unwrap()
-        .contains("plan: offline 1"));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("plan: offline 1")
+    );
 }
 
 #[test]

@@ -18,13 +18,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cpuhp::{CpuId, Errno, Online};
-use cpuhp_linux::{current_cpu, CpuSets, CpuWatcher, Follower, Fs, HostIo, SimKernel, SysfsIo};
+use cpuhp_linux::{CpuSets, CpuWatcher, Follower, Fs, HostIo, SimKernel, SysfsIo, current_cpu};
 
 type Job = Box<dyn FnOnce() + Send>;
 

@@ -10,8 +10,8 @@ use serde::Serialize;
 use cpuhp::preset::Preset;
 
 use crate::io::SysfsIo;
-use crate::ops::{execute, plan, Op};
-use crate::record::{record_with, Call, Recording};
+use crate::ops::{Op, execute, plan};
+use crate::record::{Call, Recording, record_with};
 use crate::sim::SimKernel;
 
 /// One callback as a comparable line: `cpu 1 down 235 sched_cpu_deactivate ret 0 state 234 (cpu)`.

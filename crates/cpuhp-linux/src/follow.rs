@@ -12,8 +12,8 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cpuhp::preset::DEMO;
 use cpuhp::{
@@ -21,7 +21,7 @@ use cpuhp::{
 };
 
 use crate::io::SysfsIo;
-use crate::ops::{execute, plan, Op};
+use crate::ops::{Op, execute, plan};
 use crate::uevent::CpuAction;
 use crate::watch::{CpuChange, CpuSets};
 
@@ -57,7 +57,7 @@ pub fn current_cpu() -> Option<u32> {
 fn pin_to(cpu: u32) -> Option<u32> {
     #[cfg(target_os = "linux")]
     {
-        use rustix::thread::{sched_setaffinity, CpuSet};
+        use rustix::thread::{CpuSet, sched_setaffinity};
         let i = usize::try_from(cpu).ok().filter(|&i| i < CpuSet::MAX_CPU)?;
         let mut set = CpuSet::new();
         set.set(i);

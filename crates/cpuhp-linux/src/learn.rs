@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::io::SysfsIo;
 use crate::ops::Op;
-use crate::record::{record, Recording};
+use crate::record::{Recording, record};
 
 /// The format tag of a preset file.
 pub const PRESET_FORMAT: &str = "cpuhp-preset/1";

@@ -36,24 +36,24 @@ mod trace;
 mod uevent;
 mod watch;
 
-pub use check::{check, preset_for_kernel, sweep, Check, Sweep, SweepCase};
-pub use follow::{current_cpu, FollowKind, FollowReport, Follower, Outcome, Step};
+pub use check::{Check, Sweep, SweepCase, check, preset_for_kernel, sweep};
+pub use follow::{FollowKind, FollowReport, Follower, Outcome, Step, current_cpu};
 pub use io::{Fs, HostIo, IoError, SysfsIo};
-pub use learn::{learn, LearnedCallback, LearnedState, PresetFile, PRESET_FORMAT};
+pub use learn::{LearnedCallback, LearnedState, PRESET_FORMAT, PresetFile, learn};
 pub use ops::{
-    execute, parse_cpus, parse_op, plan, Failed, JournalEntry, Op, Plan, Report, Transaction, Write,
+    Failed, JournalEntry, Op, Plan, Report, Transaction, Write, execute, parse_cpus, parse_op, plan,
 };
-pub use probe::{probe, CpuInfo, Finding, Probe, Tristate};
+pub use probe::{CpuInfo, Finding, Probe, Tristate, probe};
 pub use record::{
-    record, render_recording, ring_buffers_of, Call, RecordFormat, Recording, RING_BUFFER_STATE,
+    Call, RING_BUFFER_STATE, RecordFormat, Recording, record, render_recording, ring_buffers_of,
 };
 pub use sim::SimKernel;
 pub use status::{
-    parse_states, read_states, read_status, resolve_state, states_json, states_text, status_table,
-    CpuRow, StateRow,
+    CpuRow, StateRow, parse_states, read_states, read_status, resolve_state, states_json,
+    states_text, status_table,
 };
-pub use trace::{latency_table, parse_trace, Latency, TraceLine, TracePoint};
-pub use uevent::{parse_uevent, CpuAction, Uevent, UeventError};
+pub use trace::{Latency, TraceLine, TracePoint, latency_table, parse_trace};
+pub use uevent::{CpuAction, Uevent, UeventError, parse_uevent};
 #[cfg(feature = "tokio")]
 pub use watch::CpuChangeStream;
 pub use watch::{Cause, CpuChange, CpuSets, CpuWatcher, WatchStats};

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::io::{Fs, IoError, SysfsIo};
 use crate::probe::CpuInfo;
-use crate::status::{read_num, read_states, resolve_state, StateRow};
+use crate::status::{StateRow, read_num, read_states, resolve_state};
 
 /// An operation on the real machine.
 ///

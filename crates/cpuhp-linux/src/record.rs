@@ -10,9 +10,9 @@ use cpuhp_scenario::{Event, MachineSpec, Outcome, PresetName, Record, Scenario};
 use serde_json::Value;
 
 use crate::io::{Fs, SysfsIo};
-use crate::ops::{plan, Op, Report, Transaction};
-use crate::status::{read_states, read_status, StateRow};
-use crate::trace::{latency_table, latency_text, parse_trace, Latency, TraceLine, TracePoint};
+use crate::ops::{Op, Report, Transaction, plan};
+use crate::status::{StateRow, read_states, read_status};
+use crate::trace::{Latency, TraceLine, TracePoint, latency_table, latency_text, parse_trace};
 
 /// The tracepoints a recording enables.
 pub(crate) const EVENTS: [&str; 3] = ["cpuhp_enter", "cpuhp_multi_enter", "cpuhp_exit"];

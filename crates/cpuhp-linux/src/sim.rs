@@ -242,7 +242,7 @@ impl SimKernel {
     }
 
     /// The simulated machine.
-    pub fn hotplug(&self) -> &Hotplug<impl Platform> {
+    pub fn hotplug(&self) -> &Hotplug<impl Platform + use<>> {
         &self.hp
     }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use cpuhp::{CpuId, CpuMask};
 
 use crate::io::{Fs, SysfsIo};
-use crate::uevent::{parse_uevent, CpuAction};
+use crate::uevent::{CpuAction, parse_uevent};
 
 /// The most CPUs a set may name (Linux's `NR_CPUS` limit; the simulator's too).
 const MAX_CPUS: u32 = 8192;
@@ -669,8 +669,8 @@ fn netlink_error(op: &'static str, detail: &str) -> crate::Error {
 #[cfg(target_os = "linux")]
 fn open_uevent_socket() -> Result<Source, String> {
     use rustix::net::netlink::{self, SocketAddrNetlink};
-    use rustix::net::{bind, socket_with, AddressFamily, SocketFlags};
-    use rustix::net::{sockopt, SocketType};
+    use rustix::net::{AddressFamily, SocketFlags, bind, socket_with};
+    use rustix::net::{SocketType, sockopt};
     let fd = socket_with(
         AddressFamily::NETLINK,
         SocketType::RAW,
@@ -698,9 +698,9 @@ fn receive(
     fd: &std::os::fd::OwnedFd,
     limit: Duration,
 ) -> Result<(Vec<Vec<u8>>, bool), crate::Error> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     use rustix::io::Errno;
-    use rustix::net::{recv, RecvFlags};
+    use rustix::net::{RecvFlags, recv};
     let ts = Timespec::try_from(limit).unwrap_or(Timespec {
         tv_sec: i64::MAX,
         tv_nsec: 0,

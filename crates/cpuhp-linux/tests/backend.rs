@@ -1,13 +1,13 @@
 //! The backend against the simulator behind `SysfsIo` (a kernel that reacts to writes and
 //! traces), and against directory trees shaped like `/sys`.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::AtomicBool;
 
 use cpuhp::Errno;
 use cpuhp_linux::{
-    execute, parse_trace, plan, probe, read_status, record, render_recording, CpuInfo, Error, Fs,
-    HostIo, Op, RecordFormat, SimKernel, SysfsIo, Transaction, Tristate,
+    CpuInfo, Error, Fs, HostIo, Op, RecordFormat, SimKernel, SysfsIo, Transaction, Tristate,
+    execute, parse_trace, plan, probe, read_status, record, render_recording,
 };
 
 fn sim(cpus: u32) -> SimKernel {

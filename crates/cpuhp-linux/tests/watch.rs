@@ -2,13 +2,13 @@
 //! kernel's format fed through a channel, sysfs as a directory tree or the simulator, and the
 //! follower's callbacks pinned to this machine's own CPUs.
 
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use cpuhp::{CpuId, Errno, Online, StateId};
 use cpuhp_linux::{
-    parse_uevent, Cause, CpuAction, CpuSets, CpuWatcher, FollowKind, FollowReport, Follower, Fs,
-    HostIo, IoError, Outcome, SimKernel, Step, SysfsIo, UeventError,
+    Cause, CpuAction, CpuSets, CpuWatcher, FollowKind, FollowReport, Follower, Fs, HostIo, IoError,
+    Outcome, SimKernel, Step, SysfsIo, UeventError, parse_uevent,
 };
 
 // ---- recorded packets (the kernel's format: ACTION@DEVPATH, then KEY=VALUE, NUL-separated) ----
@@ -459,10 +459,11 @@ fn follower_runs_startups_pinned_on_each_cpu_and_teardowns_after_the_kernel_acte
         [("a", pin_of(1)), ("b", pin_of(1))],
         "each ran on the CPU it is for"
     );
-    assert!(r[0]
-        .steps
-        .iter()
-        .all(|s| s.ran_on == s.pinned || s.pinned.is_none()));
+    assert!(
+        r[0].steps
+            .iter()
+            .all(|s| s.ran_on == s.pinned || s.pinned.is_none())
+    );
     assert_eq!(f.followed().to_string(), "0-1");
     // Nothing changed: nothing runs.
     assert!(f.sync(w.sets()).is_empty());

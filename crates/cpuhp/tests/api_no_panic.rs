@@ -23,12 +23,12 @@
 #[path = "api_no_panic/lang.rs"]
 mod lang;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak, mpsc};
 use std::time::Duration;
 
-use cpuhp::preset::{OwnCpu, Preset, PresetKind, PresetState, DEMO, LINUX_6_1};
+use cpuhp::preset::{DEMO, LINUX_6_1, OwnCpu, Preset, PresetKind, PresetState};
 use cpuhp::sim::Machine;
 use cpuhp::{
     CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, InstanceId, Layout, Online, Slot, SmtControl,

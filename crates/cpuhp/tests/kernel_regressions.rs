@@ -349,8 +349,8 @@ fn failing_rollbacks_warn_and_instance_rollback_undoes_only_earlier_instances_72
 /// `d385febc9a19`) the boot CPU's target reads 0 and the write warns once and repairs it; on
 /// 6.12 it reads 236 and nothing warns.
 #[test]
-fn writing_the_current_state_to_target_is_a_noop_and_the_boot_cpu_has_its_target_64ea6e44f85b_d385febc9a19(
-) {
+fn writing_the_current_state_to_target_is_a_noop_and_the_boot_cpu_has_its_target_64ea6e44f85b_d385febc9a19()
+ {
     for (preset, boot_target) in [(&LINUX_6_1, "0\n"), (&LINUX_6_12, "236\n")] {
         let mut hp = machine(preset);
         hp.platform().take();

@@ -369,7 +369,7 @@ fn run<P: Platform>(hp: &mut Hotplug<P>, ops: Vec<(Op, u64, u64)>) -> Result<(),
                             let l = ledger.lock().unwrap();
                             let left: Vec<_> =
                                 l.up.iter()
-                                    .filter(|(k, &v)| k.0 == s.tag && v)
+                                    .filter(|&(k, &v)| k.0 == s.tag && v)
                                     .map(|(k, _)| *k)
                                     .collect();
                             prop_assert!(

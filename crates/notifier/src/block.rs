@@ -10,8 +10,8 @@
 use alloc::sync::Arc;
 use core::fmt;
 
-use crate::entry::{Entry, Holder};
 use crate::NotifyResult;
+use crate::entry::{Entry, Holder};
 
 /// A notifier callback: Linux's `notifier_call(nb, val, v)`, with a typed event `E` (the kernel's
 /// `unsigned long val`) and typed data `D` (its `void *v`).

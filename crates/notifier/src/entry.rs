@@ -13,8 +13,8 @@
 use alloc::sync::Arc;
 use core::marker::PhantomData;
 
-use crate::block::{BlockId, Notifier, NotifierBlock};
 use crate::NotifyResult;
+use crate::block::{BlockId, Notifier, NotifierBlock};
 
 /// What keeps a shared block alive: its `Arc`, type-erased; `None` for a `'static` block.
 pub(crate) type Holder = Option<Arc<dyn Send + Sync>>;

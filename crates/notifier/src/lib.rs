@@ -110,9 +110,9 @@ pub use rcu::Rcu;
 #[cfg(feature = "std")]
 pub use rcu::{RcuFlavour, ThreadRcu, ThreadReadGuard};
 pub use result::{NotifyResult, Verdict};
+pub use walk::Bounded;
 #[cfg(feature = "std")]
 pub use walk::take_callback_panic;
-pub use walk::Bounded;
 
 #[cfg(all(loom, not(feature = "std")))]
 compile_error!("the loom model tests need the `std` feature");

@@ -12,9 +12,9 @@
 
 use alloc::vec::Vec;
 
+use crate::RegisterError;
 use crate::block::{BlockId, BlockRef};
 use crate::entry::{Entry, Holder};
-use crate::RegisterError;
 
 /// Registered blocks in call order, with their keep-alive handles (`holders[i]` for `entries[i]`).
 pub(crate) struct Snapshot<E, D: ?Sized> {

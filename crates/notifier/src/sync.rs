@@ -7,11 +7,11 @@
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::AtomicPtr;
 #[cfg(all(not(loom), feature = "std"))]
-pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU64};
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicU64, fence};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::AtomicPtr;
 #[cfg(all(loom, feature = "std"))]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, fence};
 
 /// The value of an atomic pointer we have exclusive access to.
 pub(crate) fn atomic_ptr_get_mut<T>(p: &mut AtomicPtr<T>) -> *mut T {

@@ -10,8 +10,8 @@
 
 #![allow(unsafe_code)]
 
-use crate::entry::Entry;
 use crate::NotifyResult;
+use crate::entry::Entry;
 
 /// The outcome of a bounded call: Linux's return value and `*nr_calls`.
 ///

@@ -6,12 +6,12 @@
 //! never a hang), and the chain matches a reference model after every step.
 
 use std::cell::Cell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, Once};
 
 use notifier::{
-    take_callback_panic, AtomicChain, BlockingChain, Bounded, Chain, Notifier, NotifierBlock,
-    NotifyResult, RawChain, RegisterError, Registration, UnregisterError,
+    AtomicChain, BlockingChain, Bounded, Chain, Notifier, NotifierBlock, NotifyResult, RawChain,
+    RegisterError, Registration, UnregisterError, take_callback_panic,
 };
 use proptest::prelude::*;
 

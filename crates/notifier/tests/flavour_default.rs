@@ -11,7 +11,7 @@ use support::grace;
 fn expected() -> RcuFlavour {
     #[cfg(target_os = "linux")]
     {
-        use rustix::thread::{membarrier_query, MembarrierCommand as Cmd};
+        use rustix::thread::{MembarrierCommand as Cmd, membarrier_query};
         let q = membarrier_query();
         let forced = std::env::var_os("NOTIFIER_THREAD_RCU").is_some_and(|v| v == "fences");
         if !forced

@@ -13,8 +13,8 @@
 //! order more, not less; the argument is in the `flavour` module's docs).
 #![cfg(loom)]
 
-use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::thread;
 
 use notifier::{AtomicChain, Chain, Notifier, NotifierBlock, NotifyResult};

@@ -249,8 +249,7 @@ fn run_impl<C: Chain<u8>>(chain: &C, prios: [i32; BLOCKS], ops: &[Op]) -> Vec<Ev
         let _ = chain.unregister(b);
     }
     assert!(chain.is_empty());
-    let log = std::mem::take(&mut script.lock().unwrap().log);
-    log
+    std::mem::take(&mut script.lock().unwrap().log)
 }
 
 fn run_model(prios: [i32; BLOCKS], ops: &[Op]) -> Vec<Event> {

@@ -2,12 +2,12 @@
 //! the callback's position and returns `NotifyResult::PANICKED`; plain and bounded calls let the
 //! panic propagate, leaving the chain consistent — no read section, lock or call record leaked.
 
-use std::panic::{catch_unwind, AssertUnwindSafe, RefUnwindSafe};
+use std::panic::{AssertUnwindSafe, RefUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
 use notifier::{
-    take_callback_panic, AtomicChain, BlockingChain, Bounded, Chain, Notifier, NotifierBlock,
-    NotifyResult, RawChain, Rcu, ThreadRcu,
+    AtomicChain, BlockingChain, Bounded, Chain, Notifier, NotifierBlock, NotifyResult, RawChain,
+    Rcu, ThreadRcu, take_callback_panic,
 };
 
 const UP: u64 = 1;

@@ -233,9 +233,13 @@ pub(crate) fn step(
                     add(
                         Invariant::Consistent,
                         if is_held {
-                            format!("{what} is held on CPU {c}, which is at state {state}, below it ({number})")
+                            format!(
+                                "{what} is held on CPU {c}, which is at state {state}, below it ({number})"
+                            )
                         } else {
-                            format!("{what} is not held on CPU {c}, which is at state {state}, at or above it ({number})")
+                            format!(
+                                "{what} is not held on CPU {c}, which is at state {state}, at or above it ({number})"
+                            )
                         },
                     );
                 }

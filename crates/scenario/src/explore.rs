@@ -6,15 +6,15 @@
 //! instead of returning its errno: the machine must roll back exactly as for the errno (`EIO`).
 //! On CPUs that nothing tells apart, a few representatives stand for all ([`CpuClass`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cpuhp::Errno;
 use serde::Serialize;
 
 use crate::check::Violation;
 use crate::journal::{Event, Outcome, Point};
-use crate::run::{run_with, Reached, Record};
+use crate::run::{Reached, Record, run_with};
 use crate::scenario::{Op, Scenario};
 
 /// How to explore.
@@ -704,11 +704,13 @@ fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sy
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, items.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                }
             });
         }
     });

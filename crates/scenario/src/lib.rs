@@ -61,12 +61,12 @@ pub mod torture;
 
 pub use check::{Invariant, Violation};
 pub use explore::{
-    explore, Case, CpuClass, Exploration, Failure, Options as ExploreOptions, Phase,
+    Case, CpuClass, Exploration, Failure, Options as ExploreOptions, Phase, explore,
 };
 pub use journal::{Event, Outcome, Point};
-pub use parse::{reference, FieldDoc, OpDoc, ParseError, FIELDS, MAX_CPUS, OPS};
-pub use render::{render, render_with, Format, Renderer, Width};
-pub use run::{run, run_streaming, Flow, Reached, Record, RunEnd, StepRecord};
+pub use parse::{FIELDS, FieldDoc, MAX_CPUS, OPS, OpDoc, ParseError, reference};
+pub use render::{Format, Renderer, Width, render, render_with};
+pub use run::{Flow, Reached, Record, RunEnd, StepRecord, run, run_streaming};
 pub use scenario::{
     AnswerSpec, Bug, FailSpec, FaultSpec, MachineSpec, NotifierSpec, Op, OpSpec, PlatformStep,
     PresetName, Scenario, SlotSpec, StateSpec, Target, VetoSpec,

@@ -990,7 +990,7 @@ impl Scenario {
             None => {
                 return Err(cx
                     .err(0..0, "no [machine] table")
-                    .help("add `[machine]` with `cpus = N`"))
+                    .help("add `[machine]` with `cpus = N`"));
             }
             Some(m) => {
                 let span = m.span();
@@ -1162,7 +1162,7 @@ impl Ctx<'_> {
                 _ => {
                     return Err(self
                         .err(v.span(), "not a slot")
-                        .help("expected \"dynamic\" or a state number from 1 to 999"))
+                        .help("expected \"dynamic\" or a state number from 1 to 999"));
                 }
             },
         };

@@ -46,16 +46,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Barrier, Mutex, OnceLock};
+use std::sync::{Arc, Barrier, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use cpuhp::legacy::{CpuAction, CpuEvent};
 use cpuhp::sim::{Machine, SimPlatform};
 use cpuhp::{
-    preset, CpuId, Errno, Error, ErrorKind, Fault, Hotplug, InstanceId, Layout, Online,
-    OnlineMulti, Prepare, PrepareMulti, Slot, SmtControl, Starting, StateId, TraceEvent, Warning,
+    CpuId, Errno, Error, ErrorKind, Fault, Hotplug, InstanceId, Layout, Online, OnlineMulti,
+    Prepare, PrepareMulti, Slot, SmtControl, Starting, StateId, TraceEvent, Warning, preset,
 };
 use notifier::{NotifierBlock, NotifyResult};
 use serde::Serialize;
@@ -2203,7 +2203,7 @@ impl<'a> Worker<'a> {
                 _ => Err(Error::new(ErrorKind::UnknownInstance)),
             }
         };
-        let r = match r {
+        match r {
             Ok(id) => {
                 let _ = inst.id.set(id);
                 Outcome::Ok
@@ -2241,8 +2241,7 @@ impl<'a> Worker<'a> {
                 }
                 Outcome::Err(err)
             }
-        };
-        r
+        }
     }
 
     fn remove_instance(&mut self) -> Outcome {

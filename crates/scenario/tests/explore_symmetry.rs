@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use cpuhp_scenario::{explore, Case, CpuClass, ExploreOptions, Point, Scenario};
+use cpuhp_scenario::{Case, CpuClass, ExploreOptions, Point, Scenario, explore};
 use proptest::prelude::*;
 
 /// `text` with every "CPU n" of a class member renamed to the class's first CPU.

@@ -20,7 +20,7 @@
 use std::ops::Range;
 
 use cpuhp_scenario::{
-    render, render_with, run, run_streaming, Event, Format, Record, Renderer, Scenario, Width,
+    Event, Format, Record, Renderer, Scenario, Width, render, render_with, run, run_streaming,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;

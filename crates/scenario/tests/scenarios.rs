@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use cpuhp_scenario::{
-    explore, reference, render, render_with, run, Event, ExploreOptions, Format, Invariant, Point,
-    Scenario, Width, DEMO_SCENARIO, FIELDS, OPS,
+    DEMO_SCENARIO, Event, ExploreOptions, FIELDS, Format, Invariant, OPS, Point, Scenario, Width,
+    explore, reference, render, render_with, run,
 };
 
 fn example(name: &str) -> Scenario {
@@ -198,9 +198,11 @@ fn perfetto_json_has_a_track_per_cpu_with_its_callbacks() {
     assert!(complete.iter().all(|e| e["dur"].as_u64().unwrap() >= 1));
     assert_eq!(on(0, "up 3"), 2);
     // Notifier calls are instants on the track of the bridge that made them.
-    assert!(events
-        .iter()
-        .any(|e| e["ph"] == "i" && e["tid"] == 103 && e["name"] == "kvm: CPU_STARTING 3"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ph"] == "i" && e["tid"] == 103 && e["name"] == "kvm: CPU_STARTING 3")
+    );
 }
 
 #[test]
@@ -296,7 +298,9 @@ fn explore_tries_every_kind_of_failure_point() {
         .collect();
     assert_eq!(
         kinds.into_iter().collect::<Vec<_>>(),
-        ["boot", "death", "instance", "notifier", "startup", "teardown"]
+        [
+            "boot", "death", "instance", "notifier", "startup", "teardown"
+        ]
     );
     // Callbacks that cannot fail by type are never failure points.
     assert!(!found.cases.iter().any(|c| matches!(&c.first.point,
@@ -359,6 +363,8 @@ fn errors_say_where_what_and_what_was_expected() {
 
 #[test]
 fn more_errors() {
+    // One case per line: input, the error, the help.
+    #[rustfmt::skip]
     let cases: &[(&str, &str, &str)] = &[
         ("cpus = 2\n", "error: unknown field `cpus`", ""),
         ("", "bad.toml:1:1: error: no [machine] table", "add `[machine]`"),
@@ -489,9 +495,10 @@ fn the_reference_names_everything_in_80_columns() {
     for o in OPS {
         assert!(text.contains(&format!("\n  {:<28} e.g. \"{}\"\n", o.usage, o.example)));
     }
-    assert!(text
-        .replace("\n      ", " ")
-        .contains("SMT siblings are consecutive CPU numbers: with 2, CPUs 0 and 1 are core 0"));
+    assert!(
+        text.replace("\n      ", " ")
+            .contains("SMT siblings are consecutive CPU numbers: with 2, CPUs 0 and 1 are core 0")
+    );
     assert!(text.lines().all(|l| l.chars().count() <= 80));
 }
 
@@ -748,7 +755,9 @@ fn targets_by_name_stop_where_the_state_is() {
     let threads = run(&s, true);
     assert_eq!(threads.final_states, rec.final_states);
     assert_eq!(
-        error("ops = [\"up 1 to mydrv:onlin\"]\n[machine]\ncpus = 2\n[[state]]\nname = \"mydrv:online\"\nsection = \"online\"\n"),
+        error(
+            "ops = [\"up 1 to mydrv:onlin\"]\n[machine]\ncpus = 2\n[[state]]\nname = \"mydrv:online\"\nsection = \"online\"\n"
+        ),
         "bad.toml:1:17: error: no state `mydrv:onlin` in this scenario or the demo preset\n  |\n1 | ops = [\"up 1 to mydrv:onlin\"]\n  |                 ^^^^^^^^^^^\n  = help: did you mean `mydrv:online`?"
     );
 }

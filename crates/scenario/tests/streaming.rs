@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use cpuhp_scenario::{
-    render_with, run, run_streaming, Event, Format, Renderer, Scenario, StepRecord, Width,
-    DEMO_SCENARIO,
+    DEMO_SCENARIO, Event, Format, Renderer, Scenario, StepRecord, Width, render_with, run,
+    run_streaming,
 };
 
 const EXAMPLES: [&str; 9] = [

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
-use cpuhp_scenario::torture::{self, TortureConfig, TortureReport, INJECTED_PANIC, OP_KINDS};
+use cpuhp_scenario::torture::{self, INJECTED_PANIC, OP_KINDS, TortureConfig, TortureReport};
 
 /// Panics the exploration injected (the machine catches them).
 static EXPLORE_PANICS: AtomicUsize = AtomicUsize::new(0);
@@ -121,10 +121,11 @@ fn one_thread_does_every_kind_of_operation_and_failure_reproducibly() {
     }
     assert!(r.rollbacks > 0);
     // Injected panics are failures the machine reports, never a panic out of an operation.
-    assert!(r
-        .violations
-        .iter()
-        .all(|v| v.check != torture::Check::NoPanic));
+    assert!(
+        r.violations
+            .iter()
+            .all(|v| v.check != torture::Check::NoPanic)
+    );
     assert!(r.quiescent_checks > 0);
     // One thread: the same seed runs the same operations with the same outcomes.
     let again = single(7);
@@ -146,7 +147,7 @@ fn example(name: &str) -> cpuhp_scenario::Scenario {
 
 #[test]
 fn explore_makes_every_callback_failure_point_panic_once_and_expects_the_eio_rollback() {
-    use cpuhp_scenario::{explore, ExploreOptions, Point};
+    use cpuhp_scenario::{ExploreOptions, Point, explore};
     quiet_injected_panics();
     let found = explore(
         &example("multi-instance"),
@@ -171,13 +172,15 @@ fn explore_makes_every_callback_failure_point_panic_once_and_expects_the_eio_rol
     // The same points, in the same steps, with the same outcome; only callbacks panic.
     assert_eq!(panic_points, errno_points);
     assert!(!panic_points.is_empty());
-    assert!(found
-        .cases
-        .iter()
-        .filter(|c| c.panic)
-        .all(|c| c.second.is_none()
-            && c.differs.is_none()
-            && matches!(c.first.point, Point::Callback { .. })));
+    assert!(
+        found
+            .cases
+            .iter()
+            .filter(|c| c.panic)
+            .all(|c| c.second.is_none()
+                && c.differs.is_none()
+                && matches!(c.first.point, Point::Callback { .. }))
+    );
     // Off: no panic runs.
     let options = ExploreOptions {
         panics: false,
@@ -189,7 +192,7 @@ fn explore_makes_every_callback_failure_point_panic_once_and_expects_the_eio_rol
 
 #[test]
 fn a_panicking_leaky_driver_breaks_the_same_invariants_as_a_failing_one() {
-    use cpuhp_scenario::{explore, ExploreOptions};
+    use cpuhp_scenario::{ExploreOptions, explore};
     quiet_injected_panics();
     let found = explore(
         &example("leaky-driver"),

@@ -3,13 +3,13 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use cpuhp::{preset, CpuId, Errno, ErrorKind, Hotplug, Online, Prepare, Slot, StateId, Topology};
+use cpuhp::{CpuId, Errno, ErrorKind, Hotplug, Online, Prepare, Slot, StateId, Topology, preset};
 use notifier::{AtomicChain, Chain, FnBlock, NotifyResult, Rcu};
 use spin::Mutex;
 
-use crate::platform::{call, Call, Uniprocessor};
+use crate::platform::{Call, Uniprocessor, call};
 use crate::rcu::UpRcu;
-use crate::{ensure, ensure_eq, Code};
+use crate::{Code, ensure, ensure_eq};
 
 // ---------------------------------------------------------------------------------------------
 // 1. The seed's rule on a notifier chain: four CPU notifiers, the third vetoes CPU_UP_PREPARE for
@@ -372,9 +372,9 @@ pub fn state_machine() {
 pub fn runtime() {
     use core::alloc::{GlobalAlloc, Layout};
 
+    use crate::HEAP;
     use crate::heap::ARENA_SIZE;
     use crate::rt::{bcmp, memcmp, memcpy, memmove, memset};
-    use crate::HEAP;
 
     // Exhaustion is a null pointer, not a panic or an out-of-bounds block.
     let (Ok(too_big), Ok(page)) = (

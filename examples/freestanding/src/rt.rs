@@ -7,6 +7,10 @@
 //! x86_64 since Ivy Bridge): written as loops, LLVM would recognise them as `memcpy` and
 //! compile them into calls to themselves. The comparisons read through `read_volatile`, which
 //! LLVM never turns into a call to `memcmp`/`bcmp`.
+//!
+//! Exporting them unmangled (`#[unsafe(no_mangle)]`) is sound because nothing else defines these
+//! symbols: the binary links no C library or unwinder (build.rs), so each name has exactly one
+//! definition, and each function has the signature its callers (LLVM, `core`, `alloc`) expect.
 
 use core::arch::asm;
 use core::ptr::read_volatile;
@@ -16,7 +20,7 @@ use core::ptr::read_volatile;
 /// # Safety
 ///
 /// `src` is valid for `n` reads, `dest` for `n` writes, and they do not overlap (C's contract).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     // SAFETY: `rep movsb` copies rcx bytes from [rsi] to [rdi] forwards (the direction flag is
     // clear, as the ABI guarantees at calls); the caller guarantees both ranges. rdi, rsi and rcx
@@ -33,7 +37,7 @@ pub unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut
 /// # Safety
 ///
 /// `src` is valid for `n` reads and `dest` for `n` writes (C's contract).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     if dest.cast_const() <= src || dest.cast_const() >= src.wrapping_add(n) {
         // A forward copy reads each byte before it is overwritten.
@@ -60,7 +64,7 @@ pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mu
 /// # Safety
 ///
 /// `dest` is valid for `n` writes (C's contract).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn memset(dest: *mut u8, c: i32, n: usize) -> *mut u8 {
     // SAFETY: `rep stosb` stores al into rcx bytes from [rdi] forwards; the caller guarantees the
     // range. rdi and rcx are clobbered and declared.
@@ -76,7 +80,7 @@ pub unsafe extern "C" fn memset(dest: *mut u8, c: i32, n: usize) -> *mut u8 {
 /// # Safety
 ///
 /// `a` and `b` are valid for `n` reads (C's contract).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     for i in 0..n {
         // SAFETY: i < n, inside both caller-guaranteed ranges.
@@ -93,7 +97,7 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 /// # Safety
 ///
 /// As [`memcmp`].
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     // SAFETY: the same contract.
     unsafe { memcmp(a, b, n) }
@@ -105,13 +109,13 @@ pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 // cleanup paths never run and these are never called. If one ever were, stop rather than guess.
 
 /// Never called: nothing unwinds (see above).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn _Unwind_Resume() -> ! {
     crate::entry::exit(crate::UNWIND_STATUS)
 }
 
 /// Never called: nothing unwinds (see above).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn rust_eh_personality() {
     crate::entry::exit(crate::UNWIND_STATUS)
 }

@@ -8,7 +8,7 @@ use notifier::{Chain, Notifier, NotifierBlock, NotifyResult, RawChain};
 
 use super::{CpuAction, CpuEvent};
 use crate::core::Core;
-use crate::walk::{guarded, Site};
+use crate::walk::{Site, guarded};
 use crate::{Context, CpuId, Errno, Platform, StateId};
 
 type NotifyFn = dyn Fn(CpuAction, &CpuId) -> NotifyResult + Send + Sync;

@@ -41,5 +41,5 @@ mod typed;
 
 pub(crate) use bridge::{Bridge, Legacy};
 pub use bridge::{CpuNotifierBlock, LegacySlots};
-pub use event::{CpuAction, CpuEvent, CPU_TASKS_FROZEN};
+pub use event::{CPU_TASKS_FROZEN, CpuAction, CpuEvent};
 pub use typed::{CpuNotifier, Typed};

@@ -1,7 +1,7 @@
 //! A small state space for examples, tests and benchmarks: the core's positions (with Linux
 //! 6.5's split startup) and nothing else, with room for 19 and 28 dynamic states.
 
-use super::{cant_stop, single, Preset, PresetState};
+use super::{Preset, PresetState, cant_stop, single};
 use crate::{Layout, StateId};
 
 const STATES: &[PresetState] = &[

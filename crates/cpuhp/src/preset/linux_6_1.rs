@@ -8,7 +8,7 @@
 //! PREPARE state gets 71), `CPUHP_AP_ONLINE_DYN` = 201..=231 (201..=210 are taken at boot, so the
 //! next ONLINE state gets 211) — as the recordings show.
 
-use super::{cant_stop, multi, own_cpu, single, OwnCpu, Preset, PresetState};
+use super::{OwnCpu, Preset, PresetState, cant_stop, multi, own_cpu, single};
 use crate::{Layout, StateId};
 
 const N: Option<&str> = None;

@@ -14,7 +14,7 @@
 //! 192..=232 (192..=201 are taken at boot, so the next ONLINE state gets 202) — as the recordings
 //! show.
 
-use super::{cant_stop, multi, own_cpu, single, OwnCpu, Preset, PresetState};
+use super::{OwnCpu, Preset, PresetState, cant_stop, multi, own_cpu, single};
 use crate::{Layout, StateId};
 
 const N: Option<&str> = None;

@@ -13,7 +13,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{
     AtomicIsize, AtomicU8,
     Ordering::{Acquire, Relaxed, Release},

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::lock_api;
 
-use super::cpu_thread::{CpuThread, Held, OpContext, CURRENT_CPU, IRQS_OFF, OP, TASKS_FROZEN};
+use super::cpu_thread::{CURRENT_CPU, CpuThread, Held, IRQS_OFF, OP, OpContext, TASKS_FROZEN};
 use crate::legacy::LegacySlots;
 use crate::preset::Preset;
 use crate::{

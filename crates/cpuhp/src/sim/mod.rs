@@ -16,6 +16,6 @@ mod cpu_thread;
 mod machine;
 
 pub use machine::{
-    current_cpu, irqs_disabled, might_sleep, tasks_frozen, AtomicContext, CpusReadGuard,
-    LockWaiters, Machine, SimPlatform,
+    AtomicContext, CpusReadGuard, LockWaiters, Machine, SimPlatform, current_cpu, irqs_disabled,
+    might_sleep, tasks_frozen,
 };

@@ -152,7 +152,7 @@ fn probe() -> RcuFlavour {
 
 #[cfg(all(target_os = "linux", not(loom)))]
 fn membarrier_usable() -> bool {
-    use rustix::thread::{membarrier as mb, membarrier_query, MembarrierCommand as Cmd};
+    use rustix::thread::{MembarrierCommand as Cmd, membarrier as mb, membarrier_query};
     if std::env::var_os("NOTIFIER_THREAD_RCU").is_some_and(|v| v == "fences") {
         return false;
     }
@@ -174,7 +174,7 @@ fn membarrier_usable() -> bool {
 /// compiler fences, so the process aborts rather than free memory under a reader.
 #[cfg(all(target_os = "linux", not(loom)))]
 fn membarrier() {
-    use rustix::thread::{membarrier as mb, MembarrierCommand as Cmd};
+    use rustix::thread::{MembarrierCommand as Cmd, membarrier as mb};
     if mb(Cmd::PrivateExpedited).is_ok() {
         return;
     }

@@ -78,8 +78,8 @@ use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use alloc::boxed::Box;
 
-use super::flavour::{self, RcuFlavour};
 use super::Rcu;
+use super::flavour::{self, RcuFlavour};
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Backoff};
 
 /// The process-wide RCU domain of `std` builds: the default read side of

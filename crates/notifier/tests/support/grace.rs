@@ -2,7 +2,7 @@
 //! since the flavour is fixed once per process).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc};
+use std::sync::{Arc, mpsc};
 use std::thread;
 
 use notifier::{AtomicChain, Chain, Notifier, NotifierBlock, NotifyResult, Rcu, ThreadRcu};

@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use cpuhp_scenario::{render, run, Format, Scenario};
+use cpuhp_scenario::{Format, Scenario, render, run};
 use libfuzzer_sys::fuzz_target;
 
 /// Scenarios of more CPUs are only parsed (a run of 256 CPUs is slow, not interesting).

@@ -757,8 +757,7 @@ impl Timeline {
             preset.name
         );
         let _ = writeln!(out, "{}", wrap(columns, 2, &step));
-        let rules =
-            "why: a rule of docs/rules.md by its name (`cpuhp rules` prints them), with the \
+        let rules = "why: a rule of docs/rules.md by its name (`cpuhp rules` prints them), with the \
                      part of it that applied";
         let _ = writeln!(out, "{}", wrap(columns, 2, rules));
         for (key, text) in KEYS.iter().filter(|(k, _)| keys.contains(k)) {

@@ -4,8 +4,8 @@
 //! `RwLock<Vec<…>>`, and the peer crates registry-io and signals2. Plus `ThreadRcu` alone (group
 //! `thread-rcu`): an empty read section, a robust call, and `unregister` with an idle reader.
 //!
-//! `cargo bench -p notifier --bench chains`; `scripts/bench-table.py` turns the results into the
-//! table of BENCHMARKS.md.
+//! `cargo bench -p cpuhp-benches --bench chains`; `scripts/bench-table.py` turns the results
+//! into the table of BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use notifier::{
     AtomicChain, BlockingChain, Chain, NotifierBlock, NotifyResult, RawChain, Rcu, ThreadRcu,
 };

@@ -1,4 +1,4 @@
-//! State-machine benchmarks (`cargo bench -p cpuhp --bench hotplug`):
+//! State-machine benchmarks (`cargo bench -p cpuhp-benches --bench hotplug`):
 //!
 //! * `roundtrip/*`: `cpu_down` + `cpu_up` of one CPU through 10 and 100 no-op ONLINE states, on
 //!   the threaded simulator and inline (no threads), beside `bare/*`: the same callbacks called in
@@ -11,12 +11,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use cpuhp::preset::{OwnCpu, PresetKind, PresetState, DEMO};
+use cpuhp::preset::{DEMO, OwnCpu, PresetKind, PresetState};
 use cpuhp::sim::Machine;
 use cpuhp::{
     CpuId, Errno, Hotplug, Inline, Layout, Online, OnlineMulti, Platform, Slot, StateId, Topology,
 };
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 
 const ONLINE: StateId = StateId(999);
 
