@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cpuhp::preset::Preset;
-use cpuhp::{Context, CpuId, Errno, Hotplug, InstanceId, Platform, Topology, TraceEvent};
+use cpuhp::{Context, Errno, Hotplug, InstanceId, Platform, Topology, TraceEvent, Traced, Tracer};
 
 use crate::io::{Fs, IoError, SysfsIo};
 
@@ -46,21 +46,7 @@ struct TracingPlatform {
     tracing: Arc<Mutex<Tracing>>,
 }
 
-impl Platform for TracingPlatform {
-    fn run_on_ap(&self, _cpu: CpuId, work: &mut (dyn FnMut() + Send)) {
-        work();
-    }
-
-    fn start_cpu(&self, _cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
-        starting();
-        Ok(())
-    }
-
-    fn stop_cpu(&self, _cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
-        dying();
-        Ok(())
-    }
-
+impl Tracer for TracingPlatform {
     fn trace(&self, event: &TraceEvent<'_>) {
         let (which, text, cpu, context) = match *event {
             TraceEvent::Enter {
@@ -143,7 +129,7 @@ impl Platform for TracingPlatform {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct SimKernel {
-    hp: Hotplug<TracingPlatform>,
+    hp: Hotplug<Traced<TracingPlatform>>,
     tracing: Arc<Mutex<Tracing>>,
     kernel: String,
     isolated: String,
@@ -179,7 +165,7 @@ impl SimKernel {
     pub fn new(preset: &Preset, cpus: u32) -> Result<SimKernel, cpuhp::Error> {
         let platform = TracingPlatform::default();
         let tracing = Arc::clone(&platform.tracing);
-        let hp = Hotplug::new(preset, Topology::new(cpus), platform)?;
+        let hp = Hotplug::new(preset, Topology::new(cpus), Traced(platform))?;
         Ok(SimKernel {
             hp,
             tracing,

@@ -103,6 +103,6 @@ pub use layout::{Layout, LayoutError, Section};
 pub use mask::CpuMask;
 pub use notifier::Errno;
 pub use parallel::BringupOutcomes;
-pub use platform::{Inline, Platform};
+pub use platform::{Inline, Platform, Traced, Tracer};
 pub use smt::SmtControl;
 pub use trace::{Context, Divergence, FailureKind, Rule, TraceEvent, Warning};

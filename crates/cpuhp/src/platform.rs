@@ -121,3 +121,72 @@ impl Platform for Inline {
         Ok(())
     }
 }
+
+/// Receives a machine's trace events: what [`Traced`] adds to [`Inline`]. Any
+/// `Fn(&TraceEvent) + Send + Sync` closure is one.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+/// use cpuhp::{TraceEvent, Tracer};
+///
+/// struct Count(AtomicUsize);
+/// impl Tracer for Count {
+///     fn trace(&self, _: &TraceEvent<'_>) {
+///         self.0.fetch_add(1, Relaxed);
+///     }
+/// }
+/// # let _ = Count(AtomicUsize::new(0));
+/// ```
+pub trait Tracer: Send + Sync {
+    /// One event, as [`Platform::trace`] receives it.
+    fn trace(&self, event: &TraceEvent<'_>);
+}
+
+impl<F: Fn(&TraceEvent<'_>) + Send + Sync> Tracer for F {
+    fn trace(&self, event: &TraceEvent<'_>) {
+        self(event)
+    }
+}
+
+/// [`Inline`] with its trace events handed to a [`Tracer`]: everything runs on the calling
+/// thread. For simulators and tools that only want to see the walk.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Mutex;
+/// use cpuhp::{preset, CpuId, Hotplug, StateId, Topology, TraceEvent, Traced};
+///
+/// let exits = Mutex::new(0);
+/// let count = |e: &TraceEvent<'_>| {
+///     if matches!(e, TraceEvent::Exit { .. }) {
+///         *exits.lock().unwrap() += 1;
+///     }
+/// };
+/// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Traced(&count))?;
+/// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+/// assert!(*exits.lock().unwrap() > 0);
+/// # Ok::<(), cpuhp::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Traced<T>(pub T);
+
+impl<T: Tracer> Platform for Traced<T> {
+    fn run_on_ap(&self, cpu: CpuId, work: &mut (dyn FnMut() + Send)) {
+        Inline.run_on_ap(cpu, work);
+    }
+
+    fn start_cpu(&self, cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+        Inline.start_cpu(cpu, starting)
+    }
+
+    fn stop_cpu(&self, cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
+        Inline.stop_cpu(cpu, dying)
+    }
+
+    fn trace(&self, event: &TraceEvent<'_>) {
+        self.0.trace(event);
+    }
+}

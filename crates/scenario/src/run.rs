@@ -10,6 +10,7 @@ use cpuhp::sim::Machine;
 use cpuhp::{
     CpuId, Errno, Error, ErrorKind, Fault, Hotplug, InstanceId, Online, OnlineMulti, Platform,
     Prepare, PrepareMulti, Section, Slot, Starting, StartingMulti, StateId, Topology, TraceEvent,
+    Traced, Tracer,
 };
 use notifier::{NotifierBlock, NotifyResult};
 
@@ -411,7 +412,7 @@ fn run_core(
             Err(e) => (boot_failure(s, &sh, e, sink), false),
         }
     } else {
-        match Hotplug::new(preset, topology, Recorder(sh.clone(), lean)) {
+        match Hotplug::new(preset, topology, Traced(Recorder(sh.clone(), lean))) {
             Ok(mut hp) => {
                 for f in platform_faults {
                     hp.inject(f);
@@ -524,25 +525,11 @@ fn planned_faults(s: &Scenario) -> Vec<Fault> {
         .collect()
 }
 
-/// The inline platform: everything on the calling thread, trace events into the journal (for a
-/// lean run, only those it keeps: the others are dropped before taking the journal's lock).
+/// The inline platform's tracer (`Traced<Recorder>`): trace events into the journal (for a lean
+/// run, only those it keeps: the others are dropped before taking the journal's lock).
 pub(crate) struct Recorder(pub(crate) Shared, pub(crate) bool);
 
-impl Platform for Recorder {
-    fn run_on_ap(&self, _cpu: CpuId, work: &mut (dyn FnMut() + Send)) {
-        work();
-    }
-
-    fn start_cpu(&self, _cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
-        starting();
-        Ok(())
-    }
-
-    fn stop_cpu(&self, _cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
-        dying();
-        Ok(())
-    }
-
+impl Tracer for Recorder {
     fn trace(&self, event: &TraceEvent<'_>) {
         let kept = matches!(
             event,
