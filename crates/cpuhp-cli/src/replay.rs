@@ -11,7 +11,8 @@ use conformance::replay::{Options, Output, Verdict, compare, preset_for_release,
 /// Arguments of `cpuhp replay`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Recordings in the format of crates/conformance/README.md.
+    /// Recordings: text files of `KERNEL`, `CMD`, `WRITE`, `TRACE`, `ONLINE`, `CPUSTATE` and
+    /// `INFO` lines, one event each, as recorded on a real kernel.
     #[arg(required = true)]
     files: Vec<std::path::PathBuf>,
     /// Print the complete file this implementation produces (inputs and outputs) instead of
