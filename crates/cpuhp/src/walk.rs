@@ -199,6 +199,22 @@ pub(crate) struct Site<'a> {
 }
 
 impl Site<'_> {
+    /// Its `Enter` event.
+    #[inline(always)]
+    fn enter(&self) -> TraceEvent<'_> {
+        TraceEvent::Enter {
+            cpu: self.cpu,
+            target: self.target,
+            step: self.step,
+            symbol: self.symbol,
+            bringup: self.bringup,
+            instance: self.instance,
+            context: self.context,
+            rollback: self.rollback,
+            rule: self.rule,
+        }
+    }
+
     /// Its `Exit` event: the rule that decides what follows when it failed, and the kind.
     #[inline(always)]
     fn exit(&self, after: StateId, result: Result<(), Errno>, kind: FailureKind) -> TraceEvent<'_> {
@@ -232,17 +248,7 @@ fn traced<P: Platform>(
     at: Site<'_>,
     f: impl FnOnce() -> (Result<(), Errno>, StateId, FailureKind),
 ) -> (Result<(), Errno>, FailureKind) {
-    p.trace(&TraceEvent::Enter {
-        cpu: at.cpu,
-        target: at.target,
-        step: at.step,
-        symbol: at.symbol,
-        bringup: at.bringup,
-        instance: at.instance,
-        context: at.context,
-        rollback: at.rollback,
-        rule: at.rule,
-    });
+    p.trace(&at.enter());
     let (r, after, kind) = f();
     p.trace(&at.exit(after, r, kind));
     (r, kind)
@@ -270,6 +276,30 @@ impl Builtin {
 }
 
 impl Core {
+    /// Where a call of `step`'s callback for `cpu` runs: the walk's context, the CPU's target,
+    /// and whether it undoes a failure under which rule ([`Core::call_rule`]).
+    #[inline(always)]
+    pub(crate) fn site<'a>(
+        &self,
+        cpu: CpuId,
+        step: StateId,
+        symbol: &'a str,
+        bringup: bool,
+    ) -> Site<'a> {
+        let (rollback, rule) = self.call_rule(cpu, bringup);
+        Site {
+            cpu,
+            target: self.cpus[cpu.index()].target,
+            step,
+            symbol,
+            bringup,
+            instance: None,
+            context: self.ctx,
+            rollback,
+            rule,
+        }
+    }
+
     /// Takes one shot of the first injected [`Fault`](crate::Fault) matching this callback.
     fn take_fault(
         &mut self,
@@ -325,17 +355,9 @@ impl Core {
         node: Option<InstanceId>,
         errno: Errno,
     ) {
-        let (rollback, rule) = self.call_rule(cpu, bringup);
         let at = Site {
-            cpu,
-            target: self.cpus[cpu.index()].target,
-            step: state,
-            symbol: "",
-            bringup,
             instance: node,
-            context: self.ctx,
-            rollback,
-            rule,
+            ..self.site(cpu, state, "", bringup)
         };
         let platform = self
             .table
@@ -404,19 +426,7 @@ impl Core {
         let Body::Fallible(f) = &cb.body else {
             return None;
         };
-        let (ctx, target) = (self.ctx, st.target);
-        let (rollback, rule) = self.call_rule(cpu, bringup);
-        let at = Site {
-            cpu,
-            target,
-            step: state,
-            symbol: &cb.symbol,
-            bringup,
-            instance: None,
-            context: ctx,
-            rollback,
-            rule,
-        };
+        let at = self.site(cpu, state, &cb.symbol, bringup);
         let report = &mut self.report;
         let running = &mut self.plain_running;
         let (r, kind) = traced(p, at, || {
@@ -532,18 +542,7 @@ impl Core {
             .get(state)
             .and_then(|s| s.callback(bringup))
             .map_or("", |cb| &cb.symbol);
-        let (rollback, rule) = self.call_rule(cpu, bringup);
-        let at = Site {
-            cpu,
-            target: self.cpus[c].target,
-            step: state,
-            symbol,
-            bringup,
-            instance: None,
-            context: self.ctx,
-            rollback,
-            rule,
-        };
+        let at = self.site(cpu, state, symbol, bringup);
         let r = self.report.panicked(p, &at, panic_message(payload), true);
         p.trace(&at.exit(self.cpus[c].state, r, FailureKind::Panic));
         self.report
@@ -592,19 +591,8 @@ impl Core {
             }
         }
         let ctx = self.ctx;
-        let (rollback, rule) = self.call_rule(cpu, bringup);
         // Every call below is this one, for an instance or undoing one.
-        let base = Site {
-            cpu,
-            target: self.cpus[c].target,
-            step: state,
-            symbol: &cb.symbol,
-            bringup,
-            instance: None,
-            context: ctx,
-            rollback,
-            rule,
-        };
+        let base = self.site(cpu, state, &cb.symbol, bringup);
         // A kernel callback that checks it runs on its CPU, run by the control side: it warns
         // (as it prints) and maybe refuses, inside its Enter/Exit pair.
         let foreign = match cb.body {
@@ -680,7 +668,7 @@ impl Core {
         // State transition: invoke on all instances, newest first.
         let last = if use_last { self.cpus[c].last } else { None };
         let multi = Site {
-            rule: match rule {
+            rule: match base.rule {
                 Rule::Walk => Rule::MultiInstance,
                 other => other,
             },
@@ -789,55 +777,38 @@ impl Core {
         b: Builtin,
     ) -> Result<(), Errno> {
         let c = cpu.index();
-        let ctx = self.ctx;
-        let target = self.cpus[c].target;
-        let (rollback, rule) = self.call_rule(cpu, bringup);
-        let (r, kind) = traced(
-            p,
-            Site {
-                cpu,
-                target,
-                step: state,
-                symbol: b.symbol(bringup),
-                bringup,
-                instance: None,
-                context: ctx,
-                rollback,
-                rule,
-            },
-            || {
-                let (r, kind) = match b {
-                    Builtin::BringupCpu => match self.bringup_cpu(p, cpu) {
-                        Ok(()) => (Ok(()), FailureKind::Platform),
-                        Err((e, kind)) => (Err(e), kind),
-                    },
-                    Builtin::TakedownCpu => (self.takedown_cpu(p, cpu), FailureKind::Platform),
-                    Builtin::Activate => {
-                        self.active.set(cpu, true);
-                        (Ok(()), FailureKind::Callback)
-                    }
-                    Builtin::Deactivate => {
-                        self.active.set(cpu, false);
-                        (Ok(()), FailureKind::Callback)
-                    }
-                    Builtin::KickAp => (p.kick_cpu(cpu), FailureKind::Platform),
-                    Builtin::Bridge(bridge) => {
-                        let r = self.run_bridge(p, cpu, bridge, bringup);
-                        // A veto by panic is recorded as the panic (`Report::panicked`).
-                        let kind = if self.report.is_panicking() {
-                            FailureKind::Panic
-                        } else {
-                            FailureKind::Veto
-                        };
-                        (r, kind)
-                    }
-                    Builtin::FinishCpu | Builtin::Noop | Builtin::OwnCpu(_) => {
-                        (Ok(()), FailureKind::Callback)
-                    }
-                };
-                (r, self.cpus[c].state, kind)
-            },
-        );
+        let (r, kind) = traced(p, self.site(cpu, state, b.symbol(bringup), bringup), || {
+            let (r, kind) = match b {
+                Builtin::BringupCpu => match self.bringup_cpu(p, cpu) {
+                    Ok(()) => (Ok(()), FailureKind::Platform),
+                    Err((e, kind)) => (Err(e), kind),
+                },
+                Builtin::TakedownCpu => (self.takedown_cpu(p, cpu), FailureKind::Platform),
+                Builtin::Activate => {
+                    self.active.set(cpu, true);
+                    (Ok(()), FailureKind::Callback)
+                }
+                Builtin::Deactivate => {
+                    self.active.set(cpu, false);
+                    (Ok(()), FailureKind::Callback)
+                }
+                Builtin::KickAp => (p.kick_cpu(cpu), FailureKind::Platform),
+                Builtin::Bridge(bridge) => {
+                    let r = self.run_bridge(p, cpu, bridge, bringup);
+                    // A veto by panic is recorded as the panic (`Report::panicked`).
+                    let kind = if self.report.is_panicking() {
+                        FailureKind::Panic
+                    } else {
+                        FailureKind::Veto
+                    };
+                    (r, kind)
+                }
+                Builtin::FinishCpu | Builtin::Noop | Builtin::OwnCpu(_) => {
+                    (Ok(()), FailureKind::Callback)
+                }
+            };
+            (r, self.cpus[c].state, kind)
+        });
         if let Err(e) = r {
             self.report.fail(cpu, state, None, bringup, e, kind);
         }
@@ -1090,34 +1061,14 @@ impl Core {
     /// as one step.
     pub(crate) fn kick_ap_work<P: Platform>(&mut self, p: &P, cpu: CpuId) -> Result<(), Errno> {
         let c = cpu.index();
-        let prev = self.cpus[c].state;
-        let target = self.cpus[c].target;
-        let ctx = self.ctx;
-        let bringup = self.cpus[c].bringup;
-        let (rollback, rule) = self.call_rule(cpu, bringup);
-        let at = Site {
+        let at = self.site(
             cpu,
-            target,
-            step: prev,
-            symbol: "cpuhp_kick_ap_work",
-            bringup,
-            instance: None,
-            context: ctx,
-            rollback,
-            rule,
-        };
-        p.trace(&TraceEvent::Enter {
-            cpu,
-            target,
-            step: prev,
-            symbol: at.symbol,
-            bringup,
-            instance: None,
-            context: ctx,
-            rollback,
-            rule,
-        });
-        let r = self.kick_ap(p, cpu, target);
+            self.cpus[c].state,
+            "cpuhp_kick_ap_work",
+            self.cpus[c].bringup,
+        );
+        p.trace(&at.enter());
+        let r = self.kick_ap(p, cpu, at.target);
         // A rollback on the hotplug thread flips the direction: the exit says where it ended.
         let at = Site {
             bringup: self.cpus[c].bringup,

@@ -325,18 +325,7 @@ impl Core {
             Bridge::Starting => legacy.slots.starting,
             Bridge::Online => legacy.slots.online,
         };
-        let (rollback, rule) = self.call_rule(cpu, bringup);
-        let at = Site {
-            cpu,
-            target: self.cpus[cpu.index()].target,
-            step,
-            symbol: "",
-            bringup,
-            instance: None,
-            context: self.ctx,
-            rollback,
-            rule,
-        };
+        let at = self.site(cpu, step, "", bringup);
         // The panics of events that cannot fail (the undo of a veto included): reported.
         for message in legacy.caught.take() {
             let _ = self.report.panicked(p, &at, message, false);
