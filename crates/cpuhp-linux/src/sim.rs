@@ -58,18 +58,9 @@ impl Tracer for TracingPlatform {
                 context,
                 ..
             } => {
-                let (i, name) = if instance.is_some() {
-                    (1, "cpuhp_multi_enter")
-                } else {
-                    (0, "cpuhp_enter")
-                };
-                let t = format!(
-                    "{name}: cpu: {:04} target: {:3} step: {:3} ({symbol})",
-                    cpu.0,
-                    target.get(),
-                    step.get()
-                );
-                (i, t, cpu, context)
+                let multi = instance.is_some();
+                let t = cpuhp::ftrace_enter_text(cpu.0, target.get(), step.get(), symbol, multi);
+                (usize::from(multi), t, cpu, context)
             }
             TraceEvent::Exit {
                 cpu,
@@ -80,12 +71,7 @@ impl Tracer for TracingPlatform {
                 ..
             } => {
                 let ret = result.map_or_else(Errno::to_neg, |()| 0);
-                let t = format!(
-                    "cpuhp_exit:  cpu: {:04}  state: {:3} step: {:3} ret: {ret}",
-                    cpu.0,
-                    state.get(),
-                    step.get()
-                );
+                let t = cpuhp::ftrace_exit_text(cpu.0, state.get(), step.get(), ret);
                 (2, t, cpu, context)
             }
             _ => return,

@@ -105,4 +105,7 @@ pub use notifier::Errno;
 pub use parallel::BringupOutcomes;
 pub use platform::{Inline, Platform, Traced, Tracer};
 pub use smt::SmtControl;
-pub use trace::{Context, Divergence, FailureKind, Rule, TraceEvent, Warning};
+pub use trace::{
+    Context, Divergence, FailureKind, Rule, TraceEvent, Warning, ftrace_enter_text,
+    ftrace_exit_text,
+};

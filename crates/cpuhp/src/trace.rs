@@ -6,6 +6,8 @@
 //! not: the direction, the instance and the context the callback ran in. They are plain data,
 //! usable without std; the [`Platform`](crate::Platform) receives them.
 
+use alloc::format;
+use alloc::string::String;
 use core::fmt;
 
 use crate::{CpuId, Errno, InstanceId, StateId};
@@ -601,6 +603,40 @@ pub enum TraceEvent<'a> {
         /// The CPU it concerns.
         cpu: CpuId,
     },
+}
+
+/// What Linux's trace buffer holds for a `cpuhp_enter` event (`multi`: `cpuhp_multi_enter`): the
+/// tracepoint's `TP_printk` text, numbers padded as `%3d`.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(
+///     cpuhp::ftrace_enter_text(1, 236, 91, "bringup_cpu", false),
+///     "cpuhp_enter: cpu: 0001 target: 236 step:  91 (bringup_cpu)"
+/// );
+/// ```
+pub fn ftrace_enter_text(cpu: u32, target: u32, step: u32, symbol: &str, multi: bool) -> String {
+    let ev = if multi {
+        "cpuhp_multi_enter"
+    } else {
+        "cpuhp_enter"
+    };
+    format!("{ev}: cpu: {cpu:04} target: {target:3} step: {step:3} ({symbol})")
+}
+
+/// What Linux's trace buffer holds for a `cpuhp_exit` event.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(
+///     cpuhp::ftrace_exit_text(1, 90, 91, -11),
+///     "cpuhp_exit:  cpu: 0001  state:  90 step:  91 ret: -11"
+/// );
+/// ```
+pub fn ftrace_exit_text(cpu: u32, state: u32, step: u32, ret: i32) -> String {
+    format!("cpuhp_exit:  cpu: {cpu:04}  state: {state:3} step: {step:3} ret: {ret}")
 }
 
 fn ret(r: Result<(), Errno>) -> i32 {

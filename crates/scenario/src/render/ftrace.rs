@@ -51,18 +51,11 @@ impl Ftrace {
                     instance,
                     context,
                     ..
-                } => {
-                    let ev = if instance.is_some() {
-                        "cpuhp_multi_enter"
-                    } else {
-                        "cpuhp_enter"
-                    };
-                    (
-                        format!("{ev}: cpu: {cpu:04} target: {target:3} step: {step:3} ({symbol})"),
-                        *context,
-                        *cpu,
-                    )
-                }
+                } => (
+                    cpuhp::ftrace_enter_text(*cpu, *target, *step, symbol, instance.is_some()),
+                    *context,
+                    *cpu,
+                ),
                 Event::Exit {
                     cpu,
                     state,
@@ -71,9 +64,7 @@ impl Ftrace {
                     context,
                     ..
                 } => (
-                    format!(
-                        "cpuhp_exit:  cpu: {cpu:04}  state: {state:3} step: {step:3} ret: {ret}"
-                    ),
+                    cpuhp::ftrace_exit_text(*cpu, *state, *step, *ret),
                     *context,
                     *cpu,
                 ),
