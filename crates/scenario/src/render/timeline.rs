@@ -275,6 +275,11 @@ const KEYS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The widest key: the room the fitted layout leaves for the key column.
+fn max_key_width() -> usize {
+    KEYS.iter().map(|(k, _)| k.len()).max().unwrap_or(0)
+}
+
 /// The legend's text of a key.
 fn key_text(key: &'static str) -> &'static str {
     KEYS.iter()
@@ -430,11 +435,9 @@ impl Columns {
             .map(|r| r.result.chars().count())
             .max()
             .unwrap_or(0);
-        let key_w = rows
-            .clone()
-            .map(|r| r.why.as_ref().map_or(0, |w| w.key.len()))
-            .max()
-            .unwrap_or(0);
+        // Room for any key, as `bound` leaves: a streamed run cannot know its keys in advance,
+        // and the two layouts must cut names alike.
+        let key_w = max_key_width();
         let longest = rows.map(|r| r.what.chars().count()).max().unwrap_or(0);
         Columns::fit(columns, place_w, result_w, key_w, longest)
     }
@@ -490,7 +493,7 @@ impl Columns {
         }
         results.extend(s.faults.iter().map(|f| errno(f.errno)));
         let result_w = results.iter().map(|r| r.chars().count()).max().unwrap_or(0);
-        let key_w = KEYS.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let key_w = max_key_width();
         // Callbacks: on the control side unindented, on the CPU inside the control side's
         // hand-off (one level, two columns).
         let on_cpu = |n: u32| {
