@@ -315,7 +315,7 @@ impl Error {
 
     /// Adds what an operation's report recorded: the failures and, for panics, their messages. A
     /// callback failure whose callback panicked becomes [`ErrorKind::Panicked`].
-    pub(crate) fn with_report(mut self, report: crate::core::Report) -> Error {
+    pub(crate) fn with_report(mut self, report: crate::engine::core::Report) -> Error {
         self.failure = report.failed;
         self.rollback_failure = report.rollback_failed;
         if report.failed_panic().is_some() && self.kind == ErrorKind::Callback {

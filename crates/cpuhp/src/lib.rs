@@ -67,44 +67,33 @@
 
 extern crate alloc;
 
-mod callbacks;
-mod core;
 pub mod docs;
+mod engine;
 mod error;
-mod fault;
-mod hotplug;
-mod ids;
-mod install;
-mod layout;
-pub mod legacy;
-mod mask;
-mod parallel;
-mod percpu;
+mod features;
+mod model;
 mod platform;
 pub mod preset;
-#[cfg(feature = "std")]
-pub mod sim;
-mod smt;
-mod suspend;
-mod sysfs;
-mod table;
 mod trace;
-mod walk;
 
-pub use callbacks::{
+pub use features::legacy;
+#[cfg(feature = "std")]
+pub use platform::sim;
+
+pub use engine::hotplug::{CpuStatus, Hotplug, Topology};
+pub use engine::install::Slot;
+pub use error::{Error, ErrorKind, Failure};
+pub use features::fault::Fault;
+pub use features::parallel::BringupOutcomes;
+pub use features::smt::SmtControl;
+pub use model::callbacks::{
     Callbacks, Online, OnlineMulti, Prepare, PrepareMulti, Starting, StartingMulti,
 };
-pub use error::{Error, ErrorKind, Failure};
-pub use fault::Fault;
-pub use hotplug::{CpuStatus, Hotplug, Topology};
-pub use ids::{CpuId, InstanceId, StateId};
-pub use install::Slot;
-pub use layout::{Layout, LayoutError, Section};
-pub use mask::CpuMask;
+pub use model::ids::{CpuId, InstanceId, StateId};
+pub use model::layout::{Layout, LayoutError, Section};
+pub use model::mask::CpuMask;
 pub use notifier::Errno;
-pub use parallel::BringupOutcomes;
 pub use platform::{Inline, Platform, Traced, Tracer};
-pub use smt::SmtControl;
 pub use trace::{
     Context, Divergence, FailureKind, Rule, TraceEvent, Warning, ftrace_enter_text,
     ftrace_exit_text,

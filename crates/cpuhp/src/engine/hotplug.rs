@@ -8,10 +8,10 @@ use alloc::vec::Vec;
 use core::any::{Any, TypeId};
 use core::fmt;
 
-use crate::callbacks::{Builtin, Callback, Callbacks};
-use crate::core::{Core, Report};
+use crate::engine::core::{Core, Report};
+use crate::model::callbacks::{Builtin, Callback, Callbacks};
+use crate::model::table::Instance;
 use crate::preset::{Preset, PresetKind};
-use crate::table::Instance;
 use crate::{CpuId, CpuMask, Errno, Error, ErrorKind, InstanceId, Layout, Platform, Slot, StateId};
 
 /// The most possible CPUs a machine may have (Linux's largest `NR_CPUS`, x86's `MAXSMP`).
@@ -834,7 +834,7 @@ impl<P: Platform> Hotplug<P> {
     /// assert!(Hotplug::<Inline>::per_cpu_bytes() < 128);
     /// ```
     pub const fn per_cpu_bytes() -> usize {
-        core::mem::size_of::<crate::percpu::CpuHp>() + 2 + 1
+        core::mem::size_of::<crate::model::percpu::CpuHp>() + 2 + 1
     }
 
     /// The number of CPU slots (possible CPUs).

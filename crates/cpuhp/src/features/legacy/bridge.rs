@@ -7,8 +7,8 @@ use core::fmt;
 use notifier::{Chain, Notifier, NotifierBlock, NotifyResult, RawChain};
 
 use super::{CpuAction, CpuEvent};
-use crate::core::Core;
-use crate::walk::{Site, guarded};
+use crate::engine::core::Core;
+use crate::engine::walk::{Site, guarded};
 use crate::{Context, CpuId, Errno, Platform, StateId};
 
 type NotifyFn = dyn Fn(CpuAction, &CpuId) -> NotifyResult + Send + Sync;

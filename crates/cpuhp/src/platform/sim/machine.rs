@@ -229,7 +229,7 @@ impl Platform for SimPlatform {
         if let Some(t) = &self.tracer {
             // The tracer runs in the middle of a walk: its panic must not leave the walk half
             // done. It loses that one event; the walk, and later events, go on.
-            let _ = crate::walk::guarded(|| t(event));
+            let _ = crate::engine::walk::guarded(|| t(event));
         }
     }
 }
@@ -448,7 +448,7 @@ impl Machine {
         let id = NEXT_MACHINE.fetch_add(1, Ordering::Relaxed);
         // Refused before a thread is spawned: `Hotplug::new` would refuse it too, but only after
         // this machine had started one thread per possible CPU.
-        if topology.possible > crate::hotplug::MAX_CPUS {
+        if topology.possible > crate::engine::hotplug::MAX_CPUS {
             return Err(Error::new(ErrorKind::InvalidCpu));
         }
         let cpus = (0..topology.possible)
@@ -870,7 +870,7 @@ impl Machine {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sysfs_write(&self, path: &str, value: &str) -> Result<(), Errno> {
-        if crate::sysfs::is_smt_control(path) {
+        if crate::features::sysfs::is_smt_control(path) {
             // Many CPUs, one hotplug operation each (see `set_smt_control`).
             let control = self.write_op(|hp| hp.smt_control_value(value))??;
             return self.set_smt_control(control).map_err(Errno::from);

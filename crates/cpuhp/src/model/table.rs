@@ -12,7 +12,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::any::{Any, TypeId};
 
-use crate::callbacks::Callback;
+use crate::model::callbacks::Callback;
 use crate::{Errno, InstanceId, Layout, Section, StateId};
 
 /// One instance of a multi-instance state.

@@ -11,6 +11,9 @@
 //! machine. One call is one hand-off: the core hands over a whole section at a time, never one
 //! state at a time.
 
+#[cfg(feature = "std")]
+pub mod sim;
+
 use crate::{CpuId, Errno, TraceEvent};
 
 /// What the state machine needs from the machine it runs on.

@@ -8,7 +8,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::{CpuId, Error, ErrorKind, Hotplug, Platform, StateId};
 
 /// The SMT control setting (Linux's `cpu_smt_control`).

@@ -19,8 +19,8 @@
 use alloc::sync::Arc;
 use core::cmp::{max, min};
 
-use crate::callbacks::{Body, Builtin};
-use crate::core::{Core, Report};
+use crate::engine::core::{Core, Report};
+use crate::model::callbacks::{Body, Builtin};
 use crate::trace::{Divergence, Warning};
 use crate::{
     Context, CpuId, Errno, Failure, FailureKind, InstanceId, Platform, Rule, StateId, TraceEvent,

@@ -5,10 +5,10 @@ use alloc::vec::Vec;
 use notifier::{Chain, Notifier, NotifierBlock};
 
 use super::{CpuAction, CpuEvent, CpuNotifierBlock, Legacy, LegacySlots};
-use crate::callbacks::{Builtin, Callback};
-use crate::core::Report;
+use crate::engine::core::Report;
+use crate::engine::walk::Site;
 use crate::legacy::Bridge;
-use crate::walk::Site;
+use crate::model::callbacks::{Builtin, Callback};
 use crate::{Context, CpuId, Error, ErrorKind, Hotplug, Platform, Section, StateId};
 
 fn map_register(e: notifier::RegisterError) -> Error {

@@ -8,8 +8,8 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::percpu::CpuHp;
-use crate::table::Table;
+use crate::model::percpu::CpuHp;
+use crate::model::table::Table;
 use crate::trace::{Divergence, Warning};
 use crate::{
     Context, CpuId, CpuMask, Errno, Failure, FailureKind, InstanceId, Layout, Platform, Rule,
@@ -174,7 +174,7 @@ pub(crate) struct Core {
     /// The CPUs `freeze_secondary_cpus` took down, for `thaw_secondary_cpus` to bring back.
     pub(crate) frozen_cpus: CpuMask,
     /// Where suspend stands.
-    pub(crate) freeze: crate::suspend::Freeze,
+    pub(crate) freeze: crate::features::suspend::Freeze,
     /// `pm_wakeup_pending()`: a wakeup event is pending; it aborts a freeze.
     pub(crate) wakeup_pending: bool,
     /// An injected wakeup: it arrives once the next freeze took this many more CPUs down.
@@ -218,7 +218,7 @@ impl Core {
             faults: Vec::new(),
             legacy: None,
             frozen_cpus: CpuMask::new(nr_cpus),
-            freeze: crate::suspend::Freeze::Thawed,
+            freeze: crate::features::suspend::Freeze::Thawed,
             wakeup_pending: false,
             wakeup_after: None,
             smt: crate::SmtControl::NotSupported,

@@ -14,9 +14,9 @@ use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use core::any::{Any, TypeId};
 
-use crate::callbacks::Callbacks;
-use crate::core::Core;
-use crate::table::Instance;
+use crate::engine::core::Core;
+use crate::model::callbacks::Callbacks;
+use crate::model::table::Instance;
 use crate::trace::Warning;
 use crate::{CpuId, Errno, Error, ErrorKind, InstanceId, Platform, Rule, Section, StateId};
 
@@ -233,12 +233,12 @@ impl Core {
 
     fn uninstall(&mut self, state: StateId) {
         if let Some(step) = self.table.get_mut(state) {
-            *step = crate::table::Step::default();
+            *step = crate::model::table::Step::default();
         }
         self.table.reindex();
     }
 
-    fn installed(&self, state: StateId) -> Result<&crate::table::Step, Error> {
+    fn installed(&self, state: StateId) -> Result<&crate::model::table::Step, Error> {
         // The legacy API's bridge states belong to it, like the core's positions: removing one
         // would tell the notifiers CPU_DEAD (or CPU_DYING) for CPUs that stay online.
         let bridge = self

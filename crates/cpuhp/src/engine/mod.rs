@@ -1,0 +1,8 @@
+//! The engine: [`Hotplug`](crate::Hotplug), the state machine's data (`core`), the walks that
+//! move a CPU between states and undo a failed move (`walk`), and installing and removing states
+//! and instances on every CPU (`install`). Every rollback decision is made here.
+
+pub(crate) mod core;
+pub(crate) mod hotplug;
+pub(crate) mod install;
+pub(crate) mod walk;
