@@ -82,6 +82,7 @@ pub use platform::sim;
 
 pub use engine::hotplug::{CpuStatus, Hotplug, Topology};
 pub use engine::install::Slot;
+pub use engine::operations::Operations;
 pub use error::{Error, ErrorKind, Failure};
 pub use features::fault::Fault;
 pub use features::parallel::BringupOutcomes;

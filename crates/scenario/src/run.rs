@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use cpuhp::legacy::{CpuAction, CpuEvent};
 use cpuhp::sim::Machine;
 use cpuhp::{
-    CpuId, Errno, Error, ErrorKind, Fault, Hotplug, InstanceId, Online, OnlineMulti, Platform,
+    CpuId, Errno, Error, ErrorKind, Fault, Hotplug, InstanceId, Online, OnlineMulti, Operations,
     Prepare, PrepareMulti, Section, Slot, Starting, StartingMulti, StateId, Topology, TraceEvent,
     Traced, Tracer,
 };
@@ -401,13 +401,13 @@ fn run_core(
     let preset = s.machine.preset.preset();
     if threads {
         match Machine::new(preset, topology) {
-            Ok(m) => {
+            Ok(mut m) => {
                 let tsh = sh.clone();
                 let _ = m.set_tracer(move |e| tsh.lock().trace(e));
                 for f in platform_faults {
                     let _ = m.inject(f);
                 }
-                (drive(s, &sh, &mut ThreadsTarget(m), sink), true)
+                (drive(s, &sh, &mut m, sink), true)
             }
             Err(e) => (boot_failure(s, &sh, e, sink), false),
         }
@@ -542,51 +542,6 @@ impl Tracer for Recorder {
     }
 }
 
-/// What the runner needs from a machine: the inline `Hotplug` or the threaded `Machine`.
-pub(crate) trait Target {
-    fn hotplug<R>(&mut self, f: impl FnOnce(&mut dyn HotplugOps) -> R) -> Result<R, Error>;
-    fn op(&mut self, op: &Op, ids: &Ids) -> Result<(), Error>;
-}
-
-/// The operations used on a `Hotplug` whatever its platform.
-pub(crate) trait HotplugOps {
-    fn setup(&mut self, slot: Slot, name: String, cbs: cpuhp::Callbacks) -> Result<StateId, Error>;
-    fn add_instance(&mut self, state: StateId, name: String) -> Result<InstanceId, Error>;
-    fn register(&mut self, block: cpuhp::legacy::CpuNotifierBlock) -> Result<(), Error>;
-    fn snapshot(&self, ids: &Ids) -> Snapshot;
-    fn state_names(&self) -> Vec<(StateId, String)>;
-    fn instances_of(&self, state: StateId) -> Vec<InstanceId>;
-}
-
-impl<P: Platform> HotplugOps for Hotplug<P> {
-    fn setup(&mut self, slot: Slot, name: String, cbs: cpuhp::Callbacks) -> Result<StateId, Error> {
-        self.setup_state(slot, name, cbs)
-    }
-
-    fn add_instance(&mut self, state: StateId, name: String) -> Result<InstanceId, Error> {
-        Hotplug::add_instance(self, state, name)
-    }
-
-    fn register(&mut self, block: cpuhp::legacy::CpuNotifierBlock) -> Result<(), Error> {
-        if !self.cpu_notifiers_enabled() {
-            self.enable_cpu_notifiers(None)?;
-        }
-        self.register_cpu_notifier(block)
-    }
-
-    fn snapshot(&self, ids: &Ids) -> Snapshot {
-        check::snapshot(self, ids)
-    }
-
-    fn state_names(&self) -> Vec<(StateId, String)> {
-        self.states()
-    }
-
-    fn instances_of(&self, state: StateId) -> Vec<InstanceId> {
-        self.instances(state)
-    }
-}
-
 /// State numbers and instance ids handed out so far, and the preset's table for targets by name.
 #[derive(Clone, Debug)]
 pub(crate) struct Ids {
@@ -660,89 +615,41 @@ impl Ids {
     }
 }
 
-impl<P: Platform> Target for Hotplug<P> {
-    fn hotplug<R>(&mut self, f: impl FnOnce(&mut dyn HotplugOps) -> R) -> Result<R, Error> {
-        Ok(f(self))
-    }
-
-    fn op(&mut self, op: &Op, ids: &Ids) -> Result<(), Error> {
-        let online = self.layout().online;
-        match op {
-            Op::Up { cpu, target } => {
-                self.cpu_up(CpuId(*cpu), ids.target(target.as_ref(), online)?)?;
-                // As sysfs `online`: the device follows a full online.
-                Ok(())
-            }
-            Op::Down { cpu, target } => {
-                self.cpu_down(CpuId(*cpu), ids.target(target.as_ref(), StateId::OFFLINE)?)
-            }
-            Op::AddInstance { state, name } => {
-                let s = ids.new_instance(state, name)?;
-                Hotplug::add_instance(self, s, name.clone()).map(drop)
-            }
-            Op::RemoveInstance { state, name } => {
-                let (s, i) = ids.instance(state, name)?;
-                self.remove_instance(s, i).map(drop)
-            }
-            Op::RemoveState { state } => self.remove_state(ids.state(state)?),
-            Op::Freeze => self.freeze_secondary_cpus(None),
-            Op::Thaw => self.thaw_secondary_cpus(),
-            Op::Smt(c) => self.set_smt_control(*c),
-            Op::ParallelUp(cpus) => first_error(
-                self.bringup_cpus_parallel(&cpus.iter().map(|&c| CpuId(c)).collect::<Vec<_>>()),
-            ),
-            Op::DisableHotplug => {
-                self.cpu_hotplug_disable();
-                Ok(())
-            }
-            Op::EnableHotplug => self.cpu_hotplug_enable(),
+/// Runs a scenario operation on any machine: the inline `Hotplug` or the threaded `Machine`.
+fn op(m: &mut impl Operations, op: &Op, ids: &Ids) -> Result<(), Error> {
+    match op {
+        Op::Up { cpu, target } => {
+            let online = m.inspect(|hp| hp.layout().online)?;
+            m.cpu_up(CpuId(*cpu), ids.target(target.as_ref(), online)?)
         }
-    }
-}
-
-fn first_error(outcomes: cpuhp::BringupOutcomes) -> Result<(), Error> {
-    outcomes.into_iter().try_for_each(|(_, r)| r)
-}
-
-/// The threaded simulator.
-pub(crate) struct ThreadsTarget(pub(crate) Machine);
-
-impl Target for ThreadsTarget {
-    fn hotplug<R>(&mut self, f: impl FnOnce(&mut dyn HotplugOps) -> R) -> Result<R, Error> {
-        self.0.with(|hp| f(hp))
-    }
-
-    fn op(&mut self, op: &Op, ids: &Ids) -> Result<(), Error> {
-        let m = &self.0;
-        let online = m.with(|hp| hp.layout().online)?;
-        match op {
-            Op::Up { cpu, target } => m.cpu_up(CpuId(*cpu), ids.target(target.as_ref(), online)?),
-            Op::Down { cpu, target } => {
-                m.cpu_down(CpuId(*cpu), ids.target(target.as_ref(), StateId::OFFLINE)?)
-            }
-            Op::AddInstance { state, name } => m
-                .add_instance(ids.new_instance(state, name)?, name.clone())
-                .map(drop),
-            Op::RemoveInstance { state, name } => {
-                let (s, i) = ids.instance(state, name)?;
-                m.remove_instance(s, i)
-            }
-            Op::RemoveState { state } => m.remove_state(ids.state(state)?),
-            Op::Freeze => m.freeze_secondary_cpus(None),
-            Op::Thaw => m.thaw_secondary_cpus(),
-            Op::Smt(c) => m.set_smt_control(*c),
-            Op::ParallelUp(cpus) => first_error(
-                m.bringup_cpus_parallel(&cpus.iter().map(|&c| CpuId(c)).collect::<Vec<_>>())?,
-            ),
-            Op::DisableHotplug => m.cpu_hotplug_disable(),
-            Op::EnableHotplug => m.cpu_hotplug_enable(),
+        Op::Down { cpu, target } => {
+            m.cpu_down(CpuId(*cpu), ids.target(target.as_ref(), StateId::OFFLINE)?)
         }
+        Op::AddInstance { state, name } => m
+            .add_instance(ids.new_instance(state, name)?, name.clone())
+            .map(drop),
+        Op::RemoveInstance { state, name } => {
+            let (s, i) = ids.instance(state, name)?;
+            m.remove_instance(s, i)
+        }
+        Op::RemoveState { state } => m.remove_state(ids.state(state)?),
+        Op::Freeze => m.freeze_secondary_cpus(None),
+        Op::Thaw => m.thaw_secondary_cpus(),
+        Op::Smt(c) => m.set_smt_control(*c),
+        Op::ParallelUp(cpus) => {
+            let cpus: Vec<CpuId> = cpus.iter().map(|&c| CpuId(c)).collect();
+            m.bringup_cpus_parallel(&cpus)?
+                .into_iter()
+                .try_for_each(|(_, r)| r)
+        }
+        Op::DisableHotplug => m.cpu_hotplug_disable(),
+        Op::EnableHotplug => m.cpu_hotplug_enable(),
     }
 }
 
 /// Runs every step on `target`, recording and checking as it goes; hands each step to `sink` as
 /// soon as it is checked, and keeps nothing of it.
-fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target, sink: &mut Sink<'_>) -> RunEnd {
+fn drive(s: &Scenario, sh: &Shared, target: &mut impl Operations, sink: &mut Sink<'_>) -> RunEnd {
     // The boot is no step: its calls are not failure points (the faults for platform points are
     // injected after it, and count calls from there).
     sh.lock().forget_boot();
@@ -758,7 +665,11 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target, sink: &mut Sink<'_
     let setup_steps = steps.iter().filter(|st| !matches!(st, Step::Op(_))).count();
     let mut state_names: BTreeMap<u32, String> = BTreeMap::new();
     let snap = |target: &mut dyn FnMut() -> Option<Snapshot>| target();
-    let mut before = snap(&mut || target.hotplug(|hp| hp.snapshot(&Ids::default())).ok());
+    let mut before = snap(&mut || {
+        target
+            .inspect(|hp| check::snapshot(hp, &Ids::default()))
+            .ok()
+    });
     let states_before = before
         .as_ref()
         .map(|b| b.states.clone())
@@ -783,11 +694,11 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Target, sink: &mut Sink<'_
         // Only setup steps change the state table (a removed state keeps its name here), and
         // reading it is dear on a large preset: once per setup step, not per operation.
         if index == 0 || !matches!(step, Step::Op(_)) {
-            if let Ok(names) = target.hotplug(|hp| hp.state_names()) {
+            if let Ok(names) = target.inspect(|hp| hp.states()) {
                 state_names.extend(names.into_iter().map(|(n, name)| (n.get(), name)));
             }
         }
-        let after = snap(&mut || target.hotplug(|hp| hp.snapshot(&ids)).ok());
+        let after = snap(&mut || target.inspect(|hp| check::snapshot(hp, &ids)).ok());
         let mut found = Vec::new();
         let record = {
             let mut j = sh.lock();
@@ -939,7 +850,7 @@ fn name_instances_in(text: &str, names: &BTreeMap<u64, String>) -> String {
 fn exec(
     s: &Scenario,
     sh: &Shared,
-    target: &mut impl Target,
+    target: &mut impl Operations,
     step: &Step,
     ids: &mut Ids,
 ) -> Result<(), Error> {
@@ -952,14 +863,14 @@ fn exec(
                 (SlotSpec::Dynamic, _) => Slot::OnlineDyn,
             };
             let cbs = callbacks(st, sh);
-            let n = target.hotplug(|hp| hp.setup(slot, st.name.clone(), cbs))??;
+            let n = target.setup_state(slot, st.name.clone().into(), cbs)?;
             ids.states.insert(st.name.clone(), n);
             Ok(())
         }
         Step::AddInstance(i, name) => {
             let st = &s.states[*i];
             let state = ids.state(&st.name)?;
-            let id = target.hotplug(|hp| hp.add_instance(state, name.clone()))??;
+            let id = target.add_instance(state, name.clone())?;
             ids.instances.insert((st.name.clone(), name.clone()), id);
             sh.lock().instance_names.insert(id.0, name.clone());
             Ok(())
@@ -967,16 +878,17 @@ fn exec(
         Step::Register(i) => {
             let nb = &s.notifiers[*i];
             let block = notifier_block(nb, sh);
-            target.hotplug(|hp| hp.register(block.into()))?
+            target.ensure_cpu_notifiers(None)?;
+            target.register_cpu_notifier(block.into())
         }
         Step::Op(i) => {
             let op = &s.ops[*i].op;
-            let r = target.op(op, ids);
+            let r = self::op(target, op, ids);
             match (op, &r) {
                 (Op::AddInstance { state, name }, Ok(())) => {
                     // The newest instance of the state is the one just added.
                     let st = ids.state(state)?;
-                    let newest = target.hotplug(|hp| hp.instances_of(st))?.into_iter().max();
+                    let newest = target.inspect(|hp| hp.instances(st))?.into_iter().max();
                     if let Some(id) = newest {
                         ids.instances.insert((state.clone(), name.clone()), id);
                         sh.lock().instance_names.insert(id.0, name.clone());

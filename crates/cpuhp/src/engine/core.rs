@@ -181,12 +181,6 @@ pub(crate) struct Core {
     pub(crate) wakeup_after: Option<u32>,
     /// `cpu_smt_control`.
     pub(crate) smt: crate::SmtControl,
-    /// CPUs a tear-down just killed: `CPU_POST_DEAD` is due once the hotplug lock is released
-    /// (with tasks frozen or not).
-    pub(crate) post_dead_pending: Vec<(CpuId, bool)>,
-    /// Leave `CPU_POST_DEAD` to `deliver_post_dead` (the simulator releases its hotplug lock
-    /// first) instead of sending it at the end of each tear-down.
-    pub(crate) defer_post_dead: bool,
 }
 
 impl Core {
@@ -222,8 +216,6 @@ impl Core {
             wakeup_pending: false,
             wakeup_after: None,
             smt: crate::SmtControl::NotSupported,
-            post_dead_pending: Vec::new(),
-            defer_post_dead: false,
         }
     }
 

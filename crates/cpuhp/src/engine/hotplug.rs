@@ -509,30 +509,64 @@ impl<P: Platform> Hotplug<P> {
         // "This post dead nonsense must die": only once the CPU went all the way down — also
         // when a callback that cannot fail panicked on the way (`ErrorKind::Panicked`).
         if prev != StateId::OFFLINE && self.core.cpus[cpu.index()].state == StateId::OFFLINE {
-            self.core.post_dead_pending.push((cpu, frozen));
+            if let Some(legacy) = &mut self.core.legacy {
+                legacy.post_dead_due.push((cpu, frozen));
+            }
         }
         r
     }
 
-    /// After the hotplug lock is released: `CPU_POST_DEAD` for the CPUs the tear-down killed
-    /// (unless deferred to [`deliver_post_dead`](Self::deliver_post_dead)).
+    /// After the hotplug lock is released: `CPU_POST_DEAD` for the CPUs the tear-down killed,
+    /// unless the platform delivers them itself ([`Platform::defers_post_dead`]).
     pub(crate) fn finish_down(&mut self) {
-        if !self.core.defer_post_dead {
+        if !self.platform.defers_post_dead() {
             self.deliver_post_dead();
         }
     }
 
-    /// Sends the `CPU_POST_DEAD` events that are due.
-    pub(crate) fn deliver_post_dead(&mut self) {
-        for (cpu, frozen) in core::mem::take(&mut self.core.post_dead_pending) {
+    /// Sends the legacy notifiers the `CPU_POST_DEAD` events due since the last call: for a
+    /// platform that [defers them](Platform::defers_post_dead), to be called once it released the
+    /// lock its operations run under. Without such a platform, operations deliver them
+    /// themselves and this finds none due.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use cpuhp::legacy::CpuAction;
+    /// use cpuhp::{preset, CpuId, Errno, Hotplug, Platform, StateId, Topology};
+    /// use notifier::{NotifierBlock, NotifyResult};
+    ///
+    /// /// Runs everything inline, under a lock of its own (not shown), so POST_DEAD waits.
+    /// struct Locked;
+    /// impl Platform for Locked {
+    ///     fn run_on_ap(&self, _: CpuId, work: &mut (dyn FnMut() + Send)) { work() }
+    ///     fn start_cpu(&self, _: CpuId, f: &mut (dyn FnMut() + Send)) -> Result<(), Errno> { f(); Ok(()) }
+    ///     fn stop_cpu(&self, _: CpuId, f: &mut (dyn FnMut() + Send)) -> Result<(), Errno> { f(); Ok(()) }
+    ///     fn defers_post_dead(&self) -> bool { true }
+    /// }
+    ///
+    /// let heard = Arc::new(Mutex::new(Vec::new()));
+    /// let log = heard.clone();
+    /// let mut hp = Hotplug::new(&preset::DEMO, Topology::new(2), Locked)?;
+    /// hp.enable_cpu_notifiers(None)?;
+    /// hp.register_cpu_notifier(Arc::new(NotifierBlock::new(move |a: CpuAction, _: &CpuId| {
+    ///     log.lock().unwrap().push(a.to_string());
+    ///     NotifyResult::OK
+    /// }, 0)))?;
+    /// hp.cpu_down(CpuId(1), StateId::OFFLINE)?;
+    /// assert!(!heard.lock().unwrap().contains(&"CPU_POST_DEAD".to_string()));
+    /// hp.deliver_post_dead(); // the platform released its lock
+    /// assert_eq!(heard.lock().unwrap().last().unwrap(), "CPU_POST_DEAD");
+    /// # Ok::<(), cpuhp::Error>(())
+    /// ```
+    pub fn deliver_post_dead(&mut self) {
+        let Some(legacy) = &mut self.core.legacy else {
+            return;
+        };
+        for (cpu, frozen) in core::mem::take(&mut legacy.post_dead_due) {
             self.core.post_dead(&self.platform, cpu, frozen);
         }
-    }
-
-    /// Leaves `CPU_POST_DEAD` to [`deliver_post_dead`](Self::deliver_post_dead).
-    #[cfg(feature = "std")] // the simulator's locks need it
-    pub(crate) fn defer_post_dead(&mut self, defer: bool) {
-        self.core.defer_post_dead = defer;
     }
 
     /// Installs a state and runs its startup on every CPU that has reached it (Linux's

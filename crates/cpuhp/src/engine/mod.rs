@@ -5,4 +5,5 @@
 pub(crate) mod core;
 pub(crate) mod hotplug;
 pub(crate) mod install;
+pub(crate) mod operations;
 pub(crate) mod walk;

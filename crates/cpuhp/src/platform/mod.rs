@@ -87,6 +87,16 @@ pub trait Platform: Sync {
         let _ = (cpu, disabled);
     }
 
+    /// Whether `CPU_POST_DEAD` waits for
+    /// [`Hotplug::deliver_post_dead`](crate::Hotplug::deliver_post_dead) instead of going out at
+    /// the end of the operation that killed the CPU. Linux sends it once the hotplug lock is
+    /// released, so that its notifiers may take the lock's read side: a platform that runs
+    /// operations under such a lock answers `true` and delivers after releasing it. The default,
+    /// `false`, suits a platform without one.
+    fn defers_post_dead(&self) -> bool {
+        false
+    }
+
     /// Receives a trace event. The default ignores it.
     #[inline]
     fn trace(&self, event: &TraceEvent<'_>) {

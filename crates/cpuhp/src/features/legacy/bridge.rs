@@ -231,6 +231,9 @@ pub(crate) struct Legacy {
     pub(crate) caught: Arc<Caught>,
     pub(crate) slots: LegacySlots,
     pub(crate) told: Vec<Told>,
+    /// CPUs a tear-down killed, due `CPU_POST_DEAD` (tasks frozen or not) once the hotplug lock
+    /// is released.
+    pub(crate) post_dead_due: Vec<(CpuId, bool)>,
 }
 
 impl Legacy {
@@ -241,6 +244,7 @@ impl Legacy {
             caught: Arc::default(),
             slots,
             told: alloc::vec![Told::Nothing; nr_cpus],
+            post_dead_due: Vec::new(),
         }
     }
 

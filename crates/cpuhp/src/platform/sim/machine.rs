@@ -1,345 +1,26 @@
-//! [`Machine`], its platform and its locks.
+//! [`Machine`]: the state machine behind the simulator's locks, its CPUs as OS threads.
 //!
-//! # Locks (as Linux's)
-//!
-//! * The **add/remove lock** (`cpu_add_remove_lock`): taken first by hotplug operations and by
-//!   `cpu_hotplug_disable`/`enable`; held across a whole freeze and while `CPU_POST_DEAD` goes out.
-//! * The **hotplug lock** (`cpu_hotplug_lock`, a readers/writer lock): CPU hotplug operations take
-//!   it for writing; [`Machine::cpus_read_lock`] takes it for reading and keeps the set of online
-//!   CPUs stable while held; installing states and instances and registering notifiers take it
-//!   for reading.
-//! * The **state lock** (`cpuhp_state_mutex`, a mutex around the state machine): taken last by
-//!   every operation.
-//!
-//! A CPU hotplug operation releases the hotplug lock before `CPU_POST_DEAD`, so POST_DEAD
-//! notifiers may take the read side — the reason that event exists. No writer can be waiting for
-//! it then: every writer needs the add/remove lock first.
-//!
-//! # No deadlocks
-//!
-//! Each thread knows which machine operation it works for (a CPU thread inherits it from the job
-//! it runs). A machine operation started from inside a callback of the same machine, or a
-//! hotplug operation from a thread holding the read side, would wait for itself: it fails with
-//! `EDEADLK` instead. `cpus_read_lock` from a callback of a hotplug operation (which holds the
-//! write side) fails likewise; from a callback of an operation holding the read side it is
-//! granted at once, as Linux lends the lock to the CPU's hotplug thread. A `CPU_POST_DEAD`
-//! notifier runs under the add/remove and state locks, so it may take the read side but not call
-//! back into the machine (`EDEADLK`; Linux would let it install a state).
+//! The locks and the rules that keep them from deadlocking are in `locks`; the platform that
+//! runs each CPU's part on its thread is in `platform`.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::fmt;
-use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use parking_lot::lock_api;
-
-use super::cpu_thread::{CURRENT_CPU, CpuThread, Held, IRQS_OFF, OP, OpContext, TASKS_FROZEN};
+use super::cpu_thread::{CpuThread, Held};
+use super::locks::OpMark;
+use super::platform::{Boot, SimPlatform};
 use crate::legacy::LegacySlots;
 use crate::preset::Preset;
 use crate::{
-    Callbacks, CpuId, CpuMask, CpuStatus, Errno, Error, ErrorKind, Hotplug, InstanceId, Platform,
-    Slot, SmtControl, StateId, Topology, TraceEvent,
+    Callbacks, CpuId, CpuMask, CpuStatus, Errno, Error, ErrorKind, Hotplug, InstanceId, Slot,
+    SmtControl, StateId, Topology, TraceEvent,
 };
 
-/// The simulated CPU the calling thread is, if it is one (a callback running on a CPU's
-/// hotplug thread, or in its STARTING/DYING context).
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(cpuhp::sim::current_cpu(), None); // the test's own thread is the control side
-/// ```
-pub fn current_cpu() -> Option<CpuId> {
-    CURRENT_CPU.get()
-}
-
-/// Whether the calling thread is a simulated CPU with interrupts off (running STARTING or DYING
-/// callbacks).
-///
-/// # Examples
-///
-/// ```
-/// assert!(!cpuhp::sim::irqs_disabled());
-/// ```
-pub fn irqs_disabled() -> bool {
-    IRQS_OFF.get()
-}
-
-/// Whether the hotplug operation the calling callback belongs to runs with tasks frozen
-/// (suspend/resume; Linux's `cpuhp_tasks_frozen`).
-///
-/// # Examples
-///
-/// ```
-/// assert!(!cpuhp::sim::tasks_frozen());
-/// ```
-pub fn tasks_frozen() -> bool {
-    TASKS_FROZEN.get()
-}
-
-/// A blocking operation was attempted with interrupts off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AtomicContext {
-    /// The CPU that was in atomic context.
-    pub cpu: Option<CpuId>,
-}
-
-impl fmt::Display for AtomicContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.cpu {
-            Some(c) => write!(
-                f,
-                "BUG: sleeping function called from invalid context on CPU {c}"
-            ),
-            None => f.write_str("BUG: sleeping function called from invalid context"),
-        }
-    }
-}
-
-impl std::error::Error for AtomicContext {}
-
-/// Linux's `might_sleep()`: call it before blocking. Inside a STARTING or DYING callback
-/// (interrupts off) it reports the bug instead of letting the block happen.
-///
-/// # Errors
-///
-/// [`AtomicContext`] when called with interrupts off.
-///
-/// # Examples
-///
-/// ```
-/// assert!(cpuhp::sim::might_sleep().is_ok());
-/// ```
-pub fn might_sleep() -> Result<(), AtomicContext> {
-    if irqs_disabled() {
-        Err(AtomicContext { cpu: current_cpu() })
-    } else {
-        Ok(())
-    }
-}
-
-type Tracer = Arc<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
-
-/// One-shot platform failures, and the simulated boot.
-#[derive(Default)]
-struct Boot {
-    start_faults: Vec<(CpuId, Errno)>,
-    stop_faults: Vec<(CpuId, Errno)>,
-    /// When each CPU was kicked (split startup), if it was and has not booted since.
-    kicked: Vec<Option<Instant>>,
-    /// How long a CPU takes to boot once kicked.
-    delay: Duration,
-}
-
-/// The simulator's [`Platform`]: one OS thread per possible CPU.
-pub struct SimPlatform {
-    cpus: Vec<CpuThread>,
-    tracer: Option<Tracer>,
-    boot: Mutex<Boot>,
-}
-
-impl fmt::Debug for SimPlatform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimPlatform")
-            .field("cpus", &self.cpus.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl SimPlatform {
-    fn boot(&self) -> MutexGuard<'_, Boot> {
-        self.boot.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-fn take_fault(list: &mut Vec<(CpuId, Errno)>, cpu: CpuId) -> Option<Errno> {
-    let at = list.iter().position(|&(c, _)| c == cpu)?;
-    Some(list.remove(at).1)
-}
-
-/// Callable by anyone holding a `&SimPlatform` (`Hotplug::platform`), from any number of threads at
-/// once: hand-offs to one CPU queue on its submit lock, and a CPU the machine does not have is
-/// refused (`EINVAL`) or, for [`run_on_ap`](Platform::run_on_ap), which cannot fail, has its work
-/// run on the calling thread. The state machine itself only names CPUs it has validated.
-impl Platform for SimPlatform {
-    fn run_on_ap(&self, cpu: CpuId, work: &mut (dyn FnMut() + Send)) {
-        match self.cpus.get(cpu.index()) {
-            Some(t) => t.run(work, false),
-            None => work(),
-        }
-    }
-
-    fn kick_cpu(&self, cpu: CpuId) -> Result<(), Errno> {
-        if cpu.index() >= self.cpus.len() {
-            return Err(Errno::EINVAL);
-        }
-        if let Some(e) = take_fault(&mut self.boot().start_faults, cpu) {
-            return Err(e);
-        }
-        self.boot().kicked[cpu.index()] = Some(Instant::now());
-        Ok(())
-    }
-
-    fn start_cpu(&self, cpu: CpuId, starting: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
-        if cpu.index() >= self.cpus.len() {
-            return Err(Errno::EINVAL);
-        }
-        let (kicked, delay) = {
-            let mut boot = self.boot();
-            if let Some(e) = take_fault(&mut boot.start_faults, cpu) {
-                return Err(e);
-            }
-            (boot.kicked[cpu.index()].take(), boot.delay)
-        };
-        // The CPU boots for `delay` from its kick (now, if nobody kicked it): waiting for it here
-        // is the control side waiting for the CPU to be alive.
-        let alive = kicked.unwrap_or_else(Instant::now) + delay;
-        let now = Instant::now();
-        if alive > now {
-            std::thread::sleep(alive - now);
-        }
-        self.cpus[cpu.index()].run(starting, true);
-        Ok(())
-    }
-
-    fn stop_cpu(&self, cpu: CpuId, dying: &mut (dyn FnMut() + Send)) -> Result<(), Errno> {
-        if cpu.index() >= self.cpus.len() {
-            return Err(Errno::EINVAL);
-        }
-        if let Some(e) = take_fault(&mut self.boot().stop_faults, cpu) {
-            return Err(e);
-        }
-        self.cpus[cpu.index()].run(dying, true);
-        Ok(())
-    }
-
-    fn set_tasks_frozen(&self, frozen: bool) {
-        TASKS_FROZEN.set(frozen);
-    }
-
-    fn set_irqs_disabled(&self, _cpu: CpuId, disabled: bool) {
-        IRQS_OFF.set(disabled);
-    }
-
-    fn trace(&self, event: &TraceEvent<'_>) {
-        if let Some(t) = &self.tracer {
-            // The tracer runs in the middle of a walk: its panic must not leave the walk half
-            // done. It loses that one event; the walk, and later events, go on.
-            let _ = crate::engine::walk::guarded(|| t(event));
-        }
-    }
-}
-
 static NEXT_MACHINE: AtomicU64 = AtomicU64::new(1);
-
-/// The read side of a hotplug lock, shareable with a thread-local table.
-type ReadSide = lock_api::ArcRwLockReadGuard<parking_lot::RawRwLock, ()>;
-
-/// A read side this thread holds through `cpus_read_lock`, and how many guards share it.
-struct ReadHold {
-    machine: u64,
-    depth: u32,
-    _side: ReadSide,
-}
-
-thread_local! {
-    /// The hotplug-lock read sides this thread holds: released when the last guard goes,
-    /// whatever the order the guards are dropped in (Linux's `cpus_read_lock` counts too).
-    static READS: RefCell<Vec<ReadHold>> = const { RefCell::new(Vec::new()) };
-}
-
-fn read_depth(machine: u64) -> u32 {
-    READS.with(|r| {
-        r.borrow()
-            .iter()
-            .find(|h| h.machine == machine)
-            .map_or(0, |h| h.depth)
-    })
-}
-
-/// Counts one more guard on this thread's read side of `machine`, taking it with `take` first
-/// if this thread does not hold it yet.
-fn hold_read(machine: u64, take: impl FnOnce() -> ReadSide) {
-    let held = READS.with(|r| {
-        let mut r = r.borrow_mut();
-        let hold = r.iter_mut().find(|h| h.machine == machine);
-        hold.map(|h| h.depth += 1).is_some()
-    });
-    if !held {
-        // Taken outside the `RefCell` borrow: it may block.
-        let side = take();
-        READS.with(|r| {
-            r.borrow_mut().push(ReadHold {
-                machine,
-                depth: 1,
-                _side: side,
-            })
-        });
-    }
-}
-
-/// Counts one guard less; the last one releases the read side.
-fn release_read(machine: u64) {
-    let released = READS.with(|r| {
-        let mut r = r.borrow_mut();
-        let i = r.iter().position(|h| h.machine == machine)?;
-        r[i].depth -= 1;
-        (r[i].depth == 0).then(|| r.remove(i))
-    });
-    // Dropped outside the `RefCell` borrow.
-    drop(released);
-}
-
-/// Marks the calling thread as working for an operation; restores the previous mark on drop.
-struct OpMark(OpContext);
-
-impl OpMark {
-    fn enter(machine: u64, held: Held) -> OpMark {
-        OpMark(OP.replace(OpContext { machine, held }))
-    }
-
-    fn set(&self, machine: u64, held: Held) {
-        OP.set(OpContext { machine, held });
-    }
-}
-
-impl Drop for OpMark {
-    fn drop(&mut self) {
-        OP.set(self.0);
-    }
-}
-
-/// The read side of a machine's hotplug lock (Linux's `cpus_read_lock`, formerly
-/// `get_online_cpus`): while it is held, no CPU goes up or down. Guards nest and may be dropped
-/// in any order; the read side is released with the last one.
-///
-/// Not `Send`: a read side belongs to the thread that took it.
-pub struct CpusReadGuard<'m> {
-    machine: &'m Machine,
-    /// Counted in this thread's `READS` (`false`: lent by the operation the callback runs in).
-    counted: bool,
-    _not_send: PhantomData<*const ()>,
-}
-
-impl fmt::Debug for CpusReadGuard<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CpusReadGuard")
-            .field("machine", &self.machine.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for CpusReadGuard<'_> {
-    fn drop(&mut self) {
-        if self.counted {
-            release_read(self.machine.id);
-        }
-    }
-}
 
 /// A simulated machine: CPUs as OS threads, the state machine behind the machine's locks.
 ///
@@ -364,57 +45,19 @@ impl Drop for CpusReadGuard<'_> {
 /// # Ok::<(), cpuhp::Error>(())
 /// ```
 pub struct Machine {
-    id: u64,
+    pub(super) id: u64,
     /// Linux's `cpu_add_remove_lock`: serialises hotplug operations and what decides whether
     /// they may run (disabling hotplug); outermost. Held across a whole freeze and while
     /// `CPU_POST_DEAD` goes out, so no writer can be waiting for the hotplug lock then.
-    add_remove: Mutex<()>,
+    pub(super) add_remove: Mutex<()>,
     /// Linux's `cpu_hotplug_lock`.
-    hotplug_lock: Arc<parking_lot::RwLock<()>>,
+    pub(super) hotplug_lock: Arc<parking_lot::RwLock<()>>,
     /// The state machine; its mutex is Linux's `cpu_add_remove_lock` (and `cpuhp_state_mutex`).
-    hp: Mutex<Hotplug<SimPlatform>>,
+    pub(super) hp: Mutex<Hotplug<SimPlatform>>,
     /// Threads between deciding to take a lock and having it: what [`Machine::lock_waiters`]
     /// reports, so tests observe a queued writer instead of guessing with a sleep.
-    waiting_add_remove: AtomicUsize,
-    waiting_write: AtomicUsize,
-}
-
-/// How many threads wait for each of a [`Machine`]'s locks ([`Machine::lock_waiters`]).
-///
-/// # Examples
-///
-/// ```
-/// use cpuhp::{preset, sim::{LockWaiters, Machine}, Topology};
-///
-/// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
-/// assert_eq!(m.lock_waiters(), LockWaiters::default());
-/// # Ok::<(), cpuhp::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LockWaiters {
-    /// Operations waiting for the add/remove lock (`cpu_add_remove_lock`): hotplug operations
-    /// and `cpu_hotplug_disable`/`enable` queued behind the one under way.
-    pub add_remove: usize,
-    /// Hotplug operations waiting for the write side of the hotplug lock (`cpu_hotplug_lock`),
-    /// that is, for every `cpus_read_lock` reader to leave. At most one: they hold the
-    /// add/remove lock.
-    pub hotplug_write: usize,
-}
-
-/// Counts a thread as waiting while it is alive.
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn new(counter: &'a AtomicUsize) -> Waiting<'a> {
-        counter.fetch_add(1, Ordering::SeqCst);
-        Waiting(counter)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+    pub(super) waiting_add_remove: AtomicUsize,
+    pub(super) waiting_write: AtomicUsize,
 }
 
 impl fmt::Debug for Machine {
@@ -464,8 +107,7 @@ impl Machine {
             }),
         };
         let _mark = OpMark::enter(id, Held::Write);
-        let mut hp = Hotplug::new(preset, topology, platform)?;
-        hp.defer_post_dead(true);
+        let hp = Hotplug::new(preset, topology, platform)?;
         Ok(Machine {
             id,
             add_remove: Mutex::new(()),
@@ -473,160 +115,6 @@ impl Machine {
             hp: Mutex::new(hp),
             waiting_add_remove: AtomicUsize::new(0),
             waiting_write: AtomicUsize::new(0),
-        })
-    }
-
-    fn check_not_inside(&self) -> Result<(), Error> {
-        if OP.get().machine == self.id {
-            // A callback (or CPU_POST_DEAD notifier) of this machine calling back into it.
-            return Err(Error::new(ErrorKind::WouldDeadlock));
-        }
-        Ok(())
-    }
-
-    fn lock_hp(&self) -> Result<MutexGuard<'_, Hotplug<SimPlatform>>, Error> {
-        self.hp.lock().map_err(|_| Error::new(ErrorKind::Poisoned))
-    }
-
-    /// Checks that the calling thread may wait for the add/remove lock: not from inside this
-    /// machine's callbacks, not while holding the read side (a writer holding the add/remove
-    /// lock may be waiting for it).
-    fn check_may_serialise(&self) -> Result<(), Error> {
-        self.check_not_inside()?;
-        if read_depth(self.id) > 0 {
-            return Err(Error::new(ErrorKind::WouldDeadlock));
-        }
-        Ok(())
-    }
-
-    fn lock_add_remove(&self) -> MutexGuard<'_, ()> {
-        let _waiting = Waiting::new(&self.waiting_add_remove);
-        // It guards no data: a panic while it was held leaves nothing inconsistent.
-        self.add_remove.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// How many threads are waiting for the add/remove lock and for the write side of the
-    /// hotplug lock, right now: lets a test (or a debugger) see that a hotplug operation is
-    /// queued behind a reader or another operation, instead of inferring it from time.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use cpuhp::{preset, sim::Machine, CpuId, StateId, Topology};
-    ///
-    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
-    /// let guard = m.cpus_read_lock()?;
-    /// std::thread::scope(|s| {
-    ///     let writer = s.spawn(|| m.cpu_down(CpuId(1), StateId::OFFLINE));
-    ///     // The writer queues behind the reader; it cannot finish until the guard goes.
-    ///     while m.lock_waiters().hotplug_write == 0 {
-    ///         std::thread::yield_now();
-    ///     }
-    ///     assert_eq!(m.online_mask().unwrap().to_string(), "0-1");
-    ///     drop(guard);
-    ///     writer.join().unwrap()
-    /// })?;
-    /// assert_eq!(m.online_mask()?.to_string(), "0");
-    /// # Ok::<(), cpuhp::Error>(())
-    /// ```
-    pub fn lock_waiters(&self) -> LockWaiters {
-        LockWaiters {
-            add_remove: self.waiting_add_remove.load(Ordering::SeqCst),
-            hotplug_write: self.waiting_write.load(Ordering::SeqCst),
-        }
-    }
-
-    /// A hotplug operation: the add/remove lock, the hotplug lock's write side, the state
-    /// machine; the write side is released before `CPU_POST_DEAD` goes out.
-    fn write_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
-        self.check_may_serialise()?;
-        let _add_remove = self.lock_add_remove();
-        self.write_locked(f)
-    }
-
-    /// The part of a hotplug operation under the add/remove lock.
-    fn write_locked<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
-        let write = {
-            let _waiting = Waiting::new(&self.waiting_write);
-            self.hotplug_lock.write()
-        };
-        let mut hp = self.lock_hp()?;
-        let mark = OpMark::enter(self.id, Held::Write);
-        TASKS_FROZEN.set(hp.tasks_frozen());
-        let r = f(&mut hp);
-        drop(write);
-        mark.set(self.id, Held::PostDead);
-        hp.deliver_post_dead();
-        Ok(r)
-    }
-
-    /// An operation that decides whether hotplug operations may run (Linux's
-    /// `cpu_maps_update_begin`): the add/remove lock, then the state machine.
-    fn maps_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
-        self.check_may_serialise()?;
-        let _add_remove = self.lock_add_remove();
-        let mut hp = self.lock_hp()?;
-        let _mark = OpMark::enter(self.id, Held::Read);
-        Ok(f(&mut hp))
-    }
-
-    /// An operation that needs the online CPUs stable but does not change them (installing
-    /// states and instances, registering notifiers, reading): the read side, then the state
-    /// machine.
-    fn read_op<R>(&self, f: impl FnOnce(&mut Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
-        self.check_not_inside()?;
-        let _read = (read_depth(self.id) == 0).then(|| self.hotplug_lock.read());
-        let mut hp = self.lock_hp()?;
-        let _mark = OpMark::enter(self.id, Held::Read);
-        TASKS_FROZEN.set(hp.tasks_frozen());
-        Ok(f(&mut hp))
-    }
-
-    /// Takes the read side of the hotplug lock (Linux's `cpus_read_lock`): until the guard is
-    /// dropped, no CPU goes up or down; hotplug operations wait. Nests.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::WouldDeadlock`] from a callback of a hotplug operation of this machine (it
-    /// holds the write side) or with interrupts off (a STARTING/DYING callback may not sleep).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use cpuhp::{preset, sim::Machine, CpuId, ErrorKind, StateId, Topology};
-    ///
-    /// let m = Machine::new(&preset::DEMO, Topology::new(2))?;
-    /// let guard = m.cpus_read_lock()?;
-    /// // This thread holds the read side: a hotplug operation would wait for it forever.
-    /// assert_eq!(m.cpu_down(CpuId(1), StateId::OFFLINE).unwrap_err().kind(), ErrorKind::WouldDeadlock);
-    /// drop(guard);
-    /// m.cpu_down(CpuId(1), StateId::OFFLINE)?;
-    /// # Ok::<(), cpuhp::Error>(())
-    /// ```
-    pub fn cpus_read_lock(&self) -> Result<CpusReadGuard<'_>, Error> {
-        if irqs_disabled() {
-            return Err(Error::new(ErrorKind::WouldDeadlock));
-        }
-        let op = OP.get();
-        if op.machine == self.id {
-            match op.held {
-                Held::Write => return Err(Error::new(ErrorKind::WouldDeadlock)),
-                // The operation holds the read side on this callback's behalf.
-                Held::Read => {
-                    return Ok(CpusReadGuard {
-                        machine: self,
-                        counted: false,
-                        _not_send: PhantomData,
-                    });
-                }
-                Held::PostDead | Held::None => {}
-            }
-        }
-        hold_read(self.id, || self.hotplug_lock.read_arc());
-        Ok(CpusReadGuard {
-            machine: self,
-            counted: true,
-            _not_send: PhantomData,
         })
     }
 
@@ -1400,5 +888,104 @@ impl Machine {
     /// ```
     pub fn inject_stop_failure(&self, cpu: CpuId, errno: Errno) -> Result<(), Error> {
         self.read_op(|hp| hp.platform().boot().stop_faults.push((cpu, errno)))
+    }
+}
+
+/// Each operation is the [`Machine`] method of the same name: it takes the machine's locks, and
+/// refuses with [`ErrorKind::WouldDeadlock`] a call that would wait for itself.
+impl crate::Operations for Machine {
+    type Platform = SimPlatform;
+
+    fn inspect<R>(&mut self, f: impl FnOnce(&Hotplug<SimPlatform>) -> R) -> Result<R, Error> {
+        self.read_op(|hp| f(hp))
+    }
+
+    fn cpu_up(&mut self, cpu: CpuId, target: StateId) -> Result<(), Error> {
+        Machine::cpu_up(self, cpu, target)
+    }
+
+    fn cpu_down(&mut self, cpu: CpuId, target: StateId) -> Result<(), Error> {
+        Machine::cpu_down(self, cpu, target)
+    }
+
+    fn setup_state(
+        &mut self,
+        slot: Slot,
+        name: Cow<'static, str>,
+        callbacks: Callbacks,
+    ) -> Result<StateId, Error> {
+        Machine::setup_state(self, slot, name, callbacks)
+    }
+
+    fn setup_state_nocalls(
+        &mut self,
+        slot: Slot,
+        name: Cow<'static, str>,
+        callbacks: Callbacks,
+    ) -> Result<StateId, Error> {
+        Machine::setup_state_nocalls(self, slot, name, callbacks)
+    }
+
+    fn remove_state(&mut self, state: StateId) -> Result<(), Error> {
+        Machine::remove_state(self, state)
+    }
+
+    fn add_instance<T: std::any::Any + Send + Sync>(
+        &mut self,
+        state: StateId,
+        instance: T,
+    ) -> Result<InstanceId, Error> {
+        Machine::add_instance(self, state, instance)
+    }
+
+    fn remove_instance(&mut self, state: StateId, instance: InstanceId) -> Result<(), Error> {
+        Machine::remove_instance(self, state, instance)
+    }
+
+    fn ensure_cpu_notifiers(&mut self, slots: Option<LegacySlots>) -> Result<(), Error> {
+        self.read_op(|hp| crate::Operations::ensure_cpu_notifiers(hp, slots))?
+    }
+
+    fn register_cpu_notifier(
+        &mut self,
+        block: crate::legacy::CpuNotifierBlock,
+    ) -> Result<(), Error> {
+        Machine::register_cpu_notifier(self, block)
+    }
+
+    fn cpu_hotplug_disable(&mut self) -> Result<(), Error> {
+        Machine::cpu_hotplug_disable(self)
+    }
+
+    fn cpu_hotplug_enable(&mut self) -> Result<(), Error> {
+        Machine::cpu_hotplug_enable(self)
+    }
+
+    fn freeze_secondary_cpus(&mut self, primary: Option<CpuId>) -> Result<(), Error> {
+        Machine::freeze_secondary_cpus(self, primary)
+    }
+
+    fn thaw_secondary_cpus(&mut self) -> Result<(), Error> {
+        Machine::thaw_secondary_cpus(self)
+    }
+
+    fn set_smt_control(&mut self, control: SmtControl) -> Result<(), Error> {
+        Machine::set_smt_control(self, control)
+    }
+
+    fn bringup_cpus_parallel(&mut self, cpus: &[CpuId]) -> Result<crate::BringupOutcomes, Error> {
+        Machine::bringup_cpus_parallel(self, cpus)
+    }
+
+    fn inject(&mut self, fault: crate::Fault) -> Result<(), Error> {
+        Machine::inject(self, fault)
+    }
+
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno> {
+        Machine::sysfs_read(self, path)
+    }
+
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        Machine::sysfs_write(self, path, value)
     }
 }

@@ -12,10 +12,13 @@
 //! operation started from inside one of the machine's own callbacks (a deadlock in Linux) is
 //! refused with `EDEADLK`.
 
+mod context;
 mod cpu_thread;
+mod locks;
 mod machine;
+mod platform;
 
-pub use machine::{
-    AtomicContext, CpusReadGuard, LockWaiters, Machine, SimPlatform, current_cpu, irqs_disabled,
-    might_sleep, tasks_frozen,
-};
+pub use context::{AtomicContext, current_cpu, irqs_disabled, might_sleep, tasks_frozen};
+pub use locks::{CpusReadGuard, LockWaiters};
+pub use machine::Machine;
+pub use platform::SimPlatform;
