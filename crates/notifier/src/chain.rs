@@ -203,6 +203,31 @@ pub trait Chain<E: Copy, D: ?Sized = ()> {
     /// See the [trait-level example](Chain).
     fn call_robust(&self, up: E, down: E, data: &D) -> NotifyResult;
 
+    /// [`call_robust`](Self::call_robust) under the veto rule of Linux 4.9's CPU notifiers
+    /// (`__cpu_notify` then `notifier_to_errno`): only a result that carries an errno is a veto.
+    /// A bare `NOTIFY_STOP` ends the walk and nobody hears `down`; an errno result without
+    /// `STOP_MASK` lets the walk go on, and then the last block called is the one left out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use notifier::{Chain, FnBlock, NotifyResult, RawChain};
+    /// use std::sync::Mutex;
+    ///
+    /// static LOG: Mutex<Vec<(u8, u64)>> = Mutex::new(Vec::new());
+    /// fn a(e: u64, _: &()) -> NotifyResult { LOG.lock().unwrap().push((1, e)); NotifyResult::OK }
+    /// fn b(e: u64, _: &()) -> NotifyResult { LOG.lock().unwrap().push((2, e)); NotifyResult::STOP }
+    /// static A: FnBlock<u64> = FnBlock::new(a, 2);
+    /// static B: FnBlock<u64> = FnBlock::new(b, 1);
+    /// let chain = RawChain::<u64>::new();
+    /// for blk in [&A, &B] { chain.register(blk)?.keep(); }
+    /// // A stop is no veto here: no `down` event (`call_robust` would send one to `a`).
+    /// assert_eq!(chain.call_robust_errno(1, 2, &()), NotifyResult::STOP);
+    /// assert_eq!(*LOG.lock().unwrap(), [(1, 1), (2, 1)]);
+    /// # Ok::<(), notifier::RegisterError>(())
+    /// ```
+    fn call_robust_errno(&self, up: E, down: E, data: &D) -> NotifyResult;
+
     /// [`call_robust`](Self::call_robust), rolling back in reverse order: the last block that
     /// said OK is undone first, as destructors run (Xen's order). Not in Linux.
     ///
@@ -401,14 +426,42 @@ macro_rules! impl_chain {
             fn call_robust(&self, up: E, down: E, data: &D) -> $crate::NotifyResult {
                 // SAFETY: as in `call`; one slice for both walks.
                 self.with_entries(|entries| unsafe {
-                    $crate::walk::call_robust(entries, up, down, data, $crate::walk::Rollback::Forward)
+                    $crate::walk::call_robust(
+                        entries,
+                        up,
+                        down,
+                        data,
+                        $crate::walk::Rollback::Forward,
+                        $crate::walk::Veto::Stop,
+                    )
+                })
+            }
+
+            fn call_robust_errno(&self, up: E, down: E, data: &D) -> $crate::NotifyResult {
+                // SAFETY: as in `call`; one slice for both walks.
+                self.with_entries(|entries| unsafe {
+                    $crate::walk::call_robust(
+                        entries,
+                        up,
+                        down,
+                        data,
+                        $crate::walk::Rollback::Forward,
+                        $crate::walk::Veto::Errno,
+                    )
                 })
             }
 
             fn call_robust_reversed(&self, up: E, down: E, data: &D) -> $crate::NotifyResult {
                 // SAFETY: as in `call`; one slice for both walks.
                 self.with_entries(|entries| unsafe {
-                    $crate::walk::call_robust(entries, up, down, data, $crate::walk::Rollback::Reverse)
+                    $crate::walk::call_robust(
+                        entries,
+                        up,
+                        down,
+                        data,
+                        $crate::walk::Rollback::Reverse,
+                        $crate::walk::Veto::Stop,
+                    )
                 })
             }
         }

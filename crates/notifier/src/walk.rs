@@ -96,6 +96,16 @@ pub(crate) enum Rollback {
     Reverse,
 }
 
+/// What makes a robust call's up walk a veto.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Veto {
+    /// A result with `STOP_MASK` (Linux's `notifier_call_chain_robust`).
+    Stop,
+    /// A result that carries an errno (`notifier_to_errno` non-zero): Linux 4.9's CPU notifiers,
+    /// where a bare `NOTIFY_STOP` ends the walk without a cancel.
+    Errno,
+}
+
 /// Robust call.
 ///
 /// With `std`, a callback that panics during the up walk is a veto at its position: the unwind is
@@ -114,12 +124,17 @@ pub(crate) unsafe fn call_robust<E: Copy, D: ?Sized>(
     down: E,
     data: &D,
     order: Rollback,
+    veto: Veto,
 ) -> NotifyResult {
     let mut nr_calls = 0;
     // SAFETY: the caller keeps every block alive.
     let up_walk = guarded(|| unsafe { call_counting(entries, up, data, &mut nr_calls) });
+    let vetoed = |r: NotifyResult| match veto {
+        Veto::Stop => r.is_stop(),
+        Veto::Errno => r.to_errno() != 0,
+    };
     let result = match up_walk {
-        Ok(result) if !result.is_stop() => return result,
+        Ok(result) if !vetoed(result) => return result,
         Ok(result) => result,
         Err(payload) => {
             keep_panic(payload);
@@ -127,7 +142,8 @@ pub(crate) unsafe fn call_robust<E: Copy, D: ?Sized>(
         }
     };
     // The up walk stopped at callback `nr_calls - 1` (it returned a stop value or panicked, and
-    // was counted before it ran): it gets no down event (the seed's `nr_calls--`), like every
+    // was counted before it ran; under `Veto::Errno` an errno without `STOP_MASK` lets the walk
+    // go on, and the last callback is the one left out, as Linux 4.9's `nr_calls--` does): it gets no down event (the seed's `nr_calls--`), like every
     // callback after it.
     let said_ok = &entries[..nr_calls - 1];
     let rollback = match order {

@@ -8,6 +8,10 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use crate::features::fault::Faults;
+use crate::features::smt::Smt;
+use crate::features::suspend::Suspend;
+use crate::features::sysfs::Devices;
 use crate::model::percpu::CpuHp;
 use crate::model::table::Table;
 use crate::trace::{Divergence, Warning};
@@ -129,6 +133,8 @@ impl Report {
     }
 }
 
+/// The engine's data, and each feature's state in a field of its own type (defined in its
+/// module under `features/`), which the engine reaches only through that type's methods.
 pub(crate) struct Core {
     pub(crate) layout: Layout,
     pub(crate) table: Table,
@@ -139,23 +145,12 @@ pub(crate) struct Core {
     pub(crate) active: CpuMask,
     /// Linux's `cpu_dying_mask`: CPUs whose current transition goes down.
     pub(crate) dying: CpuMask,
-    /// CPUs that have booted at least once (SMT rules need it).
-    pub(crate) booted_once: CpuMask,
-    /// The device model's `offline` flag per CPU (what `cpuN/online` reads), changed only by
-    /// `cpuN/online` writes: `hotplug/target` writes bypass it, as in Linux.
-    pub(crate) dev_offline: Vec<bool>,
-    /// Whether the CPU has an `online` file (the boot CPU of x86 has none).
-    pub(crate) hotpluggable: Vec<bool>,
     /// Where the walk is executing right now.
     pub(crate) ctx: Context,
     /// `cpuhp_tasks_frozen`: the current operation is part of suspend.
     pub(crate) tasks_frozen: bool,
     /// `cpu_hotplug_disabled`: a counter; operations fail with `EBUSY` while it is non-zero.
     pub(crate) disabled: u32,
-    /// `CONFIG_CPU_HOTPLUG_STATE_CONTROL`: `hotplug/target` accepts intermediate states.
-    pub(crate) state_control: bool,
-    /// Hardware threads per core; SMT siblings are consecutive CPU numbers.
-    pub(crate) threads_per_core: u32,
     /// `WARN_ON_ONCE` sites that have fired.
     pub(crate) warned_once: u32,
     pub(crate) next_instance: u64,
@@ -168,19 +163,15 @@ pub(crate) struct Core {
     pub(crate) calling: Option<(Rule, bool)>,
     /// Injected callback failures (tests, exploration); empty in normal operation, and then the
     /// walks do not look at it.
-    pub(crate) faults: Vec<crate::Fault>,
+    pub(crate) faults: Faults,
     /// The legacy CPU-notifier chain and its bridge states, once enabled.
     pub(crate) legacy: Option<crate::legacy::Legacy>,
-    /// The CPUs `freeze_secondary_cpus` took down, for `thaw_secondary_cpus` to bring back.
-    pub(crate) frozen_cpus: CpuMask,
-    /// Where suspend stands.
-    pub(crate) freeze: crate::features::suspend::Freeze,
-    /// `pm_wakeup_pending()`: a wakeup event is pending; it aborts a freeze.
-    pub(crate) wakeup_pending: bool,
-    /// An injected wakeup: it arrives once the next freeze took this many more CPUs down.
-    pub(crate) wakeup_after: Option<u32>,
-    /// `cpu_smt_control`.
-    pub(crate) smt: crate::SmtControl,
+    /// Suspend: freeze and thaw of the secondary CPUs.
+    pub(crate) suspend: Suspend,
+    /// SMT control.
+    pub(crate) smt: Smt,
+    /// The device model behind sysfs.
+    pub(crate) devices: Devices,
 }
 
 impl Core {
@@ -196,26 +187,19 @@ impl Core {
             online: CpuMask::new(nr_cpus),
             active: CpuMask::new(nr_cpus),
             dying: CpuMask::new(nr_cpus),
-            booted_once: CpuMask::new(nr_cpus),
-            dev_offline: alloc::vec![true; nr_cpus as usize],
-            hotpluggable: alloc::vec![true; nr_cpus as usize],
             ctx: Context::Control,
             tasks_frozen: false,
             disabled: 0,
-            state_control: false,
-            threads_per_core: 1,
             warned_once: 0,
             next_instance: 0,
             report: Report::default(),
             plain_running: None,
             calling: None,
-            faults: Vec::new(),
+            faults: Faults::default(),
             legacy: None,
-            frozen_cpus: CpuMask::new(nr_cpus),
-            freeze: crate::features::suspend::Freeze::Thawed,
-            wakeup_pending: false,
-            wakeup_after: None,
-            smt: crate::SmtControl::NotSupported,
+            suspend: Suspend::new(nr_cpus),
+            smt: Smt::new(nr_cpus),
+            devices: Devices::new(nr_cpus),
         }
     }
 

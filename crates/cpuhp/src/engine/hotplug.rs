@@ -237,9 +237,9 @@ impl<P: Platform> Hotplug<P> {
             return Err(Error::new(ErrorKind::InvalidCpu));
         }
         let mut core = Core::new(layout, topology.possible);
-        core.state_control = preset.state_control;
-        core.threads_per_core = topology.threads_per_core;
-        core.smt = if topology.threads_per_core > 1 {
+        core.devices.state_control = preset.state_control;
+        core.smt.threads_per_core = topology.threads_per_core;
+        core.smt.control = if topology.threads_per_core > 1 {
             topology.smt_control
         } else {
             crate::SmtControl::NotSupported
@@ -262,19 +262,19 @@ impl<P: Platform> Hotplug<P> {
             core.present.set(CpuId(c), true);
         }
         let boot = CpuId(0);
-        core.hotpluggable[0] = preset.boot_cpu_hotpluggable;
+        core.devices.hotpluggable[0] = preset.boot_cpu_hotpluggable;
         let st = core.st(boot);
         st.state = layout.online;
         st.target = preset.boot_cpu_target;
         core.online.set(boot, true);
         core.active.set(boot, true);
-        core.booted_once.set(boot, true);
-        core.dev_offline[0] = false;
+        core.smt.booted_once.set(boot, true);
+        core.devices.offline[0] = false;
         let mut hp = Hotplug { platform, core };
         for c in 1..topology.present {
             let cpu = CpuId(c);
             match hp.cpu_up(cpu, layout.online) {
-                Ok(()) => hp.core.dev_offline[c as usize] = false,
+                Ok(()) => hp.core.devices.offline[c as usize] = false,
                 // SMT off at boot: the sibling booted once, and its bring-up was canceled.
                 Err(e) if e.errno() == crate::Errno::ECANCELED && !hp.core.smt_allowed(cpu) => {}
                 Err(e) => return Err(e),
@@ -798,7 +798,7 @@ impl<P: Platform> Hotplug<P> {
     pub fn inject(&mut self, fault: crate::Fault) {
         // A fault with no shots left would never fire.
         if fault.times != Some(0) {
-            self.core.faults.push(fault);
+            self.core.faults.0.push(fault);
         }
     }
 
@@ -814,7 +814,7 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn clear_faults(&mut self) {
-        self.core.faults.clear();
+        self.core.faults.0.clear();
     }
 
     /// The injected faults that have not fired out.
@@ -832,7 +832,7 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn faults(&self) -> &[crate::Fault] {
-        &self.core.faults
+        &self.core.faults.0
     }
 
     /// A CPU's state, target and armed failure; `None` for an unknown CPU.

@@ -300,39 +300,6 @@ impl Core {
         }
     }
 
-    /// Takes one shot of the first injected [`Fault`](crate::Fault) matching this callback.
-    fn take_fault(
-        &mut self,
-        state: StateId,
-        cpu: CpuId,
-        bringup: bool,
-        instance: Option<InstanceId>,
-    ) -> Option<Errno> {
-        Self::fault_for(&mut self.faults, state, cpu, bringup, instance)
-    }
-
-    fn fault_for(
-        faults: &mut alloc::vec::Vec<crate::Fault>,
-        state: StateId,
-        cpu: CpuId,
-        bringup: bool,
-        instance: Option<InstanceId>,
-    ) -> Option<Errno> {
-        let f = faults
-            .iter_mut()
-            .find(|f| f.matches(state, cpu, bringup, instance))?;
-        if f.skip > 0 {
-            f.skip -= 1;
-            return None;
-        }
-        if let Some(n) = &mut f.times {
-            *n -= 1;
-        }
-        let errno = f.errno;
-        faults.retain(|f| f.times != Some(0));
-        Some(errno)
-    }
-
     /// Whether `hotplug/fail` may fire for this callback: never for one that cannot fail by type
     /// (STARTING callbacks, PREPARE teardowns); the injection then stays armed.
     fn fail_applies(&self, state: StateId, bringup: bool) -> bool {
@@ -570,7 +537,7 @@ impl Core {
             let multi = self.table.get(state).is_some_and(|s| s.multi_instance);
             // A multi-instance state transition is checked per instance below.
             if !multi || node.is_some() {
-                if let Some(errno) = self.take_fault(state, cpu, bringup, node) {
+                if let Some(errno) = self.faults.take(state, cpu, bringup, node) {
                     self.injected(p, cpu, state, bringup, node, errno);
                     return Err(errno);
                 }
@@ -683,7 +650,7 @@ impl Core {
                 break;
             }
             let fault = may_fail
-                .then(|| Self::fault_for(&mut self.faults, state, cpu, bringup, Some(inst.id)))
+                .then(|| self.faults.take(state, cpu, bringup, Some(inst.id)))
                 .flatten();
             if let Some(errno) = fault {
                 let at = Site {
@@ -1189,7 +1156,7 @@ impl Core {
     fn ap_starting<P: Platform>(&mut self, p: &P, cpu: CpuId) {
         let saved = core::mem::replace(&mut self.ctx, Context::ApAtomic);
         let target = min(self.cpus[cpu.index()].target, self.layout.ap_online);
-        self.booted_once.set(cpu, true);
+        self.smt.booted(cpu);
         // STARTING must not fail: by type it cannot.
         let _ = self.invoke_range(p, true, cpu, target, true);
         self.online.set(cpu, true);

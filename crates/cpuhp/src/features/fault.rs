@@ -5,6 +5,8 @@
 //! Faults never fire for callbacks that cannot fail by type (STARTING callbacks, PREPARE
 //! teardowns).
 
+use alloc::vec::Vec;
+
 use crate::{CpuId, Errno, InstanceId, StateId};
 
 /// One injected failure.
@@ -209,5 +211,42 @@ impl Fault {
             && self.cpu.is_none_or(|c| c == cpu)
             && (self.instance.is_none() || self.instance == instance)
             && self.times != Some(0)
+    }
+}
+
+/// The faults injected into a machine, in injection order: the first that matches a callback
+/// fires. The engine asks only when the list is not empty, so a machine without faults pays one
+/// length test per fallible call.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Faults(pub(crate) Vec<Fault>);
+
+impl Faults {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Takes one shot of the first fault matching this callback: its errno, unless it still has
+    /// calls to let pass (`Fault::after`). A fault out of shots is dropped.
+    pub(crate) fn take(
+        &mut self,
+        state: StateId,
+        cpu: CpuId,
+        bringup: bool,
+        instance: Option<InstanceId>,
+    ) -> Option<Errno> {
+        let f = self
+            .0
+            .iter_mut()
+            .find(|f| f.matches(state, cpu, bringup, instance))?;
+        if f.skip > 0 {
+            f.skip -= 1;
+            return None;
+        }
+        if let Some(n) = &mut f.times {
+            *n -= 1;
+        }
+        let errno = f.errno;
+        self.0.retain(|f| f.times != Some(0));
+        Some(errno)
     }
 }

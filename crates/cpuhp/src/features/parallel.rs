@@ -52,7 +52,7 @@ impl<P: Platform> Hotplug<P> {
             return done;
         };
         let core = self.core();
-        if core.threads_per_core > 1 && core.smt == SmtControl::On {
+        if core.smt.threads_per_core > 1 && core.smt.control == SmtControl::On {
             // x86 must keep the siblings from running while a primary thread updates microcode:
             // the primary threads come up first, as a set of their own.
             let (primary, siblings): (Vec<CpuId>, Vec<CpuId>) =
@@ -109,7 +109,7 @@ impl<P: Platform> Hotplug<P> {
         let r = self.cpu_up(cpu, target);
         // Up also when the error reports a panic of a callback that cannot fail.
         if self.core().cpus[cpu.index()].state == target {
-            self.core_mut().0.dev_offline[cpu.index()] = false;
+            self.core_mut().0.devices.offline[cpu.index()] = false;
         }
         r
     }

@@ -9,7 +9,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use crate::engine::core::Core;
-use crate::{CpuId, Error, ErrorKind, Hotplug, Platform, StateId};
+use crate::{CpuId, CpuMask, Error, ErrorKind, Hotplug, Platform, StateId};
 
 /// The SMT control setting (Linux's `cpu_smt_control`).
 ///
@@ -58,20 +58,46 @@ impl FromStr for SmtControl {
     }
 }
 
+/// SMT's state: a feature of its own beside the engine's data.
+#[derive(Clone, Debug)]
+pub(crate) struct Smt {
+    /// `cpu_smt_control`.
+    pub(crate) control: SmtControl,
+    /// Hardware threads per core; siblings are consecutive CPU numbers.
+    pub(crate) threads_per_core: u32,
+    /// CPUs that have booted at least once (a sibling that never booted may come up once).
+    pub(crate) booted_once: CpuMask,
+}
+
+impl Smt {
+    pub(crate) fn new(nr_cpus: u32) -> Smt {
+        Smt {
+            control: SmtControl::NotSupported,
+            threads_per_core: 1,
+            booted_once: CpuMask::new(nr_cpus),
+        }
+    }
+
+    /// The engine's hook: `cpu` has booted (its STARTING section ran).
+    pub(crate) fn booted(&mut self, cpu: CpuId) {
+        self.booted_once.set(cpu, true);
+    }
+}
+
 impl Core {
     pub(crate) fn is_primary_thread(&self, cpu: CpuId) -> bool {
-        cpu.0 % self.threads_per_core.max(1) == 0
+        cpu.0 % self.smt.threads_per_core.max(1) == 0
     }
 
     /// Linux's `cpu_smt_allowed`.
     pub(crate) fn smt_allowed(&self, cpu: CpuId) -> bool {
-        if matches!(self.smt, SmtControl::On | SmtControl::NotSupported)
+        if matches!(self.smt.control, SmtControl::On | SmtControl::NotSupported)
             || self.is_primary_thread(cpu)
         {
             return true;
         }
         // x86 must boot every thread once (to set CR4.MCE): a sibling that never booted may.
-        !self.booted_once.contains(cpu)
+        !self.smt.booted_once.contains(cpu)
     }
 }
 
@@ -88,7 +114,7 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn smt_control(&self) -> SmtControl {
-        self.core().smt
+        self.core().smt.control
     }
 
     /// Whether some core has two or more threads active (`smt/active`: Linux's
@@ -108,7 +134,7 @@ impl<P: Platform> Hotplug<P> {
     /// ```
     pub fn smt_active(&self) -> bool {
         let core = self.core();
-        let threads = core.threads_per_core.max(1);
+        let threads = core.smt.threads_per_core.max(1);
         threads > 1
             && core.active.iter().any(|c| {
                 !core.is_primary_thread(c)
@@ -139,7 +165,7 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn set_smt_control(&mut self, control: SmtControl) -> Result<(), Error> {
-        match self.core().smt {
+        match self.core().smt.control {
             SmtControl::ForceOff => return Err(Error::new(ErrorKind::SmtForcedOff)),
             SmtControl::NotSupported => return Err(Error::new(ErrorKind::SmtNotSupported)),
             _ => {}
@@ -147,13 +173,13 @@ impl<P: Platform> Hotplug<P> {
         if control == SmtControl::NotSupported {
             return Err(Error::new(ErrorKind::SmtNotSupported));
         }
-        if control == self.core().smt {
+        if control == self.core().smt.control {
             return Ok(());
         }
         let online = self.layout().online;
         match control {
             SmtControl::On => {
-                self.core_mut().0.smt = SmtControl::On;
+                self.core_mut().0.smt.control = SmtControl::On;
                 let offline: alloc::vec::Vec<CpuId> = self
                     .present_mask()
                     .iter()
@@ -164,7 +190,7 @@ impl<P: Platform> Hotplug<P> {
                     let r = self.up_locked(cpu, false, online);
                     // Up also when the error reports a panic of a callback that cannot fail.
                     if self.core().cpus[cpu.index()].state == online {
-                        self.core_mut().0.dev_offline[cpu.index()] = false;
+                        self.core_mut().0.devices.offline[cpu.index()] = false;
                     }
                     r?;
                 }
@@ -173,7 +199,7 @@ impl<P: Platform> Hotplug<P> {
                 for cpu in self.smt_siblings_online() {
                     self.smt_disable_one(cpu)?;
                 }
-                self.core_mut().0.smt = control;
+                self.core_mut().0.smt.control = control;
             }
             SmtControl::NotSupported => {}
         }
@@ -185,14 +211,14 @@ impl<P: Platform> Hotplug<P> {
     /// anything else (or nothing to do).
     #[cfg(feature = "std")] // the simulator's per-CPU SMT off
     pub(crate) fn smt_disabling(&self, control: SmtControl) -> Result<bool, Error> {
-        match self.core().smt {
+        match self.core().smt.control {
             SmtControl::ForceOff => return Err(Error::new(ErrorKind::SmtForcedOff)),
             SmtControl::NotSupported => return Err(Error::new(ErrorKind::SmtNotSupported)),
             _ => {}
         }
         match control {
             SmtControl::NotSupported => Err(Error::new(ErrorKind::SmtNotSupported)),
-            c if c == self.core().smt => Ok(false),
+            c if c == self.core().smt.control => Ok(false),
             SmtControl::Off | SmtControl::ForceOff => Ok(true),
             SmtControl::On => Ok(false),
         }
@@ -211,7 +237,7 @@ impl<P: Platform> Hotplug<P> {
         let r = self.cpu_down(cpu, StateId::OFFLINE);
         // Down also when the error reports a panic of a callback that cannot fail.
         if self.core().cpus[cpu.index()].state == StateId::OFFLINE {
-            self.core_mut().0.dev_offline[cpu.index()] = true;
+            self.core_mut().0.devices.offline[cpu.index()] = true;
         }
         r
     }
@@ -219,6 +245,6 @@ impl<P: Platform> Hotplug<P> {
     /// The end of a successful `cpuhp_smt_disable`.
     #[cfg(feature = "std")] // the simulator's per-CPU SMT off
     pub(crate) fn smt_disabled(&mut self, control: SmtControl) {
-        self.core_mut().0.smt = control;
+        self.core_mut().0.smt.control = control;
     }
 }

@@ -22,6 +22,30 @@ pub(crate) enum Freeze {
     Frozen,
 }
 
+/// Suspend's state: a feature of its own beside the engine's data.
+#[derive(Clone, Debug)]
+pub(crate) struct Suspend {
+    /// Where suspend stands.
+    pub(crate) state: Freeze,
+    /// The CPUs `freeze_secondary_cpus` took down, for `thaw_secondary_cpus` to bring back.
+    pub(crate) frozen_cpus: CpuMask,
+    /// `pm_wakeup_pending()`: a wakeup event is pending; it aborts a freeze.
+    pub(crate) wakeup_pending: bool,
+    /// An injected wakeup: it arrives once the next freeze took this many more CPUs down.
+    pub(crate) wakeup_after: Option<u32>,
+}
+
+impl Suspend {
+    pub(crate) fn new(nr_cpus: u32) -> Suspend {
+        Suspend {
+            state: Freeze::Thawed,
+            frozen_cpus: CpuMask::new(nr_cpus),
+            wakeup_pending: false,
+            wakeup_after: None,
+        }
+    }
+}
+
 impl<P: Platform> Hotplug<P> {
     /// Whether the current operation runs with tasks frozen (Linux's `cpuhp_tasks_frozen`;
     /// between operations, the last one's).
@@ -124,7 +148,7 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn set_wakeup_pending(&mut self, pending: bool) {
-        self.core_mut().0.wakeup_pending = pending;
+        self.core_mut().0.suspend.wakeup_pending = pending;
     }
 
     /// Injects a wakeup that arrives during the next freeze, once it took `after_cpus` CPUs
@@ -145,7 +169,7 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn inject_wakeup(&mut self, after_cpus: u32) {
-        self.core_mut().0.wakeup_after = Some(after_cpus);
+        self.core_mut().0.suspend.wakeup_after = Some(after_cpus);
     }
 
     /// Takes every online CPU except `primary` (default: the first online CPU) down with tasks
@@ -182,7 +206,7 @@ impl<P: Platform> Hotplug<P> {
     /// nothing else brings CPUs up or down between the steps (Linux holds
     /// `cpu_add_remove_lock` across the freeze, and disables hotplug at its end).
     pub(crate) fn freeze_begin(&mut self, primary: Option<CpuId>) -> Result<Vec<CpuId>, Error> {
-        if self.core().freeze != Freeze::Thawed {
+        if self.core().suspend.state != Freeze::Thawed {
             return Err(Error::new(ErrorKind::AlreadyFrozen));
         }
         let online = self.online_mask().clone();
@@ -191,8 +215,8 @@ impl<P: Platform> Hotplug<P> {
             _ => online.iter().next().unwrap_or(CpuId(0)),
         };
         let core = self.core_mut().0;
-        core.frozen_cpus = CpuMask::new(core.nr_cpus());
-        core.freeze = Freeze::Freezing;
+        core.suspend.frozen_cpus = CpuMask::new(core.nr_cpus());
+        core.suspend.state = Freeze::Freezing;
         core.disabled += 1;
         Ok(online.iter().filter(|&c| c != primary).collect())
     }
@@ -200,7 +224,7 @@ impl<P: Platform> Hotplug<P> {
     /// One CPU of a freeze (`_cpu_down(cpu, 1, CPUHP_OFFLINE)` after the wakeup check).
     pub(crate) fn freeze_one(&mut self, cpu: CpuId) -> Result<(), Error> {
         let core = self.core();
-        if core.wakeup_pending || core.wakeup_after == Some(0) {
+        if core.suspend.wakeup_pending || core.suspend.wakeup_after == Some(0) {
             return Err(Error::new(ErrorKind::WakeupPending));
         }
         let r = self.cpu_down_frozen(cpu, true);
@@ -208,10 +232,10 @@ impl<P: Platform> Hotplug<P> {
         // Down, even if the tear-down reports a panic of a callback that cannot fail: the thaw
         // brings it back. (The freeze stops at that error all the same.)
         if core.cpus[cpu.index()].state == StateId::OFFLINE {
-            core.frozen_cpus.set(cpu, true);
+            core.suspend.frozen_cpus.set(cpu, true);
         }
         r?;
-        if let Some(n) = &mut core.wakeup_after {
+        if let Some(n) = &mut core.suspend.wakeup_after {
             *n = n.saturating_sub(1);
         }
         Ok(())
@@ -220,8 +244,8 @@ impl<P: Platform> Hotplug<P> {
     /// The end of a freeze, whether it succeeded or not.
     pub(crate) fn freeze_end(&mut self) {
         let core = self.core_mut().0;
-        core.freeze = Freeze::Frozen;
-        core.wakeup_after = None;
+        core.suspend.state = Freeze::Frozen;
+        core.suspend.wakeup_after = None;
     }
 
     /// Re-enables hotplug and brings back exactly the CPUs the freeze took down, with tasks
@@ -247,7 +271,7 @@ impl<P: Platform> Hotplug<P> {
     /// # Ok::<(), cpuhp::Error>(())
     /// ```
     pub fn thaw_secondary_cpus(&mut self) -> Result<(), Error> {
-        if self.core().freeze != Freeze::Frozen {
+        if self.core().suspend.state != Freeze::Frozen {
             return Err(Error::new(ErrorKind::NotFrozen));
         }
         let (core, p) = self.core_mut();
@@ -256,8 +280,8 @@ impl<P: Platform> Hotplug<P> {
             core.warn(p, Warning::UnbalancedEnable, CpuId(0), false);
         }
         core.disabled = core.disabled.saturating_sub(1);
-        core.freeze = Freeze::Thawed;
-        let cpus: Vec<CpuId> = core.frozen_cpus.iter().collect();
+        core.suspend.state = Freeze::Thawed;
+        let cpus: Vec<CpuId> = core.suspend.frozen_cpus.iter().collect();
         let online = self.layout().online;
         let mut first = Ok(());
         for cpu in cpus {
@@ -265,7 +289,7 @@ impl<P: Platform> Hotplug<P> {
                 first = first.and(Err(e));
             }
         }
-        self.core_mut().0.frozen_cpus = CpuMask::new(self.nr_cpus());
+        self.core_mut().0.suspend.frozen_cpus = CpuMask::new(self.nr_cpus());
         first
     }
 

@@ -21,8 +21,32 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 
+use alloc::vec::Vec;
+
 use crate::trace::Warning;
 use crate::{CpuId, Errno, Error, Hotplug, Platform, StateId};
+
+/// The device model's view of the CPUs, behind the sysfs surface.
+#[derive(Clone, Debug)]
+pub(crate) struct Devices {
+    /// The device's `offline` flag per CPU (what `cpuN/online` reads), changed only by
+    /// `cpuN/online` writes: `hotplug/target` writes bypass it, as in Linux.
+    pub(crate) offline: Vec<bool>,
+    /// Whether the CPU has an `online` file (the boot CPU of x86 has none).
+    pub(crate) hotpluggable: Vec<bool>,
+    /// `CONFIG_CPU_HOTPLUG_STATE_CONTROL`: `hotplug/target` accepts intermediate states.
+    pub(crate) state_control: bool,
+}
+
+impl Devices {
+    pub(crate) fn new(nr_cpus: u32) -> Devices {
+        Devices {
+            offline: alloc::vec![true; nr_cpus as usize],
+            hotpluggable: alloc::vec![true; nr_cpus as usize],
+            state_control: false,
+        }
+    }
+}
 
 const PREFIX: &str = "/sys/devices/system/cpu/";
 
@@ -108,7 +132,9 @@ impl<P: Platform> Hotplug<P> {
                     return Err(Errno::ENOENT);
                 }
                 match file {
-                    "online" if self.core().hotpluggable[cpu.index()] => Node::CpuOnline(cpu),
+                    "online" if self.core().devices.hotpluggable[cpu.index()] => {
+                        Node::CpuOnline(cpu)
+                    }
                     "hotplug/state" => Node::CpuState(cpu),
                     "hotplug/target" => Node::CpuTarget(cpu),
                     "hotplug/fail" => Node::CpuFail(cpu),
@@ -152,7 +178,7 @@ impl<P: Platform> Hotplug<P> {
             Node::SmtControl => format!("{}\n", self.smt_control()),
             Node::SmtActive => format!("{}\n", u8::from(self.smt_active())),
             Node::CpuOnline(cpu) => {
-                format!("{}\n", u8::from(!self.core().dev_offline[cpu.index()]))
+                format!("{}\n", u8::from(!self.core().devices.offline[cpu.index()]))
             }
             Node::CpuState(cpu) => format!("{}\n", st(cpu)?.state),
             Node::CpuTarget(cpu) => format!("{}\n", st(cpu)?.target),
@@ -240,14 +266,14 @@ impl<P: Platform> Hotplug<P> {
     /// ```
     pub fn device_online(&mut self, cpu: CpuId) -> Result<(), Error> {
         let i = cpu.index();
-        if !self.core().dev_offline.get(i).copied().unwrap_or(false) {
+        if !self.core().devices.offline.get(i).copied().unwrap_or(false) {
             return Ok(());
         }
         let online = self.layout().online;
         let r = self.cpu_up(cpu, online);
         // Up also when the error reports a panic of a callback that cannot fail.
         if self.core().cpus[i].state == online {
-            self.core_mut().0.dev_offline[i] = false;
+            self.core_mut().0.devices.offline[i] = false;
         }
         r
     }
@@ -272,13 +298,13 @@ impl<P: Platform> Hotplug<P> {
     /// ```
     pub fn device_offline(&mut self, cpu: CpuId) -> Result<(), Error> {
         let i = cpu.index();
-        if self.core().dev_offline.get(i).copied().unwrap_or(true) {
+        if self.core().devices.offline.get(i).copied().unwrap_or(true) {
             return Ok(());
         }
         let r = self.cpu_down(cpu, StateId::OFFLINE);
         // Down also when the error reports a panic of a callback that cannot fail.
         if self.core().cpus[i].state == StateId::OFFLINE {
-            self.core_mut().0.dev_offline[i] = true;
+            self.core_mut().0.devices.offline[i] = true;
         }
         r
     }
@@ -286,7 +312,7 @@ impl<P: Platform> Hotplug<P> {
     /// Linux's `target_store`.
     fn target_store(&mut self, cpu: CpuId, target: i64) -> Result<(), Errno> {
         let online = self.layout().online;
-        let valid = if self.core().state_control {
+        let valid = if self.core().devices.state_control {
             (0..=i64::from(online.get())).contains(&target)
         } else {
             target == 0 || target == i64::from(online.get())

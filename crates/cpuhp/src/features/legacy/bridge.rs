@@ -103,27 +103,47 @@ impl<F: Notifier<CpuAction, CpuId> + Send + 'static> From<Arc<NotifierBlock<F>>>
 /// The panic messages the guards caught since they were last taken.
 #[derive(Default)]
 pub(crate) struct Caught {
+    /// Each message, and whether its event could veto (a PREPARE event: the panic was a veto).
     #[cfg(feature = "std")]
-    messages: std::sync::Mutex<Vec<Arc<str>>>,
+    messages: std::sync::Mutex<Vec<(bool, Arc<str>)>>,
 }
 
 impl Caught {
     #[cfg_attr(not(feature = "std"), allow(clippy::unused_self, unused_variables))]
-    fn push(&self, message: Arc<str>) {
+    fn push(&self, veto: bool, message: Arc<str>) {
         #[cfg(feature = "std")]
-        self.lock().push(message);
+        self.lock().push((veto, message));
     }
 
+    /// Every message caught since the last take.
     #[cfg_attr(not(feature = "std"), allow(clippy::unused_self))]
     pub(crate) fn take(&self) -> Vec<Arc<str>> {
         #[cfg(feature = "std")]
-        return core::mem::take(&mut *self.lock());
+        return core::mem::take(&mut *self.lock())
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
         #[cfg(not(feature = "std"))]
         Vec::new()
     }
 
+    /// The message of the panic that vetoed a PREPARE event (it ended the walk, so there is at
+    /// most one); the others stay.
+    #[cfg_attr(not(feature = "std"), allow(clippy::unused_self))]
+    fn take_veto(&self) -> Option<Arc<str>> {
+        #[cfg(feature = "std")]
+        let veto = {
+            let mut messages = self.lock();
+            let at = messages.iter().position(|(veto, _)| *veto);
+            at.map(|at| messages.remove(at).1)
+        };
+        #[cfg(not(feature = "std"))]
+        let veto = None;
+        veto
+    }
+
     #[cfg(feature = "std")]
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<str>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(bool, Arc<str>)>> {
         // Only pushes and takes run under it: a poisoned list is still a list.
         self.messages
             .lock()
@@ -149,7 +169,7 @@ impl Notifier<CpuAction, CpuId> for Guard {
         match guarded(|| (self.block.call)(action, cpu)) {
             Ok(r) => r,
             Err(message) => {
-                self.caught.push(message);
+                self.caught.push(action.event.can_veto(), message);
                 if action.event.can_veto() {
                     // A veto at its position: the notifiers before it hear the undo event.
                     NotifyResult::from_error(Errno::EIO)
@@ -272,9 +292,9 @@ impl Legacy {
             .call_bounded(CpuAction { event, frozen }, &cpu, usize::MAX);
     }
 
-    /// Sends a PREPARE event; on a veto, sends `undo` to exactly the notifiers that said OK (the
-    /// seed's `nr_calls--`) and returns the veto's errno, and its panic message if the veto was
-    /// a panic. A bare `NOTIFY_STOP` is not a veto.
+    /// Sends a PREPARE event through the chain's robust call: on a veto, `undo` goes to exactly
+    /// the notifiers that said OK (the seed's `nr_calls--`). Returns the veto's errno, and its
+    /// panic message if the veto was a panic. A bare `NOTIFY_STOP` is not a veto.
     pub(crate) fn prepare(
         &self,
         event: CpuEvent,
@@ -282,24 +302,21 @@ impl Legacy {
         frozen: bool,
         cpu: CpuId,
     ) -> Result<(), (Errno, Option<Arc<str>>)> {
-        let walk = self
-            .chain
-            .call_bounded(CpuAction { event, frozen }, &cpu, usize::MAX);
-        // A panic on a PREPARE event is a veto: it ended the walk, so it is the only one.
-        let panic = self.caught.take().pop();
-        let err = walk.result.to_errno();
-        if err == 0 {
-            return Ok(());
-        }
-        let _ = self.chain.call_bounded(
+        let r = self.chain.call_robust_errno(
+            CpuAction { event, frozen },
             CpuAction {
                 event: undo,
                 frozen,
             },
             &cpu,
-            walk.nr_calls - 1,
         );
-        Err((Errno::from_neg(err).unwrap_or(Errno::EINVAL), panic))
+        match r.to_errno() {
+            0 => Ok(()),
+            err => Err((
+                Errno::from_neg(err).unwrap_or(Errno::EINVAL),
+                self.caught.take_veto(),
+            )),
+        }
     }
 }
 
