@@ -22,6 +22,8 @@ enum Call {
     Bounded(usize),
     Robust,
     RobustReversed,
+    /// `call_robust_errno`: only a result with an errno is a veto.
+    RobustErrno,
 }
 
 #[derive(Clone, Debug)]
@@ -48,7 +50,9 @@ fn ret_value() -> impl Strategy<Value = i32> {
         2 => Just(NotifyResult::DONE.raw()),
         1 => Just(NotifyResult::STOP.raw()),
         1 => Just(NotifyResult::BAD.raw()),
-        1 => Just(NotifyResult::STOP_MASK.raw()),
+        // The bare stop bit; an errno without it (the walk goes on: a veto only for
+        // `call_robust_errno`).
+        1 => prop::sample::select(vec![NotifyResult::STOP_MASK.raw(), 0x0002]),
         1 => (1..=4095i32).prop_map(|e| NotifyResult::from_errno(-e).raw()),
         1 => Just(2),
         1 => Just(0x7fff),
@@ -61,6 +65,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0..=BLOCKS + 1).prop_map(Call::Bounded),
         Just(Call::Robust),
         Just(Call::RobustReversed),
+        Just(Call::RobustErrno),
     ];
     prop_oneof![
         3 => (0..BLOCKS, any::<bool>()).prop_map(|(block, unique)| Op::Register { block, unique }),
@@ -165,6 +170,14 @@ impl Model {
                 }
                 log.push(Event::Called(r));
             }
+            Call::RobustErrno => {
+                let (r, nr) = Self::walk(&self.chain, UP, rets, log);
+                // Linux's `notifier_to_errno`: an errno once the stop bit is cleared.
+                if r & !0x8000 > NotifyResult::OK.raw() {
+                    Self::walk(&self.chain[..nr - 1], DOWN, rets, log);
+                }
+                log.push(Event::Called(r));
+            }
         }
     }
 }
@@ -239,6 +252,10 @@ fn run_impl<C: Chain<u8>>(chain: &C, prios: [i32; BLOCKS], ops: &[Op]) -> Vec<Ev
                     }
                     Call::RobustReversed => {
                         let r = chain.call_robust_reversed(UP, DOWN, &());
+                        push(Event::Called(r.raw()));
+                    }
+                    Call::RobustErrno => {
+                        let r = chain.call_robust_errno(UP, DOWN, &());
                         push(Event::Called(r.raw()));
                     }
                 }
