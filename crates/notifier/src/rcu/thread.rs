@@ -424,6 +424,8 @@ impl Local {
 #[cfg(not(loom))]
 static WAITING_ON: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
+// Under loom the index feeds no test hook.
+#[cfg_attr(loom, allow(clippy::unused_enumerate_index))]
 fn synchronize() {
     // Orders the caller's publication before the slot loads below (a `SeqCst` fence, then the
     // membarrier under that flavour). Pairs with the reader's barrier in `Local::enter`.
