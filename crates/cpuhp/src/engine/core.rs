@@ -129,6 +129,7 @@ impl Report {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Core {
     pub(crate) layout: Layout,
     pub(crate) table: Table,

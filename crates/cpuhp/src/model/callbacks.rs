@@ -12,18 +12,20 @@
 //! `<state name>:teardown`.
 
 use alloc::borrow::Cow;
-use alloc::boxed::Box;
+use alloc::sync::Arc;
 use core::any::{Any, TypeId};
 use core::fmt;
 
 use crate::{CpuId, Errno, Section};
 
-pub(crate) type Fallible = Box<dyn Fn(CpuId) -> Result<(), Errno> + Send + Sync>;
-pub(crate) type Infallible = Box<dyn Fn(CpuId) + Send + Sync>;
-pub(crate) type MultiFallible = Box<dyn Fn(CpuId, &dyn Any) -> Result<(), Errno> + Send + Sync>;
-pub(crate) type MultiInfallible = Box<dyn Fn(CpuId, &dyn Any) + Send + Sync>;
+// Shared (`Arc`), not boxed: a fork of the machine (`Hotplug::fork`) runs the same callbacks.
+pub(crate) type Fallible = Arc<dyn Fn(CpuId) -> Result<(), Errno> + Send + Sync>;
+pub(crate) type Infallible = Arc<dyn Fn(CpuId) + Send + Sync>;
+pub(crate) type MultiFallible = Arc<dyn Fn(CpuId, &dyn Any) -> Result<(), Errno> + Send + Sync>;
+pub(crate) type MultiInfallible = Arc<dyn Fn(CpuId, &dyn Any) + Send + Sync>;
 
 /// What runs for one direction of one state.
+#[derive(Clone)]
 pub(crate) enum Body {
     Fallible(Fallible),
     Infallible(Infallible),
@@ -59,6 +61,7 @@ pub(crate) enum Builtin {
 }
 
 /// One callback: its body and the symbol tracing prints for it.
+#[derive(Clone)]
 pub(crate) struct Callback {
     pub(crate) symbol: Cow<'static, str>,
     pub(crate) body: Body,
@@ -238,7 +241,7 @@ macro_rules! section_builder {
                 symbol: impl Into<Cow<'static, str>>,
                 f: impl Fn(CpuId) -> $sret + Send + Sync + 'static,
             ) -> Self {
-                self.startup = named(symbol, Body::$sbody(Box::new(f)));
+                self.startup = named(symbol, Body::$sbody(Arc::new(f)));
                 self
             }
 
@@ -283,7 +286,7 @@ macro_rules! section_builder {
                 symbol: impl Into<Cow<'static, str>>,
                 f: impl Fn(CpuId) -> $tret + Send + Sync + 'static,
             ) -> Self {
-                self.teardown = named(symbol, Body::$tbody(Box::new(f)));
+                self.teardown = named(symbol, Body::$tbody(Arc::new(f)));
                 self
             }
         }
@@ -469,14 +472,14 @@ macro_rules! multi_builder {
 fn wrap_fallible<T: Any>(
     f: impl Fn(CpuId, &T) -> Result<(), Errno> + Send + Sync + 'static,
 ) -> MultiFallible {
-    Box::new(move |cpu, any: &dyn Any| match any.downcast_ref::<T>() {
+    Arc::new(move |cpu, any: &dyn Any| match any.downcast_ref::<T>() {
         Some(t) => f(cpu, t),
         None => Err(Errno::EINVAL),
     })
 }
 
 fn wrap_infallible<T: Any>(f: impl Fn(CpuId, &T) + Send + Sync + 'static) -> MultiInfallible {
-    Box::new(move |cpu, any: &dyn Any| {
+    Arc::new(move |cpu, any: &dyn Any| {
         if let Some(t) = any.downcast_ref::<T>() {
             f(cpu, t);
         }
