@@ -13,6 +13,7 @@ use cpuhp::Errno;
 use serde::Serialize;
 
 use crate::check::Violation;
+use crate::checkpoint::Checkpoints;
 use crate::journal::{Event, Outcome, Point};
 use crate::run::{Reached, Record, run_with};
 use crate::scenario::{Op, Scenario};
@@ -32,6 +33,10 @@ pub struct Options {
     /// Explore one representative failure point per class of interchangeable CPUs (see
     /// [`CpuClass`]); `false` tries every CPU, the reference the reduction is tested against.
     pub symmetry: bool,
+    /// Start each run from a copy of the baseline's machine taken before the step where its
+    /// failure fires, instead of from boot: the same cases, faster. `false` runs every case
+    /// from boot, the reference the checkpoints are tested against.
+    pub checkpoints: bool,
 }
 
 impl Default for Options {
@@ -42,6 +47,7 @@ impl Default for Options {
             errno: Errno::EIO,
             panics: true,
             symmetry: true,
+            checkpoints: true,
         }
     }
 }
@@ -294,21 +300,22 @@ fn comparable(events: &[Event]) -> Vec<Event> {
         .collect()
 }
 
-/// Where two runs' events first differ.
-fn first_difference(errno: &[Event], panic: &[Event]) -> Option<String> {
+/// Where two runs' events first differ; `before`: how many events both recorded before the
+/// ones given (runs resumed from the same checkpoint), for numbering them as from boot.
+fn first_difference(errno: &[Event], panic: &[Event], before: usize) -> Option<String> {
     let (a, b) = (comparable(errno), comparable(panic));
     let at = a.iter().zip(&b).position(|(x, y)| x != y);
     match at {
         Some(i) => Some(format!(
             "event {}: {:?} with EIO, {:?} with the panic",
-            i + 1,
+            before + i + 1,
             a[i],
             b[i]
         )),
         None if a.len() != b.len() => Some(format!(
             "{} events with EIO, {} with the panic",
-            a.len(),
-            b.len()
+            before + a.len(),
+            before + b.len()
         )),
         None => None,
     }
@@ -566,20 +573,28 @@ pub fn explore(
     options: &Options,
     progress: impl Fn(Phase, usize, usize) + Sync,
 ) -> Exploration {
-    let baseline = run_with(scenario, false, true, &[], &[], None);
+    let (baseline, checkpoints) = if options.checkpoints {
+        Checkpoints::baseline(scenario, true)
+    } else {
+        (run_with(scenario, false, true, &[], &[], None), None)
+    };
     let classes = if options.symmetry {
         classes(scenario, &baseline)
     } else {
         Vec::new()
     };
     let class_of = |cpu: u32| classes.iter().find(|c| c.contains(cpu));
-    let singles: Vec<Failure> = candidates(&baseline)
+    // Each failure with the step of the baseline in which it fires.
+    let singles: Vec<(Failure, usize)> = candidates(&baseline)
         .into_iter()
-        .map(|(r, _)| Failure {
-            point: r.point,
-            occurrence: r.occurrence,
+        .map(|(r, _)| {
+            let f = Failure {
+                point: r.point,
+                occurrence: r.occurrence,
+            };
+            (f, r.step)
         })
-        .filter(|f| {
+        .filter(|(f, _)| {
             let cpu = cpu_of(&f.point);
             class_of(cpu).is_none_or(|c| c.explored.contains(&cpu))
         })
@@ -588,17 +603,50 @@ pub fn explore(
     let errnos = [options.errno, options.errno];
     // Runs are lean (only what the invariants need) except a panic and its EIO twin, which are
     // compared event for event.
-    let run_case = |first: &Failure, second: Option<&Failure>, panic: bool| -> (Case, Record) {
+    // Each run from the checkpoint before the step its first failure fires in (the panics and
+    // their EIO twins from a full baseline's), or from boot; with how many events a run from
+    // boot records before the ones returned.
+    let full_checkpoints = if checkpoints.is_some() && options.panics {
+        Checkpoints::baseline(scenario, false).1
+    } else {
+        None
+    };
+    let run = |fires_in: Option<usize>,
+               lean: bool,
+               extra: &[(Point, u32)],
+               errnos: &[Errno],
+               panic_at: Option<&(Point, u32)>|
+     -> (Record, Option<usize>) {
+        let cps = if lean {
+            checkpoints.as_ref()
+        } else {
+            full_checkpoints.as_ref()
+        };
+        // `None`: from boot.
+        let cps = cps.zip(fires_in);
+        match cps.and_then(|(c, at)| c.resume(scenario, at, lean, extra, errnos, panic_at)) {
+            Some(r) => (r.record, Some(r.events_before)),
+            None => (
+                run_with(scenario, false, lean, extra, errnos, panic_at),
+                None,
+            ),
+        }
+    };
+    let run_case = |first: &Failure,
+                    second: Option<&Failure>,
+                    panic: bool,
+                    fires_in: Option<usize>|
+     -> (Case, Record, Option<usize>) {
         let mut extra = vec![(first.point.clone(), first.occurrence)];
         if let Some(s) = second {
             extra.push((s.point.clone(), s.occurrence));
         }
         let panic_at = (first.point.clone(), first.occurrence);
         let eio = [Errno::EIO];
-        let rec = if panic {
-            run_with(scenario, false, false, &extra, &eio, Some(&panic_at))
+        let (rec, before) = if panic {
+            run(fires_in, false, &extra, &eio, Some(&panic_at))
         } else {
-            run_with(scenario, false, true, &extra, &errnos, None)
+            run(fires_in, true, &extra, &errnos, None)
         };
         // Where the first failure fired.
         let fired = rec
@@ -618,7 +666,7 @@ pub fn explore(
             failed,
             violations: rec.violations.clone(),
         };
-        (case, rec)
+        (case, rec, before)
     };
     let tick = |phase: Phase, total: usize| {
         progress(phase, done.fetch_add(1, Ordering::Relaxed) + 1, total);
@@ -626,8 +674,8 @@ pub fn explore(
 
     // Single failures; each failing operation's rollback gives the second failures to try.
     let total = singles.len();
-    let single_results: Vec<(Case, Vec<Failure>)> = parallel(&singles, options.jobs, |f| {
-        let (case, rec) = run_case(f, None, false);
+    let single_results: Vec<(Case, Vec<Failure>)> = parallel(&singles, options.jobs, |(f, at)| {
+        let (case, rec, _) = run_case(f, None, false, Some(*at));
         let mut seconds = Vec::new();
         if options.rollback_failures && case.failed {
             if let Some(at) = rec
@@ -654,23 +702,26 @@ pub fn explore(
         tick(Phase::Single, total);
         (case, seconds)
     });
-    let doubles: Vec<(Failure, Failure)> = single_results
+    let doubles: Vec<(Failure, Failure, usize)> = single_results
         .iter()
-        .flat_map(|(c, seconds)| seconds.iter().map(|s| (c.first.clone(), s.clone())))
+        .zip(&singles)
+        .flat_map(|((c, seconds), (_, at))| {
+            seconds.iter().map(|s| (c.first.clone(), s.clone(), *at))
+        })
         .collect();
     done.store(0, Ordering::Relaxed);
     let total = doubles.len();
-    let double_cases = parallel(&doubles, options.jobs, |(a, b)| {
-        let case = run_case(a, Some(b), false).0;
+    let double_cases = parallel(&doubles, options.jobs, |(a, b, at)| {
+        let case = run_case(a, Some(b), false, Some(*at)).0;
         tick(Phase::Double, total);
         case
     });
     // Every failure point of a scenario callback once more, the callback panicking: the same
     // run as with EIO is expected, event for event.
-    let panics: Vec<Failure> = if options.panics {
+    let panics: Vec<(Failure, usize)> = if options.panics {
         singles
             .iter()
-            .filter(|f| matches!(f.point, Point::Callback { .. }))
+            .filter(|(f, _)| matches!(f.point, Point::Callback { .. }))
             .cloned()
             .collect()
     } else {
@@ -678,12 +729,18 @@ pub fn explore(
     };
     done.store(0, Ordering::Relaxed);
     let total = panics.len();
-    let panic_cases = parallel(&panics, options.jobs, |f| {
+    let panic_cases = parallel(&panics, options.jobs, |(f, at)| {
         let extra = [(f.point.clone(), f.occurrence)];
-        let with_eio = run_with(scenario, false, false, &extra, &[Errno::EIO], None);
-        let (mut case, rec) = run_case(f, None, true);
+        let (mut with_eio, mut eio_before) = run(Some(*at), false, &extra, &[Errno::EIO], None);
+        let (mut case, mut rec, mut before) = run_case(f, None, true, Some(*at));
+        // Compared event for event: both resumed from the same checkpoint, or both from boot.
+        if eio_before != before {
+            (with_eio, eio_before) = run(None, false, &extra, &[Errno::EIO], None);
+            (case, rec, before) = run_case(f, None, true, None);
+        }
+        debug_assert_eq!(eio_before, before);
         // Exactly the EIO run: the events (the error's kind and the panic's message aside).
-        case.differs = first_difference(&with_eio.events, &rec.events);
+        case.differs = first_difference(&with_eio.events, &rec.events, before.unwrap_or(0));
         tick(Phase::Panic, total);
         case
     });

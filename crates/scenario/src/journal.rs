@@ -317,7 +317,7 @@ impl Pattern {
         }
     }
 
-    fn matches(&self, p: &Point) -> bool {
+    pub(crate) fn matches(&self, p: &Point) -> bool {
         match (self, p) {
             (
                 Pattern::Callback {
@@ -365,8 +365,8 @@ pub(crate) struct Call {
 /// The resource a state's callbacks account for: (state, CPU, instance).
 pub(crate) type Resource = (String, u32, Option<String>);
 
-/// Everything a run records.
-#[derive(Debug, Default)]
+/// Everything a run records. A checkpoint keeps a copy, taken between two steps.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Journal {
     pub(crate) events: Vec<Event>,
     /// Resources held, by callbacks that succeeded.
@@ -403,6 +403,9 @@ pub(crate) struct Journal {
     /// The inline machine is booting: what it traces is forgotten ([`Journal::forget_boot`]),
     /// so it is not recorded at all.
     pub(crate) booting: bool,
+    /// Each notifier's planned answers (by its index in the scenario), with what is left of
+    /// their `after` and `times`: here rather than in the notifier, so that a checkpoint has them.
+    pub(crate) answers: Vec<Vec<crate::scenario::AnswerSpec>>,
 }
 
 impl Journal {
@@ -429,6 +432,11 @@ impl Journal {
             (Some((point, k)), Some(c)) => c.failed && c.point == *point && c.occurrence == *k,
             _ => false,
         }
+    }
+
+    /// How many calls at `point` the run has made so far.
+    pub(crate) fn occurrences_of(&self, point: &Point) -> u32 {
+        self.occurrences.get(point).copied().unwrap_or(0)
     }
 
     /// Forgets the calls and events of the boot.
@@ -696,8 +704,45 @@ fn inst(state: &str, i: &Option<String>) -> String {
 pub(crate) struct Shared(Arc<Mutex<Journal>>);
 
 impl Shared {
+    pub(crate) fn new(journal: Journal) -> Shared {
+        Shared(Arc::new(Mutex::new(journal)))
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Journal> {
         // A panicking callback poisons the machine, not the journal: keep recording.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The journal a scenario callback or notifier built with this one records into now: this
+    /// one, unless a run resumed from a checkpoint is running on this thread. Its machine is a
+    /// fork of the baseline's, whose callbacks it shares and which captured the baseline's
+    /// journal; they record into the resumed run's. (Resumed runs are inline: their callbacks
+    /// run on the thread that resumed them.)
+    pub(crate) fn current(&self) -> Shared {
+        RESUMED
+            .with(|r| r.borrow().clone())
+            .unwrap_or_else(|| self.clone())
+    }
+
+    /// Makes every callback and notifier on this thread record into this journal until the
+    /// guard is dropped ([`Shared::current`]).
+    pub(crate) fn redirect_here(&self) -> Redirect {
+        Redirect(RESUMED.with(|r| r.replace(Some(self.clone()))))
+    }
+}
+
+thread_local! {
+    /// The journal of the run resumed on this thread, if one is.
+    static RESUMED: std::cell::RefCell<Option<Shared>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Until dropped, callbacks on this thread record into a resumed run's journal
+/// ([`Shared::redirect_here`]); then into whatever they recorded into before.
+pub(crate) struct Redirect(Option<Shared>);
+
+impl Drop for Redirect {
+    fn drop(&mut self) {
+        let before = self.0.take();
+        RESUMED.with(|r| *r.borrow_mut() = before);
     }
 }

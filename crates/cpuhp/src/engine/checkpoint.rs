@@ -160,11 +160,19 @@ mod tests {
         hp.enable_cpu_notifiers(None).unwrap();
         hp.register_cpu_notifier(nb).unwrap();
         hp.cpu_down(CpuId(4), StateId::OFFLINE).unwrap();
-        hp.inject(Fault::startup(s, Errno::ENOMEM).on_cpu(CpuId(5)).after(1).once());
+        hp.inject(
+            Fault::startup(s, Errno::ENOMEM)
+                .on_cpu(CpuId(5))
+                .after(1)
+                .once(),
+        );
         let ops = |m: &mut Hotplug<Inline>| -> Vec<Result<(), Errno>> {
             let mut r = Vec::new();
             for _ in 0..2 {
-                r.push(m.cpu_down(CpuId(5), StateId::OFFLINE).map_err(|e| e.errno()));
+                r.push(
+                    m.cpu_down(CpuId(5), StateId::OFFLINE)
+                        .map_err(|e| e.errno()),
+                );
                 r.push(m.cpu_up(CpuId(5), StateId(236)).map_err(|e| e.errno()));
             }
             r.push(m.cpu_up(CpuId(4), StateId(236)).map_err(|e| e.errno()));
@@ -210,7 +218,10 @@ mod tests {
         assert_eq!(v.downcast_ref::<String>().unwrap(), "a");
         hp.add_instance(s, "b".to_string()).unwrap();
         // A copy of another type is refused.
-        let e = hp.fork(Inline, |_| Some(Box::new(1u8) as Box<dyn Any + Send + Sync>));
+        let e = hp.fork(
+            Inline,
+            |_| Some(Box::new(1u8) as Box<dyn Any + Send + Sync>),
+        );
         assert_eq!(e.unwrap_err().kind(), crate::ErrorKind::WrongInstanceType);
     }
 }
