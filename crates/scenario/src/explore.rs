@@ -6,6 +6,7 @@
 //! instead of returning its errno: the machine must roll back exactly as for the errno (`EIO`).
 //! On CPUs that nothing tells apart, a few representatives stand for all ([`CpuClass`]).
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -255,67 +256,68 @@ impl Case {
 /// The payload of the panics exploration injects into scenario callbacks.
 pub(crate) const INJECTED_PANIC: &str = "explore: injected panic";
 
-/// A run's events as they must be equal for a callback's panic and its `EIO` failure: the
-/// error's kind (`Panicked`, not `Callback`), the panic's message in the failure and the kinds
-/// of the failed calls (`panic`, not `callback` or `veto`) aside.
-fn comparable(events: &[Event]) -> Vec<Event> {
+/// An event as it must be equal for a callback's panic and its `EIO` failure: the error's kind
+/// (`Panicked`, not `Callback`), the panic's message in the failure and the kinds of the failed
+/// calls (`panic`, not `callback` or `veto`) aside. Only those events are copied.
+fn comparable(e: &Event) -> Cow<'_, Event> {
     let strip = |f: &Option<String>| {
         f.as_ref()
             .map(|f| f.split(" (panicked: ").next().unwrap_or(f).to_string())
     };
-    events
-        .iter()
-        .map(|e| match e {
-            Event::StepDone {
-                index,
-                outcome:
-                    Outcome::Failed {
-                        errno,
-                        kind,
-                        failure,
-                        rollback_failure,
-                    },
-            } => Event::StepDone {
-                index: *index,
-                outcome: Outcome::Failed {
-                    errno: errno.clone(),
-                    kind: if kind == "Panicked" {
-                        "Callback".to_string()
-                    } else {
-                        kind.clone()
-                    },
-                    failure: strip(failure),
-                    rollback_failure: strip(rollback_failure),
+    match e {
+        Event::StepDone {
+            index,
+            outcome:
+                Outcome::Failed {
+                    errno,
+                    kind,
+                    failure,
+                    rollback_failure,
                 },
+        } => Cow::Owned(Event::StepDone {
+            index: *index,
+            outcome: Outcome::Failed {
+                errno: errno.clone(),
+                kind: if kind == "Panicked" {
+                    "Callback".to_string()
+                } else {
+                    kind.clone()
+                },
+                failure: strip(failure),
+                rollback_failure: strip(rollback_failure),
             },
-            Event::Exit { failure, .. } => {
-                let mut e = e.clone();
-                if let (Event::Exit { failure: f, .. }, Some(_)) = (&mut e, failure) {
-                    *f = Some(cpuhp::FailureKind::Callback);
-                }
-                e
+        }),
+        Event::Exit {
+            failure: Some(_), ..
+        } => {
+            let mut e = e.clone();
+            if let Event::Exit { failure: f, .. } = &mut e {
+                *f = Some(cpuhp::FailureKind::Callback);
             }
-            other => other.clone(),
-        })
-        .collect()
+            Cow::Owned(e)
+        }
+        other => Cow::Borrowed(other),
+    }
 }
 
 /// Where two runs' events first differ; `before`: how many events both recorded before the
 /// ones given (runs resumed from the same checkpoint), for numbering them as from boot.
 fn first_difference(errno: &[Event], panic: &[Event], before: usize) -> Option<String> {
-    let (a, b) = (comparable(errno), comparable(panic));
-    let at = a.iter().zip(&b).position(|(x, y)| x != y);
+    let at = errno
+        .iter()
+        .zip(panic)
+        .position(|(x, y)| comparable(x) != comparable(y));
     match at {
         Some(i) => Some(format!(
             "event {}: {:?} with EIO, {:?} with the panic",
             before + i + 1,
-            a[i],
-            b[i]
+            comparable(&errno[i]),
+            comparable(&panic[i])
         )),
-        None if a.len() != b.len() => Some(format!(
+        None if errno.len() != panic.len() => Some(format!(
             "{} events with EIO, {} with the panic",
-            before + a.len(),
-            before + b.len()
+            before + errno.len(),
+            before + panic.len()
         )),
         None => None,
     }

@@ -434,6 +434,17 @@ impl Journal {
         }
     }
 
+    /// Counts a call at `point`; returns how many came before it. (The point is copied into
+    /// the map only the first time: a copy per call was a good part of a run's allocations.)
+    fn count(&mut self, point: &Point) -> u32 {
+        if let Some(n) = self.occurrences.get_mut(point) {
+            *n += 1;
+            return *n - 1;
+        }
+        self.occurrences.insert(point.clone(), 1);
+        0
+    }
+
     /// How many calls at `point` the run has made so far.
     pub(crate) fn occurrences_of(&self, point: &Point) -> u32 {
         self.occurrences.get(point).copied().unwrap_or(0)
@@ -462,9 +473,7 @@ impl Journal {
             cpu,
             bringup,
         };
-        let n = self.occurrences.entry(point.clone()).or_insert(0);
-        let occurrence = *n;
-        *n += 1;
+        let occurrence = self.count(&point);
         self.calls.push(Call {
             point,
             step: self.step,
@@ -475,9 +484,7 @@ impl Journal {
 
     /// Records a call at `point`; returns the errno if a planned failure fires there.
     pub(crate) fn call(&mut self, point: Point) -> Option<Errno> {
-        let n = self.occurrences.entry(point.clone()).or_insert(0);
-        let occurrence = *n;
-        *n += 1;
+        let occurrence = self.count(&point);
         let mut fired = None;
         if let Some(inj) = self
             .injections
@@ -503,10 +510,23 @@ impl Journal {
     }
 
     pub(crate) fn acquire(&mut self, r: Resource) {
-        *self.delta.entry(r.clone()).or_insert(0) += 1;
-        let held = self.held.entry(r.clone()).or_insert(0);
-        *held += 1;
-        if *held > 1 && !self.undefined.contains(&r.1) {
+        match self.delta.get_mut(&r) {
+            Some(d) => *d += 1,
+            None => {
+                self.delta.insert(r.clone(), 1);
+            }
+        }
+        let held = match self.held.get_mut(&r) {
+            Some(h) => {
+                *h += 1;
+                *h
+            }
+            None => {
+                self.held.insert(r.clone(), 1);
+                1
+            }
+        };
+        if held > 1 && !self.undefined.contains(&r.1) {
             let (s, c, i) = r;
             self.violations.push((
                 self.step,
@@ -525,7 +545,12 @@ impl Journal {
                 if *n == 0 {
                     self.held.remove(&r);
                 }
-                *self.delta.entry(r).or_insert(0) -= 1;
+                match self.delta.get_mut(&r) {
+                    Some(d) => *d -= 1,
+                    None => {
+                        self.delta.insert(r, -1);
+                    }
+                }
             }
             _ if self.undefined.contains(&r.1) => {}
             _ => {
