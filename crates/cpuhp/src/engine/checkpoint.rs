@@ -5,7 +5,8 @@
 //! A fork copies the engine's data — every CPU's state record, the masks, the state table with
 //! its skip indices, the instance lists, the injected faults with what is left of their
 //! counters, suspend and SMT state, the legacy chain's bookkeeping — and shares what cannot
-//! change: the callbacks (`Fn + Send + Sync`, behind an `Arc`) and the legacy notifier blocks.
+//! change: the callbacks (`Fn + Send + Sync`, each with its symbol behind an `Arc`) and the
+//! legacy notifier blocks.
 //! Instance values are the caller's to copy (the engine cannot clone a `dyn Any`), so that each
 //! machine owns its own and `remove_instance` hands them back. The legacy chain is rebuilt with
 //! guards of its own: a panic one fork's notifier throws is reported by that fork only.

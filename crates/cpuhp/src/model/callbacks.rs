@@ -12,20 +12,19 @@
 //! `<state name>:teardown`.
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::any::{Any, TypeId};
 use core::fmt;
 
 use crate::{CpuId, Errno, Section};
 
-// Shared (`Arc`), not boxed: a fork of the machine (`Hotplug::fork`) runs the same callbacks.
-pub(crate) type Fallible = Arc<dyn Fn(CpuId) -> Result<(), Errno> + Send + Sync>;
-pub(crate) type Infallible = Arc<dyn Fn(CpuId) + Send + Sync>;
-pub(crate) type MultiFallible = Arc<dyn Fn(CpuId, &dyn Any) -> Result<(), Errno> + Send + Sync>;
-pub(crate) type MultiInfallible = Arc<dyn Fn(CpuId, &dyn Any) + Send + Sync>;
+pub(crate) type Fallible = Box<dyn Fn(CpuId) -> Result<(), Errno> + Send + Sync>;
+pub(crate) type Infallible = Box<dyn Fn(CpuId) + Send + Sync>;
+pub(crate) type MultiFallible = Box<dyn Fn(CpuId, &dyn Any) -> Result<(), Errno> + Send + Sync>;
+pub(crate) type MultiInfallible = Box<dyn Fn(CpuId, &dyn Any) + Send + Sync>;
 
 /// What runs for one direction of one state.
-#[derive(Clone)]
 pub(crate) enum Body {
     Fallible(Fallible),
     Infallible(Infallible),
@@ -60,19 +59,33 @@ pub(crate) enum Builtin {
     OwnCpu(crate::preset::OwnCpu),
 }
 
-/// One callback: its body and the symbol tracing prints for it.
+/// One callback: its body and the symbol tracing prints for it. Shared (an `Arc` around both,
+/// not around each closure: a sized `Arc` costs the walk no more than the box did), so that a
+/// fork of the machine (`Hotplug::fork`) runs the same callbacks.
 #[derive(Clone)]
-pub(crate) struct Callback {
+pub(crate) struct Callback(Arc<CallbackData>);
+
+pub(crate) struct CallbackData {
     pub(crate) symbol: Cow<'static, str>,
     pub(crate) body: Body,
 }
 
+impl core::ops::Deref for Callback {
+    type Target = CallbackData;
+
+    #[inline(always)]
+    fn deref(&self) -> &CallbackData {
+        &self.0
+    }
+}
+
 impl Callback {
+    pub(crate) fn new(symbol: Cow<'static, str>, body: Body) -> Callback {
+        Callback(Arc::new(CallbackData { symbol, body }))
+    }
+
     pub(crate) fn builtin(symbol: &'static str, b: Builtin) -> Callback {
-        Callback {
-            symbol: Cow::Borrowed(symbol),
-            body: Body::Builtin(b),
-        }
+        Callback::new(Cow::Borrowed(symbol), Body::Builtin(b))
     }
 }
 
@@ -136,7 +149,8 @@ impl Callbacks {
             (&mut self.startup, "startup"),
             (&mut self.teardown, "teardown"),
         ] {
-            if let Some(cb) = cb {
+            // A builder's callbacks are its own (not shared yet): `get_mut` gives them.
+            if let Some(cb) = cb.as_mut().and_then(|cb| Arc::get_mut(&mut cb.0)) {
                 if cb.symbol.is_empty() {
                     cb.symbol = Cow::Owned(alloc::format!("{state_name}:{dir}"));
                 }
@@ -157,10 +171,7 @@ impl fmt::Debug for Callbacks {
 }
 
 fn named(symbol: impl Into<Cow<'static, str>>, body: Body) -> Option<Callback> {
-    Some(Callback {
-        symbol: symbol.into(),
-        body,
-    })
+    Some(Callback::new(symbol.into(), body))
 }
 
 macro_rules! section_builder {
@@ -241,7 +252,7 @@ macro_rules! section_builder {
                 symbol: impl Into<Cow<'static, str>>,
                 f: impl Fn(CpuId) -> $sret + Send + Sync + 'static,
             ) -> Self {
-                self.startup = named(symbol, Body::$sbody(Arc::new(f)));
+                self.startup = named(symbol, Body::$sbody(Box::new(f)));
                 self
             }
 
@@ -286,7 +297,7 @@ macro_rules! section_builder {
                 symbol: impl Into<Cow<'static, str>>,
                 f: impl Fn(CpuId) -> $tret + Send + Sync + 'static,
             ) -> Self {
-                self.teardown = named(symbol, Body::$tbody(Arc::new(f)));
+                self.teardown = named(symbol, Body::$tbody(Box::new(f)));
                 self
             }
         }
@@ -472,14 +483,14 @@ macro_rules! multi_builder {
 fn wrap_fallible<T: Any>(
     f: impl Fn(CpuId, &T) -> Result<(), Errno> + Send + Sync + 'static,
 ) -> MultiFallible {
-    Arc::new(move |cpu, any: &dyn Any| match any.downcast_ref::<T>() {
+    Box::new(move |cpu, any: &dyn Any| match any.downcast_ref::<T>() {
         Some(t) => f(cpu, t),
         None => Err(Errno::EINVAL),
     })
 }
 
 fn wrap_infallible<T: Any>(f: impl Fn(CpuId, &T) + Send + Sync + 'static) -> MultiInfallible {
-    Arc::new(move |cpu, any: &dyn Any| {
+    Box::new(move |cpu, any: &dyn Any| {
         if let Some(t) = any.downcast_ref::<T>() {
             f(cpu, t);
         }
