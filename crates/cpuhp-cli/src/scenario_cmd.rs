@@ -106,6 +106,10 @@ pub struct ExploreArgs {
     /// Skip the runs where a failing callback panics instead of returning its errno.
     #[arg(long)]
     no_panics: bool,
+    /// Run every case from boot instead of from the baseline's checkpoint before its failure
+    /// (the reference the checkpoints are checked against; the same cases, slower).
+    #[arg(long)]
+    no_checkpoints: bool,
     /// Print every run as JSON instead of the summary table.
     #[arg(long)]
     json: bool,
@@ -253,6 +257,7 @@ pub fn explore_cmd(args: &ExploreArgs) -> u8 {
         rollback_failures: !args.no_rollback_failures,
         symmetry: !args.no_symmetry,
         panics: !args.no_panics,
+        checkpoints: !args.no_checkpoints,
         ..ExploreOptions::default()
     };
     if let Some(j) = args.jobs {

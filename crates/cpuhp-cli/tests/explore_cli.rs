@@ -1,6 +1,6 @@
 //! `cpuhp explore` on a machine large enough for classes of interchangeable CPUs: the summary
 //! names them, `--no-symmetry` tries every CPU and finds the same bug, `--no-panics` leaves out
-//! the panic runs.
+//! the panic runs, `--no-checkpoints` runs every case from boot and reports the same.
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -80,4 +80,12 @@ fn no_panics_leaves_out_the_panic_runs() {
     assert!(panics(&with) > 0);
     assert_eq!(panics(&without), 0);
     assert!(predicate::str::contains("\"classes\"").eval(&with));
+}
+
+#[test]
+fn no_checkpoints_reports_the_same() {
+    let (code, with) = explore(&["--json", "--jobs", "2"]);
+    let (code2, without) = explore(&["--json", "--jobs", "2", "--no-checkpoints"]);
+    assert_eq!((code, code2), (1, 1));
+    assert_eq!(with, without);
 }

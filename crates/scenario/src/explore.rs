@@ -6,6 +6,7 @@
 //! instead of returning its errno: the machine must roll back exactly as for the errno (`EIO`).
 //! On CPUs that nothing tells apart, a few representatives stand for all ([`CpuClass`]).
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -13,6 +14,7 @@ use cpuhp::Errno;
 use serde::Serialize;
 
 use crate::check::Violation;
+use crate::checkpoint::Checkpoints;
 use crate::journal::{Event, Outcome, Point};
 use crate::run::{Reached, Record, run_with};
 use crate::scenario::{Op, Scenario};
@@ -32,6 +34,10 @@ pub struct Options {
     /// Explore one representative failure point per class of interchangeable CPUs (see
     /// [`CpuClass`]); `false` tries every CPU, the reference the reduction is tested against.
     pub symmetry: bool,
+    /// Start each run from a copy of the baseline's machine taken before the step where its
+    /// failure fires, instead of from boot: the same cases, faster. `false` runs every case
+    /// from boot, the reference the checkpoints are tested against.
+    pub checkpoints: bool,
 }
 
 impl Default for Options {
@@ -42,6 +48,7 @@ impl Default for Options {
             errno: Errno::EIO,
             panics: true,
             symmetry: true,
+            checkpoints: true,
         }
     }
 }
@@ -249,66 +256,68 @@ impl Case {
 /// The payload of the panics exploration injects into scenario callbacks.
 pub(crate) const INJECTED_PANIC: &str = "explore: injected panic";
 
-/// A run's events as they must be equal for a callback's panic and its `EIO` failure: the
-/// error's kind (`Panicked`, not `Callback`), the panic's message in the failure and the kinds
-/// of the failed calls (`panic`, not `callback` or `veto`) aside.
-fn comparable(events: &[Event]) -> Vec<Event> {
+/// An event as it must be equal for a callback's panic and its `EIO` failure: the error's kind
+/// (`Panicked`, not `Callback`), the panic's message in the failure and the kinds of the failed
+/// calls (`panic`, not `callback` or `veto`) aside. Only those events are copied.
+fn comparable(e: &Event) -> Cow<'_, Event> {
     let strip = |f: &Option<String>| {
         f.as_ref()
             .map(|f| f.split(" (panicked: ").next().unwrap_or(f).to_string())
     };
-    events
-        .iter()
-        .map(|e| match e {
-            Event::StepDone {
-                index,
-                outcome:
-                    Outcome::Failed {
-                        errno,
-                        kind,
-                        failure,
-                        rollback_failure,
-                    },
-            } => Event::StepDone {
-                index: *index,
-                outcome: Outcome::Failed {
-                    errno: errno.clone(),
-                    kind: if kind == "Panicked" {
-                        "Callback".to_string()
-                    } else {
-                        kind.clone()
-                    },
-                    failure: strip(failure),
-                    rollback_failure: strip(rollback_failure),
+    match e {
+        Event::StepDone {
+            index,
+            outcome:
+                Outcome::Failed {
+                    errno,
+                    kind,
+                    failure,
+                    rollback_failure,
                 },
+        } => Cow::Owned(Event::StepDone {
+            index: *index,
+            outcome: Outcome::Failed {
+                errno: errno.clone(),
+                kind: if kind == "Panicked" {
+                    "Callback".to_string()
+                } else {
+                    kind.clone()
+                },
+                failure: strip(failure),
+                rollback_failure: strip(rollback_failure),
             },
-            Event::Exit { failure, .. } => {
-                let mut e = e.clone();
-                if let (Event::Exit { failure: f, .. }, Some(_)) = (&mut e, failure) {
-                    *f = Some(cpuhp::FailureKind::Callback);
-                }
-                e
+        }),
+        Event::Exit {
+            failure: Some(_), ..
+        } => {
+            let mut e = e.clone();
+            if let Event::Exit { failure: f, .. } = &mut e {
+                *f = Some(cpuhp::FailureKind::Callback);
             }
-            other => other.clone(),
-        })
-        .collect()
+            Cow::Owned(e)
+        }
+        other => Cow::Borrowed(other),
+    }
 }
 
-/// Where two runs' events first differ.
-fn first_difference(errno: &[Event], panic: &[Event]) -> Option<String> {
-    let (a, b) = (comparable(errno), comparable(panic));
-    let at = a.iter().zip(&b).position(|(x, y)| x != y);
+/// Where two runs' events first differ; `before`: how many events both recorded before the
+/// ones given (runs resumed from the same checkpoint), for numbering them as from boot.
+fn first_difference(errno: &[Event], panic: &[Event], before: usize) -> Option<String> {
+    let at = errno
+        .iter()
+        .zip(panic)
+        .position(|(x, y)| comparable(x) != comparable(y));
     match at {
         Some(i) => Some(format!(
             "event {}: {:?} with EIO, {:?} with the panic",
-            i + 1,
-            a[i],
-            b[i]
+            before + i + 1,
+            comparable(&errno[i]),
+            comparable(&panic[i])
         )),
-        None if a.len() != b.len() => Some(format!(
+        None if errno.len() != panic.len() => Some(format!(
             "{} events with EIO, {} with the panic",
-            a.len(),
-            b.len()
+            before + errno.len(),
+            before + panic.len()
         )),
         None => None,
     }
@@ -566,20 +575,28 @@ pub fn explore(
     options: &Options,
     progress: impl Fn(Phase, usize, usize) + Sync,
 ) -> Exploration {
-    let baseline = run_with(scenario, false, true, &[], &[], None);
+    let (baseline, checkpoints) = if options.checkpoints {
+        Checkpoints::baseline(scenario, true)
+    } else {
+        (run_with(scenario, false, true, &[], &[], None), None)
+    };
     let classes = if options.symmetry {
         classes(scenario, &baseline)
     } else {
         Vec::new()
     };
     let class_of = |cpu: u32| classes.iter().find(|c| c.contains(cpu));
-    let singles: Vec<Failure> = candidates(&baseline)
+    // Each failure with the step of the baseline in which it fires.
+    let singles: Vec<(Failure, usize)> = candidates(&baseline)
         .into_iter()
-        .map(|(r, _)| Failure {
-            point: r.point,
-            occurrence: r.occurrence,
+        .map(|(r, _)| {
+            let f = Failure {
+                point: r.point,
+                occurrence: r.occurrence,
+            };
+            (f, r.step)
         })
-        .filter(|f| {
+        .filter(|(f, _)| {
             let cpu = cpu_of(&f.point);
             class_of(cpu).is_none_or(|c| c.explored.contains(&cpu))
         })
@@ -588,17 +605,50 @@ pub fn explore(
     let errnos = [options.errno, options.errno];
     // Runs are lean (only what the invariants need) except a panic and its EIO twin, which are
     // compared event for event.
-    let run_case = |first: &Failure, second: Option<&Failure>, panic: bool| -> (Case, Record) {
+    // Each run from the checkpoint before the step its first failure fires in (the panics and
+    // their EIO twins from a full baseline's), or from boot; with how many events a run from
+    // boot records before the ones returned.
+    let full_checkpoints = if checkpoints.is_some() && options.panics {
+        Checkpoints::baseline(scenario, false).1
+    } else {
+        None
+    };
+    let run = |fires_in: Option<usize>,
+               lean: bool,
+               extra: &[(Point, u32)],
+               errnos: &[Errno],
+               panic_at: Option<&(Point, u32)>|
+     -> (Record, Option<usize>) {
+        let cps = if lean {
+            checkpoints.as_ref()
+        } else {
+            full_checkpoints.as_ref()
+        };
+        // `None`: from boot.
+        let cps = cps.zip(fires_in);
+        match cps.and_then(|(c, at)| c.resume(scenario, at, lean, extra, errnos, panic_at)) {
+            Some(r) => (r.record, Some(r.events_before)),
+            None => (
+                run_with(scenario, false, lean, extra, errnos, panic_at),
+                None,
+            ),
+        }
+    };
+    let run_case = |first: &Failure,
+                    second: Option<&Failure>,
+                    panic: bool,
+                    fires_in: Option<usize>|
+     -> (Case, Record, Option<usize>) {
         let mut extra = vec![(first.point.clone(), first.occurrence)];
         if let Some(s) = second {
             extra.push((s.point.clone(), s.occurrence));
         }
         let panic_at = (first.point.clone(), first.occurrence);
         let eio = [Errno::EIO];
-        let rec = if panic {
-            run_with(scenario, false, false, &extra, &eio, Some(&panic_at))
+        let (rec, before) = if panic {
+            run(fires_in, false, &extra, &eio, Some(&panic_at))
         } else {
-            run_with(scenario, false, true, &extra, &errnos, None)
+            run(fires_in, true, &extra, &errnos, None)
         };
         // Where the first failure fired.
         let fired = rec
@@ -618,7 +668,7 @@ pub fn explore(
             failed,
             violations: rec.violations.clone(),
         };
-        (case, rec)
+        (case, rec, before)
     };
     let tick = |phase: Phase, total: usize| {
         progress(phase, done.fetch_add(1, Ordering::Relaxed) + 1, total);
@@ -626,8 +676,8 @@ pub fn explore(
 
     // Single failures; each failing operation's rollback gives the second failures to try.
     let total = singles.len();
-    let single_results: Vec<(Case, Vec<Failure>)> = parallel(&singles, options.jobs, |f| {
-        let (case, rec) = run_case(f, None, false);
+    let single_results: Vec<(Case, Vec<Failure>)> = parallel(&singles, options.jobs, |(f, at)| {
+        let (case, rec, _) = run_case(f, None, false, Some(*at));
         let mut seconds = Vec::new();
         if options.rollback_failures && case.failed {
             if let Some(at) = rec
@@ -654,23 +704,26 @@ pub fn explore(
         tick(Phase::Single, total);
         (case, seconds)
     });
-    let doubles: Vec<(Failure, Failure)> = single_results
+    let doubles: Vec<(Failure, Failure, usize)> = single_results
         .iter()
-        .flat_map(|(c, seconds)| seconds.iter().map(|s| (c.first.clone(), s.clone())))
+        .zip(&singles)
+        .flat_map(|((c, seconds), (_, at))| {
+            seconds.iter().map(|s| (c.first.clone(), s.clone(), *at))
+        })
         .collect();
     done.store(0, Ordering::Relaxed);
     let total = doubles.len();
-    let double_cases = parallel(&doubles, options.jobs, |(a, b)| {
-        let case = run_case(a, Some(b), false).0;
+    let double_cases = parallel(&doubles, options.jobs, |(a, b, at)| {
+        let case = run_case(a, Some(b), false, Some(*at)).0;
         tick(Phase::Double, total);
         case
     });
     // Every failure point of a scenario callback once more, the callback panicking: the same
     // run as with EIO is expected, event for event.
-    let panics: Vec<Failure> = if options.panics {
+    let panics: Vec<(Failure, usize)> = if options.panics {
         singles
             .iter()
-            .filter(|f| matches!(f.point, Point::Callback { .. }))
+            .filter(|(f, _)| matches!(f.point, Point::Callback { .. }))
             .cloned()
             .collect()
     } else {
@@ -678,12 +731,18 @@ pub fn explore(
     };
     done.store(0, Ordering::Relaxed);
     let total = panics.len();
-    let panic_cases = parallel(&panics, options.jobs, |f| {
+    let panic_cases = parallel(&panics, options.jobs, |(f, at)| {
         let extra = [(f.point.clone(), f.occurrence)];
-        let with_eio = run_with(scenario, false, false, &extra, &[Errno::EIO], None);
-        let (mut case, rec) = run_case(f, None, true);
+        let (mut with_eio, mut eio_before) = run(Some(*at), false, &extra, &[Errno::EIO], None);
+        let (mut case, mut rec, mut before) = run_case(f, None, true, Some(*at));
+        // Compared event for event: both resumed from the same checkpoint, or both from boot.
+        if eio_before != before {
+            (with_eio, eio_before) = run(None, false, &extra, &[Errno::EIO], None);
+            (case, rec, before) = run_case(f, None, true, None);
+        }
+        debug_assert_eq!(eio_before, before);
         // Exactly the EIO run: the events (the error's kind and the panic's message aside).
-        case.differs = first_difference(&with_eio.events, &rec.events);
+        case.differs = first_difference(&with_eio.events, &rec.events, before.unwrap_or(0));
         tick(Phase::Panic, total);
         case
     });

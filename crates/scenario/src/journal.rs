@@ -317,7 +317,7 @@ impl Pattern {
         }
     }
 
-    fn matches(&self, p: &Point) -> bool {
+    pub(crate) fn matches(&self, p: &Point) -> bool {
         match (self, p) {
             (
                 Pattern::Callback {
@@ -365,8 +365,8 @@ pub(crate) struct Call {
 /// The resource a state's callbacks account for: (state, CPU, instance).
 pub(crate) type Resource = (String, u32, Option<String>);
 
-/// Everything a run records.
-#[derive(Debug, Default)]
+/// Everything a run records. A checkpoint keeps a copy, taken between two steps.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Journal {
     pub(crate) events: Vec<Event>,
     /// Resources held, by callbacks that succeeded.
@@ -403,6 +403,9 @@ pub(crate) struct Journal {
     /// The inline machine is booting: what it traces is forgotten ([`Journal::forget_boot`]),
     /// so it is not recorded at all.
     pub(crate) booting: bool,
+    /// Each notifier's planned answers (by its index in the scenario), with what is left of
+    /// their `after` and `times`: here rather than in the notifier, so that a checkpoint has them.
+    pub(crate) answers: Vec<Vec<crate::scenario::AnswerSpec>>,
 }
 
 impl Journal {
@@ -431,6 +434,22 @@ impl Journal {
         }
     }
 
+    /// Counts a call at `point`; returns how many came before it. (The point is copied into
+    /// the map only the first time: a copy per call was a good part of a run's allocations.)
+    fn count(&mut self, point: &Point) -> u32 {
+        if let Some(n) = self.occurrences.get_mut(point) {
+            *n += 1;
+            return *n - 1;
+        }
+        self.occurrences.insert(point.clone(), 1);
+        0
+    }
+
+    /// How many calls at `point` the run has made so far.
+    pub(crate) fn occurrences_of(&self, point: &Point) -> u32 {
+        self.occurrences.get(point).copied().unwrap_or(0)
+    }
+
     /// Forgets the calls and events of the boot.
     pub(crate) fn forget_boot(&mut self) {
         self.booting = false;
@@ -454,9 +473,7 @@ impl Journal {
             cpu,
             bringup,
         };
-        let n = self.occurrences.entry(point.clone()).or_insert(0);
-        let occurrence = *n;
-        *n += 1;
+        let occurrence = self.count(&point);
         self.calls.push(Call {
             point,
             step: self.step,
@@ -467,9 +484,7 @@ impl Journal {
 
     /// Records a call at `point`; returns the errno if a planned failure fires there.
     pub(crate) fn call(&mut self, point: Point) -> Option<Errno> {
-        let n = self.occurrences.entry(point.clone()).or_insert(0);
-        let occurrence = *n;
-        *n += 1;
+        let occurrence = self.count(&point);
         let mut fired = None;
         if let Some(inj) = self
             .injections
@@ -495,10 +510,23 @@ impl Journal {
     }
 
     pub(crate) fn acquire(&mut self, r: Resource) {
-        *self.delta.entry(r.clone()).or_insert(0) += 1;
-        let held = self.held.entry(r.clone()).or_insert(0);
-        *held += 1;
-        if *held > 1 && !self.undefined.contains(&r.1) {
+        match self.delta.get_mut(&r) {
+            Some(d) => *d += 1,
+            None => {
+                self.delta.insert(r.clone(), 1);
+            }
+        }
+        let held = match self.held.get_mut(&r) {
+            Some(h) => {
+                *h += 1;
+                *h
+            }
+            None => {
+                self.held.insert(r.clone(), 1);
+                1
+            }
+        };
+        if held > 1 && !self.undefined.contains(&r.1) {
             let (s, c, i) = r;
             self.violations.push((
                 self.step,
@@ -517,7 +545,12 @@ impl Journal {
                 if *n == 0 {
                     self.held.remove(&r);
                 }
-                *self.delta.entry(r).or_insert(0) -= 1;
+                match self.delta.get_mut(&r) {
+                    Some(d) => *d -= 1,
+                    None => {
+                        self.delta.insert(r, -1);
+                    }
+                }
             }
             _ if self.undefined.contains(&r.1) => {}
             _ => {
@@ -696,8 +729,45 @@ fn inst(state: &str, i: &Option<String>) -> String {
 pub(crate) struct Shared(Arc<Mutex<Journal>>);
 
 impl Shared {
+    pub(crate) fn new(journal: Journal) -> Shared {
+        Shared(Arc::new(Mutex::new(journal)))
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Journal> {
         // A panicking callback poisons the machine, not the journal: keep recording.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The journal a scenario callback or notifier built with this one records into now: this
+    /// one, unless a run resumed from a checkpoint is running on this thread. Its machine is a
+    /// fork of the baseline's, whose callbacks it shares and which captured the baseline's
+    /// journal; they record into the resumed run's. (Resumed runs are inline: their callbacks
+    /// run on the thread that resumed them.)
+    pub(crate) fn current(&self) -> Shared {
+        RESUMED
+            .with(|r| r.borrow().clone())
+            .unwrap_or_else(|| self.clone())
+    }
+
+    /// Makes every callback and notifier on this thread record into this journal until the
+    /// guard is dropped ([`Shared::current`]).
+    pub(crate) fn redirect_here(&self) -> Redirect {
+        Redirect(RESUMED.with(|r| r.replace(Some(self.clone()))))
+    }
+}
+
+thread_local! {
+    /// The journal of the run resumed on this thread, if one is.
+    static RESUMED: std::cell::RefCell<Option<Shared>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Until dropped, callbacks on this thread record into a resumed run's journal
+/// ([`Shared::redirect_here`]); then into whatever they recorded into before.
+pub(crate) struct Redirect(Option<Shared>);
+
+impl Drop for Redirect {
+    fn drop(&mut self) {
+        let before = self.0.take();
+        RESUMED.with(|r| *r.borrow_mut() = before);
     }
 }

@@ -51,6 +51,7 @@
 //! ```
 
 mod check;
+mod checkpoint;
 mod explore;
 mod journal;
 mod parse;

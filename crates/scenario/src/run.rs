@@ -3,7 +3,7 @@
 //! every step.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cpuhp::legacy::{CpuAction, CpuEvent};
 use cpuhp::sim::Machine;
@@ -249,9 +249,16 @@ pub fn run_streaming<F: Flow>(
     threads: bool,
     mut sink: impl FnMut(&StepRecord, &BTreeMap<u32, String>) -> F,
 ) -> RunEnd {
-    run_core(s, threads, false, &[], &[], None, &mut |step, names| {
-        sink(&step, names).go_on()
-    })
+    run_core(
+        s,
+        threads,
+        false,
+        &[],
+        &[],
+        None,
+        &mut |step, names| sink(&step, names).go_on(),
+        None,
+    )
     .0
 }
 
@@ -297,6 +304,19 @@ pub(crate) fn run_with(
     errno_for: &[Errno],
     panic_at: Option<&(Point, u32)>,
 ) -> Record {
+    run_with_at(s, threads, lean, extra, errno_for, panic_at, None)
+}
+
+/// [`run_with`], with `at_step` called before each step of an inline run.
+pub(crate) fn run_with_at(
+    s: &Scenario,
+    threads: bool,
+    lean: bool,
+    extra: &[(Point, u32)],
+    errno_for: &[Errno],
+    panic_at: Option<&(Point, u32)>,
+    at_step: Option<&mut AtStep<'_>>,
+) -> Record {
     let mut events = Vec::new();
     let mut states_after = Vec::new();
     let mut reached = Vec::new();
@@ -313,6 +333,7 @@ pub(crate) fn run_with(
             reached.extend(step.reached);
             true
         },
+        at_step,
     );
     let steps = if booted {
         steps(s).iter().map(|st| st.describe(s)).collect()
@@ -336,9 +357,17 @@ pub(crate) fn run_with(
 }
 
 /// A step handed on, with the state numbers' names so far; answers whether the run goes on.
-type Sink<'a> = dyn FnMut(StepRecord, &BTreeMap<u32, String>) -> bool + 'a;
+pub(crate) type Sink<'a> = dyn FnMut(StepRecord, &BTreeMap<u32, String>) -> bool + 'a;
+
+/// The inline machine of a run.
+pub(crate) type InlineMachine = Hotplug<Traced<Recorder>>;
+
+/// Called before each step of an inline run with the step's number, the runner's state, the
+/// machine and the journal: where checkpoints are taken.
+pub(crate) type AtStep<'a> = dyn FnMut(usize, &Progress, &InlineMachine, &Shared) + 'a;
 
 /// Builds the machine and drives the scenario into `sink`; also says whether the machine booted.
+#[allow(clippy::too_many_arguments)]
 fn run_core(
     s: &Scenario,
     threads: bool,
@@ -347,6 +376,7 @@ fn run_core(
     errno_for: &[Errno],
     panic_at: Option<&(Point, u32)>,
     sink: &mut Sink<'_>,
+    at_step: Option<&mut AtStep<'_>>,
 ) -> (RunEnd, bool) {
     let sh = Shared::default();
     let mut platform_faults = Vec::new();
@@ -354,6 +384,7 @@ fn run_core(
         let mut j = sh.lock();
         j.panic_at = panic_at.cloned();
         j.lean = lean;
+        j.answers = s.notifiers.iter().map(|nb| nb.answer.clone()).collect();
         // The threaded machine's tracer is set after its boot; the inline one traces its boot.
         j.booting = !threads;
         j.injections = planned(s);
@@ -407,7 +438,7 @@ fn run_core(
                 for f in platform_faults {
                     let _ = m.inject(f);
                 }
-                (drive(s, &sh, &mut m, sink), true)
+                (drive(s, &sh, &mut m, sink, &mut |_, _, _| {}), true)
             }
             Err(e) => (boot_failure(s, &sh, e, sink), false),
         }
@@ -417,7 +448,13 @@ fn run_core(
                 for f in platform_faults {
                     hp.inject(f);
                 }
-                (drive(s, &sh, &mut hp, sink), true)
+                let end = match at_step {
+                    Some(at_step) => drive(s, &sh, &mut hp, sink, &mut |i, p, hp| {
+                        at_step(i, p, hp, &sh)
+                    }),
+                    None => drive(s, &sh, &mut hp, sink, &mut |_, _, _| {}),
+                };
+                (end, true)
             }
             Err(e) => (boot_failure(s, &sh, e, sink), false),
         }
@@ -466,7 +503,7 @@ fn boot_failure(s: &Scenario, sh: &Shared, e: Error, sink: &mut Sink<'_>) -> Run
 }
 
 /// The scenario's own planned failures and vetoes.
-fn planned(s: &Scenario) -> Vec<Injection> {
+pub(crate) fn planned(s: &Scenario) -> Vec<Injection> {
     let mut v = Vec::new();
     for st in &s.states {
         for f in &st.fail {
@@ -502,7 +539,7 @@ fn planned(s: &Scenario) -> Vec<Injection> {
 
 /// The scenario's platform faults, as the state machine's: each fails its core state's startup
 /// (boot, kick) or teardown (stop).
-fn planned_faults(s: &Scenario) -> Vec<Fault> {
+pub(crate) fn planned_faults(s: &Scenario) -> Vec<Fault> {
     let preset = s.machine.preset.preset();
     s.faults
         .iter()
@@ -647,34 +684,72 @@ fn op(m: &mut impl Operations, op: &Op, ids: &Ids) -> Result<(), Error> {
     }
 }
 
+/// What the runner carries from one step to the next besides the machine and the journal (a
+/// checkpoint keeps a copy).
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    pub(crate) ids: Ids,
+    /// Every violation reported so far.
+    pub(crate) violations: Vec<Violation>,
+    /// A broken invariant is reported where it is first seen, not again after every later step.
+    pub(crate) seen: std::collections::HashSet<(check::Invariant, String)>,
+    pub(crate) state_names: BTreeMap<u32, String>,
+    /// The machine after the last step (before the first: after the boot).
+    pub(crate) before: Option<Snapshot>,
+    /// Each CPU's state after the boot.
+    pub(crate) states_before: Vec<u32>,
+}
+
 /// Runs every step on `target`, recording and checking as it goes; hands each step to `sink` as
-/// soon as it is checked, and keeps nothing of it.
-fn drive(s: &Scenario, sh: &Shared, target: &mut impl Operations, sink: &mut Sink<'_>) -> RunEnd {
+/// soon as it is checked, and keeps nothing of it. `at_step` sees each step before it runs.
+fn drive<T: Operations>(
+    s: &Scenario,
+    sh: &Shared,
+    target: &mut T,
+    sink: &mut Sink<'_>,
+    at_step: &mut dyn FnMut(usize, &Progress, &T),
+) -> RunEnd {
     // The boot is no step: its calls are not failure points (the faults for platform points are
     // injected after it, and count calls from there).
     sh.lock().forget_boot();
-    let steps = steps(s);
-    let mut ids = Ids {
-        preset: s.machine.preset.preset(),
-        ..Ids::default()
+    let before = target
+        .inspect(|hp| check::snapshot(hp, &Ids::default()))
+        .ok();
+    let progress = Progress {
+        ids: Ids {
+            preset: s.machine.preset.preset(),
+            ..Ids::default()
+        },
+        violations: Vec::new(),
+        seen: std::collections::HashSet::new(),
+        state_names: BTreeMap::new(),
+        states_before: before
+            .as_ref()
+            .map(|b| b.states.clone())
+            .unwrap_or_default(),
+        before,
     };
-    let mut violations: Vec<Violation> = Vec::new();
-    // A broken invariant is reported where it is first seen, not again after every later step.
-    let mut seen = std::collections::HashSet::new();
+    drive_from(s, sh, target, sink, progress, 0, at_step)
+}
+
+/// [`drive`] from step `first` on, the runner's state being `progress` (a checkpoint's, for a
+/// run resumed from it).
+pub(crate) fn drive_from<T: Operations>(
+    s: &Scenario,
+    sh: &Shared,
+    target: &mut T,
+    sink: &mut Sink<'_>,
+    progress: Progress,
+    first: usize,
+    at_step: &mut dyn FnMut(usize, &Progress, &T),
+) -> RunEnd {
+    let steps = steps(s);
+    let mut p = progress;
     let mut stopped_at = None;
     let setup_steps = steps.iter().filter(|st| !matches!(st, Step::Op(_))).count();
-    let mut state_names: BTreeMap<u32, String> = BTreeMap::new();
     let snap = |target: &mut dyn FnMut() -> Option<Snapshot>| target();
-    let mut before = snap(&mut || {
-        target
-            .inspect(|hp| check::snapshot(hp, &Ids::default()))
-            .ok()
-    });
-    let states_before = before
-        .as_ref()
-        .map(|b| b.states.clone())
-        .unwrap_or_default();
-    for (index, step) in steps.iter().enumerate() {
+    for (index, step) in steps.iter().enumerate().skip(first) {
+        at_step(index, &p, target);
         let what = step.describe(s);
         let from = {
             let mut j = sh.lock();
@@ -688,21 +763,22 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Operations, sink: &mut Sin
             });
             from
         };
-        let r = exec(s, sh, target, step, &mut ids);
+        let r = exec(s, sh, target, step, &mut p.ids);
         let outcome = Outcome::of(&r);
         sh.lock().events.push(Event::StepDone { index, outcome });
         // Only setup steps change the state table (a removed state keeps its name here), and
         // reading it is dear on a large preset: once per setup step, not per operation.
         if index == 0 || !matches!(step, Step::Op(_)) {
             if let Ok(names) = target.inspect(|hp| hp.states()) {
-                state_names.extend(names.into_iter().map(|(n, name)| (n.get(), name)));
+                p.state_names
+                    .extend(names.into_iter().map(|(n, name)| (n.get(), name)));
             }
         }
-        let after = snap(&mut || target.inspect(|hp| check::snapshot(hp, &ids)).ok());
+        let after = snap(&mut || target.inspect(|hp| check::snapshot(hp, &p.ids)).ok());
         let mut found = Vec::new();
         let record = {
             let mut j = sh.lock();
-            if let (Some(b), Some(a)) = (&before, &after) {
+            if let (Some(b), Some(a)) = (&p.before, &after) {
                 found = check::step(s, index, from, step, &r, b, a, &j);
             }
             // Accounting errors seen live (double startups, teardowns of nothing), after the
@@ -716,9 +792,9 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Operations, sink: &mut Sin
                         text,
                     }),
             );
-            found.retain(|v| seen.insert((v.invariant, v.text.clone())));
+            found.retain(|v| p.seen.insert((v.invariant, v.text.clone())));
             let mut events = std::mem::take(&mut j.events);
-            name_instances(&mut events, &j.instance_names, &state_names);
+            name_instances(&mut events, &j.instance_names, &p.state_names);
             for id in std::mem::take(&mut j.forget) {
                 j.instance_names.remove(&id);
             }
@@ -734,7 +810,8 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Operations, sink: &mut Sin
             StepRecord {
                 index,
                 events,
-                states_before: before
+                states_before: p
+                    .before
                     .as_ref()
                     .map(|b| b.states.clone())
                     .unwrap_or_default(),
@@ -743,9 +820,9 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Operations, sink: &mut Sin
                 reached,
             }
         };
-        violations.extend(found);
-        let go_on = sink(record, &state_names);
-        before = after;
+        p.violations.extend(found);
+        let go_on = sink(record, &p.state_names);
+        p.before = after;
         if r.as_ref().is_err_and(|e| e.rollback_failure().is_some()) {
             stopped_at = Some(index);
             break;
@@ -756,10 +833,10 @@ fn drive(s: &Scenario, sh: &Shared, target: &mut impl Operations, sink: &mut Sin
     }
     RunEnd {
         setup_steps,
-        states_before,
-        final_states: before.map(|b| b.states).unwrap_or_default(),
-        violations,
-        state_names,
+        states_before: p.states_before,
+        final_states: p.before.map(|b| b.states).unwrap_or_default(),
+        violations: p.violations,
+        state_names: p.state_names,
         stopped_at,
     }
 }
@@ -877,7 +954,7 @@ fn exec(
         }
         Step::Register(i) => {
             let nb = &s.notifiers[*i];
-            let block = notifier_block(nb, sh);
+            let block = notifier_block(nb, *i, sh);
             target.ensure_cpu_notifiers(None)?;
             target.register_cpu_notifier(block.into())
         }
@@ -921,13 +998,13 @@ fn exec(
 /// its planned answers.
 fn notifier_block(
     nb: &NotifierSpec,
+    index: usize,
     sh: &Shared,
 ) -> Arc<NotifierBlock<impl Fn(CpuAction, &CpuId) -> NotifyResult + Send + Sync + 'static>> {
     let (name, sh) = (nb.name.clone(), sh.clone());
-    // Each answer with what is left of its `after` and `times`.
-    let answers = Mutex::new(nb.answer.clone());
     Arc::new(NotifierBlock::new(
         move |action: CpuAction, cpu: &CpuId| {
+            let sh = sh.current();
             let mut j = sh.lock();
             let mut ret = NotifyResult::OK;
             let mut vetoed = false;
@@ -944,7 +1021,12 @@ fn notifier_block(
                 }
             }
             if !vetoed {
-                if let Some(r) = answer(&answers, action.event, cpu.0) {
+                // Each answer with what is left of its `after` and `times`.
+                let r = j
+                    .answers
+                    .get_mut(index)
+                    .and_then(|a| answer(a, action.event, cpu.0));
+                if let Some(r) = r {
                     ret = r;
                     // A planned veto given as an answer fails the call like a `veto`.
                     if ret.error().is_some() {
@@ -971,8 +1053,7 @@ fn notifier_block(
 
 /// The planned answer to `event` for `cpu`, if one fires now: the first matching answer not
 /// spent, once its `after` events went by.
-fn answer(answers: &Mutex<Vec<AnswerSpec>>, event: CpuEvent, cpu: u32) -> Option<NotifyResult> {
-    let mut answers = answers.lock().unwrap_or_else(|e| e.into_inner());
+fn answer(answers: &mut [AnswerSpec], event: CpuEvent, cpu: u32) -> Option<NotifyResult> {
     let a = answers
         .iter_mut()
         .find(|a| a.event == event && a.cpu.is_none_or(|c| c == cpu) && a.times != Some(0))?;
@@ -1002,6 +1083,7 @@ fn callbacks(st: &StateSpec, sh: &Shared) -> cpuhp::Callbacks {
     let body = |bringup: bool, can_fail: bool| {
         let (name, sh) = (name.clone(), sh.clone());
         move |cpu: CpuId, inst: Option<&String>| -> Result<(), Errno> {
+            let sh = sh.current();
             let mut j = sh.lock();
             j.name_instance(inst);
             let point = Point::Callback {

@@ -135,6 +135,7 @@ impl Report {
 
 /// The engine's data, and each feature's state in a field of its own type (defined in its
 /// module under `features/`), which the engine reaches only through that type's methods.
+#[derive(Clone)]
 pub(crate) struct Core {
     pub(crate) layout: Layout,
     pub(crate) table: Table,

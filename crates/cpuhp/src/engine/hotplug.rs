@@ -10,7 +10,7 @@ use core::fmt;
 
 use crate::engine::core::{Core, Report};
 use crate::model::callbacks::{Builtin, Callback, Callbacks};
-use crate::model::table::Instance;
+use crate::model::table::{Instance, Value};
 use crate::preset::{Preset, PresetKind};
 use crate::{CpuId, CpuMask, Errno, Error, ErrorKind, InstanceId, Layout, Platform, Slot, StateId};
 
@@ -697,7 +697,7 @@ impl<P: Platform> Hotplug<P> {
         instance: T,
     ) -> Result<InstanceId, Error> {
         self.run_install(|core, p| {
-            core.add_instance(p, state, Box::new(instance), TypeId::of::<T>(), true)
+            core.add_instance(p, state, Value::new(instance), TypeId::of::<T>(), true)
         })
     }
 
@@ -723,7 +723,7 @@ impl<P: Platform> Hotplug<P> {
         instance: T,
     ) -> Result<InstanceId, Error> {
         self.run_install(|core, p| {
-            core.add_instance(p, state, Box::new(instance), TypeId::of::<T>(), false)
+            core.add_instance(p, state, Value::new(instance), TypeId::of::<T>(), false)
         })
     }
 
@@ -1055,6 +1055,11 @@ impl<P: Platform> Hotplug<P> {
         !self.core.table.is_empty(bringup, state)
     }
 
+    /// A machine of `core`, run on `platform` (a fork: `engine::checkpoint`).
+    pub(crate) fn from_core(core: Core, platform: P) -> Hotplug<P> {
+        Hotplug { platform, core }
+    }
+
     pub(crate) fn core(&self) -> &Core {
         &self.core
     }
@@ -1113,7 +1118,7 @@ fn install_preset_state(core: &mut Core, ps: &crate::preset::PresetState) -> Res
                 .instances
                 .push(Instance {
                     id,
-                    value: Box::new(()),
+                    value: Value::new(()),
                 });
         }
     }

@@ -284,7 +284,7 @@ impl Core {
         &mut self,
         p: &P,
         state: StateId,
-        value: Box<dyn Any + Send + Sync>,
+        value: crate::model::table::Value,
         type_id: TypeId,
         invoke: bool,
     ) -> Result<InstanceId, Error> {
@@ -342,6 +342,6 @@ impl Core {
         let inst = self
             .unlink(state, id)
             .ok_or(Error::new(ErrorKind::UnknownInstance))?;
-        Ok(inst.value)
+        Ok(inst.value.into_box())
     }
 }

@@ -2,6 +2,7 @@
 //! move a CPU between states and undo a failed move (`walk`), and installing and removing states
 //! and instances on every CPU (`install`). Every rollback decision is made here.
 
+pub(crate) mod checkpoint;
 pub(crate) mod core;
 pub(crate) mod hotplug;
 pub(crate) mod install;

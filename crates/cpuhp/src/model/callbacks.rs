@@ -13,6 +13,7 @@
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use core::any::{Any, TypeId};
 use core::fmt;
 
@@ -58,18 +59,33 @@ pub(crate) enum Builtin {
     OwnCpu(crate::preset::OwnCpu),
 }
 
-/// One callback: its body and the symbol tracing prints for it.
-pub(crate) struct Callback {
+/// One callback: its body and the symbol tracing prints for it. Shared (an `Arc` around both,
+/// not around each closure: a sized `Arc` costs the walk no more than the box did), so that a
+/// fork of the machine (`Hotplug::fork`) runs the same callbacks.
+#[derive(Clone)]
+pub(crate) struct Callback(Arc<CallbackData>);
+
+pub(crate) struct CallbackData {
     pub(crate) symbol: Cow<'static, str>,
     pub(crate) body: Body,
 }
 
+impl core::ops::Deref for Callback {
+    type Target = CallbackData;
+
+    #[inline(always)]
+    fn deref(&self) -> &CallbackData {
+        &self.0
+    }
+}
+
 impl Callback {
+    pub(crate) fn new(symbol: Cow<'static, str>, body: Body) -> Callback {
+        Callback(Arc::new(CallbackData { symbol, body }))
+    }
+
     pub(crate) fn builtin(symbol: &'static str, b: Builtin) -> Callback {
-        Callback {
-            symbol: Cow::Borrowed(symbol),
-            body: Body::Builtin(b),
-        }
+        Callback::new(Cow::Borrowed(symbol), Body::Builtin(b))
     }
 }
 
@@ -133,7 +149,8 @@ impl Callbacks {
             (&mut self.startup, "startup"),
             (&mut self.teardown, "teardown"),
         ] {
-            if let Some(cb) = cb {
+            // A builder's callbacks are its own (not shared yet): `get_mut` gives them.
+            if let Some(cb) = cb.as_mut().and_then(|cb| Arc::get_mut(&mut cb.0)) {
                 if cb.symbol.is_empty() {
                     cb.symbol = Cow::Owned(alloc::format!("{state_name}:{dir}"));
                 }
@@ -154,10 +171,7 @@ impl fmt::Debug for Callbacks {
 }
 
 fn named(symbol: impl Into<Cow<'static, str>>, body: Body) -> Option<Callback> {
-    Some(Callback {
-        symbol: symbol.into(),
-        body,
-    })
+    Some(Callback::new(symbol.into(), body))
 }
 
 macro_rules! section_builder {

@@ -9,6 +9,7 @@
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::{Any, TypeId};
 
@@ -16,13 +17,67 @@ use crate::model::callbacks::Callback;
 use crate::{Errno, InstanceId, Layout, Section, StateId};
 
 /// One instance of a multi-instance state.
+#[derive(Clone)]
 pub(crate) struct Instance {
     pub(crate) id: InstanceId,
-    pub(crate) value: Box<dyn Any + Send + Sync>,
+    pub(crate) value: Value,
+}
+
+/// An instance's value. Shared (`Arc`) so that a table can be cloned; a fork
+/// (`Hotplug::fork`) then puts a copy of its own in its clone, so that every machine owns its
+/// values and `remove_instance` can hand them back.
+#[derive(Clone)]
+pub(crate) struct Value {
+    value: Arc<dyn Any + Send + Sync>,
+    /// The value back in a box (the one function that knows its type).
+    unshare: fn(Arc<dyn Any + Send + Sync>) -> Box<dyn Any + Send + Sync>,
+}
+
+impl Value {
+    pub(crate) fn new<T: Any + Send + Sync>(value: T) -> Value {
+        Value {
+            value: Arc::new(value),
+            unshare: unshare::<T>,
+        }
+    }
+
+    /// The value in the box `remove_instance` returns.
+    pub(crate) fn into_box(self) -> Box<dyn Any + Send + Sync> {
+        (self.unshare)(self.value)
+    }
+
+    /// Replaces the value by `copy`, which must have the same type; gives `copy` back if not.
+    pub(crate) fn replace(
+        &mut self,
+        copy: Box<dyn Any + Send + Sync>,
+    ) -> Result<(), Box<dyn Any + Send + Sync>> {
+        if (*copy).type_id() != (*self.value).type_id() {
+            return Err(copy);
+        }
+        self.value = Arc::from(copy);
+        Ok(())
+    }
+}
+
+impl core::ops::Deref for Value {
+    type Target = dyn Any + Send + Sync;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.value
+    }
+}
+
+fn unshare<T: Any + Send + Sync>(value: Arc<dyn Any + Send + Sync>) -> Box<dyn Any + Send + Sync> {
+    match value.downcast::<T>().map(Arc::try_unwrap) {
+        Ok(Ok(value)) => Box::new(value),
+        // Not reached: a machine owns its values (see `Value`). Still the value, behind its `Arc`.
+        Ok(Err(shared)) => Box::new(shared),
+        Err(other) => Box::new(other),
+    }
 }
 
 /// One state.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Step {
     /// `None`: a free slot.
     pub(crate) name: Option<Cow<'static, str>>,
@@ -53,6 +108,7 @@ impl Step {
 /// "No such state" in the skip indices.
 const NONE: u32 = u32::MAX;
 
+#[derive(Clone)]
 pub(crate) struct Table {
     steps: Vec<Step>,
     /// `next_startup[i]`: the lowest state above `i` with a startup (`NONE` if none). Lets a walk
@@ -139,6 +195,11 @@ impl Table {
             .map(StateId)
             .find(|s| self.steps[s.index()].name.is_none())
             .ok_or(Errno::ENOSPC)
+    }
+
+    /// Every instance of every state.
+    pub(crate) fn instances_mut(&mut self) -> impl Iterator<Item = &mut Instance> {
+        self.steps.iter_mut().flat_map(|s| s.instances.iter_mut())
     }
 
     /// Installed states, ascending: `(number, name)`.

@@ -162,6 +162,11 @@ impl Guard {
     pub(crate) fn is_block(&self, block: &CpuNotifierBlock) -> bool {
         self.block.addr == block.addr
     }
+
+    /// The user block it guards.
+    pub(crate) fn block(&self) -> &CpuNotifierBlock {
+        &self.block
+    }
 }
 
 impl Notifier<CpuAction, CpuId> for Guard {
