@@ -796,11 +796,13 @@ impl Held {
     }
 
     /// Something held on a CPU no rollback failure excuses.
+    /// Whether the resource is held on a CPU that is checked: not excused, and with no
+    /// operation of another thread under way whose outcome is not settled yet (a rollback
+    /// failure it reports will excuse the CPU, but only once that thread settles it).
     fn any_held(&self, sink: &Sink) -> bool {
-        self.0
-            .iter()
-            .enumerate()
-            .any(|(c, h)| h.load(SeqCst) != 0 && !sink.excused(CpuId(c as u32)))
+        self.0.iter().enumerate().any(|(c, h)| {
+            h.load(SeqCst) != 0 && !sink.excused(CpuId(c as u32)) && !sink.in_flight(c)
+        })
     }
 
     /// A startup: acquire; `false` if it was held already.
