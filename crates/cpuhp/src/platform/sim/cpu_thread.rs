@@ -232,10 +232,14 @@ impl CpuThread {
 
 fn serve(cpu: CpuId, mb: &Mailbox) {
     CURRENT_CPU.set(Some(cpu));
+    // A new CPU sleeps until its first job: the machine spawns every CPU before it boots the
+    // first, so spinning now would only take a core from the thread spawning the others.
+    let mut spin = Duration::ZERO;
     loop {
-        if wait_for(&mb.state, WORKER_SPIN, |s| s == JOB || s == EXIT) == EXIT {
+        if wait_for(&mb.state, spin, |s| s == JOB || s == EXIT) == EXIT {
             return;
         }
+        spin = WORKER_SPIN;
         // SAFETY: JOB seen with Acquire: the submitter wrote `job` before its Release store and
         // waits, without touching the mailbox, until we post DONE.
         let Some(job) = (unsafe { (*mb.job.get()).take() }) else {
