@@ -30,7 +30,7 @@ impl Default for FailRule {
     }
 }
 
-/// `insmod hporacle k=v ...`: the module's parameters, with the defaults of `hporacle.c`.
+/// `insmod hporacle k=v ...`: the module's parameters, with the defaults of the module.
 ///
 /// # Examples
 ///

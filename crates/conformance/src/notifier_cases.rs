@@ -1,4 +1,4 @@
-//! The notifier part of `hporacle.c` (`run_notifier=1` or `2`), re-enacted on our chains.
+//! The notifier part of the test module `hporacle` (`run_notifier=1` or `2`), re-enacted on our chains.
 //!
 //! Blocks n1(0), n2(10), n3(10), n4(-5), n5(0) are registered in that order on a "blocking"
 //! chain and a "raw" chain; each case makes up to two named blocks return a given value for the

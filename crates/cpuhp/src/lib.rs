@@ -33,7 +33,7 @@
 //! # Deliberate differences from Linux 6.1
 //!
 //! * PREPARE teardowns and STARTING callbacks cannot fail (by type). Linux lets a PREPARE teardown
-//!   fail and leaves the CPU stuck half-way (`conformance/golden/cpuhp_offline_fail_prep_teardown`).
+//!   fail and leaves the CPU stuck half-way (the recording `crates/conformance/data/cpuhp_offline_fail_prep_teardown.txt`).
 //! * A multi-instance failure on the control side is returned, not swallowed
 //!   ([`Divergence::InstanceFailureKept`]).
 //! * Where Linux would `BUG()` (a teardown failing while a state or instance is removed), the

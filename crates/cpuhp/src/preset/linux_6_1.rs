@@ -1,4 +1,4 @@
-//! Debian's Linux 6.1 (`6.1.0-56-amd64`) on x86_64, as recorded in `conformance/golden`:
+//! Debian's Linux 6.1 (`6.1.0-56-amd64`) on x86_64, as recorded in `crates/conformance/data`:
 //! `states_baseline.txt` gives the numbers and names; `trace_cpuhp*.txt` give the callback
 //! symbols of every state the kernel steps through (and how many instances its multi-instance
 //! states have); the STARTING-section callbacks, which Linux does not trace, are from
