@@ -230,18 +230,8 @@ impl Checkpoints {
             cp.step,
             &mut |_, _, _| {},
         );
-        let record = Record {
-            events,
-            steps: steps(s).iter().map(|st| st.describe(s)).collect(),
-            setup_steps: end.setup_steps,
-            violations: end.violations,
-            final_states: end.final_states,
-            states_before: end.states_before,
-            states_after,
-            state_names: end.state_names,
-            stopped_at: end.stopped_at,
-            reached,
-        };
+        let steps = steps(s).iter().map(|st| st.describe(s)).collect();
+        let record = end.into_record(events, steps, states_after, reached);
         Some(Resumed {
             record,
             events_before: cp.events_before,

@@ -342,17 +342,30 @@ pub(crate) fn run_with_at(
         states_after.clear();
         vec!["boot".to_string()]
     };
-    Record {
-        events,
-        steps,
-        setup_steps: end.setup_steps,
-        violations: end.violations,
-        final_states: end.final_states,
-        states_before: end.states_before,
-        states_after,
-        state_names: end.state_names,
-        stopped_at: end.stopped_at,
-        reached,
+    end.into_record(events, steps, states_after, reached)
+}
+
+impl RunEnd {
+    /// The whole run's record: this end and what its steps handed on.
+    pub(crate) fn into_record(
+        self,
+        events: Vec<Event>,
+        steps: Vec<String>,
+        states_after: Vec<Vec<u32>>,
+        reached: Vec<Reached>,
+    ) -> Record {
+        Record {
+            events,
+            steps,
+            setup_steps: self.setup_steps,
+            violations: self.violations,
+            final_states: self.final_states,
+            states_before: self.states_before,
+            states_after,
+            state_names: self.state_names,
+            stopped_at: self.stopped_at,
+            reached,
+        }
     }
 }
 
