@@ -796,13 +796,11 @@ impl Held {
     }
 
     /// Something held on a CPU no rollback failure excuses.
-    /// Whether the resource is held on a CPU that is checked: not excused, and with no
-    /// operation of another thread under way whose outcome is not settled yet (a rollback
-    /// failure it reports will excuse the CPU, but only once that thread settles it).
     fn any_held(&self, sink: &Sink) -> bool {
-        self.0.iter().enumerate().any(|(c, h)| {
-            h.load(SeqCst) != 0 && !sink.excused(CpuId(c as u32)) && !sink.in_flight(c)
-        })
+        self.0
+            .iter()
+            .enumerate()
+            .any(|(c, h)| h.load(SeqCst) != 0 && !sink.excused(CpuId(c as u32)))
     }
 
     /// A startup: acquire; `false` if it was held already.
@@ -1626,6 +1624,29 @@ impl<'a> Worker<'a> {
         self.sh.sink.violation(check, Some(self.index), text);
     }
 
+    /// Reports that `held` is still held where it must not be (`text`), on the CPUs no rollback
+    /// failure excuses. Held on a CPU whose operation by another thread is not settled yet, it is
+    /// a suspect instead, judged once the CPU settles: a rollback failure that operation reports
+    /// excuses the CPU, but only when its thread settles it, after the machine's lock is released.
+    fn leaked(&self, held: &Held, check: Check, text: impl FnOnce() -> String) {
+        let sink = &self.sh.sink;
+        let cpus =
+            (0..held.0.len()).filter(|&c| held.get(c) != 0 && !sink.excused(CpuId(c as u32)));
+        let (unsettled, settled): (Vec<usize>, Vec<usize>) = cpus.partition(|&c| sink.in_flight(c));
+        if !settled.is_empty() {
+            self.violation(check, text());
+        } else if !unsettled.is_empty() {
+            let text = text();
+            for c in unsettled {
+                sink.suspect(
+                    check,
+                    CpuId(c as u32),
+                    format!("{text} (CPU {c} then settling)"),
+                );
+            }
+        }
+    }
+
     fn run(
         mut self,
         barrier: &Barrier,
@@ -2084,14 +2105,13 @@ impl<'a> Worker<'a> {
                     }
                     Err(err) => {
                         // Not installed: nothing may be held (no other thread can install it).
-                        if !e.multi() && e.held.any_held(&sh.sink) {
-                            self.violation(
-                                Check::WhereItBegan,
+                        if !e.multi() {
+                            self.leaked(&e.held, Check::WhereItBegan, || {
                                 format!(
                                     "setup of {name} failed ({err}) and left {:?} held",
                                     e.held.all()
-                                ),
-                            );
+                                )
+                            });
                         }
                         Outcome::Err(err)
                     }
@@ -2127,12 +2147,9 @@ impl<'a> Worker<'a> {
                 }
                 if let Outcome::Ok = r {
                     *installed = None;
-                    if e.held.any_held(&sh.sink) {
-                        self.violation(
-                            Check::Consistent,
-                            format!("{name} removed but {:?} still held", e.held.all()),
-                        );
-                    }
+                    self.leaked(&e.held, Check::Consistent, || {
+                        format!("{name} removed but {:?} still held", e.held.all())
+                    });
                 }
                 r
             }
@@ -2228,15 +2245,14 @@ impl<'a> Worker<'a> {
                 // Undoing the add failed: the resources whose teardown failed leak, as the
                 // error says.
                 self.sh.sink.settle(&err);
-                if err.rollback_failure().is_none() && inst.held.any_held(&self.sh.sink) {
-                    self.violation(
-                        Check::WhereItBegan,
+                if err.rollback_failure().is_none() {
+                    self.leaked(&inst.held, Check::WhereItBegan, || {
                         format!(
                             "adding instance {} failed ({err}) and left {:?} held",
                             inst.key,
                             inst.held.all()
-                        ),
-                    );
+                        )
+                    });
                 }
                 if let Ok(mut live) = e.live.lock() {
                     live.retain(|i| i.key != inst.key);
@@ -2299,16 +2315,13 @@ impl<'a> Worker<'a> {
             }
         }
         if let Outcome::Ok = r {
-            if inst.held.any_held(&self.sh.sink) {
-                self.violation(
-                    Check::Consistent,
-                    format!(
-                        "instance {} removed but {:?} still held",
-                        inst.key,
-                        inst.held.all()
-                    ),
-                );
-            }
+            self.leaked(&inst.held, Check::Consistent, || {
+                format!(
+                    "instance {} removed but {:?} still held",
+                    inst.key,
+                    inst.held.all()
+                )
+            });
             if let Ok(mut live) = e.live.lock() {
                 live.retain(|i| i.key != inst.key);
             }
