@@ -24,7 +24,8 @@ pub mod soundness {
     //!   of the slice alive for the call) is passed up to `with_entries`. A panicking callback
     //!   unwinds out of them (or is caught in `call_robust`) without touching the slice again
     //!   except to call blocks before it.
-    //! * `chain.rs`, `impl_chain!` (`call`, `call_bounded`, `call_robust`, `call_robust_reversed`)
+    //! * `chain.rs`, `impl_chain!` (`call`, `call_bounded`, `call_robust`, `call_robust_errno`,
+    //!   `call_robust_reversed`)
     //!   — run a walk inside `with_entries`: each kind's `with_entries` keeps every block of the
     //!   slice alive until the closure returns (items below).
     //!

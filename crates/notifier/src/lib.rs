@@ -45,7 +45,8 @@
 //!
 //! # Panicking callbacks
 //!
-//! With `std`, a robust call ([`Chain::call_robust`], [`Chain::call_robust_reversed`]) treats a
+//! With `std`, a robust call ([`Chain::call_robust`], [`Chain::call_robust_errno`],
+//! [`Chain::call_robust_reversed`]) treats a
 //! callback that panics as a veto at its position: the callbacks before it get the down event and
 //! the call returns [`NotifyResult::PANICKED`] ([`take_callback_panic`] has the payload). Plain
 //! and bounded calls let the panic propagate, and the chain stays consistent (no lock, read section

@@ -3,8 +3,9 @@
 //!
 //! Rules: a walk stops at the first result with `STOP_MASK` set and returns it;
 //! otherwise it returns the last callback's result, or `DONE` if none was called. `nr_calls`
-//! counts the callback that stopped the walk. A robust call that stops sends the down event to
-//! the first `nr_calls - 1` callbacks (those that did not stop it), forward (Linux) or in reverse;
+//! counts the callback that stopped the walk. A robust call whose up walk is a veto (a stop; or,
+//! for Linux 4.9's CPU notifiers, a result with an errno) sends the down event to the first
+//! `nr_calls - 1` callbacks (those before the last one called), forward (Linux) or in reverse;
 //! a down callback returning `STOP_MASK` ends the rollback. Robust calls take one slice, so both
 //! walks see the same chain.
 
@@ -142,9 +143,9 @@ pub(crate) unsafe fn call_robust<E: Copy, D: ?Sized>(
         }
     };
     // The up walk stopped at callback `nr_calls - 1` (it returned a stop value or panicked, and
-    // was counted before it ran; under `Veto::Errno` an errno without `STOP_MASK` lets the walk
-    // go on, and the last callback is the one left out, as Linux 4.9's `nr_calls--` does): it gets no down event (the seed's `nr_calls--`), like every
-    // callback after it.
+    // was counted before it ran): it gets no down event (the seed's `nr_calls--`), like every
+    // callback after it. Under `Veto::Errno` an errno without `STOP_MASK` lets the walk go on,
+    // and then the last callback called is the one left out, as in Linux 4.9.
     let said_ok = &entries[..nr_calls - 1];
     let rollback = match order {
         // SAFETY: as above. The rollback's own result is ignored, as in Linux.

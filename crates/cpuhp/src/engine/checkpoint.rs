@@ -34,6 +34,11 @@ impl<P: Platform> Hotplug<P> {
     /// results, and fire the same faults. The platform's own state, if it has any, is not part of
     /// the machine and is not copied.
     ///
+    /// `CPU_POST_DEAD` events due and not delivered yet (a platform that
+    /// [defers](crate::Platform::defers_post_dead) them, before it delivered) are copied too, and
+    /// each machine delivers its own: fork after delivering, or the shared notifiers hear them
+    /// twice.
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::WrongInstanceType`] if `copy` returns `None` or a value of another type than

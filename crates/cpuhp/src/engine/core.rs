@@ -133,8 +133,10 @@ impl Report {
     }
 }
 
-/// The engine's data, and each feature's state in a field of its own type (defined in its
-/// module under `features/`), which the engine reaches only through that type's methods.
+/// The engine's data, and each feature's state in a field of its own type, defined in its module
+/// under `features/`. The walks reach a feature through its type's methods (`Faults::take`,
+/// `Smt::booted`, the legacy bridge's builtins); the boot and the feature's own module set its
+/// fields.
 #[derive(Clone)]
 pub(crate) struct Core {
     pub(crate) layout: Layout,

@@ -1,6 +1,7 @@
 //! The engine: [`Hotplug`](crate::Hotplug), the state machine's data (`core`), the walks that
-//! move a CPU between states and undo a failed move (`walk`), and installing and removing states
-//! and instances on every CPU (`install`). Every rollback decision is made here.
+//! move a CPU between states and undo a failed move (`walk`), installing and removing states
+//! and instances on every CPU (`install`), the operations as one trait (`operations`), and forks
+//! of a machine between operations (`checkpoint`). Every rollback decision is made here.
 
 pub(crate) mod checkpoint;
 pub(crate) mod core;

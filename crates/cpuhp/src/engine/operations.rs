@@ -48,7 +48,8 @@ pub trait Operations {
     type Platform: Platform;
 
     /// Runs `f` on the state machine between operations, to read it (CPU states, masks, the
-    /// installed states).
+    /// installed states). On a `sim::Machine` it takes the read side, as `cpu_status` does: a
+    /// freeze or an SMT switch, which are one hotplug operation per CPU, may be half-way.
     ///
     /// # Errors
     ///

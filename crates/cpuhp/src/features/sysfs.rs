@@ -20,7 +20,6 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
-
 use alloc::vec::Vec;
 
 use crate::trace::Warning;

@@ -58,7 +58,7 @@ struct Job {
     frozen: bool,
 }
 
-/// What a thread is doing for a machine, for deadlock detection (see `machine.rs`).
+/// What a thread is doing for a machine, for deadlock detection (see `locks.rs`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct OpContext {
     /// The machine (by id); 0 for none.
