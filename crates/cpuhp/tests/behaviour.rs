@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use cpuhp::preset::DEMO;
 use cpuhp::sim::{self, Machine};
 use cpuhp::{
-    Context, CpuId, Errno, ErrorKind, Hotplug, Inline, InstanceId, Online, OnlineMulti, Platform,
-    Prepare, Slot, Starting, StateId, Topology, TraceEvent, Warning,
+    Context, CpuId, Errno, ErrorKind, Fault, Hotplug, Inline, InstanceId, Online, OnlineMulti,
+    Platform, Prepare, Slot, Starting, StateId, Topology, TraceEvent, Warning,
 };
 
 fn demo(cpus: u32) -> Hotplug<Inline> {
@@ -563,4 +563,60 @@ fn a_fault_with_no_shots_is_not_kept() {
     let mut hp = demo(2);
     hp.inject(Fault::startup(StateId(70), Errno::EIO).times(0));
     assert!(hp.faults().is_empty());
+}
+
+#[test]
+fn a_failed_instance_undo_names_its_instance() {
+    // Instances are called newest first: `b`, then `a`. `a`'s startup fails on CPU 2, and undoing
+    // `b` there fails too: the rollback failure names `b`, as the first failure names `a`.
+    for parallel in [false, true] {
+        let mut hp = demo(4);
+        let s = hp
+            .setup_state(
+                Slot::OnlineDyn,
+                "m",
+                OnlineMulti::<u8>::new()
+                    .startup(|_, _| Ok(()))
+                    .teardown(|_, _| Ok(())),
+            )
+            .unwrap();
+        let a = hp.add_instance(s, 1u8).unwrap();
+        let b = hp.add_instance(s, 2u8).unwrap();
+        hp.cpu_down(CpuId(2), StateId::OFFLINE).unwrap();
+        hp.inject(
+            Fault::startup(s, Errno::EBUSY)
+                .on_cpu(CpuId(2))
+                .for_instance(a)
+                .once(),
+        );
+        hp.inject(
+            Fault::teardown(s, Errno::EIO)
+                .on_cpu(CpuId(2))
+                .for_instance(b)
+                .once(),
+        );
+        let e = if parallel {
+            let mut outcomes = hp.bringup_cpus_parallel(&[CpuId(2)]);
+            outcomes.pop().unwrap().1.unwrap_err()
+        } else {
+            hp.cpu_up(CpuId(2), StateId(99)).unwrap_err()
+        };
+        let first = e.failure().unwrap();
+        assert_eq!(
+            (first.state, first.instance, first.errno),
+            (s, Some(a), Errno::EBUSY)
+        );
+        let undo = e.rollback_failure().unwrap();
+        assert_eq!(
+            (
+                undo.cpu,
+                undo.state,
+                undo.instance,
+                undo.bringup,
+                undo.errno
+            ),
+            (CpuId(2), s, Some(b), false, Errno::EIO),
+            "parallel: {parallel}"
+        );
+    }
 }

@@ -248,15 +248,16 @@ impl Core {
         bringup: bool,
         errno: Errno,
     ) {
-        // Noted right after the failure it reports: that failure's kind and panic message.
-        let kind = match self.report.recent {
-            Some(r) if r.cpu == cpu => r.kind,
-            _ => FailureKind::Callback,
+        // Noted right after the failure it reports: that failure's kind, instance and panic
+        // message.
+        let (kind, instance) = match self.report.recent {
+            Some(r) if r.cpu == cpu => (r.kind, r.instance.filter(|_| r.state == state)),
+            _ => (FailureKind::Callback, None),
         };
         let f = Failure {
             cpu,
             state,
-            instance: None,
+            instance,
             bringup,
             errno,
             kind,
