@@ -18,9 +18,10 @@ use std::sync::Mutex;
 
 use cpuhp::{CpuId, Errno, Fault, Hotplug, Inline, StateId, Traced};
 
-use crate::journal::{Event, Injection, Journal, Pattern, Point, Shared};
+use crate::journal::{Event, Injection, Journal, Point, Shared};
 use crate::run::{
-    Progress, Record, Recorder, drive_from, planned, planned_faults, run_with_at, steps,
+    Collected, Progress, Record, Recorder, drive_from, errno_of, inject_extra, planned,
+    planned_faults, run_with_at, steps,
 };
 use crate::scenario::Scenario;
 
@@ -169,38 +170,16 @@ impl Checkpoints {
         let mut journal = cp.journal.clone();
         journal.lean = lean;
         journal.panic_at = panic_at.cloned();
-        // The failures, as a run from boot injects them (each a scenario failure inserted first,
-        // or a platform fault ahead of the scenario's), counting the calls from the checkpoint.
-        let mut faults = Vec::new();
-        for (k, (point, occurrence)) in extra.iter().enumerate() {
-            let errno = errno_for.get(k).copied().unwrap_or(Errno::EIO);
-            let skip = occurrence.checked_sub(journal.occurrences_of(point))?;
-            match (Pattern::exact(point), point) {
-                (Some(at), _) => journal.injections.insert(
-                    0,
-                    Injection {
-                        at,
-                        errno,
-                        skip,
-                        times: Some(1),
-                    },
-                ),
-                (
-                    None,
-                    Point::Platform {
-                        step, cpu, bringup, ..
-                    },
-                ) => {
-                    let f = if *bringup {
-                        Fault::startup(StateId(*step), errno)
-                    } else {
-                        Fault::teardown(StateId(*step), errno)
-                    };
-                    faults.push(f.on_cpu(CpuId(*cpu)).after(skip).once());
-                }
-                (None, _) => {}
-            }
-        }
+        // The failures, as a run from boot injects them, counting the calls from the checkpoint.
+        let extra = extra
+            .iter()
+            .enumerate()
+            .map(|(k, (point, occurrence))| {
+                let skip = occurrence.checked_sub(journal.occurrences_of(point))?;
+                Some((point.clone(), skip, errno_of(errno_for, k)))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let mut faults = inject_extra(&mut journal, extra);
         let sh = Shared::new(journal);
         let machine = cp.machine.lock().unwrap_or_else(|e| e.into_inner());
         let mut hp = machine
@@ -213,25 +192,17 @@ impl Checkpoints {
             hp.inject(f);
         }
         let _redirect = sh.redirect_here();
-        let mut events = Vec::new();
-        let mut states_after = Vec::new();
-        let mut reached = Vec::new();
+        let mut collected = Collected::default();
         let end = drive_from(
             s,
             &sh,
             &mut hp,
-            &mut |step, _| {
-                events.extend(step.events);
-                states_after.push(step.states_after);
-                reached.extend(step.reached);
-                true
-            },
+            &mut |step, _| collected.push(step),
             cp.progress.clone(),
             cp.step,
             &mut |_, _, _| {},
         );
-        let steps = steps(s).iter().map(|st| st.describe(s)).collect();
-        let record = end.into_record(events, steps, states_after, reached);
+        let record = collected.into_record(end, steps(s).iter().map(|st| st.describe(s)).collect());
         Some(Resumed {
             record,
             events_before: cp.events_before,

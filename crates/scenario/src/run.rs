@@ -15,7 +15,7 @@ use cpuhp::{
 use notifier::{NotifierBlock, NotifyResult};
 
 use crate::check::{self, Snapshot, Violation};
-use crate::journal::{Event, Injection, Outcome, Pattern, Point, Shared};
+use crate::journal::{Event, Injection, Journal, Outcome, Pattern, Point, Shared};
 use crate::scenario::{self, AnswerSpec, Bug, NotifierSpec, Op, Scenario, SlotSpec, StateSpec};
 
 /// What a run recorded.
@@ -317,9 +317,7 @@ pub(crate) fn run_with_at(
     panic_at: Option<&(Point, u32)>,
     at_step: Option<&mut AtStep<'_>>,
 ) -> Record {
-    let mut events = Vec::new();
-    let mut states_after = Vec::new();
-    let mut reached = Vec::new();
+    let mut collected = Collected::default();
     let (end, booted) = run_core(
         s,
         threads,
@@ -327,46 +325,91 @@ pub(crate) fn run_with_at(
         extra,
         errno_for,
         panic_at,
-        &mut |step, _| {
-            events.extend(step.events);
-            states_after.push(step.states_after);
-            reached.extend(step.reached);
-            true
-        },
+        &mut |step, _| collected.push(step),
         at_step,
     );
-    let steps = if booted {
-        steps(s).iter().map(|st| st.describe(s)).collect()
-    } else {
+    if !booted {
         // The boot failed: it is the only step, and no CPU's state is known after it.
-        states_after.clear();
-        vec!["boot".to_string()]
-    };
-    end.into_record(events, steps, states_after, reached)
+        collected.states_after.clear();
+        return collected.into_record(end, vec!["boot".to_string()]);
+    }
+    collected.into_record(end, steps(s).iter().map(|st| st.describe(s)).collect())
 }
 
-impl RunEnd {
-    /// The whole run's record: this end and what its steps handed on.
-    pub(crate) fn into_record(
-        self,
-        events: Vec<Event>,
-        steps: Vec<String>,
-        states_after: Vec<Vec<u32>>,
-        reached: Vec<Reached>,
-    ) -> Record {
+/// What a run's steps handed on, kept for its [`Record`].
+#[derive(Default)]
+pub(crate) struct Collected {
+    events: Vec<Event>,
+    states_after: Vec<Vec<u32>>,
+    reached: Vec<Reached>,
+}
+
+impl Collected {
+    /// Keeps a step; the run goes on (a [`Sink`]'s answer).
+    pub(crate) fn push(&mut self, step: StepRecord) -> bool {
+        self.events.extend(step.events);
+        self.states_after.push(step.states_after);
+        self.reached.extend(step.reached);
+        true
+    }
+
+    /// The whole run's record: its end, the steps' descriptions and what they handed on.
+    pub(crate) fn into_record(self, end: RunEnd, steps: Vec<String>) -> Record {
         Record {
-            events,
+            events: self.events,
             steps,
-            setup_steps: self.setup_steps,
-            violations: self.violations,
-            final_states: self.final_states,
-            states_before: self.states_before,
-            states_after,
-            state_names: self.state_names,
-            stopped_at: self.stopped_at,
-            reached,
+            setup_steps: end.setup_steps,
+            violations: end.violations,
+            final_states: end.final_states,
+            states_before: end.states_before,
+            states_after: self.states_after,
+            state_names: end.state_names,
+            stopped_at: end.stopped_at,
+            reached: self.reached,
         }
     }
+}
+
+/// Adds a run's extra failures to its journal, each `(point, skip, errno)`: the call at `point`
+/// after `skip` more fails with `errno` — a scenario point's first among the journal's
+/// injections, a platform point's returned as a fault to inject ahead of the scenario's own.
+pub(crate) fn inject_extra(
+    j: &mut Journal,
+    extra: impl IntoIterator<Item = (Point, u32, Errno)>,
+) -> Vec<Fault> {
+    let mut faults = Vec::new();
+    for (point, skip, errno) in extra {
+        match Pattern::exact(&point) {
+            Some(at) => j.injections.insert(
+                0,
+                Injection {
+                    at,
+                    errno,
+                    skip,
+                    times: Some(1),
+                },
+            ),
+            None => {
+                if let Point::Platform {
+                    step, cpu, bringup, ..
+                } = point
+                {
+                    let f = if bringup {
+                        Fault::startup(StateId(step), errno)
+                    } else {
+                        Fault::teardown(StateId(step), errno)
+                    };
+                    faults.push(f.on_cpu(CpuId(cpu)).after(skip).once());
+                }
+            }
+        }
+    }
+    faults
+}
+
+/// The errno of the `k`-th extra failure of a run.
+pub(crate) fn errno_of(errno_for: &[Errno], k: usize) -> Errno {
+    errno_for.get(k).copied().unwrap_or(Errno::EIO)
 }
 
 /// A step handed on, with the state numbers' names so far; answers whether the run goes on.
@@ -392,8 +435,7 @@ fn run_core(
     at_step: Option<&mut AtStep<'_>>,
 ) -> (RunEnd, bool) {
     let sh = Shared::default();
-    let mut platform_faults = Vec::new();
-    {
+    let mut platform_faults = {
         let mut j = sh.lock();
         j.panic_at = panic_at.cloned();
         j.lean = lean;
@@ -409,34 +451,14 @@ fn run_core(
         if let Some(k) = l.bp_kick_ap {
             j.platform.push((k.get(), true, "cpuhp_kick_ap_alive"));
         }
-        for (k, (point, skip)) in extra.iter().enumerate() {
-            let errno = errno_for.get(k).copied().unwrap_or(Errno::EIO);
-            match Pattern::exact(point) {
-                Some(at) => j.injections.insert(
-                    0,
-                    Injection {
-                        at,
-                        errno,
-                        skip: *skip,
-                        times: Some(1),
-                    },
-                ),
-                None => {
-                    if let Point::Platform {
-                        step, cpu, bringup, ..
-                    } = point
-                    {
-                        let f = if *bringup {
-                            Fault::startup(StateId(*step), errno)
-                        } else {
-                            Fault::teardown(StateId(*step), errno)
-                        };
-                        platform_faults.push(f.on_cpu(CpuId(*cpu)).after(*skip).once());
-                    }
-                }
-            }
-        }
-    }
+        inject_extra(
+            &mut j,
+            extra
+                .iter()
+                .enumerate()
+                .map(|(k, (point, skip))| (point.clone(), *skip, errno_of(errno_for, k))),
+        )
+    };
     // The scenario's own platform faults, after the ones injected above (those fire first).
     platform_faults.extend(planned_faults(s));
     let topology = Topology::new(s.machine.cpus)
