@@ -1,6 +1,6 @@
-//! The test module `hporacle` (the kernel module that drove the recordings; see the crate
-//! README), re-enacted on a simulated machine: its load (notifier cases, states prep/a/b/c, the
-//! multi-instance state and its instances), its unload, and its failure rules.
+//! The test module `hporacle`, as the recordings under `data/` show it (the crate README gives
+//! their format), re-enacted on a simulated machine: its load (notifier cases, states
+//! prep/a/b/c, the multi-instance state and its instances), its unload, and its failure rules.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
