@@ -408,6 +408,25 @@ pub(crate) struct Journal {
     pub(crate) answers: Vec<Vec<crate::scenario::AnswerSpec>>,
 }
 
+/// Adds `by` to `key`'s count and returns the sum; the key is copied into the map only when it
+/// is new (a copy per callback call was a good part of a run's allocations).
+fn add<V: Copy + core::ops::Add<Output = V>>(
+    map: &mut BTreeMap<Resource, V>,
+    key: &Resource,
+    by: V,
+) -> V {
+    match map.get_mut(key) {
+        Some(v) => {
+            *v = *v + by;
+            *v
+        }
+        None => {
+            map.insert(key.clone(), by);
+            by
+        }
+    }
+}
+
 impl Journal {
     /// A callback learns its instance's name: the state machine's `Enter` just before it
     /// carries the instance's id.
@@ -510,22 +529,8 @@ impl Journal {
     }
 
     pub(crate) fn acquire(&mut self, r: Resource) {
-        match self.delta.get_mut(&r) {
-            Some(d) => *d += 1,
-            None => {
-                self.delta.insert(r.clone(), 1);
-            }
-        }
-        let held = match self.held.get_mut(&r) {
-            Some(h) => {
-                *h += 1;
-                *h
-            }
-            None => {
-                self.held.insert(r.clone(), 1);
-                1
-            }
-        };
+        add(&mut self.delta, &r, 1);
+        let held = add(&mut self.held, &r, 1);
         if held > 1 && !self.undefined.contains(&r.1) {
             let (s, c, i) = r;
             self.violations.push((
@@ -545,12 +550,7 @@ impl Journal {
                 if *n == 0 {
                     self.held.remove(&r);
                 }
-                match self.delta.get_mut(&r) {
-                    Some(d) => *d -= 1,
-                    None => {
-                        self.delta.insert(r, -1);
-                    }
-                }
+                add(&mut self.delta, &r, -1);
             }
             _ if self.undefined.contains(&r.1) => {}
             _ => {
